@@ -1,0 +1,86 @@
+"""``osteolux`` command line: serve the API, apply migrations, create a lab."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.config import Settings, get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    _prepare_storage(settings)
+    from app.migrations import upgrade_to_head
+
+    upgrade_to_head(settings.resolved_database_url)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def _prepare_storage(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.resolved_blob_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    from app.migrations import upgrade_to_head
+
+    settings = get_settings()
+    _prepare_storage(settings)
+    upgrade_to_head(settings.resolved_database_url)
+    print(f"database at head: {settings.resolved_database_url.split('@')[-1]}")
+    return 0
+
+
+def _create_lab(args: argparse.Namespace) -> int:
+    from app.db import make_engine, make_session_factory, transaction
+    from app.errors import OsteoluxError
+    from app.labs.service import create_lab
+    from app.migrations import upgrade_to_head
+
+    settings = get_settings()
+    _prepare_storage(settings)
+    upgrade_to_head(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            lab, _, secret = create_lab(session, args.name)
+    except OsteoluxError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"Created lab '{lab.name}' ({lab.id}).")
+    print("Its admin API key (shown only once; store it safely):")
+    print(secret)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="osteolux", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="apply migrations and serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    lab = sub.add_parser("create-lab", help="create a lab and print its first admin API key")
+    lab.add_argument("name")
+    lab.set_defaults(func=_create_lab)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

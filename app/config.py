@@ -1,0 +1,55 @@
+"""Service settings, read from ``OSTEOLUX_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with; nothing is created when it is read."""
+
+    model_config = SettingsConfigDict(env_prefix="OSTEOLUX_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Where the embedded SQLite database and the local blob store live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; defaults to SQLite at <data_dir>/osteolux.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    blob_store: Literal["local", "s3"] = "local"
+    blob_dir: Path | None = Field(default=None, description="Defaults to <data_dir>/blobs.")
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    max_upload_bytes: int = Field(default=2 * 1024**3, gt=0)
+    max_image_pixels: int = Field(default=64 * 1024**2, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    page_size_max: int = Field(default=500, gt=0)
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("OSTEOLUX_BLOB_STORE=s3 needs OSTEOLUX_S3_BUCKET")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'osteolux.db').resolve()}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        return self.blob_dir or self.data_dir / "blobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,49 @@
+"""FastAPI dependencies and their ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.auth import Principal, authenticate
+from app.config import Settings
+from app.db import session_scope
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's one transaction: committed when the handler returns, else rolled back."""
+    yield from session_scope(request.app.state.session_factory)
+
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_principal(
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> Principal:
+    return authenticate(session, bearer.credentials if bearer else api_key)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+ReasonHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Change-Reason",
+        max_length=2000,
+        description="Why this change is made; kept in the audit trail.",
+    ),
+]

@@ -1,0 +1,174 @@
+"""One error hierarchy, rendered as RFC 9457 ``application/problem+json``.
+
+``OsteoluxError`` carries its HTTP status; services raise its subclasses with a message a
+scientist can act on (which field, what was wrong, what is allowed):
+
+- ``BadRequest`` (400): the request cannot be understood (e.g. a malformed header).
+- ``Unauthorized`` (401): no API key, or an unknown / revoked one.
+- ``Forbidden`` (403): the key is valid but its role may not do this.
+- ``NotFound`` (404): no such object *in your lab* (other labs' objects are never revealed).
+- ``Conflict`` (409): the request clashes with existing data (duplicate name or identifier).
+- ``Unprocessable`` (422): well-formed but scientifically or referentially invalid input.
+- ``PayloadTooLarge`` (413): an upload over the configured limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://osteolux.org/problems/"
+
+log = logging.getLogger(__name__)
+
+
+class OsteoluxError(Exception):
+    status = 500
+    title = "Internal error"
+    slug = "internal-error"
+
+    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class BadRequest(OsteoluxError):
+    status, title, slug = 400, "Bad request", "bad-request"
+
+
+class Unauthorized(OsteoluxError):
+    status, title, slug = 401, "Not authenticated", "unauthorized"
+
+
+class Forbidden(OsteoluxError):
+    status, title, slug = 403, "Not allowed", "forbidden"
+
+
+class NotFound(OsteoluxError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Conflict(OsteoluxError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class Unprocessable(OsteoluxError):
+    status, title, slug = 422, "Invalid request", "invalid-request"
+
+
+class PayloadTooLarge(OsteoluxError):
+    status, title, slug = 413, "Upload too large", "payload-too-large"
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _describe_validation_error(error: dict[str, Any]) -> dict[str, Any]:
+    location = [str(part) for part in error.get("loc", ()) if part != "body"]
+    field = ".".join(location) or "request body"
+    message = error.get("msg", "is invalid")
+    if error.get("type") == "extra_forbidden":
+        message = "is not a known field (check the spelling; see the schema in /docs)"
+    elif error.get("type") == "missing":
+        message = "is required"
+    elif error.get("type") in {"enum", "literal_error"}:
+        expected = (error.get("ctx") or {}).get("expected")
+        message = f"must be one of {expected}" if expected else message
+    described: dict[str, Any] = {"field": field, "message": message}
+    if "input" in error and error.get("type") != "missing" and _is_small(error["input"]):
+        described["input"] = error["input"]
+    return described
+
+
+def _is_small(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool) and len(str(value)) <= 200
+
+
+_HTTP_TITLES = {
+    401: ("Not authenticated", "unauthorized"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error, ours and the framework's, as problem+json."""
+
+    @app.exception_handler(OsteoluxError)
+    async def _osteolux_error(request: Request, exc: OsteoluxError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return problem_response(
+            request,
+            status=exc.status,
+            title=exc.title,
+            detail=exc.detail,
+            slug=exc.slug,
+            errors=exc.errors,
+            headers=headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [_describe_validation_error(e) for e in exc.errors()]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return problem_response(
+            request,
+            status=422,
+            title="Invalid request",
+            detail=f"The request has {len(errors)} invalid field(s): {summary}",
+            slug="invalid-request",
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title, slug = _HTTP_TITLES.get(exc.status_code, ("HTTP error", "http-error"))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"There is no endpoint at {request.url.path}; see /docs for the API."
+        return problem_response(
+            request,
+            status=exc.status_code,
+            title=title,
+            detail=detail,
+            slug=slug,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request,
+            status=500,
+            title="Internal error",
+            detail="The server failed to handle this request; nothing was saved. "
+            "Please report it with the time of the request.",
+            slug="internal-error",
+        )

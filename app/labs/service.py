@@ -1,0 +1,92 @@
+"""Labs and their API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.auth import Principal, generate_key, hash_key
+from app.errors import Conflict, NotFound
+from app.models import ApiKey, ApiKeyRole, Lab, utc_now
+
+_PREFIX_LENGTH = 10
+
+
+def _new_key(lab_id: uuid.UUID, name: str, role: ApiKeyRole) -> tuple[ApiKey, str]:
+    secret = generate_key()
+    key = ApiKey(
+        lab_id=lab_id,
+        name=name,
+        role=role,
+        key_hash=hash_key(secret),
+        key_prefix=secret[:_PREFIX_LENGTH],
+    )
+    return key, secret
+
+
+def create_lab(
+    session: Session, name: str, *, admin_key_name: str = "bootstrap admin"
+) -> tuple[Lab, ApiKey, str]:
+    """Create a lab with its first admin key; the secret is returned once and never stored."""
+    if session.scalar(select(Lab.id).where(Lab.name == name)) is not None:
+        raise Conflict(f"A lab named '{name}' already exists.")
+    lab = Lab(name=name)
+    session.add(lab)
+    session.flush()
+    key, secret = _new_key(lab.id, admin_key_name, ApiKeyRole.admin)
+    session.add(key)
+    session.flush()
+    return lab, key, secret
+
+
+def create_key(
+    session: Session, principal: Principal, name: str, role: ApiKeyRole
+) -> tuple[ApiKey, str]:
+    """Issue a new key for the caller's lab (admin only)."""
+    principal.require_admin()
+    key, secret = _new_key(principal.lab_id, name, role)
+    session.add(key)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        action="create",
+        object_type="api_key",
+        object_id=key.id,
+        changes={"name": name, "role": role},
+    )
+    return key, secret
+
+
+def list_keys(session: Session, principal: Principal) -> list[ApiKey]:
+    """All keys of the caller's lab, revoked ones included (admin only)."""
+    principal.require_admin()
+    return list(
+        session.scalars(
+            select(ApiKey).where(ApiKey.lab_id == principal.lab_id).order_by(ApiKey.created_at)
+        )
+    )
+
+
+def revoke_key(session: Session, principal: Principal, key_id: uuid.UUID) -> ApiKey:
+    """Revoke a key of the caller's lab at once (admin only)."""
+    principal.require_admin()
+    key = session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.lab_id == principal.lab_id)
+    )
+    if key is None:
+        raise NotFound(f"No API key with id {key_id} in your lab.")
+    if key.revoked_at is None:
+        key.revoked_at = utc_now()
+        session.flush()
+        audit.record(session, principal, action="revoke", object_type="api_key", object_id=key.id)
+    return key
+
+
+def who_am_i(session: Session, principal: Principal) -> tuple[Lab, Principal]:
+    """The caller's lab and key."""
+    lab = session.get_one(Lab, principal.lab_id)
+    return lab, principal

@@ -1,0 +1,98 @@
+"""The FastAPI application: ``create_app()`` wires settings, database, routes and errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from app import __version__
+from app.animals.router import router as animals_router
+from app.arms.router import router as arms_router
+from app.config import Settings, get_settings
+from app.db import make_engine, make_session_factory
+from app.errors import install_error_handlers
+from app.labs.router import router as labs_router
+from app.responses import PROBLEM_SCHEMA
+from app.studies.router import router as studies_router
+
+DESCRIPTION = """
+Osteolux keeps preclinical **bioluminescence imaging** studies of bone metastasis:
+studies, their control and treatment arms, and their animals; imaging sessions and their
+quantification; and treatment-vs-control comparisons.
+
+**Authentication**: every request needs an API key — click *Authorize* and paste it
+(`Authorization: Bearer <key>` or `X-API-Key: <key>`). A lab admin creates the first key with
+`osteolux create-lab`. Objects of other labs are never visible.
+
+**Errors** are [RFC 9457](https://www.rfc-editor.org/rfc/rfc9457) `application/problem+json`
+with a `detail` saying what was wrong and how to fix it.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        app.state.session_factory = make_session_factory(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="osteolux",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    logging.getLogger("app").setLevel(settings.log_level)
+    install_error_handlers(app)
+    for router in (labs_router, studies_router, arms_router, animals_router):
+        app.include_router(router)
+    _serve_docs_offline(app)
+
+    @app.get("/health", tags=["service"], summary="Liveness check")
+    def health() -> dict[str, str]:
+        """Answers without an API key, for load balancers and container health checks."""
+        return {"status": "ok", "version": __version__}
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    # Labs are often offline: Swagger UI's JS/CSS come from this server, never a CDN.
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="osteolux — API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+            swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        )
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        app.openapi_schema = schema
+    return app.openapi_schema

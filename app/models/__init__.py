@@ -1,0 +1,53 @@
+"""All ORM models, one module per aggregate; importing this registers them on ``Base``."""
+
+from app.models.audit import AuditEvent
+from app.models.base import utc_now
+from app.models.imaging import (
+    Acquisition,
+    AcquisitionAnimal,
+    AcquisitionFile,
+    Blob,
+    ImagingSession,
+    Measurement,
+    Roi,
+    RoiSource,
+    Site,
+    View,
+)
+from app.models.lab import ApiKey, ApiKeyRole, Lab
+from app.models.study import (
+    AgentClass,
+    Animal,
+    Arm,
+    ArmRole,
+    EndReason,
+    InjectionModel,
+    Sex,
+    Study,
+)
+
+__all__ = [
+    "Acquisition",
+    "AcquisitionAnimal",
+    "AcquisitionFile",
+    "AgentClass",
+    "Animal",
+    "ApiKey",
+    "ApiKeyRole",
+    "Arm",
+    "ArmRole",
+    "AuditEvent",
+    "Blob",
+    "EndReason",
+    "ImagingSession",
+    "InjectionModel",
+    "Lab",
+    "Measurement",
+    "Roi",
+    "RoiSource",
+    "Sex",
+    "Site",
+    "Study",
+    "View",
+    "utc_now",
+]

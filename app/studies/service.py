@@ -1,0 +1,113 @@
+"""Study registry operations, always scoped to the caller's lab."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.auth import Principal
+from app.errors import Conflict, NotFound, Unprocessable
+from app.models import Animal, InjectionModel, Study
+from app.pagination import PageParams, paginate
+from app.studies.schemas import StudyCreate, StudyUpdate
+
+
+def get_study(session: Session, principal: Principal, study_id: uuid.UUID) -> Study:
+    """The study if it exists in the caller's lab; another lab's study is simply not found."""
+    study = session.scalar(
+        select(Study).where(Study.id == study_id, Study.lab_id == principal.lab_id)
+    )
+    if study is None:
+        raise NotFound(f"No study with id {study_id} in your lab.")
+    return study
+
+
+def _ensure_unique_name(
+    session: Session, principal: Principal, name: str, *, exclude: uuid.UUID | None = None
+) -> None:
+    query = select(Study.id).where(Study.lab_id == principal.lab_id, Study.name == name)
+    if exclude is not None:
+        query = query.where(Study.id != exclude)
+    if session.scalar(query) is not None:
+        raise Conflict(f"Your lab already has a study named '{name}'; choose another name.")
+
+
+def create_study(
+    session: Session, principal: Principal, data: StudyCreate, *, reason: str | None
+) -> Study:
+    """Register a new study in the caller's lab."""
+    principal.require_write()
+    _ensure_unique_name(session, principal, data.name)
+    study = Study(lab_id=principal.lab_id, **data.model_dump())
+    session.add(study)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        action="create",
+        object_type="study",
+        object_id=study.id,
+        changes=data.model_dump(mode="json"),
+        reason=reason,
+    )
+    return study
+
+
+def list_studies(
+    session: Session,
+    principal: Principal,
+    params: PageParams,
+    *,
+    name_contains: str | None = None,
+    injection_model: InjectionModel | None = None,
+    include_archived: bool = False,
+) -> tuple[list[Study], int]:
+    """Studies of the caller's lab, newest day 0 first."""
+    query = select(Study).where(Study.lab_id == principal.lab_id)
+    if name_contains:
+        query = query.where(func.lower(Study.name).contains(name_contains.lower(), autoescape=True))
+    if injection_model is not None:
+        query = query.where(Study.injection_model == injection_model)
+    if not include_archived:
+        query = query.where(Study.archived_at.is_(None))
+    return paginate(session, query.order_by(Study.day0.desc(), Study.name), params)
+
+
+def update_study(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    data: StudyUpdate,
+    *,
+    reason: str | None,
+) -> Study:
+    """Change a study's fields; a new day 0 must still precede every animal's end date."""
+    principal.require_write()
+    study = get_study(session, principal, study_id)
+    changes = data.changes()
+    if "name" in changes:
+        _ensure_unique_name(session, principal, changes["name"], exclude=study.id)
+    if "day0" in changes:
+        earliest_end = session.scalar(
+            select(func.min(Animal.end_date)).where(Animal.study_id == study.id)
+        )
+        if earliest_end is not None and earliest_end < changes["day0"]:
+            raise Unprocessable(
+                f"day0 {changes['day0']} is after an animal's end date ({earliest_end}); "
+                "correct that animal's end record first."
+            )
+    audit.apply_changes(session, principal, study, changes, object_type="study", reason=reason)
+    return study
+
+
+def archive_study(
+    session: Session, principal: Principal, study_id: uuid.UUID, *, reason: str | None
+) -> Study:
+    """Hide a study from default listings; nothing is deleted."""
+    principal.require_write()
+    study = get_study(session, principal, study_id)
+    audit.archive(session, principal, study, object_type="study", reason=reason)
+    return study

@@ -5,26 +5,12 @@ from __future__ import annotations
 import uuid
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Study
 from tests.app.factories import STUDY, make_study
-
-
-def count(db_session: Session, model: type) -> int:
-    return db_session.scalar(select(func.count()).select_from(model))
-
-
-def assert_problem(response, status: int, *fragments: str) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("https://")
-    for fragment in fragments:
-        assert fragment in body["detail"], body
-    return body
+from tests.app.problems import assert_problem, row_counts
 
 
 def test_create_get_and_list(client: TestClient) -> None:
@@ -107,18 +93,18 @@ def test_unknown_id_and_malformed_id(client: TestClient) -> None:
 
 
 def test_invalid_enum_says_what_is_allowed(client: TestClient, db_session: Session) -> None:
-    before = count(db_session, Study)
+    before = row_counts(db_session, Study)
     body = assert_problem(
         client.post("/studies", json=STUDY | {"injection_model": "intravenous"}),
         422,
         "injection_model",
     )
     assert "intracardiac" in body["errors"][0]["message"]
-    assert count(db_session, Study) == before
+    assert row_counts(db_session, Study) == before
 
 
 def test_unknown_and_missing_fields_rejected(client: TestClient, db_session: Session) -> None:
-    before = count(db_session, Study)
+    before = row_counts(db_session, Study)
     body = assert_problem(client.post("/studies", json=STUDY | {"day_zero": "2026-07-01"}), 422)
     assert {"field": "day_zero", "message": body["errors"][0]["message"]} in [
         {k: e[k] for k in ("field", "message")} for e in body["errors"]
@@ -129,13 +115,13 @@ def test_unknown_and_missing_fields_rejected(client: TestClient, db_session: Ses
     assert_problem(
         client.patch(f"/studies/{uuid.uuid4()}", json={"name": None}), 422, "cannot be null"
     )
-    assert count(db_session, Study) == before
+    assert row_counts(db_session, Study) == before
 
 
 def test_duplicate_name_conflicts_and_writes_nothing(
     client: TestClient, db_session: Session
 ) -> None:
     make_study(client)
-    before = (count(db_session, Study), count(db_session, AuditEvent))
+    before = row_counts(db_session, Study, AuditEvent)
     assert_problem(client.post("/studies", json=STUDY), 409, "already has a study named")
-    assert (count(db_session, Study), count(db_session, AuditEvent)) == before
+    assert row_counts(db_session, Study, AuditEvent) == before

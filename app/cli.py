@@ -13,9 +13,10 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     _prepare_storage(settings)
-    from app.migrations import upgrade_to_head
+    if not args.no_migrate:
+        from app.migrations import upgrade_to_head
 
-    upgrade_to_head(settings.resolved_database_url)
+        upgrade_to_head(settings.resolved_database_url)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -73,6 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not apply migrations first (when a separate migrate step owns them)",
+    )
     serve.set_defaults(func=_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
     lab = sub.add_parser("create-lab", help="create a lab and print its first admin API key")

@@ -25,12 +25,15 @@ class Principal:
     key_id: uuid.UUID
     role: ApiKeyRole
 
-    def require_write(self) -> None:
-        if self.role not in _WRITE_ROLES:
-            raise Forbidden(
-                f"This API key has the role '{self.role}', which may only read. "
-                "Ask your lab admin for an editor key to change study data."
-            )
+    def require_write(self, *, allow_instrument: bool = False) -> None:
+        """Editors and admins may write; instrument keys only where imaging data is pushed."""
+        if self.role in _WRITE_ROLES or (allow_instrument and self.role == ApiKeyRole.instrument):
+            return
+        what = "push imaging data only" if self.role == ApiKeyRole.instrument else "only read"
+        raise Forbidden(
+            f"This API key has the role '{self.role}', which may {what}. "
+            "Ask your lab admin for an editor key to change study data."
+        )
 
     def require_admin(self) -> None:
         if self.role != ApiKeyRole.admin:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import MetaData, create_engine, event
@@ -53,13 +53,26 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def unit_of_work(session: Session) -> Iterator[Session]:
-    """Commit the session's work on success, roll it back on any error."""
+    """Commit the session's work on success; on any error roll it back and run the undo
+    actions registered with ``on_rollback`` (e.g. removing files written for it)."""
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
+        for undo in reversed(session.info.get(_UNDO, [])):
+            undo()
         raise
+    finally:
+        session.info.pop(_UNDO, None)
+
+
+_UNDO = "osteolux_undo_on_rollback"
+
+
+def on_rollback(session: Session, undo: Callable[[], None]) -> None:
+    """Register an action that undoes a side effect if this unit of work rolls back."""
+    session.info.setdefault(_UNDO, []).append(undo)
 
 
 def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:

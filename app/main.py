@@ -22,6 +22,7 @@ from app.db import make_engine, make_session_factory
 from app.errors import install_error_handlers
 from app.labs.router import router as labs_router
 from app.responses import PROBLEM_SCHEMA
+from app.sessions.router import router as sessions_router
 from app.studies.router import router as studies_router
 
 DESCRIPTION = """
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     logging.getLogger("app").setLevel(settings.log_level)
     install_error_handlers(app)
-    for router in (labs_router, studies_router, arms_router, animals_router):
+    for router in (labs_router, studies_router, arms_router, animals_router, sessions_router):
         app.include_router(router)
     _serve_docs_offline(app)
 

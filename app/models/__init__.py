@@ -1,5 +1,6 @@
 """All ORM models, one module per aggregate; importing this registers them on ``Base``."""
 
+from app.models.analysis import Comparison
 from app.models.audit import AuditEvent
 from app.models.base import utc_now
 from app.models.imaging import (
@@ -38,6 +39,7 @@ __all__ = [
     "ArmRole",
     "AuditEvent",
     "Blob",
+    "Comparison",
     "EndReason",
     "ImagingSession",
     "InjectionModel",

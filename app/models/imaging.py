@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Integer,
@@ -44,6 +45,8 @@ class ImagingSession(IdMixin, TimestampMixin, Base):
         ForeignKey("study.id", ondelete="RESTRICT"), index=True
     )
     acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The instrument's local date: decides the day since injection, whatever the time zone.
+    acquired_on: Mapped[date] = mapped_column(Date, index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     operator: Mapped[str | None] = mapped_column(String(200))
     instrument: Mapped[str | None] = mapped_column(String(200))
@@ -129,6 +132,7 @@ class RoiSource(enum.StrEnum):
     client = "client"
     living_image = "living_image"
     template = "template"
+    imported = "imported"  # a measurement brought from a CSV export, with no geometry
 
 
 class Roi(IdMixin, Base):

@@ -1,0 +1,126 @@
+"""osteolux statistics core: per-animal tumour burden compared between arms.
+
+Pure library (numpy, scipy, pandas, statsmodels); never imports the service. Build a
+:class:`Cohort` from tidy :class:`Observation` records (or a DataFrame) plus
+:class:`AnimalEnd` records, then call an analysis. Every result is a frozen dataclass of
+plain values with ``to_dict()``; it carries n per arm, the effect with its 95 % CI, the
+test, the scale, and the exclusions / adjustments made, with the reason for each.
+
+Analyses
+--------
+summarize                  per arm per day: n, mean, SD, SEM, geometric mean + CI, median, IQR
+compare_by_day             Welch t + Mann-Whitney per day, Holm / BH across days
+per_animal_auc             AUC per animal over a common window
+compare_auc                ... treated vs control
+per_animal_growth_rates    OLS slope per animal, doubling time
+compare_growth_rates       ... treated vs control
+fit_growth_model           linear mixed model y ~ day x arm, random intercept + slope
+tc_ratio                   T/C % on geometric means per day
+tumor_growth_inhibition    %TGI between two days
+site_onsets                day each animal's site becomes positive
+incidence_by_day           incidence per day, Fisher exact
+metastasis_free_survival   Kaplan-Meier, log-rank, Cox hazard ratio
+
+Errors: see :mod:`cohorts._errors` (all derive from :class:`CohortsError`).
+"""
+
+from ._common import Effect, TestResult
+from ._compare import (
+    AnimalMetric,
+    AnimalMetricComparison,
+    AnimalMetricTable,
+    DayComparison,
+    DayComparisonTable,
+    SkippedDay,
+    compare_auc,
+    compare_by_day,
+    compare_growth_rates,
+    per_animal_auc,
+    per_animal_growth_rates,
+)
+from ._data import (
+    DEFAULT_EXCLUDE_FLAGS,
+    END_REASONS,
+    Adjustment,
+    AnimalEnd,
+    Cohort,
+    Exclusion,
+    Observation,
+    Scale,
+)
+from ._errors import (
+    CohortsError,
+    EmptyWindowError,
+    InsufficientDataError,
+    InvalidInputError,
+    MixedStudiesError,
+    NoDataError,
+)
+from ._mixed import FixedEffect, GrowthModelResult, GrowthRate, OptimizerAttempt, fit_growth_model
+from ._summary import ArmDaySummary, SummaryTable, summarize
+from ._survival import (
+    AnimalOnset,
+    IncidenceDay,
+    IncidenceTable,
+    KMCurve,
+    KMPoint,
+    OnsetTable,
+    SurvivalResult,
+    incidence_by_day,
+    metastasis_free_survival,
+    site_onsets,
+)
+from ._tgi import TCDay, TCTable, TGIResult, tc_ratio, tumor_growth_inhibition
+
+__all__ = [
+    "DEFAULT_EXCLUDE_FLAGS",
+    "END_REASONS",
+    "Adjustment",
+    "AnimalEnd",
+    "AnimalMetric",
+    "AnimalMetricComparison",
+    "AnimalMetricTable",
+    "AnimalOnset",
+    "ArmDaySummary",
+    "Cohort",
+    "CohortsError",
+    "DayComparison",
+    "DayComparisonTable",
+    "Effect",
+    "EmptyWindowError",
+    "Exclusion",
+    "FixedEffect",
+    "GrowthModelResult",
+    "GrowthRate",
+    "IncidenceDay",
+    "IncidenceTable",
+    "InsufficientDataError",
+    "InvalidInputError",
+    "KMCurve",
+    "KMPoint",
+    "MixedStudiesError",
+    "NoDataError",
+    "Observation",
+    "OnsetTable",
+    "OptimizerAttempt",
+    "Scale",
+    "SkippedDay",
+    "SummaryTable",
+    "SurvivalResult",
+    "TCDay",
+    "TCTable",
+    "TGIResult",
+    "TestResult",
+    "compare_auc",
+    "compare_by_day",
+    "compare_growth_rates",
+    "fit_growth_model",
+    "incidence_by_day",
+    "metastasis_free_survival",
+    "per_animal_auc",
+    "per_animal_growth_rates",
+    "site_onsets",
+    "summarize",
+    "tc_ratio",
+    "tumor_growth_inhibition",
+]

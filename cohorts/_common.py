@@ -1,0 +1,163 @@
+"""Result building blocks and the two-sample tests shared by the comparisons."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from ._data import _AsDict
+from ._errors import InvalidInputError
+
+__all__ = ["CORRECTIONS", "Effect", "TestResult"]
+
+CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
+
+
+@dataclass(frozen=True, slots=True)
+class Effect(_AsDict):
+    """An effect estimate with its confidence interval.
+
+    ``name`` says what is estimated and in which direction, e.g. ``"difference in mean
+    log10 value (treated - control)"``; ``ci_low``/``ci_high`` bound the
+    ``confidence`` (0.95) interval and are None where no interval is defined.
+    """
+
+    name: str
+    estimate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult(_AsDict):
+    """A hypothesis test: ``test`` name, ``statistic``, ``df`` (None if not applicable),
+    two-sided ``p_value`` and, inside a family of tests, ``p_adjusted`` by ``correction``.
+    An undefined test (e.g. Welch with zero variance in both arms) has NaN statistic and
+    p (``None`` in ``to_dict()``)."""
+
+    test: str
+    statistic: float
+    df: float | None
+    p_value: float
+    p_adjusted: float | None = None
+    correction: str | None = None
+
+
+def _f(x: float | np.floating | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def welch(treated: np.ndarray, control: np.ndarray, label: str) -> tuple[Effect, TestResult]:
+    """Welch's unequal-variance t test of treated vs control (Welch 1947).
+
+    diff = mean(T) - mean(C); se = sqrt(s_T^2/n_T + s_C^2/n_C);
+    t = diff / se; df = se^4 / ((s_T^2/n_T)^2/(n_T-1) + (s_C^2/n_C)^2/(n_C-1));
+    95 % CI diff -/+ t(0.975, df) se; p two-sided. As R ``t.test(T, C)`` and
+    ``scipy.stats.ttest_ind(equal_var=False)``. When both arms have zero variance (e.g.
+    every value at the floor) the test is undefined: statistic, df, p and CI are NaN/None.
+    """
+    t_ = np.asarray(treated, dtype=np.float64)
+    c_ = np.asarray(control, dtype=np.float64)
+    diff = float(t_.mean() - c_.mean())
+    vt = float(np.var(t_, ddof=1)) / t_.size
+    vc = float(np.var(c_, ddof=1)) / c_.size
+    name = f"difference in mean {label} (treated - control)"
+    if vt + vc == 0:
+        eff = Effect(name, diff, None, None)
+        return eff, TestResult("Welch t", math.nan, None, math.nan)
+    se = math.sqrt(vt + vc)
+    df = (vt + vc) ** 2 / (vt**2 / (t_.size - 1) + vc**2 / (c_.size - 1))
+    tstat = diff / se
+    half = float(stats.t.ppf(0.975, df)) * se
+    p = float(2 * stats.t.sf(abs(tstat), df))
+    return Effect(name, diff, diff - half, diff + half), TestResult("Welch t", tstat, df, p)
+
+
+def _u_null_cdf(m: int, n: int) -> np.ndarray:
+    """Exact null CDF of the Mann-Whitney U statistic for sizes m, n without ties."""
+    # f[j] holds the counts for (i, j) while i grows: f(i, j) = f(i-1, j) shifted by j + f(i, j-1)
+    f = [np.ones(1) for _ in range(n + 1)]
+    for _i in range(1, m + 1):
+        new = [np.ones(1)]
+        for j in range(1, n + 1):
+            a = np.concatenate([np.zeros(j), f[j]])
+            b = new[j - 1]
+            size = max(a.size, b.size)
+            new.append(np.pad(a, (0, size - a.size)) + np.pad(b, (0, size - b.size)))
+        f = new
+    counts = f[n]
+    return np.cumsum(counts) / counts.sum()
+
+
+def hodges_lehmann(
+    treated: np.ndarray, control: np.ndarray, label: str
+) -> tuple[Effect, TestResult]:
+    """Mann-Whitney U test and the Hodges-Lehmann shift with its 95 % CI.
+
+    Shift = median of all pairwise differences treated_i - control_j. CI as in R's
+    ``wilcox.test(treated, control, conf.int=TRUE)``: the order statistics
+    D_(q) and D_(mn-q+1) of the sorted differences, q = qwilcox(0.025, m, n) (exact null
+    distribution) when there are no ties and m, n < 50; otherwise the normal
+    approximation q = floor(mn/2 - 1.96 sqrt(mn(m+n+1)/12)) (approximate; R inverts the
+    tie-corrected normal test numerically, so its interval may differ slightly).
+    U is scipy.stats.mannwhitneyu(treated, control, method="auto") (exact when no ties and
+    both n <= 8, else normal approximation with tie and continuity corrections).
+    """
+    m, n = len(treated), len(control)
+    d = np.sort(np.subtract.outer(np.asarray(treated), np.asarray(control)).ravel())
+    res = stats.mannwhitneyu(treated, control, alternative="two-sided", method="auto")
+    both = np.concatenate([treated, control])
+    ties = np.unique(both).size < both.size
+    if not ties and m < 50 and n < 50:
+        cdf = _u_null_cdf(m, n)
+        q = int(np.searchsorted(cdf, 0.025 - 1e-12))  # smallest q with P(U <= q) >= 0.025
+        q = max(q, 1)
+        lo, hi = d[q - 1], d[m * n - q]
+    else:
+        k = math.floor(m * n / 2 - 1.959963984540054 * math.sqrt(m * n * (m + n + 1) / 12))
+        k = min(max(k, 1), m * n)
+        lo, hi = d[k - 1], d[m * n - k]
+    eff = Effect(
+        f"Hodges-Lehmann shift in {label} (treated - control)",
+        float(np.median(d)),
+        float(lo),
+        float(hi),
+    )
+    return eff, TestResult("Mann-Whitney U", float(res.statistic), None, float(res.pvalue))
+
+
+def adjust(tests: Sequence[TestResult], correction: str) -> tuple[TestResult, ...]:
+    """Holm (``holm``) or Benjamini-Hochberg (``bh``) adjustment across a family of tests
+    (statsmodels.stats.multitest.multipletests); ``none`` leaves p_adjusted = p. Undefined
+    (NaN) p-values are not counted in the family and stay NaN."""
+    if correction not in CORRECTIONS:
+        raise InvalidInputError(f"unknown correction {correction!r}; use holm, bh or none")
+    if not tests:
+        return ()
+    p = np.array([t.p_value for t in tests], dtype=np.float64)
+    method = CORRECTIONS[correction]
+    padj = np.full_like(p, np.nan)
+    ok = np.isfinite(p)  # undefined tests (NaN) are left out of the family
+    if ok.any():
+        padj[ok] = p[ok] if method is None else multipletests(p[ok], method=method)[1]
+    return tuple(
+        TestResult(t.test, t.statistic, t.df, t.p_value, float(pa), correction)
+        for t, pa in zip(tests, padj, strict=True)
+    )
+
+
+def scale_label(scale: str, baseline: object | None = None) -> str:
+    base = {"log10": "log10 value", "ln": "ln value", "log1p": "ln(1 + value)", "linear": "value"}
+    label = base[scale]
+    if baseline is not None:
+        label = f"{label} relative to baseline"
+    return label

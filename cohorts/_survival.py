@@ -1,0 +1,459 @@
+"""Site positivity, incidence by day and metastasis-free survival."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+from scipy.stats.contingency import odds_ratio
+from statsmodels.duration.hazard_regression import PHReg
+from statsmodels.duration.survfunc import SurvfuncRight, survdiff
+
+from ._common import Effect, TestResult, _f, adjust
+from ._compare import SkippedDay
+from ._data import Adjustment, Cohort, Exclusion, _AsDict, prepare
+from ._errors import InsufficientDataError, InvalidInputError
+
+__all__ = [
+    "AnimalOnset",
+    "IncidenceDay",
+    "IncidenceTable",
+    "KMCurve",
+    "KMPoint",
+    "OnsetTable",
+    "SurvivalResult",
+    "incidence_by_day",
+    "metastasis_free_survival",
+    "site_onsets",
+]
+
+_Z975 = float(stats.norm.ppf(0.975))
+
+
+@dataclass(frozen=True, slots=True)
+class AnimalOnset(_AsDict):
+    """When (if ever) an animal's site became positive.
+
+    ``onset_day``: first day of the first run of ``consecutive`` positive images (value
+    >= the animal's threshold), None if never positive. ``time``/``event``: the survival
+    time — ``onset_day`` with event True, else censored (event False) at the end record's
+    day or, without one, at the last usable image (``censor_reason`` says which). With
+    ``death_is_event`` a death / humane endpoint without onset is an event at its day.
+    """
+
+    animal: str
+    arm: str
+    threshold: float
+    onset_day: float | None
+    time: float
+    event: bool
+    censor_reason: str | None
+    n_images: int
+
+
+@dataclass(frozen=True, slots=True)
+class OnsetTable(_AsDict):
+    """Positivity of every animal at one site; ``rule`` states the threshold used."""
+
+    site: str
+    rule: str
+    consecutive: int
+    death_is_event: bool
+    animals: tuple[AnimalOnset, ...]
+    exclusions: tuple[Exclusion, ...]
+    adjustments: tuple[Adjustment, ...]
+
+
+def site_onsets(
+    cohort: Cohort,
+    *,
+    site: str,
+    arms: Sequence[str] | None = None,
+    threshold: float | None = None,
+    background: float | Mapping[str, float] | None = None,
+    background_multiple: float | None = None,
+    consecutive: int = 1,
+    exclude_flags: Collection[str] | None = None,
+    death_is_event: bool = False,
+) -> OnsetTable:
+    """Find when each animal's ``site`` becomes positive.
+
+    Give either ``threshold`` (absolute, in the value's unit, e.g. p/s) or
+    ``background_multiple`` with ``background`` (one value, or one per animal): the
+    animal's threshold is then ``background_multiple x background``. An image is positive
+    when its (duplicate-averaged) value >= threshold; the animal becomes positive at the
+    first of ``consecutive`` successive positive images (k = 1 by default).
+    """
+    if (threshold is None) == (background_multiple is None):
+        raise InvalidInputError(
+            "give exactly one of threshold= (absolute) or background_multiple= (with background=)"
+        )
+    if background_multiple is not None and background is None:
+        raise InvalidInputError("background_multiple= needs background= (one value or per animal)")
+    if not isinstance(consecutive, int) or consecutive < 1:
+        raise InvalidInputError(f"consecutive must be an integer >= 1, got {consecutive!r}")
+    arms = tuple(arms) if arms is not None else cohort.arms
+    prep = prepare(
+        cohort, arms=arms, site=site, scale="linear", floor=None, exclude_flags=exclude_flags
+    )
+    if threshold is not None:
+        rule = f"value >= {threshold:g} on {consecutive} consecutive image(s)"
+    else:
+        rule = (
+            f"value >= {background_multiple:g} x background on {consecutive} consecutive image(s)"
+        )
+    out = []
+    excl = list(prep.exclusions)
+    for animal, sub in prep.frame.groupby("animal", sort=True):
+        animal = str(animal)
+        arm = str(sub["arm"].iloc[0])
+        if threshold is not None:
+            thr = float(threshold)
+        else:
+            if isinstance(background, Mapping):
+                if animal not in background:
+                    excl.append(Exclusion(animal, arm, site, None, "no background value given"))
+                    continue
+                bg = float(background[animal])
+            else:
+                bg = float(background)  # type: ignore[arg-type]
+            thr = float(background_multiple) * bg  # type: ignore[arg-type]
+        d = sub["day"].to_numpy(dtype=np.float64)
+        pos = sub["value"].to_numpy(dtype=np.float64) >= thr
+        onset = None
+        for i in range(len(d) - consecutive + 1):
+            if pos[i : i + consecutive].all():
+                onset = float(d[i])
+                break
+        end = cohort.end_of(animal)
+        if onset is not None:
+            time, event, why = onset, True, None
+        elif end is not None:
+            time = float(end.day)
+            event = death_is_event and end.reason in ("death", "humane_endpoint")
+            why = None if event else f"censored: {end.reason} on day {end.day:g}"
+        else:
+            time, event = float(d[-1]), False
+            why = f"censored: no end record, last usable image on day {d[-1]:g}"
+        out.append(AnimalOnset(animal, arm, thr, onset, time, event, why, len(d)))
+    return OnsetTable(
+        site, rule, consecutive, death_is_event, tuple(out), tuple(excl), tuple(prep.adjustments)
+    )
+
+
+# ------------------------------------------------------------------------------ incidence
+
+
+@dataclass(frozen=True, slots=True)
+class IncidenceDay(_AsDict):
+    """Incidence on one day among the animals imaged that day.
+
+    An animal counts as positive on day d when its onset day <= d (so with k > 1 the
+    confirming images may lie after d). ``odds_ratio``: conditional maximum-likelihood
+    odds ratio (treated vs control) with its exact 95 % CI, and ``fisher``: two-sided
+    Fisher exact p — both as R ``fisher.test`` (scipy ``odds_ratio(kind="conditional")``
+    and ``fisher_exact``). Infinite or undefined bounds are None.
+    """
+
+    day: float
+    positive_control: int
+    n_control: int
+    positive_treated: int
+    n_treated: int
+    odds_ratio: Effect
+    fisher: TestResult
+
+
+@dataclass(frozen=True, slots=True)
+class IncidenceTable(_AsDict):
+    """Incidence by day at one site, Fisher p adjusted across days by ``correction``."""
+
+    control: str
+    treated: str
+    site: str
+    rule: str
+    correction: str
+    rows: tuple[IncidenceDay, ...]
+    skipped_days: tuple[SkippedDay, ...]
+    animals: tuple[AnimalOnset, ...]
+    exclusions: tuple[Exclusion, ...]
+    adjustments: tuple[Adjustment, ...]
+
+
+def incidence_by_day(
+    cohort: Cohort,
+    *,
+    control: str,
+    treated: str,
+    site: str,
+    threshold: float | None = None,
+    background: float | Mapping[str, float] | None = None,
+    background_multiple: float | None = None,
+    consecutive: int = 1,
+    exclude_flags: Collection[str] | None = None,
+    correction: Literal["holm", "bh", "none"] = "holm",
+) -> IncidenceTable:
+    """Number of positive animals per arm on each imaging day, compared by Fisher's exact
+    test; see :func:`site_onsets` for the positivity rule and :class:`IncidenceDay`."""
+    if control == treated:
+        raise InvalidInputError(f"control and treated are the same arm {control!r}")
+    onsets = site_onsets(
+        cohort,
+        site=site,
+        arms=(control, treated),
+        threshold=threshold,
+        background=background,
+        background_multiple=background_multiple,
+        consecutive=consecutive,
+        exclude_flags=exclude_flags,
+    )
+    prep = prepare(
+        cohort,
+        arms=(control, treated),
+        site=site,
+        scale="linear",
+        floor=None,
+        exclude_flags=exclude_flags,
+    )
+    by_animal = {a.animal: a for a in onsets.animals}
+    frame = prep.frame[prep.frame["animal"].isin(list(by_animal))]
+    raw, skipped = [], []
+    for day, sub in frame.groupby("day", sort=True):
+        counts = {}
+        for arm in (control, treated):
+            ids = sub.loc[sub["arm"] == arm, "animal"].tolist()
+            pos = sum(
+                1
+                for i in ids
+                if by_animal[i].onset_day is not None and by_animal[i].onset_day <= day
+            )
+            counts[arm] = (pos, len(ids))
+        if counts[control][1] == 0 or counts[treated][1] == 0:
+            skipped.append(SkippedDay(float(day), "an arm has no animal imaged on this day"))
+            continue
+        (pc, nc), (pt, nt) = counts[control], counts[treated]
+        table = np.array([[pt, nt - pt], [pc, nc - pc]])
+        fres = stats.fisher_exact(table, alternative="two-sided")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            orr = odds_ratio(table, kind="conditional")
+            ci = orr.confidence_interval(0.95)
+        eff = Effect(
+            "odds ratio of being positive (treated vs control), conditional MLE",
+            _f(orr.statistic),
+            _f(ci.low),
+            _f(ci.high),
+        )
+        fisher = TestResult(
+            "Fisher exact (statistic: sample odds ratio)",
+            float(fres.statistic),
+            None,
+            float(fres.pvalue),
+        )
+        raw.append((float(day), pc, nc, pt, nt, eff, fisher))
+    if not raw:
+        raise InsufficientDataError(f"no day at site {site!r} has animals in both arms")
+    adj = adjust([r[6] for r in raw], correction)
+    rows = tuple(IncidenceDay(*r[:6], a) for r, a in zip(raw, adj, strict=True))
+    return IncidenceTable(
+        control,
+        treated,
+        site,
+        onsets.rule,
+        correction,
+        rows,
+        tuple(skipped),
+        onsets.animals,
+        onsets.exclusions,
+        onsets.adjustments,
+    )
+
+
+# ------------------------------------------------------------------------------- survival
+
+
+@dataclass(frozen=True, slots=True)
+class KMPoint(_AsDict):
+    """Kaplan-Meier estimate just after an event time.
+
+    ``survival`` S(t) = prod_{t_j <= t} (1 - d_j / n_j); ``at_risk`` n_j, ``events`` d_j.
+    95 % CI by the log(-log) transform with Greenwood's variance (Kalbfleisch & Prentice
+    2002; lifelines' default "exponential Greenwood"): S^exp(-/+ 1.96 se), se =
+    sqrt(sum d_j / (n_j (n_j - d_j))) / |log S|; None where S is 0 or 1.
+    """
+
+    time: float
+    at_risk: int
+    events: int
+    survival: float
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class KMCurve(_AsDict):
+    """An arm's Kaplan-Meier curve; ``median_time``: first time S(t) <= 0.5, None if never."""
+
+    arm: str
+    n: int
+    n_events: int
+    median_time: float | None
+    points: tuple[KMPoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivalResult(_AsDict):
+    """Metastasis-free survival of a treated arm vs its control at one site.
+
+    - ``curves``: Kaplan-Meier curves (control first).
+    - ``logrank``: Mantel-Cox log-rank chi-square (1 df) and p (statsmodels ``survdiff``;
+      R ``survdiff(Surv(time, event) ~ arm)``).
+    - ``hazard_ratio``: Cox proportional-hazards HR of treated vs control, exp(beta), 95 %
+      CI exp(beta -/+ 1.96 se); ``cox``: its Wald z test. Ties by ``ties`` (default
+      Efron, as R ``coxph`` and lifelines; statsmodels ``PHReg``). None, with a warning,
+      when all events fall in one arm (the partial likelihood has no maximum).
+    """
+
+    control: str
+    treated: str
+    site: str
+    rule: str
+    ties: str
+    n_control: int
+    n_treated: int
+    events_control: int
+    events_treated: int
+    curves: tuple[KMCurve, ...]
+    logrank: TestResult
+    hazard_ratio: Effect
+    cox: TestResult | None
+    warnings: tuple[str, ...]
+    animals: tuple[AnimalOnset, ...]
+    exclusions: tuple[Exclusion, ...]
+    adjustments: tuple[Adjustment, ...]
+
+
+def kaplan_meier(arm: str, time: np.ndarray, event: np.ndarray) -> KMCurve:
+    """Kaplan-Meier curve of one arm (see :class:`KMPoint`)."""
+    sf = SurvfuncRight(time, event.astype(int))
+    pts = []
+    cum = 0.0
+    median = None
+    for t, s, n, d in zip(sf.surv_times, sf.surv_prob, sf.n_risk, sf.n_events, strict=True):
+        n, d, s = int(n), int(d), float(s)
+        cum += d / (n * (n - d)) if n > d else math.inf
+        lo = hi = None
+        if 0 < s < 1 and math.isfinite(cum):
+            se = math.sqrt(cum) / abs(math.log(s))
+            lo, hi = s ** math.exp(_Z975 * se), s ** math.exp(-_Z975 * se)
+        pts.append(KMPoint(float(t), n, d, s, lo, hi))
+        if median is None and s <= 0.5:
+            median = float(t)
+    return KMCurve(arm, int(time.size), int(event.sum()), median, tuple(pts))
+
+
+def metastasis_free_survival(
+    cohort: Cohort,
+    *,
+    control: str,
+    treated: str,
+    site: str,
+    threshold: float | None = None,
+    background: float | Mapping[str, float] | None = None,
+    background_multiple: float | None = None,
+    consecutive: int = 1,
+    exclude_flags: Collection[str] | None = None,
+    death_is_event: bool = False,
+    ties: Literal["efron", "breslow"] = "efron",
+) -> SurvivalResult:
+    """Kaplan-Meier, log-rank and Cox HR of time to site positivity, treated vs control.
+
+    Times and censoring come from :func:`site_onsets` (event = onset; censored at the end
+    record or last image). See :class:`SurvivalResult` for every field.
+    """
+    if control == treated:
+        raise InvalidInputError(f"control and treated are the same arm {control!r}")
+    if ties not in ("efron", "breslow"):
+        raise InvalidInputError(f"ties must be 'efron' or 'breslow', got {ties!r}")
+    onsets = site_onsets(
+        cohort,
+        site=site,
+        arms=(control, treated),
+        threshold=threshold,
+        background=background,
+        background_multiple=background_multiple,
+        consecutive=consecutive,
+        exclude_flags=exclude_flags,
+        death_is_event=death_is_event,
+    )
+    a = onsets.animals
+    arm_arr = np.array([x.arm for x in a])
+    time = np.array([x.time for x in a], dtype=np.float64)
+    event = np.array([x.event for x in a], dtype=bool)
+    for arm in (control, treated):
+        n = int((arm_arr == arm).sum())
+        if n < 2:
+            raise InsufficientDataError(
+                f"arm {arm!r} has {n} animal(s) with usable data at site {site!r}; at least 2 "
+                "are needed for survival analysis"
+            )
+    if not event.any():
+        raise InsufficientDataError(
+            f"no animal of arm {control!r} or {treated!r} became positive at site {site!r} "
+            f"({onsets.rule}); survival cannot be compared"
+        )
+    curves = tuple(
+        kaplan_meier(arm, time[arm_arr == arm], event[arm_arr == arm]) for arm in (control, treated)
+    )
+    group = (arm_arr == treated).astype(int)
+    chi2, p = survdiff(time, event.astype(int), group)
+    logrank = TestResult("log-rank", float(chi2), 1.0, float(p))
+    ev_c = int(event[group == 0].sum())
+    ev_t = int(event[group == 1].sum())
+    msgs: list[str] = []
+    hr_name = f"hazard ratio ({treated} vs {control}), Cox PH, {ties} ties"
+    if ev_c == 0 or ev_t == 0:
+        msgs.append(
+            f"all events are in arm {treated if ev_c == 0 else control!r}: the Cox hazard "
+            "ratio is not estimable (monotone likelihood); see the log-rank test"
+        )
+        hr, cox = Effect(hr_name, None, None, None), None
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = PHReg(
+                time, group[:, None].astype(float), status=event.astype(int), ties=ties
+            ).fit()
+        msgs.extend(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
+        beta, se = float(res.params[0]), float(res.bse[0])
+        hr = Effect(
+            hr_name,
+            _f(math.exp(beta)),
+            _f(math.exp(beta - _Z975 * se)),
+            _f(math.exp(beta + _Z975 * se)),
+        )
+        cox = TestResult("Cox Wald z", beta / se, None, float(res.pvalues[0]))
+    return SurvivalResult(
+        control=control,
+        treated=treated,
+        site=site,
+        rule=onsets.rule,
+        ties=ties,
+        n_control=int((group == 0).sum()),
+        n_treated=int((group == 1).sum()),
+        events_control=ev_c,
+        events_treated=ev_t,
+        curves=curves,
+        logrank=logrank,
+        hazard_ratio=hr,
+        cox=cox,
+        warnings=tuple(msgs),
+        animals=a,
+        exclusions=onsets.exclusions,
+        adjustments=onsets.adjustments,
+    )

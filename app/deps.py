@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.auth import Principal, authenticate
 from app.config import Settings
 from app.db import session_scope
+from app.storage import BlobStore
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -26,7 +27,13 @@ def get_session(request: Request) -> Iterator[Session]:
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
+
+def get_blob_store(request: Request) -> BlobStore:
+    return request.app.state.blob_store
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 

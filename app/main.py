@@ -21,8 +21,10 @@ from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory
 from app.errors import install_error_handlers
 from app.labs.router import router as labs_router
+from app.measurements.router import router as measurements_router
 from app.responses import PROBLEM_SCHEMA
 from app.sessions.router import router as sessions_router
+from app.storage import LocalBlobStore
 from app.studies.router import router as studies_router
 
 DESCRIPTION = """
@@ -58,9 +60,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.blob_store = LocalBlobStore(settings.resolved_blob_dir)
     logging.getLogger("app").setLevel(settings.log_level)
     install_error_handlers(app)
-    for router in (labs_router, studies_router, arms_router, animals_router, sessions_router):
+    for router in (
+        labs_router,
+        studies_router,
+        arms_router,
+        animals_router,
+        sessions_router,
+        measurements_router,
+    ):
         app.include_router(router)
     _serve_docs_offline(app)
 

@@ -1,0 +1,81 @@
+"""HTTP routes to import measurements and read per-animal series."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
+
+from app.deps import BlobStoreDep, PrincipalDep, SessionDep
+from app.measurements import service
+from app.measurements.schemas import ImportFormat, ImportResult, Metric, Series
+from app.models import Site
+from app.responses import PROBLEM_RESPONSES
+
+router = APIRouter(prefix="/studies/{study_id}", tags=["measurements"], responses=PROBLEM_RESPONSES)
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+@router.post(
+    "/measurements/import",
+    status_code=status.HTTP_201_CREATED,
+    summary="Import measurements from a CSV",
+    responses={200: {"description": "This exact file was imported before; nothing changed."}},
+)
+def import_measurements(
+    study_id: uuid.UUID,
+    file: Annotated[
+        UploadFile, File(description="CSV/TSV with animal, day or date, site, total_flux_ps")
+    ],
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    response: Response,
+    format: Annotated[
+        ImportFormat,
+        Form(
+            description="tidy: columns animal, day (or date), site, total_flux_ps "
+            "[, radiance_mean, view, flags]"
+        ),
+    ] = "tidy",
+) -> ImportResult:
+    """Bring measurements from a spreadsheet or an earlier analysis into a study, before or
+    without images. The file is stored unchanged; importing the same file again changes nothing."""
+    result = service.import_measurements(
+        session,
+        principal,
+        store,
+        study_id,
+        file.file,
+        filename=file.filename or "upload.csv",
+        file_format=format,
+    )
+    if result.already_imported:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@router.get(
+    "/series",
+    summary="Per-animal series",
+    responses={
+        200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON, or tidy CSV with format=csv"}
+    },
+)
+def get_series(
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    site: Site = Site.whole_body,
+    metric: Metric = "total_flux_ps",
+    arm_id: Annotated[list[uuid.UUID] | None, Query(description="Only these arms")] = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Series:
+    """One point per animal and image for a site and metric (total flux in p/s or average
+    radiance in p/s/cm²/sr), with QC flags, in day order. format=csv gives a tidy CSV."""
+    result = service.series(session, principal, study_id, site=site, metric=metric, arm_ids=arm_id)
+    if format == "csv":
+        return Response(service.series_csv(result), media_type=CSV_MEDIA_TYPE)  # type: ignore[return-value]
+    return result

@@ -1,0 +1,61 @@
+"""Response bodies for measurement imports and per-animal series."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Metric = Literal["total_flux_ps", "radiance_mean"]
+ImportFormat = Literal["tidy", "living_image"]
+
+
+class ImportResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "filename": "bm01_flux.csv",
+                    "sha256": "9f2c…",
+                    "format": "tidy",
+                    "already_imported": False,
+                    "rows": 384,
+                    "animals": 24,
+                    "days": [0, 3, 7, 10, 14, 17, 21, 24],
+                    "sessions_created": 8,
+                    "measurements_created": 384,
+                }
+            ]
+        }
+    )
+
+    filename: str
+    sha256: str = Field(description="SHA-256 of the file as received; it is kept unchanged.")
+    format: ImportFormat
+    already_imported: bool = Field(description="True if this exact file was imported before.")
+    rows: int
+    animals: int
+    days: list[int]
+    sessions_created: int
+    measurements_created: int
+
+
+class SeriesPoint(BaseModel):
+    measurement_id: uuid.UUID
+    animal_id: uuid.UUID
+    animal: str = Field(description="The animal's identifier (ear tag).")
+    arm_id: uuid.UUID
+    arm: str
+    day: int = Field(description="Days since injection.")
+    site: str
+    value: float | None
+    flags: list[str]
+
+
+class Series(BaseModel):
+    study_id: uuid.UUID
+    site: str
+    metric: Metric
+    unit: str
+    points: list[SeriesPoint]

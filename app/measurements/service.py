@@ -1,0 +1,379 @@
+"""Measurements brought in from CSV exports, and per-animal series read back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import BinaryIO
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.auth import Principal
+from app.blobs import keep_blob
+from app.errors import Unprocessable
+from app.measurements.schemas import ImportFormat, ImportResult, Metric, Series, SeriesPoint
+from app.measurements.tidy_csv import TidyRow, read_tidy_csv
+from app.models import (
+    Acquisition,
+    AcquisitionFile,
+    Animal,
+    Arm,
+    ImagingSession,
+    Measurement,
+    Roi,
+    RoiSource,
+    Site,
+    Study,
+    View,
+    utc_now,
+)
+from app.storage import BlobStore, StagedFile
+from app.studies.service import get_study
+
+IMPORT_ROLE = "measurement_import"
+MAX_IMPORT_BYTES = 64 * 1024**2
+UNITS = {"total_flux_ps": "p/s", "radiance_mean": "p/s/cm²/sr"}
+_CHUNK = 1024**2
+
+
+def _decode(content: bytes, filename: str) -> str:
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise Unprocessable(f"{filename} is not text (UTF-8 or Windows-1252); export it as CSV.")
+
+
+def _previous_import(session: Session, study: Study, sha256: str) -> bool:
+    return (
+        session.scalar(
+            select(AcquisitionFile.blob_sha256)
+            .join(Acquisition, Acquisition.id == AcquisitionFile.acquisition_id)
+            .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
+            .where(
+                ImagingSession.study_id == study.id,
+                AcquisitionFile.blob_sha256 == sha256,
+                AcquisitionFile.role == IMPORT_ROLE,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    row: TidyRow
+    animal: Animal
+    site: Site
+    on: date
+    view: View
+
+
+def _resolve(session: Session, study: Study, rows: list[TidyRow], filename: str) -> list[_Resolved]:
+    animals = {
+        a.identifier: a for a in session.scalars(select(Animal).where(Animal.study_id == study.id))
+    }
+    unknown = sorted({r.animal for r in rows if r.animal not in animals})
+    if unknown:
+        shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+        raise Unprocessable(
+            f"{filename}: {len(unknown)} animal(s) are not in this study: {shown}. "
+            f"Add them (POST /studies/{study.id}/animals) or correct the identifiers."
+        )
+    sites = {s.value for s in Site} - {Site.background.value}
+    views = {v.value for v in View}
+    resolved = []
+    for r in rows:
+        if r.site not in sites:
+            raise Unprocessable(
+                f"{filename}, line {r.line}: site {r.site!r} is not known; use one of "
+                f"{', '.join(sorted(sites))}."
+            )
+        if r.view is not None and r.view not in views:
+            raise Unprocessable(
+                f"{filename}, line {r.line}: view {r.view!r} is not one of "
+                f"{', '.join(sorted(views))}."
+            )
+        on = r.on if r.on is not None else study.day0 + timedelta(days=r.day or 0)
+        if r.on is not None and r.day is not None and (r.on - study.day0).days != r.day:
+            raise Unprocessable(
+                f"{filename}, line {r.line}: date {r.on} is day {(r.on - study.day0).days} of the "
+                f"study (day 0 = {study.day0}), but the day column says {r.day}."
+            )
+        if on < study.day0:
+            raise Unprocessable(
+                f"{filename}, line {r.line}: {on} is before the study's day 0 ({study.day0})."
+            )
+        animal = animals[r.animal]
+        if animal.end_date is not None and on > animal.end_date:
+            raise Unprocessable(
+                f"{filename}, line {r.line}: animal {r.animal} ended on {animal.end_date} "
+                f"({animal.end_reason}) but has a value on {on}; correct the row or the end record."
+            )
+        resolved.append(_Resolved(r, animal, Site(r.site), on, View(r.view or View.other)))
+    return resolved
+
+
+def import_measurements(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    study_id: uuid.UUID,
+    upload: BinaryIO,
+    *,
+    filename: str,
+    file_format: ImportFormat,
+) -> ImportResult:
+    """Import a tidy or Living Image measurement CSV; the file itself is kept as raw data."""
+    principal.require_write(allow_instrument=True)
+    study = get_study(session, principal, study_id)
+    with store.staging(max_bytes=MAX_IMPORT_BYTES, name=filename) as writer:
+        while chunk := upload.read(_CHUNK):
+            writer.write(chunk)
+        staged = writer.finish()
+        if staged.size_bytes == 0:
+            raise Unprocessable(f"{filename} is empty.")
+        if _previous_import(session, study, staged.sha256):
+            return ImportResult(
+                filename=filename,
+                sha256=staged.sha256,
+                format=file_format,
+                already_imported=True,
+                rows=0,
+                animals=0,
+                days=[],
+                sessions_created=0,
+                measurements_created=0,
+            )
+        rows = _parse(staged, filename=filename, file_format=file_format, study=study)
+        resolved = _resolve(session, study, rows, filename)
+        keep_blob(session, store, staged, media_type="text/csv")
+    return _store(session, principal, study, resolved, staged, filename, file_format)
+
+
+def _parse(
+    staged: StagedFile, *, filename: str, file_format: ImportFormat, study: Study
+) -> list[TidyRow]:
+    text = _decode(staged.path.read_bytes(), filename)
+    if file_format == "tidy":
+        return read_tidy_csv(text, filename=filename)
+    raise Unprocessable("Living Image CSV import is not available yet; use format=tidy.")
+
+
+def _store(
+    session: Session,
+    principal: Principal,
+    study: Study,
+    resolved: list[_Resolved],
+    staged: StagedFile,
+    filename: str,
+    file_format: ImportFormat,
+) -> ImportResult:
+    now = utc_now()
+    sessions: dict[date, uuid.UUID] = {}
+    acquisitions: dict[tuple[date, View], uuid.UUID] = {}
+    for item in resolved:
+        if item.on not in sessions:
+            sessions[item.on] = uuid.uuid4()
+        acquisitions.setdefault((item.on, item.view), uuid.uuid4())
+    session.execute(
+        insert(ImagingSession),
+        [
+            {
+                "id": sid,
+                "study_id": study.id,
+                "acquired_at": datetime.combine(on, time(12), tzinfo=UTC),
+                "acquired_on": on,
+                "received_at": now,
+                "notes": f"Imported from {filename}; the time of day is not known.",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for on, sid in sessions.items()
+        ],
+    )
+    session.execute(
+        insert(Acquisition),
+        [
+            {
+                "id": aid,
+                "session_id": sessions[on],
+                "view": view,
+                "units": "p/s",
+                "camera_metadata": {
+                    "source": IMPORT_ROLE,
+                    "format": file_format,
+                    "filename": filename,
+                },
+                "created_at": now,
+            }
+            for (on, view), aid in acquisitions.items()
+        ],
+    )
+    session.execute(
+        insert(AcquisitionFile),
+        [
+            {
+                "acquisition_id": aid,
+                "role": IMPORT_ROLE,
+                "blob_sha256": staged.sha256,
+                "filename": filename[:255],
+            }
+            for aid in acquisitions.values()
+        ],
+    )
+    roi_rows, measurement_rows = [], []
+    for item in resolved:
+        roi_id = uuid.uuid4()
+        roi_rows.append(
+            {
+                "id": roi_id,
+                "acquisition_id": acquisitions[(item.on, item.view)],
+                "animal_id": item.animal.id,
+                "site": item.site,
+                "label": f"{filename}:{item.row.line}",
+                "shape": "none",
+                "geometry": {},
+                "source": RoiSource.imported,
+                "is_current": True,
+                "created_by_key_id": principal.key_id,
+                "created_at": now,
+            }
+        )
+        measurement_rows.append(
+            {
+                "id": uuid.uuid4(),
+                "roi_id": roi_id,
+                "total_flux_ps": item.row.total_flux_ps,
+                "radiance_mean": item.row.radiance_mean,
+                "saturated_pixels": 0,
+                "units": "p/s",
+                "flags": list(item.row.flags),
+                "method": f"imported:{file_format}",
+                "parameters": {
+                    "filename": filename,
+                    "line": item.row.line,
+                    "sha256": staged.sha256,
+                },
+                "imaging_version": "none",
+                "is_current": True,
+                "created_at": now,
+            }
+        )
+    session.execute(insert(Roi), roi_rows)
+    session.execute(insert(Measurement), measurement_rows)
+    days = sorted({(on - study.day0).days for on in sessions})
+    audit.record(
+        session,
+        principal,
+        action="import",
+        object_type="study",
+        object_id=study.id,
+        changes={"filename": filename, "sha256": staged.sha256, "rows": len(resolved)},
+    )
+    return ImportResult(
+        filename=filename,
+        sha256=staged.sha256,
+        format=file_format,
+        already_imported=False,
+        rows=len(resolved),
+        animals=len({i.animal.id for i in resolved}),
+        days=days,
+        sessions_created=len(sessions),
+        measurements_created=len(measurement_rows),
+    )
+
+
+def series(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    *,
+    site: Site,
+    metric: Metric,
+    arm_ids: list[uuid.UUID] | None = None,
+) -> Series:
+    """Current measurements of one site and metric, one point per animal image, in day order."""
+    study = get_study(session, principal, study_id)
+    value = getattr(Measurement, metric)
+    query = (
+        select(
+            Measurement.id,
+            Animal.id,
+            Animal.identifier,
+            Arm.id,
+            Arm.name,
+            ImagingSession.acquired_on,
+            value,
+            Measurement.flags,
+        )
+        .join(Roi, Roi.id == Measurement.roi_id)
+        .join(Acquisition, Acquisition.id == Roi.acquisition_id)
+        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
+        .join(Animal, Animal.id == Roi.animal_id)
+        .join(Arm, Arm.id == Animal.arm_id)
+        .where(
+            ImagingSession.study_id == study.id,
+            Roi.site == site,
+            Roi.is_current.is_(True),
+            Measurement.is_current.is_(True),
+            Animal.archived_at.is_(None),
+        )
+        .order_by(ImagingSession.acquired_on, Arm.name, Animal.identifier)
+    )
+    if arm_ids:
+        query = query.where(Arm.id.in_(arm_ids))
+    points = [
+        SeriesPoint(
+            measurement_id=mid,
+            animal_id=aid,
+            animal=ident,
+            arm_id=arm_id,
+            arm=arm_name,
+            day=(on - study.day0).days,
+            site=site.value,
+            value=val,
+            flags=list(flags or []),
+        )
+        for mid, aid, ident, arm_id, arm_name, on, val, flags in session.execute(query)
+    ]
+    return Series(
+        study_id=study.id, site=site.value, metric=metric, unit=UNITS[metric], points=points
+    )
+
+
+def series_csv(series: Series) -> str:
+    """The series as a tidy CSV, one row per point, the unit in the value column's name."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        [
+            "animal",
+            "arm",
+            "day",
+            "site",
+            f"{series.metric} [{series.unit}]",
+            "flags",
+            "measurement_id",
+        ]
+    )
+    for p in series.points:
+        writer.writerow(
+            [
+                p.animal,
+                p.arm,
+                p.day,
+                p.site,
+                "" if p.value is None else repr(p.value),
+                ";".join(p.flags),
+                p.measurement_id,
+            ]
+        )
+    return buffer.getvalue()

@@ -1,0 +1,143 @@
+"""Reading a tidy measurement CSV: one row per animal, day (or date), site and flux."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from app.errors import Unprocessable
+
+# Accepted spellings of each column, after lower-casing and removing units in brackets.
+COLUMN_ALIASES = {
+    "animal": {"animal", "animal_id", "animal id", "mouse", "mouse_id", "ear_tag", "id"},
+    "day": {"day", "days", "day_since_injection", "time"},
+    "date": {"date", "imaging_date", "acquired_on"},
+    "site": {"site", "roi_site", "anatomical_site", "location"},
+    "total_flux_ps": {"total_flux_ps", "total_flux", "total flux", "flux", "value"},
+    "radiance_mean": {"radiance_mean", "avg_radiance", "avg radiance", "average radiance"},
+    "view": {"view"},
+    "flags": {"flags", "qc_flags"},
+}
+MAX_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class TidyRow:
+    line: int
+    animal: str
+    day: int | None
+    on: date | None
+    site: str
+    total_flux_ps: float | None
+    radiance_mean: float | None
+    view: str | None
+    flags: tuple[str, ...]
+
+
+def _normalise(header: str) -> str:
+    return re.sub(r"\s*[\[(].*?[\])]\s*", "", header).strip().lower()
+
+
+def _number(text: str, *, line: int, column: str, decimal_comma: bool) -> float | None:
+    if text.strip() == "":
+        return None
+    if decimal_comma:  # European spreadsheets: 2,37E+05 (only where ',' is not the delimiter)
+        text = text.replace(",", ".")
+    try:
+        value = float(text)
+    except ValueError:
+        raise Unprocessable(f"line {line}: {column} is {text!r}, not a number") from None
+    if not math.isfinite(value):
+        raise Unprocessable(f"line {line}: {column} is {text!r}; give a finite number")
+    return value
+
+
+def read_tidy_csv(content: str, *, filename: str) -> list[TidyRow]:
+    """Parse a comma-, semicolon- or tab-separated tidy table (header row required)."""
+    sample = content[:10000]
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(content), dialect)
+    decimal_comma = dialect.delimiter != ","
+    header = next(reader, None)
+    if not header:
+        raise Unprocessable(f"{filename} is empty; it needs a header row and data rows.")
+    columns: dict[str, int] = {}
+    for index, name in enumerate(header):
+        key = next((k for k, names in COLUMN_ALIASES.items() if _normalise(name) in names), None)
+        if key and key not in columns:
+            columns[key] = index
+    required = {"animal", "site"}
+    missing = sorted(required - columns.keys())
+    if "day" not in columns and "date" not in columns:
+        missing.append("day or date")
+    if "total_flux_ps" not in columns and "radiance_mean" not in columns:
+        missing.append("total_flux_ps (or radiance_mean)")
+    if missing:
+        raise Unprocessable(
+            f"{filename}: missing column(s) {', '.join(missing)}. Found: {', '.join(header)}. "
+            "Expected a header like: animal,day,site,total_flux_ps"
+        )
+
+    def cell(row: list[str], key: str) -> str:
+        index = columns.get(key)
+        return row[index].strip() if index is not None and index < len(row) else ""
+
+    rows: list[TidyRow] = []
+    for line, row in enumerate(reader, start=2):
+        if not any(c.strip() for c in row):
+            continue
+        if len(rows) >= MAX_ROWS:
+            raise Unprocessable(f"{filename} has more than {MAX_ROWS:,} rows; split it.")
+        animal = cell(row, "animal")
+        if not animal:
+            raise Unprocessable(f"{filename}, line {line}: the animal column is empty.")
+        day_value = _number(cell(row, "day"), line=line, column="day", decimal_comma=decimal_comma)
+        on = None
+        if cell(row, "date"):
+            try:
+                on = date.fromisoformat(cell(row, "date"))
+            except ValueError:
+                raise Unprocessable(
+                    f"{filename}, line {line}: date {cell(row, 'date')!r} is not YYYY-MM-DD."
+                ) from None
+        if day_value is None and on is None:
+            raise Unprocessable(f"{filename}, line {line}: give a day or a date.")
+        if day_value is not None and day_value != int(day_value):
+            raise Unprocessable(
+                f"{filename}, line {line}: day {day_value} is not a whole number of days."
+            )
+        rows.append(
+            TidyRow(
+                line=line,
+                animal=animal,
+                day=None if day_value is None else int(day_value),
+                on=on,
+                site=cell(row, "site").lower().replace(" ", "_").replace("-", "_"),
+                total_flux_ps=_number(
+                    cell(row, "total_flux_ps"),
+                    line=line,
+                    column="total_flux_ps",
+                    decimal_comma=decimal_comma,
+                ),
+                radiance_mean=_number(
+                    cell(row, "radiance_mean"),
+                    line=line,
+                    column="radiance_mean",
+                    decimal_comma=decimal_comma,
+                ),
+                view=cell(row, "view").lower() or None,
+                flags=tuple(f.strip() for f in re.split(r"[;|]", cell(row, "flags")) if f.strip()),
+            )
+        )
+        if rows[-1].total_flux_ps is None and rows[-1].radiance_mean is None:
+            raise Unprocessable(f"{filename}, line {line}: no flux value.")
+    if not rows:
+        raise Unprocessable(f"{filename} has a header but no data rows.")
+    return rows

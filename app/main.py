@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app import __version__
+from app.analysis.router import router as analysis_router
 from app.animals.router import router as animals_router
 from app.arms.router import router as arms_router
 from app.config import Settings, get_settings
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         animals_router,
         sessions_router,
         measurements_router,
+        analysis_router,
     ):
         app.include_router(router)
     _serve_docs_offline(app)

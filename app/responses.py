@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from app.errors import PROBLEM_JSON
 
@@ -60,3 +61,14 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
     "required": ["type", "title", "status", "detail"],
 }
+
+
+def attachment_headers(filename: str) -> dict[str, str]:
+    """Content-Disposition for a download (RFC 6266): an ASCII fallback plus the UTF-8 name."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\;' else "_" for c in filename
+    )
+    encoded = quote(filename, safe="")
+    return {
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import BinaryIO
@@ -291,18 +292,17 @@ def _store(
     )
 
 
-def series(
+def load_points(
     session: Session,
-    principal: Principal,
-    study_id: uuid.UUID,
+    study: Study,
     *,
     site: Site,
     metric: Metric,
-    arm_ids: list[uuid.UUID] | None = None,
-) -> Series:
-    """Current measurements of one site and metric, one point per animal image, in day order."""
-    study = get_study(session, principal, study_id)
-    value = getattr(Measurement, metric)
+    arm_ids: Sequence[uuid.UUID] | None = None,
+    measurement_ids: Sequence[uuid.UUID] | None = None,
+) -> list[SeriesPoint]:
+    """Points of one site and metric in day order: the current measurements, or exactly the
+    given ones (superseded measurements stay in the database, so old analyses can be redrawn)."""
     query = (
         select(
             Measurement.id,
@@ -311,7 +311,7 @@ def series(
             Arm.id,
             Arm.name,
             ImagingSession.acquired_on,
-            value,
+            getattr(Measurement, metric),
             Measurement.flags,
         )
         .join(Roi, Roi.id == Measurement.roi_id)
@@ -319,18 +319,20 @@ def series(
         .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
         .join(Animal, Animal.id == Roi.animal_id)
         .join(Arm, Arm.id == Animal.arm_id)
-        .where(
-            ImagingSession.study_id == study.id,
-            Roi.site == site,
+        .where(ImagingSession.study_id == study.id, Roi.site == site)
+        .order_by(ImagingSession.acquired_on, Arm.name, Animal.identifier)
+    )
+    if measurement_ids is not None:
+        query = query.where(Measurement.id.in_(measurement_ids))
+    else:
+        query = query.where(
             Roi.is_current.is_(True),
             Measurement.is_current.is_(True),
             Animal.archived_at.is_(None),
         )
-        .order_by(ImagingSession.acquired_on, Arm.name, Animal.identifier)
-    )
     if arm_ids:
         query = query.where(Arm.id.in_(arm_ids))
-    points = [
+    return [
         SeriesPoint(
             measurement_id=mid,
             animal_id=aid,
@@ -344,6 +346,20 @@ def series(
         )
         for mid, aid, ident, arm_id, arm_name, on, val, flags in session.execute(query)
     ]
+
+
+def series(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    *,
+    site: Site,
+    metric: Metric,
+    arm_ids: list[uuid.UUID] | None = None,
+) -> Series:
+    """Current measurements of one site and metric, one point per animal image, in day order."""
+    study = get_study(session, principal, study_id)
+    points = load_points(session, study, site=site, metric=metric, arm_ids=arm_ids)
     return Series(
         study_id=study.id, site=site.value, metric=metric, unit=UNITS[metric], points=points
     )

@@ -1,0 +1,74 @@
+"""Turning a study's measurements into a ``cohorts.Cohort`` (the animal is the unit)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import cohorts
+from app.errors import Unprocessable
+from app.measurements.schemas import SeriesPoint
+from app.models import Animal, Study
+
+
+def in_window(
+    points: Sequence[SeriesPoint], window: tuple[float, float] | None
+) -> list[SeriesPoint]:
+    if window is None:
+        return list(points)
+    return [p for p in points if window[0] <= p.day <= window[1]]
+
+
+def animal_ends(
+    session: Session, study: Study, animal_ids: set[uuid.UUID]
+) -> list[cohorts.AnimalEnd]:
+    """End records as days since injection, for censoring."""
+    rows = session.scalars(
+        select(Animal).where(Animal.study_id == study.id, Animal.end_date.is_not(None))
+    )
+    return [
+        cohorts.AnimalEnd(
+            animal=a.identifier,
+            day=float((a.end_date - study.day0).days),
+            reason=a.end_reason.value,
+        )
+        for a in rows
+        if a.id in animal_ids
+    ]
+
+
+def build_cohort(
+    session: Session, study: Study, points: Sequence[SeriesPoint], *, site: str
+) -> cohorts.Cohort:
+    """Observations for ``cohorts`` (points without a value are skipped by the query's caller)."""
+    observations = [
+        cohorts.Observation(
+            animal=p.animal,
+            arm=p.arm,
+            day=float(p.day),
+            value=p.value,
+            site=site,
+            flags=frozenset(p.flags),
+        )
+        for p in points
+        if p.value is not None
+    ]
+    if not observations:
+        raise Unprocessable(f"There are no measurements for site '{site}' to analyse.")
+    ends = animal_ends(session, study, {p.animal_id for p in points})
+    try:
+        return cohorts.Cohort.from_records(observations, ends=ends)
+    except cohorts.CohortsError as exc:
+        raise Unprocessable(str(exc)) from exc
+
+
+def fingerprint(points: Sequence[SeriesPoint]) -> str:
+    """SHA-256 of the inputs (ids, values, flags), to tell later whether the data changed."""
+    digest = hashlib.sha256()
+    for p in sorted(points, key=lambda q: str(q.measurement_id)):
+        digest.update(f"{p.measurement_id}|{p.value!r}|{','.join(sorted(p.flags))}\n".encode())
+    return digest.hexdigest()

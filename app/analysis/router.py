@@ -1,0 +1,104 @@
+"""HTTP routes for arm summaries, comparisons, plots and exports."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.analysis import service
+from app.analysis.schemas import ComparisonCreate, ComparisonRead, SummaryRead
+from app.deps import PrincipalDep, SessionDep
+from app.measurements.schemas import Metric
+from app.models import Site
+from app.responses import PROBLEM_RESPONSES, attachment_headers
+
+router = APIRouter(prefix="/studies/{study_id}", tags=["analysis"], responses=PROBLEM_RESPONSES)
+
+CSV = "text/csv"
+
+
+@router.get("/summary", summary="Per-arm per-day summary")
+def get_summary(
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    site: Site = Site.whole_body,
+    metric: Metric = "total_flux_ps",
+    scale: Literal["log10", "linear"] = "log10",
+    floor: Annotated[float | None, Query(gt=0, description="Raise values below this first")] = None,
+    baseline: Annotated[
+        str | None,
+        Query(
+            pattern=r"^(first|\d+(\.\d+)?)$",
+            description="'first' or a day: fold change vs baseline",
+        ),
+    ] = None,
+) -> SummaryRead:
+    """For every arm and imaging day: n, mean ± SD and SEM, geometric mean with 95 % CI,
+    median and IQR, on the chosen scale, with every excluded or adjusted value listed."""
+    return service.summary(
+        session,
+        principal,
+        study_id,
+        site=site,
+        metric=metric,
+        scale=scale,
+        floor=floor,
+        baseline=baseline,
+    )
+
+
+@router.post(
+    "/comparisons",
+    status_code=status.HTTP_201_CREATED,
+    summary="Compare a treatment arm with its control",
+)
+def create_comparison(
+    study_id: uuid.UUID, body: ComparisonCreate, session: SessionDep, principal: PrincipalDep
+) -> ComparisonRead:
+    """Run the treatment-vs-control statistics at one site (per-day Mann–Whitney and Welch
+    with Holm/BH, AUC, growth rates, mixed model, T/C %, %TGI, incidence and
+    metastasis-free survival) and store the result with its parameters, input measurements
+    and software versions."""
+    return service.create_comparison(session, principal, study_id, body)
+
+
+@router.get("/comparisons", summary="List comparisons")
+def list_comparisons(
+    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[ComparisonRead]:
+    """Stored comparisons of a study, oldest first."""
+    return [
+        service.get_comparison(session, principal, study_id, row.id)
+        for row in service.list_comparisons(session, principal, study_id)
+    ]
+
+
+@router.get("/comparisons/{comparison_id}", summary="Get a stored comparison")
+def get_comparison(
+    study_id: uuid.UUID, comparison_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> ComparisonRead:
+    """The comparison exactly as computed; `inputs_changed` says whether the study's
+    current measurements differ from the ones it used."""
+    return service.get_comparison(session, principal, study_id, comparison_id)
+
+
+@router.get(
+    "/export/prism.csv",
+    summary="Prism-ready wide CSV",
+    response_class=Response,
+    responses={200: {"content": {CSV: {}}}},
+)
+def export_prism(
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    site: Site = Site.whole_body,
+    metric: Metric = "total_flux_ps",
+) -> Response:
+    """One row per day, one column group per arm, one sub-column per animal: paste into a
+    Prism grouped XY table with replicate values."""
+    content, filename = service.prism_export(session, principal, study_id, site=site, metric=metric)
+    return Response(content, media_type=CSV, headers=attachment_headers(filename))

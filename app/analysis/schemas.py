@@ -1,0 +1,142 @@
+"""Request and response bodies for summaries and treatment-vs-control comparisons."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.measurements.schemas import Metric
+from app.models import Site
+from app.schemas import InputModel
+
+Scale = Literal["log10", "linear"]
+Analysis = Literal[
+    "per_day", "auc", "growth_rate", "mixed_model", "tc", "tgi", "incidence", "survival"
+]
+ALL_ANALYSES: tuple[Analysis, ...] = (
+    "per_day",
+    "auc",
+    "growth_rate",
+    "mixed_model",
+    "tc",
+    "tgi",
+    "incidence",
+    "survival",
+)
+
+
+class Window(InputModel):
+    day_from: float = Field(ge=0, description="First day since injection included.")
+    day_to: float = Field(description="Last day since injection included.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Window:
+        if self.day_to <= self.day_from:
+            raise ValueError("day_to must be after day_from")
+        return self
+
+
+class Threshold(InputModel):
+    """When a site counts as positive (for incidence and metastasis-free survival)."""
+
+    flux_ps: float | None = Field(
+        default=None, gt=0, description="Absolute threshold in the metric's unit (e.g. 1e6 p/s)."
+    )
+    background: float | None = Field(
+        default=None, gt=0, description="Background level in the metric's unit."
+    )
+    background_multiple: float | None = Field(
+        default=None, gt=0, description="Positive above this multiple of `background`."
+    )
+    consecutive: int = Field(default=1, ge=1, le=10, description="Images in a row above it.")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Threshold:
+        parts = (self.background is not None) + (self.background_multiple is not None)
+        if parts == 1:
+            raise ValueError("background and background_multiple go together")
+        if (self.flux_ps is not None) == (parts == 2):
+            raise ValueError("give either flux_ps, or background together with background_multiple")
+        return self
+
+
+class ComparisonCreate(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "treatment_arm_id": "1c2b3a4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                    "site": "whole_body",
+                    "metric": "total_flux_ps",
+                    "scale": "log10",
+                    "window": {"day_from": 0, "day_to": 28},
+                    "threshold": {"flux_ps": 1e6, "consecutive": 2},
+                }
+            ]
+        }
+    )
+
+    treatment_arm_id: uuid.UUID
+    control_arm_id: uuid.UUID | None = Field(
+        default=None, description="Defaults to the control arm the treatment arm names."
+    )
+    site: Site = Site.whole_body
+    metric: Metric = "total_flux_ps"
+    scale: Scale = "log10"
+    floor: float | None = Field(
+        default=None,
+        gt=0,
+        description="Values below this (e.g. the detection limit, 1e4 p/s) are raised to it "
+        "before log-transforming; required if any value is ≤ 0 on the log scale.",
+    )
+    window: Window | None = Field(default=None, description="Days included (default: all).")
+    correction: Literal["holm", "bh"] = Field(
+        default="holm",
+        description="Multiplicity correction across days (Holm or Benjamini–Hochberg).",
+    )
+    analyses: list[Analysis] = Field(
+        default_factory=lambda: list(ALL_ANALYSES),
+        description="incidence and survival need a threshold and are skipped without one.",
+    )
+    threshold: Threshold | None = None
+    tgi_end_day: float | None = Field(
+        default=None, description="Day for %TGI (default: the last day both arms were imaged)."
+    )
+
+
+class AnalysisOutcome(BaseModel):
+    status: Literal["ok", "not_computed"]
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+
+
+class ComparisonRead(BaseModel):
+    id: uuid.UUID
+    study_id: uuid.UUID
+    treatment_arm_id: uuid.UUID
+    control_arm_id: uuid.UUID
+    site: str
+    metric: str
+    unit: str
+    parameters: dict[str, Any]
+    n_animals: dict[str, int] = Field(description="Animals with data per arm name.")
+    input_measurement_ids: list[uuid.UUID]
+    input_fingerprint: str
+    inputs_changed: bool = Field(
+        description="True if the current measurements differ from those this comparison used; "
+        "the stored results are shown unchanged."
+    )
+    software: dict[str, str]
+    results: dict[str, AnalysisOutcome]
+    created_at: datetime
+
+
+class SummaryRead(BaseModel):
+    study_id: uuid.UUID
+    site: str
+    metric: str
+    unit: str
+    summary: dict[str, Any] = Field(description="cohorts.summarize: rows per arm per day.")

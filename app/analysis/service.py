@@ -1,0 +1,326 @@
+"""Arm summaries and treatment-vs-control comparisons, computed by ``cohorts`` and stored."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import cohorts
+from app import __version__, audit
+from app.analysis.cohort_data import build_cohort, fingerprint, in_window
+from app.analysis.exports import prism_wide_csv
+from app.analysis.schemas import (
+    AnalysisOutcome,
+    ComparisonCreate,
+    ComparisonRead,
+    SummaryRead,
+)
+from app.arms.service import get_arm
+from app.auth import Principal
+from app.errors import NotFound, Unprocessable
+from app.measurements.schemas import Metric, SeriesPoint
+from app.measurements.service import UNITS, load_points
+from app.models import Arm, ArmRole, Comparison, Site, Study
+from app.studies.service import get_study
+
+_PACKAGES = ("numpy", "scipy", "pandas", "statsmodels")
+
+
+def software_versions() -> dict[str, str]:
+    return {"osteolux": __version__} | {name: version(name) for name in _PACKAGES}
+
+
+def summary(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    *,
+    site: Site,
+    metric: Metric,
+    scale: str,
+    floor: float | None,
+    baseline: str | None,
+) -> SummaryRead:
+    """Per-arm per-day n, mean ± SD/SEM, geometric mean with 95 % CI, median and IQR."""
+    study = get_study(session, principal, study_id)
+    points = load_points(session, study, site=site, metric=metric)
+    cohort = build_cohort(session, study, points, site=site.value)
+    baseline_arg: Any = (
+        None if baseline is None else ("first" if baseline == "first" else float(baseline))
+    )
+    table = _run(
+        lambda: cohorts.summarize(
+            cohort, site=site.value, scale=scale, floor=floor, baseline=baseline_arg
+        )
+    )
+    return SummaryRead(
+        study_id=study.id,
+        site=site.value,
+        metric=metric,
+        unit=UNITS[metric],
+        summary=table.to_dict(),
+    )
+
+
+def _run(compute: Callable[[], Any]) -> Any:
+    try:
+        return compute()
+    except cohorts.CohortsError as exc:
+        raise Unprocessable(str(exc)) from exc
+
+
+def resolve_arms(
+    session: Session, principal: Principal, study: Study, data: ComparisonCreate
+) -> tuple[Arm, Arm]:
+    treatment = get_arm(session, principal, study.id, data.treatment_arm_id)
+    control_id = data.control_arm_id or treatment.control_arm_id
+    if control_id is None:
+        raise Unprocessable(f"Arm '{treatment.name}' names no control arm; give control_arm_id.")
+    try:
+        control = get_arm(session, principal, study.id, control_id)
+    except NotFound:
+        raise Unprocessable(
+            f"control_arm_id {control_id} is not an arm of this study; arms of different "
+            "studies cannot be compared."
+        ) from None
+    if control.id == treatment.id:
+        raise Unprocessable("The treatment and control arm are the same arm.")
+    if control.role != ArmRole.control:
+        raise Unprocessable(
+            f"Arm '{control.name}' is not a control arm (its role is {control.role})."
+        )
+    return treatment, control
+
+
+def animals_per_arm(points: list[SeriesPoint]) -> dict[str, int]:
+    """Animals with at least one value, per arm name."""
+    animals: dict[str, set[uuid.UUID]] = defaultdict(set)
+    for p in points:
+        if p.value is not None:
+            animals[p.arm].add(p.animal_id)
+    return {arm: len(ids) for arm, ids in animals.items()}
+
+
+def _check_enough_animals(
+    points: list[SeriesPoint], arms: tuple[Arm, Arm], site: str
+) -> dict[str, int]:
+    counts = {arm.name: animals_per_arm(points).get(arm.name, 0) for arm in arms}
+    short = {name: n for name, n in counts.items() if n < 2}
+    if short:
+        detail = "; ".join(f"'{name}' has {n}" for name, n in short.items())
+        raise Unprocessable(
+            f"Each arm needs at least 2 animals with {site} measurements in the window: {detail}."
+        )
+    return counts
+
+
+def _analyses(
+    cohort: cohorts.Cohort, data: ComparisonCreate, control: str, treated: str
+) -> dict[str, Callable[[], Any]]:
+    common = {"control": control, "treated": treated, "site": data.site.value}
+    scaled = common | {"scale": data.scale, "floor": data.floor}
+    window = (data.window.day_from, data.window.day_to) if data.window else None
+    threshold: dict[str, Any] = {}
+    if data.threshold is not None:
+        threshold = {
+            "threshold": data.threshold.flux_ps,
+            "background": data.threshold.background,
+            "background_multiple": data.threshold.background_multiple,
+            "consecutive": data.threshold.consecutive,
+        }
+    tgi_end = data.tgi_end_day
+    return {
+        "per_day": lambda: cohorts.compare_by_day(cohort, **scaled, correction=data.correction),
+        "auc": lambda: cohorts.compare_auc(cohort, **scaled, window=window),
+        "growth_rate": lambda: cohorts.compare_growth_rates(cohort, **scaled, window=window),
+        "mixed_model": lambda: cohorts.fit_growth_model(
+            cohort,
+            control=control,
+            treated=[treated],
+            site=data.site.value,
+            scale=data.scale,
+            floor=data.floor,
+        ),
+        "tc": lambda: cohorts.tc_ratio(cohort, **common, floor=data.floor),
+        "tgi": lambda: cohorts.tumor_growth_inhibition(
+            cohort,
+            **common,
+            floor=data.floor,
+            end_day=tgi_end if tgi_end is not None else _last_common_day(cohort, control, treated),
+        ),
+        "incidence": lambda: cohorts.incidence_by_day(
+            cohort, **common, **threshold, correction=data.correction
+        ),
+        "survival": lambda: cohorts.metastasis_free_survival(cohort, **common, **threshold),
+    }
+
+
+def _last_common_day(cohort: cohorts.Cohort, control: str, treated: str) -> float:
+    days = {arm: {o.day for o in cohort.observations if o.arm == arm} for arm in (control, treated)}
+    common = days[control] & days[treated]
+    if not common:
+        raise cohorts.InsufficientDataError(
+            f"'{control}' and '{treated}' were never imaged on the same day."
+        )
+    return max(common)
+
+
+def _outcomes(
+    cohort: cohorts.Cohort, data: ComparisonCreate, control: str, treated: str
+) -> dict[str, AnalysisOutcome]:
+    runners = _analyses(cohort, data, control, treated)
+    outcomes: dict[str, AnalysisOutcome] = {}
+    for name in dict.fromkeys(data.analyses):
+        if name in ("incidence", "survival") and data.threshold is None:
+            outcomes[name] = AnalysisOutcome(
+                status="not_computed",
+                reason="no threshold given: send threshold.flux_ps, "
+                "or threshold.background with threshold.background_multiple",
+            )
+            continue
+        try:
+            outcomes[name] = AnalysisOutcome(status="ok", result=runners[name]().to_dict())
+        except cohorts.InsufficientDataError as exc:
+            outcomes[name] = AnalysisOutcome(status="not_computed", reason=str(exc))
+    return outcomes
+
+
+def create_comparison(
+    session: Session, principal: Principal, study_id: uuid.UUID, data: ComparisonCreate
+) -> ComparisonRead:
+    """Compare a treatment arm with its control at one site and store the result with its inputs."""
+    principal.require_write()
+    study = get_study(session, principal, study_id)
+    treatment, control = resolve_arms(session, principal, study, data)
+    window = (data.window.day_from, data.window.day_to) if data.window else None
+    all_points = load_points(
+        session, study, site=data.site, metric=data.metric, arm_ids=[treatment.id, control.id]
+    )
+    if not all_points:
+        raise Unprocessable(
+            f"No {data.metric} measurements for site '{data.site.value}' in arms "
+            f"'{treatment.name}' and '{control.name}'. Import or quantify images first."
+        )
+    points = in_window(all_points, window)
+    if not points:
+        raise Unprocessable(
+            f"No measurements between day {window[0]:g} and day {window[1]:g}; the data cover days "  # type: ignore[index]
+            f"{min(p.day for p in all_points)}–{max(p.day for p in all_points)}."
+        )
+    counts = _check_enough_animals(points, (treatment, control), data.site.value)
+    cohort = build_cohort(session, study, points, site=data.site.value)
+    try:
+        results = _outcomes(cohort, data, control.name, treatment.name)
+    except cohorts.CohortsError as exc:
+        raise Unprocessable(str(exc)) from exc
+    row = Comparison(
+        study_id=study.id,
+        treatment_arm_id=treatment.id,
+        control_arm_id=control.id,
+        site=data.site.value,
+        metric=data.metric,
+        parameters=data.model_dump(mode="json"),
+        input_measurement_ids=sorted(str(p.measurement_id) for p in points),
+        input_fingerprint=fingerprint(points),
+        software=software_versions(),
+        results={k: v.model_dump(mode="json") for k, v in results.items()},
+        created_by_key_id=principal.key_id,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, principal, action="create", object_type="comparison", object_id=row.id)
+    return _to_read(row, counts, inputs_changed=False)
+
+
+def _to_read(row: Comparison, counts: dict[str, int], *, inputs_changed: bool) -> ComparisonRead:
+    return ComparisonRead(
+        id=row.id,
+        study_id=row.study_id,
+        treatment_arm_id=row.treatment_arm_id,
+        control_arm_id=row.control_arm_id,
+        site=row.site,
+        metric=row.metric,
+        unit=UNITS[row.metric],
+        parameters=row.parameters,
+        n_animals=counts,
+        input_measurement_ids=row.input_measurement_ids,
+        input_fingerprint=row.input_fingerprint,
+        inputs_changed=inputs_changed,
+        software=row.software,
+        results=row.results,
+        created_at=row.created_at,
+    )
+
+
+def get_comparison_row(
+    session: Session, principal: Principal, study_id: uuid.UUID, comparison_id: uuid.UUID
+) -> tuple[Comparison, Study]:
+    study = get_study(session, principal, study_id)
+    row = session.scalar(
+        select(Comparison).where(Comparison.id == comparison_id, Comparison.study_id == study.id)
+    )
+    if row is None:
+        raise NotFound(f"No comparison with id {comparison_id} in study {study_id}.")
+    return row, study
+
+
+def stored_points(session: Session, study: Study, row: Comparison) -> list[SeriesPoint]:
+    """Exactly the measurements the comparison used, even if they were superseded since."""
+    ids = [uuid.UUID(i) for i in row.input_measurement_ids]
+    return load_points(session, study, site=Site(row.site), metric=row.metric, measurement_ids=ids)  # type: ignore[arg-type]
+
+
+def get_comparison(
+    session: Session, principal: Principal, study_id: uuid.UUID, comparison_id: uuid.UUID
+) -> ComparisonRead:
+    """A stored comparison, unchanged, saying whether its inputs have changed since."""
+    row, study = get_comparison_row(session, principal, study_id, comparison_id)
+    window = row.parameters.get("window")
+    current = in_window(
+        load_points(
+            session,
+            study,
+            site=Site(row.site),
+            metric=row.metric,
+            arm_ids=[row.treatment_arm_id, row.control_arm_id],
+        ),  # type: ignore[arg-type]
+        (window["day_from"], window["day_to"]) if window else None,
+    )
+    counts = animals_per_arm(stored_points(session, study, row))
+    return _to_read(row, counts, inputs_changed=fingerprint(current) != row.input_fingerprint)
+
+
+def list_comparisons(
+    session: Session, principal: Principal, study_id: uuid.UUID
+) -> list[Comparison]:
+    study = get_study(session, principal, study_id)
+    return list(
+        session.scalars(
+            select(Comparison)
+            .where(Comparison.study_id == study.id)
+            .order_by(Comparison.created_at)
+        )
+    )
+
+
+def prism_export(
+    session: Session, principal: Principal, study_id: uuid.UUID, *, site: Site, metric: Metric
+) -> tuple[str, str]:
+    """The Prism wide CSV of a site and metric, and a file name for it."""
+    study = get_study(session, principal, study_id)
+    points = load_points(session, study, site=site, metric=metric)
+    arms = list(
+        session.scalars(
+            select(Arm.name)
+            .where(Arm.study_id == study.id, Arm.archived_at.is_(None))
+            .order_by(Arm.role, Arm.name)
+        )
+    )
+    content = prism_wide_csv(points, arms=arms, value_label=f"{metric} [{UNITS[metric]}]")
+    return content, f"{study.name[:60]}-{site.value}-{metric}.csv".replace('"', "")

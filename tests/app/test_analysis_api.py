@@ -1,0 +1,250 @@
+"""Summaries, stored comparisons and exports through the API, checked against scipy,
+statsmodels and numpy applied directly to the same data."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from numpy.testing import assert_allclose
+from scipy import stats
+from sqlalchemy.orm import Session
+from statsmodels.stats.multitest import multipletests
+
+from app.models import Comparison
+from tests.app.factories import make_animal, make_control, make_study, make_treatment
+from tests.app.problems import assert_problem, row_counts
+
+DAYS = (0, 7, 14, 21)
+CONTROL = [f"c{i}" for i in range(6)]
+TREATED = [f"t{i}" for i in range(6)]
+
+
+def true_log10_flux() -> dict[tuple[str, int], float]:
+    """Control grows 0.10 log10/day, treated 0.05 log10/day, with animal-level noise."""
+    rng = np.random.default_rng(20261124)
+    values = {}
+    for animal in CONTROL + TREATED:
+        rate = 0.10 if animal.startswith("c") else 0.05
+        start = 5.0 + rng.normal(0, 0.2)
+        for day in DAYS:
+            values[(animal, day)] = start + rate * day + rng.normal(0, 0.15)
+    return values
+
+
+@pytest.fixture
+def study(client: TestClient) -> dict:
+    study = make_study(client)
+    control = make_control(client, study["id"])
+    treatment = make_treatment(client, study["id"], control["id"])
+    for animal in CONTROL:
+        make_animal(client, study["id"], control["id"], animal)
+    for animal in TREATED:
+        make_animal(client, study["id"], treatment["id"], animal)
+    lines = ["animal,day,site,total_flux_ps"] + [
+        f"{animal},{day},whole_body,{10**value!r}"
+        for (animal, day), value in true_log10_flux().items()
+    ]
+    response = client.post(
+        f"/studies/{study['id']}/measurements/import",
+        files={"file": ("flux.csv", "\n".join(lines).encode(), "text/csv")},
+    )
+    assert response.status_code == 201, response.text
+    return study | {"control": control, "treatment": treatment}
+
+
+def arm_values(day: int, animals: list[str]) -> np.ndarray:
+    truth = true_log10_flux()
+    return np.array([truth[(a, day)] for a in animals])
+
+
+def test_summary_matches_numpy(client: TestClient, study: dict) -> None:
+    body = client.get(f"/studies/{study['id']}/summary").json()
+    rows = {(r["arm"], r["day"]): r for r in body["summary"]["rows"]}
+    for day in DAYS:
+        log_values = arm_values(day, CONTROL)
+        row = rows[("Isotype IgG1", day)]
+        assert row["n"] == 6
+        assert_allclose(row["mean"], log_values.mean(), rtol=1e-12)
+        assert_allclose(row["sd"], log_values.std(ddof=1), rtol=1e-12)
+        assert_allclose(row["geometric_mean"], stats.gmean(10**log_values), rtol=1e-9)
+
+
+def test_comparison_per_day_matches_scipy(client: TestClient, study: dict) -> None:
+    response = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={
+            "treatment_arm_id": study["treatment"]["id"],
+            "analyses": ["per_day", "growth_rate", "mixed_model"],
+        },
+    )
+    assert response.status_code == 201, response.text
+    comparison = response.json()
+    assert comparison["control_arm_id"] == study["control"]["id"]  # the arm's own control
+    assert comparison["n_animals"] == {"Isotype IgG1": 6, "1D11 10 mg/kg": 6}
+    assert len(comparison["input_measurement_ids"]) == 48
+    rows = comparison["results"]["per_day"]["result"]["rows"]
+    welch_p, mw_p = [], []
+    for row in rows:
+        treated, control = (
+            arm_values(int(row["day"]), TREATED),
+            arm_values(int(row["day"]), CONTROL),
+        )
+        welch = stats.ttest_ind(treated, control, equal_var=False)
+        mw = stats.mannwhitneyu(treated, control, alternative="two-sided", method="exact")
+        assert_allclose(row["welch"]["p_value"], welch.pvalue, rtol=1e-9)
+        assert_allclose(row["mann_whitney"]["p_value"], mw.pvalue, rtol=1e-9)
+        welch_p.append(welch.pvalue)
+        mw_p.append(mw.pvalue)
+    assert_allclose(
+        [r["welch"]["p_adjusted"] for r in rows],
+        multipletests(welch_p, method="holm")[1],
+        rtol=1e-9,
+    )
+    # Per-animal OLS slopes on log10 flux, compared with Welch.
+    slopes = {
+        arm: [
+            stats.linregress(DAYS, [true_log10_flux()[(a, d)] for d in DAYS]).slope for a in animals
+        ]
+        for arm, animals in (("c", CONTROL), ("t", TREATED))
+    }
+    growth = comparison["results"]["growth_rate"]["result"]
+    assert_allclose(
+        growth["welch"]["p_value"],
+        stats.ttest_ind(slopes["t"], slopes["c"], equal_var=False).pvalue,
+        rtol=1e-9,
+    )
+    model = comparison["results"]["mixed_model"]["result"]
+    assert model["converged"] is True
+    treated_rate = next(g for g in model["growth_rates"] if g["arm"] == "1D11 10 mg/kg")
+    assert_allclose(
+        treated_rate["difference"]["estimate"], -0.05, atol=0.02
+    )  # true slope difference
+    assert treated_rate["difference"]["ci_low"] < -0.05 < treated_rate["difference"]["ci_high"]
+
+
+def test_stored_comparison_is_unchanged_when_data_change(client: TestClient, study: dict) -> None:
+    created = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "analyses": ["per_day"]},
+    ).json()
+    url = f"/studies/{study['id']}/comparisons/{created['id']}"
+    assert client.get(url).json()["inputs_changed"] is False
+    extra = "animal,day,site,total_flux_ps\nc0,28,whole_body,1e9\nt0,28,whole_body,1e7\n"
+    client.post(
+        f"/studies/{study['id']}/measurements/import",
+        files={"file": ("more.csv", extra.encode(), "text/csv")},
+    )
+    later = client.get(url).json()
+    assert later["inputs_changed"] is True
+    assert later["results"] == created["results"]
+    assert later["input_fingerprint"] == created["input_fingerprint"]
+    assert [c["id"] for c in client.get(f"/studies/{study['id']}/comparisons").json()] == [
+        created["id"]
+    ]
+
+
+def test_survival_and_incidence_need_a_threshold(client: TestClient, study: dict) -> None:
+    without = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "analyses": ["survival", "incidence"]},
+    ).json()
+    assert without["results"]["survival"]["status"] == "not_computed"
+    assert "threshold" in without["results"]["survival"]["reason"]
+    with_threshold = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={
+            "treatment_arm_id": study["treatment"]["id"],
+            "analyses": ["survival", "incidence"],
+            "threshold": {"flux_ps": 1e6},
+        },
+    ).json()
+    survival = with_threshold["results"]["survival"]
+    assert survival["status"] == "ok", survival
+    # Independent check: the first day each animal's flux reached 1e6 p/s.
+    truth = true_log10_flux()
+    for animal in survival["result"]["animals"]:
+        crossing = [d for d in DAYS if truth[(animal["animal"], d)] >= 6.0]
+        assert animal["event"] == bool(crossing)
+        if crossing:
+            assert animal["time"] == crossing[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "fragments"),
+    [
+        ({"window": {"day_from": 30, "day_to": 40}}, ["No measurements between day 30 and day 40"]),
+        ({"site": "spine"}, ["No total_flux_ps measurements for site 'spine'"]),
+        ({"window": {"day_from": 5, "day_to": 3}}, ["day_to must be after day_from"]),
+        ({"threshold": {"flux_ps": 1e6, "background": 1e4}}, ["go together"]),
+        ({"threshold": {"consecutive": 2}}, ["either flux_ps"]),
+    ],
+)
+def test_bad_comparisons(
+    client: TestClient, study: dict, db_session: Session, body: dict, fragments: list[str]
+) -> None:
+    before = row_counts(db_session, Comparison)
+    response = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"]} | body,
+    )
+    assert_problem(response, 422, *fragments)
+    assert row_counts(db_session, Comparison) == before
+
+
+def test_arm_with_one_animal_and_arms_of_other_studies(client: TestClient, study: dict) -> None:
+    lonely = make_treatment(
+        client, study["id"], study["control"]["id"], name="LY2109761", agent_class="inhibitor"
+    )
+    make_animal(client, study["id"], lonely["id"], "l1")
+    client.post(
+        f"/studies/{study['id']}/measurements/import",
+        files={
+            "file": ("l1.csv", b"animal,day,site,total_flux_ps\nl1,0,whole_body,1e5\n", "text/csv")
+        },
+    )
+    assert_problem(
+        client.post(f"/studies/{study['id']}/comparisons", json={"treatment_arm_id": lonely["id"]}),
+        422,
+        "at least 2 animals",
+        "'LY2109761' has 1",
+    )
+    other = make_study(client, name="BM-02")
+    foreign_control = make_control(client, other["id"])
+    assert_problem(
+        client.post(
+            f"/studies/{study['id']}/comparisons",
+            json={
+                "treatment_arm_id": study["treatment"]["id"],
+                "control_arm_id": foreign_control["id"],
+            },
+        ),
+        422,
+        "different studies",
+    )
+
+
+def test_other_lab_cannot_read_comparisons(
+    client: TestClient, other_lab: TestClient, study: dict
+) -> None:
+    created = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "analyses": ["tc"]},
+    ).json()
+    assert_problem(other_lab.get(f"/studies/{study['id']}/comparisons/{created['id']}"), 404)
+
+
+def test_prism_export(client: TestClient, study: dict) -> None:
+    response = client.get(f"/studies/{study['id']}/export/prism.csv")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0][:2] == ["Day (total_flux_ps [p/s])", "Isotype IgG1"]
+    assert rows[0][7] == "1D11 10 mg/kg" and rows[0][8] == ""
+    assert rows[1] == ["day", *CONTROL, *TREATED]
+    assert [r[0] for r in rows[2:]] == [str(d) for d in DAYS]
+    truth = true_log10_flux()
+    assert_allclose(float(rows[3][1 + CONTROL.index("c2")]), 10 ** truth[("c2", 7)], rtol=1e-12)

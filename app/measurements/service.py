@@ -17,6 +17,7 @@ from app import audit
 from app.auth import Principal
 from app.blobs import keep_blob
 from app.errors import Unprocessable
+from app.measurements.living_image import to_tidy_rows
 from app.measurements.schemas import ImportFormat, ImportResult, Metric, Series, SeriesPoint
 from app.measurements.tidy_csv import TidyRow, read_tidy_csv
 from app.models import (
@@ -35,6 +36,7 @@ from app.models import (
 )
 from app.storage import BlobStore, StagedFile
 from app.studies.service import get_study
+from imaging import ImagingError, read_living_image_measurements
 
 IMPORT_ROLE = "measurement_import"
 MAX_IMPORT_BYTES = 64 * 1024**2
@@ -77,10 +79,9 @@ class _Resolved:
     view: View
 
 
-def _resolve(session: Session, study: Study, rows: list[TidyRow], filename: str) -> list[_Resolved]:
-    animals = {
-        a.identifier: a for a in session.scalars(select(Animal).where(Animal.study_id == study.id))
-    }
+def _resolve(
+    study: Study, animals: dict[str, Animal], rows: list[TidyRow], filename: str
+) -> list[_Resolved]:
     unknown = sorted({r.animal for r in rows if r.animal not in animals})
     if unknown:
         shown = ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
@@ -153,19 +154,26 @@ def import_measurements(
                 sessions_created=0,
                 measurements_created=0,
             )
-        rows = _parse(staged, filename=filename, file_format=file_format, study=study)
-        resolved = _resolve(session, study, rows, filename)
+        animals = {
+            a.identifier: a
+            for a in session.scalars(select(Animal).where(Animal.study_id == study.id))
+        }
+        rows = _parse(staged, filename=filename, file_format=file_format, animals=set(animals))
+        resolved = _resolve(study, animals, rows, filename)
         keep_blob(session, store, staged, media_type="text/csv")
     return _store(session, principal, study, resolved, staged, filename, file_format)
 
 
 def _parse(
-    staged: StagedFile, *, filename: str, file_format: ImportFormat, study: Study
+    staged: StagedFile, *, filename: str, file_format: ImportFormat, animals: set[str]
 ) -> list[TidyRow]:
-    text = _decode(staged.path.read_bytes(), filename)
     if file_format == "tidy":
-        return read_tidy_csv(text, filename=filename)
-    raise Unprocessable("Living Image CSV import is not available yet; use format=tidy.")
+        return read_tidy_csv(_decode(staged.path.read_bytes(), filename), filename=filename)
+    try:
+        rows = read_living_image_measurements(staged.path, name=filename)
+    except ImagingError as exc:
+        raise Unprocessable(str(exc)) from exc
+    return to_tidy_rows(rows, filename=filename, known_animals=animals)
 
 
 def _store(

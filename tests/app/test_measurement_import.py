@@ -160,3 +160,44 @@ def test_flags_are_kept(client: TestClient, study: dict, db_session: Session) ->
     assert point["flags"] == ["saturated", "low_signal"]
     roi = db_session.scalar(select(Roi))
     assert roi.source == "imported" and roi.geometry == {}
+
+
+LIVING_IMAGE = (
+    "Image Number,ROI,Total Flux [p/s],Avg Radiance [p/s/cm\xb2/sr],Stdev Radiance,"
+    "Min Radiance,Max Radiance,Animal Number,View\r\n"
+    "DG20260708101500,ROI 1,2.370e+05,3.5e+03,1.2e+03,-3.6e+03,4.1e+04,m1,Dorsal\r\n"
+    "DG20260708101500,m1 spine,9.330e+06,1.4e+05,2.2e+05,1.0e+02,2.1e+06,m1,Dorsal\r\n"
+    "DG20260715093000,m2 left femur,7.892e+06,1.1e+05,2.0e+05,1.0e+02,1.9e+06,"
+    '"m1, m2, t1",Ventral\r\n'
+)
+
+
+def test_living_image_export(client: TestClient, study: dict) -> None:
+    response = upload(
+        client, study, LIVING_IMAGE.encode("cp1252"), name="li.csv", format="living_image"
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["days"] == [7, 14]
+    base = f"/studies/{study['id']}/series"
+    whole = client.get(base).json()["points"]
+    assert [(p["animal"], p["day"], p["value"]) for p in whole] == [("m1", 7, 2.370e5)]
+    spine = client.get(base, params={"site": "spine"}).json()["points"]
+    assert [(p["animal"], p["day"], p["value"]) for p in spine] == [("m1", 7, 9.330e6)]
+    femur = client.get(base, params={"site": "left_hindlimb"}).json()["points"]
+    assert [(p["animal"], p["day"], p["value"]) for p in femur] == [("m2", 14, 7.892e6)]
+
+
+@pytest.mark.parametrize(
+    ("row", "fragments"),
+    [
+        ("IMG_0001,ROI 1,1e5,1,1,1,1,m1,Dorsal", ["imaging date", "IMG_0001"]),
+        ('DG20260708101500,ROI 3,1e5,1,1,1,1,"m1, m2",Dorsal', ["which animal", "ROI 3"]),
+    ],
+)
+def test_living_image_rows_that_cannot_be_placed(
+    client: TestClient, study: dict, db_session: Session, row: str, fragments: list[str]
+) -> None:
+    before = row_counts(db_session, Measurement, Blob)
+    content = LIVING_IMAGE.splitlines()[0] + "\r\n" + row + "\r\n"
+    assert_problem(upload(client, study, content, format="living_image"), 422, *fragments)
+    assert row_counts(db_session, Measurement, Blob) == before

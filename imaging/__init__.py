@@ -1,0 +1,141 @@
+"""osteolux numeric core: bioluminescence images in, calibrated numbers out.
+
+Pure library (numpy, scipy, tifffile; matplotlib only inside :func:`render_overlay`). Arrays
+and frozen dataclasses in and out; inputs are never modified. Errors: see
+:mod:`imaging.errors` (one hierarchy rooted at :class:`ImagingError`).
+
+Typical use::
+
+    click = read_ivis_click("DG20220105114235.zip")
+    image = calibrate_click(click)                    # counts → p/s/cm²/sr
+    measurements = quantify(image, rois_from_click(click))
+"""
+
+from ._version import __version__
+from .animals import DEFAULT_SITE_TEMPLATE, AnimalBody, SiteTemplate, find_animals, site_rois
+from .calibration import (
+    RADIANCE_UNITS,
+    CalibratedImage,
+    CalibrationStep,
+    CosmicRayRemoval,
+    calibrate_click,
+    calibrate_counts,
+    corrected_image,
+    flat_field_map,
+    image_from_array,
+    remove_cosmic_rays,
+)
+from .clickinfo import ClickInfo, ClickSection, parse_clickinfo
+from .contours import contour_rois
+from .errors import (
+    CalibrationError,
+    ClickFolderError,
+    ImageTooLargeError,
+    ImagingError,
+    InvalidImageError,
+    LivingImageExportError,
+    RoiError,
+)
+from .geometry import (
+    CircleRoi,
+    EllipseRoi,
+    MaskRoi,
+    PolygonRoi,
+    RectangleRoi,
+    Roi,
+    RoiMask,
+    WeightMethod,
+    roi_mask,
+)
+from .ivis import (
+    CameraCalibration,
+    FlatFieldCoefficients,
+    Frame,
+    IvisClick,
+    LivingImageRoi,
+    LuminescentSettings,
+    ZipLimits,
+    read_ivis_click,
+)
+from .livingimage_csv import LivingImageMeasurement, read_living_image_measurements
+from .quantify import (
+    DETECTION_FLOOR_RADIANCE,
+    RoiMeasurement,
+    quantify,
+    quantify_roi,
+    roi_from_living_image,
+    rois_from_click,
+)
+from .render import render_overlay
+from .synthetic import (
+    SyntheticClick,
+    SyntheticMouse,
+    SyntheticSource,
+    default_hotel,
+    write_synthetic_click,
+)
+from .tiff import ImageLimits, TiffImage, read_tiff
+
+__all__ = [
+    "DEFAULT_SITE_TEMPLATE",
+    "DETECTION_FLOOR_RADIANCE",
+    "RADIANCE_UNITS",
+    "AnimalBody",
+    "CalibratedImage",
+    "CalibrationError",
+    "CalibrationStep",
+    "CameraCalibration",
+    "CircleRoi",
+    "ClickFolderError",
+    "ClickInfo",
+    "ClickSection",
+    "CosmicRayRemoval",
+    "EllipseRoi",
+    "FlatFieldCoefficients",
+    "Frame",
+    "ImageLimits",
+    "ImageTooLargeError",
+    "ImagingError",
+    "InvalidImageError",
+    "IvisClick",
+    "LivingImageExportError",
+    "LivingImageMeasurement",
+    "LivingImageRoi",
+    "LuminescentSettings",
+    "MaskRoi",
+    "PolygonRoi",
+    "RectangleRoi",
+    "Roi",
+    "RoiError",
+    "RoiMask",
+    "RoiMeasurement",
+    "SiteTemplate",
+    "SyntheticClick",
+    "SyntheticMouse",
+    "SyntheticSource",
+    "TiffImage",
+    "WeightMethod",
+    "ZipLimits",
+    "__version__",
+    "calibrate_click",
+    "calibrate_counts",
+    "contour_rois",
+    "corrected_image",
+    "default_hotel",
+    "find_animals",
+    "flat_field_map",
+    "image_from_array",
+    "parse_clickinfo",
+    "quantify",
+    "quantify_roi",
+    "read_ivis_click",
+    "read_living_image_measurements",
+    "read_tiff",
+    "remove_cosmic_rays",
+    "render_overlay",
+    "roi_from_living_image",
+    "roi_mask",
+    "rois_from_click",
+    "site_rois",
+    "write_synthetic_click",
+]

@@ -1,0 +1,256 @@
+"""Animal finding in multi-mouse ("hotel") photographs and per-site ROI templates.
+
+Segmentation: light smoothing, Otsu threshold (mice are brighter than the stage), opening,
+hole filling, connected components; the ``N`` largest are kept and ordered left → right,
+which is the order Living Image lists ``Animal Number`` in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import RoiError
+from .geometry import CircleRoi, EllipseRoi, MaskRoi, RectangleRoi, Roi
+
+__all__ = [
+    "DEFAULT_SITE_TEMPLATE",
+    "AnimalBody",
+    "SiteTemplate",
+    "find_animals",
+    "otsu_threshold",
+    "site_rois",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnimalBody:
+    """One segmented mouse; coordinates in un-binned sensor pixels.
+
+    Attributes
+    ----------
+    position : int
+        0-based rank from the left.
+    animal_number : str or None
+        Paired from the listed animal numbers (left → right).
+    centroid_row, centroid_col : float
+    area_sensor_px : float
+    body_roi : EllipseRoi
+        Ellipse with the body's second moments (semi-axes = 2 σ), a whole-body ROI.
+    mask : MaskRoi
+        The body's pixels on the photograph (photograph binning).
+    """
+
+    position: int
+    animal_number: str | None
+    centroid_row: float
+    centroid_col: float
+    area_sensor_px: float
+    body_roi: EllipseRoi
+    mask: MaskRoi = field(repr=False)
+
+
+def otsu_threshold(values: np.ndarray, *, bins: int = 256) -> float:
+    """Otsu's threshold (maximal between-class variance) of finite ``values``.
+
+    Reference: N. Otsu, IEEE Trans. SMC 9 (1979) 62–66.
+    """
+    finite = values[np.isfinite(values)].astype(np.float64)
+    if finite.size == 0 or finite.min() == finite.max():
+        raise RoiError("the photograph is uniform; no animal can be separated from the stage")
+    # Specular highlights and the anaesthesia manifold make a long bright tail: clip it.
+    low, high = np.percentile(finite, [0.5, 99.5])
+    hist, edges = np.histogram(np.clip(finite, low, high), bins=bins)
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres)
+    mean0 = m0 / np.maximum(w0, 1)
+    mean1 = (m0[-1] - m0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mean0 - mean1) ** 2
+    return float(centres[int(np.argmax(between[:-1]))])
+
+
+def find_animals(
+    photograph: np.ndarray,
+    *,
+    binning: int,
+    animal_numbers: Sequence[str] = (),
+    n_animals: int | None = None,
+    threshold: float | None = None,
+    min_area_fraction: float = 0.002,
+) -> tuple[AnimalBody, ...]:
+    """Segment mice on a photograph and pair them left → right with animal numbers.
+
+    Parameters
+    ----------
+    photograph : ndarray, shape (rows, cols)
+        Any real dtype; not modified.
+    binning : int
+        The photograph's binning (to express results in sensor pixels).
+    animal_numbers : sequence of str
+        Living Image's ``Animal Number`` list (left → right); its length is ``N``.
+    n_animals : int, optional
+        ``N`` when no numbers are listed; default: every component above the minimum area.
+    threshold : float, optional
+        Photograph level separating mice from the stage; default Otsu.
+    min_area_fraction : float
+        Components smaller than this fraction of the image are noise.
+
+    Raises
+    ------
+    RoiError
+        Fewer bodies found than animals listed.
+    """
+    photo = np.asarray(photograph, dtype=np.float32)
+    if photo.ndim != 2:
+        raise RoiError(f"photograph must be 2-D, got shape {photo.shape}")
+    smooth = ndimage.uniform_filter(photo, size=3)
+    level = otsu_threshold(smooth) if threshold is None else threshold
+    body = ndimage.binary_opening(smooth > level, structure=np.ones((3, 3), bool), iterations=2)
+    body = ndimage.binary_fill_holes(body)
+    labels, n = ndimage.label(body)
+    want = len(animal_numbers) or n_animals
+    if n == 0:
+        raise RoiError("no animal found on the photograph (nothing above the threshold)")
+    index = np.arange(1, n + 1)
+    areas = ndimage.sum_labels(body, labels, index)
+    keep = [i for i in np.argsort(-areas) if areas[i] >= min_area_fraction * photo.size]
+    if want:
+        if len(keep) < want:
+            raise RoiError(
+                f"found {len(keep)} animal bodies on the photograph but {want} animals are "
+                "listed; check the photograph or draw the ROIs by hand"
+            )
+        keep = keep[:want]
+    slices = ndimage.find_objects(labels)
+    found = []
+    for i in keep:
+        sl = slices[i]
+        mask = labels[sl] == i + 1
+        rr, cc = np.nonzero(mask)
+        rr = rr + sl[0].start
+        cc = cc + sl[1].start
+        found.append((float(cc.mean()), i, sl, mask, rr, cc))
+    found.sort(key=lambda item: item[0])
+    out = []
+    for position, (_, _, sl, mask, rr, cc) in enumerate(found):
+        # image index → sensor pixels: (index + 0.5) · binning
+        rows_s = (rr + 0.5) * binning
+        cols_s = (cc + 0.5) * binning
+        cr, cc_ = float(rows_s.mean()), float(cols_s.mean())
+        cov = np.cov(np.vstack([cols_s - cc_, rows_s - cr])) + (binning**2 / 12) * np.eye(2)
+        evals, evecs = np.linalg.eigh(cov)
+        major = evecs[:, 1]
+        angle = math.degrees(math.atan2(major[1], major[0]))
+        ellipse = EllipseRoi(
+            center_row=cr,
+            center_col=cc_,
+            semi_axis_col=2 * math.sqrt(evals[1]),
+            semi_axis_row=2 * math.sqrt(max(evals[0], 1e-12)),
+            angle_deg=angle,
+            label=animal_numbers[position] if animal_numbers else f"animal {position + 1}",
+        )
+        mask = mask.copy()
+        mask.setflags(write=False)
+        out.append(
+            AnimalBody(
+                position=position,
+                animal_number=animal_numbers[position] if animal_numbers else None,
+                centroid_row=cr,
+                centroid_col=cc_,
+                area_sensor_px=float(mask.sum()) * binning**2,
+                body_roi=ellipse,
+                mask=MaskRoi(
+                    row0=sl[0].start,
+                    col0=sl[1].start,
+                    mask_pixels=mask,
+                    binning=binning,
+                    label=ellipse.label,
+                ),
+            )
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SiteTemplate:
+    """A site in body coordinates.
+
+    ``u`` runs along the body's long axis in units of its semi-major axis (−1 = head end,
+    +1 = tail end), ``v`` across it in units of the semi-minor axis (− = image left for a
+    dorsal view). Sizes are in the same units (``size_u`` along, ``size_v`` across); a
+    circle uses ``size_v`` as radius.
+    """
+
+    name: str
+    shape: Literal["circle", "rectangle"]
+    u: float
+    v: float
+    size_u: float
+    size_v: float
+
+
+#: Bone-metastasis sites (skull, thorax, spine, scapulae, hindlimbs) for a prone mouse.
+#: Proportions are a starting point to adjust by hand, not anatomy-grade.
+DEFAULT_SITE_TEMPLATE: tuple[SiteTemplate, ...] = (
+    SiteTemplate(name="skull", shape="circle", u=-0.75, v=0.0, size_u=0.35, size_v=0.35),
+    SiteTemplate(name="thorax", shape="circle", u=-0.3, v=0.0, size_u=0.5, size_v=0.5),
+    SiteTemplate(name="spine", shape="rectangle", u=0.0, v=0.0, size_u=1.1, size_v=0.35),
+    SiteTemplate(name="left scapula", shape="circle", u=-0.45, v=-0.55, size_u=0.3, size_v=0.3),
+    SiteTemplate(name="right scapula", shape="circle", u=-0.45, v=0.55, size_u=0.3, size_v=0.3),
+    SiteTemplate(name="left hindlimb", shape="circle", u=0.6, v=-0.6, size_u=0.35, size_v=0.35),
+    SiteTemplate(name="right hindlimb", shape="circle", u=0.6, v=0.6, size_u=0.35, size_v=0.35),
+)
+
+
+def site_rois(
+    body: AnimalBody,
+    *,
+    template: Sequence[SiteTemplate] = DEFAULT_SITE_TEMPLATE,
+    view: Literal["dorsal", "ventral"] = "dorsal",
+    head: Literal["top", "bottom"] = "top",
+) -> tuple[Roi, ...]:
+    """Site ROIs from ``template`` scaled to the body ellipse.
+
+    ``head="top"`` assumes the nose towards row 0 (usual IVIS placement); ``view="ventral"``
+    mirrors left and right. Labels are ``"<animal> <site>"``.
+    """
+    e = body.body_roi
+    a, b = e.semi_axis_col, e.semi_axis_row  # a ≥ b: a is the long axis
+    t = math.radians(e.angle_deg)
+    axis = np.array([math.cos(t), math.sin(t)])  # (col, row) direction of the long axis
+    if (axis[1] < 0) == (head == "top"):
+        axis = -axis  # make +u point from head to tail
+    across = np.array([-axis[1], axis[0]])
+    # With the head at the top, ``across`` points to image left. Seen from above (dorsal),
+    # the animal's left is on the image left; from below (ventral) it is mirrored.
+    sign_v = -1.0 if view == "dorsal" else 1.0
+    name = body.animal_number or f"animal {body.position + 1}"
+    angle_deg = math.degrees(math.atan2(float(axis[1]), float(axis[0])))
+    out: list[Roi] = []
+    for site in template:
+        col = float(e.center_col + site.u * a * axis[0] + sign_v * site.v * b * across[0])
+        row = float(e.center_row + site.u * a * axis[1] + sign_v * site.v * b * across[1])
+        label = f"{name} {site.name}"
+        if site.shape == "circle":
+            out.append(
+                CircleRoi(center_row=row, center_col=col, radius=site.size_v * b, label=label)
+            )
+        else:
+            out.append(
+                RectangleRoi(
+                    center_row=row,
+                    center_col=col,
+                    width=site.size_u * a,
+                    height=site.size_v * b,
+                    angle_deg=angle_deg,
+                    label=label,
+                )
+            )
+    return tuple(out)

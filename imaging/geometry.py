@@ -1,0 +1,452 @@
+"""ROI shapes and their pixel weight masks.
+
+Coordinates
+-----------
+Every shape is defined in **un-binned sensor pixels** (``row``, ``col``), the origin at the
+sensor's corner, so one ROI applies to the same tissue at any binning (Living Image stores
+ROIs the same way). On an image binned by ``b`` the pixel with index ``i`` covers sensor
+coordinates ``[i·b, (i+1)·b)``; its centre is at index ``s / b − 0.5`` for a sensor
+coordinate ``s`` (checked on the reference folder, see ``design/domain/BLI.md``). Multiply
+by ``sensor_pixel_cm`` for centimetres.
+
+Angles are in degrees from the ``+col`` axis towards the ``+row`` axis (photutils' ``theta``
+with ``x = col``, ``y = row``).
+
+Weighting
+---------
+``center``: a pixel counts fully when its centre lies inside the shape (Living Image's rule).
+``exact``: a pixel counts with the fraction of its area inside the shape (photutils'
+``method="exact"``). Masks are computed on the shape's bounding box only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+import numpy as np
+
+from .errors import RoiError
+
+__all__ = [
+    "CircleRoi",
+    "EllipseRoi",
+    "MaskRoi",
+    "PolygonRoi",
+    "RectangleRoi",
+    "Roi",
+    "RoiMask",
+    "WeightMethod",
+    "roi_mask",
+]
+
+WeightMethod: TypeAlias = Literal["center", "exact"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoiMask:
+    """Weights of one ROI on the bounding box of an image of a given binning.
+
+    Attributes
+    ----------
+    row0, col0 : int
+        Image index of ``weights[0, 0]`` (may be negative: the box is not clipped).
+    weights : ndarray, shape (box_rows, box_cols)
+        Fraction of each pixel inside the shape, in [0, 1]: float64 for ``exact``, bool
+        for ``center`` (inside or not).
+    """
+
+    row0: int
+    col0: int
+    weights: np.ndarray = field(repr=False)
+
+    def clipped(self, shape: tuple[int, int]) -> tuple[slice, slice, np.ndarray, float]:
+        """Slices into an image of ``shape``, the matching weights and the weight lost.
+
+        Returns
+        -------
+        rows, cols : slice
+        weights : ndarray (view of the inside part)
+        weight_outside : float
+            Sum of weights falling outside the image (``> 0`` → ROI partly off image).
+        """
+        n_rows, n_cols = self.weights.shape
+        r0, c0 = max(self.row0, 0), max(self.col0, 0)
+        r1 = min(self.row0 + n_rows, shape[0])
+        c1 = min(self.col0 + n_cols, shape[1])
+        if r1 <= r0 or c1 <= c0:
+            inner = self.weights[0:0, 0:0]
+        else:
+            inner = self.weights[r0 - self.row0 : r1 - self.row0, c0 - self.col0 : c1 - self.col0]
+        if inner.shape == self.weights.shape:
+            outside = 0.0
+        elif self.weights.dtype == bool:
+            outside = float(np.count_nonzero(self.weights) - np.count_nonzero(inner))
+        else:
+            outside = float(self.weights.sum() - inner.sum())
+        return slice(r0, max(r1, r0)), slice(c0, max(c1, c0)), inner, outside
+
+
+def _index(value: float, binning: int) -> float:
+    return value / binning - 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class CircleRoi:
+    """Circle; centre and radius in un-binned sensor pixels."""
+
+    center_row: float
+    center_col: float
+    radius: float
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        _check_finite(self.label, self.center_row, self.center_col, self.radius)
+        if self.radius <= 0:
+            raise RoiError(f"ROI {self.label!r}: radius must be positive, got {self.radius}")
+
+    @property
+    def area_sensor_px(self) -> float:
+        """Geometric area [un-binned sensor pixels²] = π r²."""
+        return math.pi * self.radius**2
+
+    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+        return _ellipse_mask(
+            _index(self.center_row, binning),
+            _index(self.center_col, binning),
+            self.radius / binning,
+            self.radius / binning,
+            0.0,
+            method,
+        )
+
+    def outline(self, binning: int, *, n: int = 128) -> np.ndarray:
+        """Boundary points ``(n, 2)`` as ``(row, col)`` image indices."""
+        return _ellipse_outline(
+            self.center_row, self.center_col, self.radius, self.radius, 0.0, binning, n
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EllipseRoi:
+    """Ellipse; semi-axis ``semi_axis_col`` lies along ``+col`` before rotation."""
+
+    center_row: float
+    center_col: float
+    semi_axis_col: float
+    semi_axis_row: float
+    angle_deg: float = 0.0
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        _check_finite(
+            self.label,
+            self.center_row,
+            self.center_col,
+            self.semi_axis_col,
+            self.semi_axis_row,
+            self.angle_deg,
+        )
+        if self.semi_axis_col <= 0 or self.semi_axis_row <= 0:
+            raise RoiError(f"ROI {self.label!r}: semi-axes must be positive")
+
+    @property
+    def area_sensor_px(self) -> float:
+        """Geometric area = π a b."""
+        return math.pi * self.semi_axis_col * self.semi_axis_row
+
+    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+        return _ellipse_mask(
+            _index(self.center_row, binning),
+            _index(self.center_col, binning),
+            self.semi_axis_col / binning,
+            self.semi_axis_row / binning,
+            math.radians(self.angle_deg),
+            method,
+        )
+
+    def outline(self, binning: int, *, n: int = 128) -> np.ndarray:
+        return _ellipse_outline(
+            self.center_row,
+            self.center_col,
+            self.semi_axis_col,
+            self.semi_axis_row,
+            math.radians(self.angle_deg),
+            binning,
+            n,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RectangleRoi:
+    """Rectangle; ``width`` along ``+col`` and ``height`` along ``+row`` before rotation."""
+
+    center_row: float
+    center_col: float
+    width: float
+    height: float
+    angle_deg: float = 0.0
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        _check_finite(
+            self.label, self.center_row, self.center_col, self.width, self.height, self.angle_deg
+        )
+        if self.width <= 0 or self.height <= 0:
+            raise RoiError(f"ROI {self.label!r}: width and height must be positive")
+
+    @property
+    def area_sensor_px(self) -> float:
+        """Geometric area = w h."""
+        return self.width * self.height
+
+    def vertices(self) -> tuple[tuple[float, float], ...]:
+        """Corners as ``(row, col)`` sensor coordinates."""
+        t = math.radians(self.angle_deg)
+        c, s = math.cos(t), math.sin(t)
+        out = []
+        for du, dv in ((-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)):
+            x = du * self.width * c - dv * self.height * s
+            y = du * self.width * s + dv * self.height * c
+            out.append((self.center_row + y, self.center_col + x))
+        return tuple(out)
+
+    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+        if method == "center":
+            t = math.radians(self.angle_deg)
+            r0, r1, c0, c1 = _bbox_of(self.vertices(), binning)
+            dy = np.arange(r0, r1 + 1)[:, None] - _index(self.center_row, binning)
+            dx = np.arange(c0, c1 + 1)[None, :] - _index(self.center_col, binning)
+            u = dx * math.cos(t) + dy * math.sin(t)
+            v = -dx * math.sin(t) + dy * math.cos(t)
+            inside = (np.abs(u) < self.width / binning / 2) & (
+                np.abs(v) < self.height / binning / 2
+            )
+            return RoiMask(row0=r0, col0=c0, weights=inside.astype(np.float64))
+        return _polygon_mask(self.vertices(), binning, method)
+
+    def outline(self, binning: int, *, n: int = 0) -> np.ndarray:
+        return _to_index(self.vertices(), binning)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolygonRoi:
+    """Simple polygon; ``vertices`` are ``(row, col)`` sensor coordinates, any orientation."""
+
+    vertices: tuple[tuple[float, float], ...]
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.vertices) < 3:
+            raise RoiError(f"ROI {self.label!r}: a polygon needs at least 3 vertices")
+        _check_finite(self.label, *[v for p in self.vertices for v in p])
+        if abs(_signed_area(np.asarray(self.vertices, dtype=np.float64))) <= 0:
+            raise RoiError(f"ROI {self.label!r}: polygon has zero area")
+
+    @property
+    def area_sensor_px(self) -> float:
+        """Shoelace area."""
+        return abs(_signed_area(np.asarray(self.vertices, dtype=np.float64)))
+
+    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+        return _polygon_mask(self.vertices, binning, method)
+
+    def outline(self, binning: int, *, n: int = 0) -> np.ndarray:
+        return _to_index(self.vertices, binning)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskRoi:
+    """A set of pixels (e.g. an automatic contour) on an image of one binning.
+
+    ``mask`` is a read-only boolean array whose ``[0, 0]`` is image index ``(row0, col0)``.
+    It applies only to images of the same ``binning``.
+    """
+
+    row0: int
+    col0: int
+    mask_pixels: np.ndarray = field(repr=False)
+    binning: int
+    label: str = ""
+
+    @property
+    def area_sensor_px(self) -> float:
+        return float(np.count_nonzero(self.mask_pixels)) * self.binning**2
+
+    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+        if binning != self.binning:
+            raise RoiError(
+                f"ROI {self.label!r} was traced on a binning-{self.binning} image and cannot "
+                f"be applied to binning {binning}; trace it again on this image"
+            )
+        weights = self.mask_pixels.astype(np.float64) if method == "exact" else self.mask_pixels
+        return RoiMask(row0=self.row0, col0=self.col0, weights=weights)
+
+    def outline(self, binning: int, *, n: int = 0) -> np.ndarray:
+        rows, cols = np.nonzero(self.mask_pixels)
+        return np.column_stack([rows + self.row0, cols + self.col0]).astype(np.float64)
+
+
+Roi: TypeAlias = CircleRoi | EllipseRoi | RectangleRoi | PolygonRoi | MaskRoi
+
+
+def roi_mask(roi: Roi, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+    """Weight mask of ``roi`` on an image binned by ``binning`` (bounding box only)."""
+    if method not in ("center", "exact"):
+        raise RoiError(f"unknown weighting method {method!r}; use 'center' or 'exact'")
+    if binning < 1 or int(binning) != binning:
+        raise RoiError(f"binning must be a positive integer, got {binning}")
+    return roi.mask(int(binning), method=method)
+
+
+def _check_finite(label: str, *values: float) -> None:
+    if not all(math.isfinite(v) for v in values):
+        raise RoiError(f"ROI {label!r}: coordinates must be finite numbers")
+
+
+def _to_index(vertices: tuple[tuple[float, float], ...], binning: int) -> np.ndarray:
+    return np.asarray(vertices, dtype=np.float64) / binning - 0.5
+
+
+def _bbox_of(vertices: tuple[tuple[float, float], ...], binning: int) -> tuple[int, int, int, int]:
+    idx = _to_index(vertices, binning)
+    r0 = math.floor(idx[:, 0].min() + 0.5)
+    r1 = math.ceil(idx[:, 0].max() - 0.5)
+    c0 = math.floor(idx[:, 1].min() + 0.5)
+    c1 = math.ceil(idx[:, 1].max() - 0.5)
+    return r0, max(r1, r0), c0, max(c1, c0)
+
+
+def _signed_area(rc: np.ndarray) -> float:
+    y, x = rc[:, 0], rc[:, 1]
+    return float(0.5 * np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def _ellipse_outline(
+    cr: float, cc: float, a: float, b: float, t: float, binning: int, n: int
+) -> np.ndarray:
+    phi = np.linspace(0.0, 2 * np.pi, n, endpoint=False)
+    x = a * np.cos(phi) * math.cos(t) - b * np.sin(phi) * math.sin(t)
+    y = a * np.cos(phi) * math.sin(t) + b * np.sin(phi) * math.cos(t)
+    return np.column_stack([(cr + y) / binning - 0.5, (cc + x) / binning - 0.5])
+
+
+def _ellipse_mask(cy: float, cx: float, a: float, b: float, theta: float, method: str) -> RoiMask:
+    """Ellipse centred at index ``(cy, cx)`` with semi-axes ``a`` (col) and ``b`` (row)."""
+    c, s = math.cos(theta), math.sin(theta)
+    half_col = math.hypot(a * c, b * s)
+    half_row = math.hypot(a * s, b * c)
+    r0, r1 = math.floor(cy - half_row + 0.5), math.ceil(cy + half_row - 0.5)
+    c0, c1 = math.floor(cx - half_col + 0.5), math.ceil(cx + half_col - 0.5)
+    r1, c1 = max(r1, r0), max(c1, c0)
+    dy = (np.arange(r0, r1 + 1, dtype=np.float64) - cy)[:, None]
+    dx = (np.arange(c0, c1 + 1, dtype=np.float64) - cx)[None, :]
+    if s == 0.0:  # axis-aligned (all circles): one 2-D operation instead of six
+        rho2 = np.add.outer((dy[:, 0] / b) ** 2, (dx[0] / a) ** 2)
+    else:
+        u = (dx * c + dy * s) / a
+        v = (-dx * s + dy * c) / b
+        rho2 = u * u + v * v
+    if method == "center":
+        return RoiMask(row0=r0, col0=c0, weights=rho2 < 1.0)
+    # Pixels farther than half a diagonal (in the unit-circle frame) from the boundary are
+    # fully in or out; only the ring in between needs the exact overlap.
+    h = math.sqrt(0.5) / min(a, b)
+    inner2 = (1.0 - h) ** 2 if h < 1.0 else -1.0
+    weights = (rho2 <= inner2).astype(np.float64)
+    ring = np.nonzero((rho2 > inner2) & (rho2 < (1.0 + h) ** 2))
+    if ring[0].size:
+        py = dy[ring[0], 0]
+        px = dx[0, ring[1]]
+        weights[ring] = _pixel_ellipse_overlap(py, px, a, b, c, s)
+    return RoiMask(row0=r0, col0=c0, weights=weights)
+
+
+def _pixel_ellipse_overlap(
+    py: np.ndarray, px: np.ndarray, a: float, b: float, c: float, s: float
+) -> np.ndarray:
+    """Exact area of unit pixels centred at offsets ``(py, px)`` inside the ellipse.
+
+    The ellipse is mapped to the unit circle (rotation, then scaling), which maps each pixel
+    to a parallelogram; the overlap is the sum over its edges of the signed area of
+    circle ∩ triangle(origin, edge), times ``a b``.
+    """
+    ox = np.array([-0.5, 0.5, 0.5, -0.5])[:, None]
+    oy = np.array([-0.5, -0.5, 0.5, 0.5])[:, None]
+    x = px[None, :] + ox
+    y = py[None, :] + oy
+    u = (x * c + y * s) / a
+    v = (-x * s + y * c) / b
+    # the four edges of every pixel at once: corner k → corner k + 1
+    areas = _edge_area(u, v, np.roll(u, -1, axis=0), np.roll(v, -1, axis=0))
+    return np.clip(areas.sum(axis=0) * (a * b), 0.0, 1.0)
+
+
+def _edge_area(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray) -> np.ndarray:
+    """Signed area of unit circle ∩ triangle(0, P1, P2)."""
+    dx, dy = x2 - x1, y2 - y1
+    qa = dx * dx + dy * dy
+    qb = x1 * dx + y1 * dy
+    qc = x1 * x1 + y1 * y1 - 1.0
+    disc = qb * qb - qa * qc
+    ok = (disc > 0) & (qa > 0)
+    root = np.sqrt(np.where(ok, disc, 0.0))
+    safe_qa = np.where(qa > 0, qa, 1.0)
+    t1 = np.where(ok, np.clip((-qb - root) / safe_qa, 0.0, 1.0), 0.0)
+    t2 = np.where(ok, np.clip((-qb + root) / safe_qa, 0.0, 1.0), 0.0)
+    m1x, m1y = x1 + t1 * dx, y1 + t1 * dy
+    m2x, m2y = x1 + t2 * dx, y1 + t2 * dy
+    sector1 = np.arctan2(x1 * m1y - y1 * m1x, x1 * m1x + y1 * m1y)
+    chord = m1x * m2y - m1y * m2x
+    sector2 = np.arctan2(m2x * y2 - m2y * x2, m2x * x2 + m2y * y2)
+    return 0.5 * (sector1 + chord + sector2)
+
+
+def _polygon_mask(vertices: tuple[tuple[float, float], ...], binning: int, method: str) -> RoiMask:
+    idx = _to_index(vertices, binning)
+    r0, r1, c0, c1 = _bbox_of(vertices, binning)
+    ys, xs = idx[:, 0], idx[:, 1]
+    if method == "center":
+        rows = np.arange(r0, r1 + 1, dtype=np.float64)[:, None]
+        cols = np.arange(c0, c1 + 1, dtype=np.float64)[None, :]
+        inside = np.zeros((rows.size, cols.size), dtype=bool)
+        for k in range(len(xs)):
+            ya, xa = ys[k], xs[k]
+            yb, xb = ys[(k + 1) % len(xs)], xs[(k + 1) % len(xs)]
+            if ya == yb:
+                continue
+            crosses = (ya > rows) != (yb > rows)
+            x_at = xa + (rows - ya) * (xb - xa) / (yb - ya)
+            inside ^= crosses & (cols < x_at)
+        return RoiMask(row0=r0, col0=c0, weights=inside)
+    # Exact: A(c, d) = area of polygon ∩ {x ≤ c, y ≤ d} = Σ_edges ∫_{y ≤ d} min(x − c, 0) dy
+    # (Green's theorem; clipping edges on y = d carry no dy). Pixel areas are its 2-D
+    # differences on the grid of pixel corners.
+    xc = np.arange(c0, c1 + 2, dtype=np.float64)[None, :] - 0.5
+    yd = np.arange(r0, r1 + 2, dtype=np.float64)[:, None] - 0.5
+    corner_area = np.zeros((yd.size, xc.size))
+    n = len(xs)
+    for k in range(n):
+        ya, xa = ys[k], xs[k]
+        yb, xb = ys[(k + 1) % n], xs[(k + 1) % n]
+        if ya == yb:
+            continue
+        sign = 1.0 if yb > ya else -1.0
+        lo, hi = min(ya, yb), max(ya, yb)
+        slope = (xb - xa) / (yb - ya)
+        top = np.clip(yd, lo, hi)
+        length = top - lo
+        u_lo = (xa + (lo - ya) * slope) - xc
+        u_hi = (xa + (top - ya) * slope) - xc
+        neg = np.minimum(u_lo, u_hi)
+        pos = np.maximum(u_lo, u_hi)
+        span = np.where(pos > neg, pos - neg, 1.0)
+        mean_neg = np.where(
+            pos <= 0, 0.5 * (u_lo + u_hi), np.where(neg >= 0, 0.0, -0.5 * neg * neg / span)
+        )
+        corner_area += sign * length * mean_neg
+    weights = np.diff(np.diff(corner_area, axis=0), axis=1)
+    if _signed_area(idx) < 0:
+        weights = -weights
+    return RoiMask(row0=r0, col0=c0, weights=np.clip(weights, 0.0, 1.0))

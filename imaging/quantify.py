@@ -1,0 +1,314 @@
+"""Per-ROI quantification: total flux [p/s], radiance statistics, area, QC flags.
+
+Total flux (``design/domain/BLI.md``, checked against Living Image on the reference folder)::
+
+    total_flux_ps = Σ_i w_i · (L_i − L_bkg) · A_pixel · 4π
+
+with ``L_i`` radiance [p/s/cm²/sr], ``w_i`` the pixel weight (``center``: 0/1, ``exact``:
+fractional overlap), ``A_pixel`` the binned pixel area [cm²] and ``L_bkg`` the mean radiance
+of an optional background ROI. Average radiance is ``Σ w L / Σ w``; the standard deviation is
+the weighted population one, ``sqrt(Σ w (L − mean)² / Σ w)``. Sums are accumulated in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+from ._version import __version__
+from .calibration import CalibratedImage
+from .errors import RoiError
+from .geometry import CircleRoi, EllipseRoi, RectangleRoi, Roi, WeightMethod, roi_mask
+from .ivis import IvisClick, LivingImageRoi
+
+__all__ = [
+    "DETECTION_FLOOR_RADIANCE",
+    "RoiMeasurement",
+    "quantify",
+    "quantify_roi",
+    "roi_from_living_image",
+    "rois_from_click",
+]
+
+#: Detection floor [p/s/cm²/sr] (Living Image 3.1 manual, appendix).
+DETECTION_FLOOR_RADIANCE = 100.0
+FOUR_PI_SR = 4.0 * math.pi
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoiMeasurement:
+    """Measurement of one ROI on one image.
+
+    Attributes
+    ----------
+    label : str
+    total_flux_ps : float or None
+        Σ w (L − L_bkg) · A_pixel · 4π [p/s]; ``None`` when the image is uncalibrated or its
+        pixel size unknown.
+    signal_sum : float
+        Σ w (L − L_bkg) in ``units`` (pixel sum, the uncalibrated analogue).
+    radiance_mean, radiance_std, radiance_min, radiance_max : float
+        In ``units`` (p/s/cm²/sr when calibrated), background-subtracted except ``std``.
+    area_cm2 : float or None
+        Σ w · A_pixel.
+    area_pixels : float
+        Σ w (image pixels; fractional with ``exact``).
+    saturated_pixels : int
+        Pixels of non-zero weight whose raw counts reached the CCD saturation level.
+    background_radiance_mean : float or None
+    units : str
+    flags : frozenset[str]
+        ``saturated``, ``below_detection``, ``partly_off_image``, ``uncalibrated``,
+        ``background_partly_off_image``, ``non_finite``.
+    method : str
+        ``"center"`` or ``"exact"``.
+    parameters : Mapping[str, object]
+        binning, pixel area, detection floor, calibration steps' names.
+    imaging_version : str
+    """
+
+    label: str
+    total_flux_ps: float | None
+    signal_sum: float
+    radiance_mean: float
+    radiance_std: float
+    radiance_min: float
+    radiance_max: float
+    area_cm2: float | None
+    area_pixels: float
+    saturated_pixels: int
+    background_radiance_mean: float | None
+    units: str
+    flags: frozenset[str]
+    method: str
+    parameters: Mapping[str, object] = field(repr=False)
+    imaging_version: str = __version__
+
+
+@dataclass(frozen=True)
+class _Stats:
+    weight: float
+    total: float
+    mean: float
+    std: float
+    vmin: float
+    vmax: float
+    saturated: int
+    outside: float
+    finite: bool
+
+
+def _stats(image: CalibratedImage, roi: Roi, method: WeightMethod) -> _Stats:
+    mask = roi_mask(roi, image.binning, method=method)
+    rows, cols, weights, outside = mask.clipped(image.radiance.shape)
+    selected = weights if weights.dtype == bool else weights > 0
+    values = image.radiance[rows, cols][selected].astype(np.float64)
+    if values.size == 0:
+        raise RoiError(
+            f"ROI {getattr(roi, 'label', '')!r} lies entirely outside the "
+            f"{image.radiance.shape[0]}×{image.radiance.shape[1]} image {image.source!r}"
+        )
+    if weights.dtype == bool:
+        weight = float(values.size)
+        total = float(values.sum())
+        mean = total / weight
+        std = float(values.std())
+    else:
+        w = weights[selected]
+        weight = float(w.sum())
+        total = float(np.dot(w, values))
+        mean = total / weight
+        std = math.sqrt(max(float(np.dot(w, (values - mean) ** 2)) / weight, 0.0))
+    saturated = 0
+    if image.saturation_mask is not None:
+        saturated = int(np.count_nonzero(image.saturation_mask[rows, cols][selected]))
+    return _Stats(
+        weight=weight,
+        total=total,
+        mean=mean,
+        std=std,
+        vmin=float(values.min()),
+        vmax=float(values.max()),
+        saturated=saturated,
+        outside=outside,
+        finite=bool(np.isfinite(total)),
+    )
+
+
+def quantify_roi(
+    image: CalibratedImage,
+    roi: Roi,
+    *,
+    method: WeightMethod = "center",
+    background: Roi | None = None,
+    detection_floor_radiance: float = DETECTION_FLOOR_RADIANCE,
+) -> RoiMeasurement:
+    """Measure one ROI; see :func:`quantify`."""
+    return quantify(
+        image,
+        [roi],
+        method=method,
+        background=background,
+        detection_floor_radiance=detection_floor_radiance,
+    )[0]
+
+
+def quantify(
+    image: CalibratedImage,
+    rois: Sequence[Roi],
+    *,
+    method: WeightMethod = "center",
+    background: Roi | None = None,
+    detection_floor_radiance: float = DETECTION_FLOOR_RADIANCE,
+) -> tuple[RoiMeasurement, ...]:
+    """Measure ROIs on a calibrated (or stated-units) image.
+
+    Parameters
+    ----------
+    image : CalibratedImage
+        Not modified.
+    rois : sequence of Roi
+        Geometry in un-binned sensor pixels (see :mod:`imaging.geometry`).
+    method : {"center", "exact"}
+        Pixel weighting; ``center`` reproduces Living Image.
+    background : Roi, optional
+        Its mean radiance is subtracted from every pixel of every ROI.
+    detection_floor_radiance : float
+        ``below_detection`` is flagged when the (background-subtracted) average radiance is
+        below this [p/s/cm²/sr].
+
+    Returns
+    -------
+    tuple[RoiMeasurement, ...]
+        One per ROI, in order.
+
+    Raises
+    ------
+    RoiError
+        An ROI (or the background ROI) lies entirely outside the image.
+    """
+    pixel_area = image.pixel_area_cm2
+    bkg_mean: float | None = None
+    base_flags: set[str] = set()
+    if not image.calibrated:
+        base_flags.add("uncalibrated")
+    if background is not None:
+        bs = _stats(image, background, method)
+        bkg_mean = bs.mean
+        if bs.outside > 1e-9:
+            base_flags.add("background_partly_off_image")
+    parameters = MappingProxyType(
+        {
+            "binning": image.binning,
+            "pixel_area_cm2": pixel_area,
+            "detection_floor_radiance": detection_floor_radiance,
+            "calibration_steps": tuple(s.name for s in image.steps),
+            "source": image.source,
+        }
+    )
+    out = []
+    for roi in rois:
+        st = _stats(image, roi, method)
+        offset = bkg_mean or 0.0
+        signal = st.total - offset * st.weight
+        mean = st.mean - offset
+        flags = set(base_flags)
+        if st.saturated:
+            flags.add("saturated")
+        if st.outside > 1e-9:
+            flags.add("partly_off_image")
+        if not st.finite:
+            flags.add("non_finite")
+        if image.calibrated and mean < detection_floor_radiance:
+            flags.add("below_detection")
+        calibrated_area = image.calibrated and pixel_area is not None
+        out.append(
+            RoiMeasurement(
+                label=getattr(roi, "label", ""),
+                total_flux_ps=signal * pixel_area * FOUR_PI_SR if calibrated_area else None,
+                signal_sum=signal,
+                radiance_mean=mean,
+                radiance_std=st.std,
+                radiance_min=st.vmin - offset,
+                radiance_max=st.vmax - offset,
+                area_cm2=st.weight * pixel_area if pixel_area is not None else None,
+                area_pixels=st.weight,
+                saturated_pixels=st.saturated,
+                background_radiance_mean=bkg_mean,
+                units=image.units,
+                flags=frozenset(flags),
+                method=method,
+                parameters=parameters,
+            )
+        )
+    return tuple(out)
+
+
+def roi_from_living_image(roi: LivingImageRoi) -> Roi:
+    """Convert a Living Image ROI line to a geometry object (same un-binned coordinates).
+
+    ``Xc`` maps to ``col``, ``Yc`` to ``row``; ``Width``/``Height`` are full extents.
+
+    Raises
+    ------
+    RoiError
+        Unsupported shape (only Circle, Ellipse, Rectangle, Square are stored as lines).
+    """
+    shape = roi.shape.casefold()
+    label = roi.label or roi.name
+    if shape == "circle":
+        if not math.isclose(roi.width, roi.height, rel_tol=1e-9):
+            return EllipseRoi(
+                center_row=roi.yc,
+                center_col=roi.xc,
+                semi_axis_col=roi.width / 2,
+                semi_axis_row=roi.height / 2,
+                angle_deg=roi.angle_deg,
+                label=label,
+            )
+        return CircleRoi(center_row=roi.yc, center_col=roi.xc, radius=roi.width / 2, label=label)
+    if shape in ("ellipse", "oval"):
+        return EllipseRoi(
+            center_row=roi.yc,
+            center_col=roi.xc,
+            semi_axis_col=roi.width / 2,
+            semi_axis_row=roi.height / 2,
+            angle_deg=roi.angle_deg,
+            label=label,
+        )
+    if shape in ("rectangle", "square"):
+        return RectangleRoi(
+            center_row=roi.yc,
+            center_col=roi.xc,
+            width=roi.width,
+            height=roi.height,
+            angle_deg=roi.angle_deg,
+            label=label,
+        )
+    raise RoiError(f"{roi.name}: Living Image ROI shape {roi.shape!r} is not supported")
+
+
+def rois_from_click(click: IvisClick) -> tuple[Roi, ...]:
+    """The click's Living Image ROIs as geometry objects.
+
+    Raises
+    ------
+    RoiError
+        An ROI's ``cm per pixel`` disagrees with the click's sensor pixel size (the ROI was
+        drawn for another geometry) or its shape is unsupported.
+    """
+    out = []
+    for li in click.rois:
+        if li.cm_per_pixel is not None and not math.isclose(
+            li.cm_per_pixel, click.sensor_pixel_cm, rel_tol=1e-6
+        ):
+            raise RoiError(
+                f"{click.source}: {li.name} says {li.cm_per_pixel} cm per pixel, the click "
+                f"{click.sensor_pixel_cm:.9g}; the ROI belongs to another field of view"
+            )
+        out.append(roi_from_living_image(li))
+    return tuple(out)

@@ -1,0 +1,159 @@
+"""Animal finding, automatic contours, rendering, and the package's import boundary."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import imaging
+from imaging import (
+    CalibrationError,
+    CircleRoi,
+    RoiError,
+    calibrate_click,
+    contour_rois,
+    corrected_image,
+    find_animals,
+    image_from_array,
+    quantify,
+    read_ivis_click,
+    render_overlay,
+    rois_from_click,
+    site_rois,
+    write_synthetic_click,
+)
+
+
+def test_finds_synthetic_mice_left_to_right(tmp_path: Path) -> None:
+    truth = write_synthetic_click(tmp_path, binning=8)
+    click = read_ivis_click(tmp_path)
+    assert click.photograph is not None
+    photo_before = click.photograph.data.copy()
+    bodies = find_animals(
+        click.photograph.data, binning=click.photograph.binning, animal_numbers=click.animal_numbers
+    )
+    np.testing.assert_array_equal(click.photograph.data, photo_before)
+    assert [b.animal_number for b in bodies] == [m.animal_number for m in truth.mice]
+    for body, expected in zip(bodies, truth.body_rois, strict=True):
+        assert_allclose(body.centroid_col, expected.center_col, atol=8)
+        assert_allclose(body.centroid_row, expected.center_row, atol=8)
+        # long axis along rows: semi-axes within 10 % of the drawn ellipse
+        assert_allclose(body.body_roi.semi_axis_col, expected.semi_axis_row, rtol=0.1)
+        assert_allclose(body.body_roi.semi_axis_row, expected.semi_axis_col, rtol=0.1)
+        assert abs(abs(body.body_roi.angle_deg) - 90) < 5
+
+
+def test_reference_mice_pair_with_living_image_rois(ivis_reference_folder: Path) -> None:
+    click = read_ivis_click(ivis_reference_folder)
+    assert click.photograph is not None
+    bodies = find_animals(
+        click.photograph.data, binning=click.photograph.binning, animal_numbers=click.animal_numbers
+    )
+    assert [b.animal_number for b in bodies] == list(click.animal_numbers)
+    # each of Living Image's five head ROIs lies over the body paired with that position
+    for body, roi in zip(bodies, click.rois, strict=True):
+        assert abs(body.centroid_col - roi.xc) < 60  # sensor px; mice are ~250 px wide
+
+
+def test_too_few_bodies_is_an_error() -> None:
+    photo = np.full((100, 100), 100.0)
+    photo[20:80, 10:30] = 2000.0
+    with pytest.raises(RoiError, match="found 1 animal bodies"):
+        find_animals(photo, binning=1, animal_numbers=("a", "b"))
+    with pytest.raises(RoiError, match="uniform"):
+        find_animals(np.zeros((10, 10)), binning=1)
+
+
+def test_site_rois_follow_the_body(tmp_path: Path) -> None:
+    write_synthetic_click(tmp_path, binning=8)
+    click = read_ivis_click(tmp_path)
+    assert click.photograph is not None
+    body = find_animals(click.photograph.data, binning=click.photograph.binning, n_animals=5)[0]
+    assert body.animal_number is None
+    sites = {r.label.removeprefix("animal 1 "): r for r in site_rois(body)}
+    assert (
+        sites["skull"].center_row < sites["thorax"].center_row < sites["left hindlimb"].center_row
+    )
+    # dorsal view, head up: the animal's left is on the image left
+    assert (
+        sites["left hindlimb"].center_col < body.centroid_col < sites["right hindlimb"].center_col
+    )
+    ventral = {r.label.removeprefix("animal 1 "): r for r in site_rois(body, view="ventral")}
+    assert ventral["left hindlimb"].center_col > body.centroid_col
+
+
+def test_contours_threshold_and_min_area() -> None:
+    data = np.zeros((60, 60), dtype=np.float32)
+    data[10:20, 10:20] = 500.0
+    data[40:44, 40:44] = 1000.0
+    data[5, 50] = 800.0  # one-pixel speck
+    image = image_from_array(data, units="p/s/cm²/sr", sensor_pixel_cm=0.01)
+    rois = contour_rois(image, threshold=100.0, min_area_pixels=4)
+    assert [r.label for r in rois] == ["contour 1", "contour 2"]
+    assert rois[0].area_sensor_px == 100  # brightest total first: 100 px × 500
+    m = quantify(image, rois)
+    assert_allclose(m[0].signal_sum, 100 * 500.0)
+    assert len(contour_rois(image, threshold=40.0, mode="percent_of_peak")) == 2  # ≥ 400
+    assert len(contour_rois(image, threshold=60.0, mode="percent_of_peak")) == 1  # ≥ 600
+    with pytest.raises(RoiError, match="binning"):
+        quantify(image_from_array(data, units="counts", binning=2), rois)
+
+
+def test_render_png(ivis_reference_folder: Path) -> None:
+    click = read_ivis_click(ivis_reference_folder)
+    image = corrected_image(click)
+    rois = rois_from_click(click)
+    assert click.photograph is not None
+    for scale in ("log", "linear"):
+        png = render_overlay(
+            image,
+            photograph=click.photograph.data,
+            photograph_binning=click.photograph.binning,
+            rois=(*rois, CircleRoi(center_row=1500, center_col=900, radius=50)),
+            measurements=quantify(image, rois),
+            scale=scale,
+            title=click.click_number,
+        )
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_render_refuses_mismatched_photograph(ivis_reference_folder: Path) -> None:
+    click = read_ivis_click(ivis_reference_folder)
+    with pytest.raises(imaging.ImagingError, match="does not cover"):
+        render_overlay(calibrate_click(click), photograph=np.zeros((10, 10)), photograph_binning=2)
+
+
+def test_import_boundary() -> None:
+    forbidden = {"app", "cohorts", "fastapi", "sqlalchemy", "pydantic"}
+    package = Path(imaging.__file__).parent
+    for module in package.glob("*.py"):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in forbidden, f"{module.name} imports {name}"
+                if name.split(".")[0] == "matplotlib":
+                    assert module.name == "render.py"
+
+
+def test_errors_share_one_base() -> None:
+    for name in (
+        "InvalidImageError",
+        "ImageTooLargeError",
+        "ClickFolderError",
+        "CalibrationError",
+        "RoiError",
+        "LivingImageExportError",
+    ):
+        assert issubclass(getattr(imaging, name), imaging.ImagingError)
+    assert issubclass(CalibrationError, imaging.ImagingError)
+    assert math.isfinite(float(imaging.__version__.split(".")[0]))

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test lint chromium
+.PHONY: serve test lint chromium bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,3 +32,7 @@ lint: $(VENV)/.test
 
 test: $(VENV)/.test chromium lint
 	$(BIN)/pytest
+
+# Benchmarks print medians and ratios against references measured in the same run.
+bench: $(VENV)/.test
+	$(BIN)/python bench/run.py

@@ -148,6 +148,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, OsteoluxError):  # e.g. the body limit, hit while
+            return await _osteolux_error(request, exc.__cause__)  # FastAPI parsed a form
         title, slug = _HTTP_TITLES.get(exc.status_code, ("HTTP error", "http-error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
         if exc.status_code == 404 and detail == "Not Found":

@@ -22,6 +22,7 @@ from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory
 from app.errors import install_error_handlers
 from app.labs.router import router as labs_router
+from app.limits import BodySizeLimit
 from app.measurements.router import router as measurements_router
 from app.responses import PROBLEM_SCHEMA
 from app.sessions.router import router as sessions_router
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.blob_store = LocalBlobStore(settings.resolved_blob_dir)
     logging.getLogger("app").setLevel(settings.log_level)
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
     for router in (
         labs_router,
         studies_router,

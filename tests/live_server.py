@@ -39,13 +39,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(data_dir: Path) -> Iterator[str]:
+def live_server(data_dir: Path, **env: str) -> Iterator[str]:
     """`osteolux serve` on a free loopback port; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
         cwd=ROOT,
-        env=osteolux_env(data_dir),
+        env=osteolux_env(data_dir, **env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

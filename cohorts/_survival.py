@@ -357,6 +357,21 @@ def kaplan_meier(arm: str, time: np.ndarray, event: np.ndarray) -> KMCurve:
     return KMCurve(arm, int(time.size), int(event.sum()), median, tuple(pts))
 
 
+# |log HR| beyond this (HR outside 1e-9 … 1e9) or a SE beyond this means the partial
+# likelihood kept rising towards infinity: the estimate is an artefact of separation.
+_MAX_ABS_LOG_HR = 20.0
+_MAX_LOG_HR_SE = 50.0
+
+
+def _estimable(beta: float, se: float) -> bool:
+    return (
+        math.isfinite(beta)
+        and math.isfinite(se)
+        and abs(beta) <= _MAX_ABS_LOG_HR
+        and se <= _MAX_LOG_HR_SE
+    )
+
+
 def metastasis_free_survival(
     cohort: Cohort,
     *,
@@ -431,13 +446,21 @@ def metastasis_free_survival(
             ).fit()
         msgs.extend(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
         beta, se = float(res.params[0]), float(res.bse[0])
-        hr = Effect(
-            hr_name,
-            _f(math.exp(beta)),
-            _f(math.exp(beta - _Z975 * se)),
-            _f(math.exp(beta + _Z975 * se)),
-        )
-        cox = TestResult("Cox Wald z", beta / se, None, float(res.pvalues[0]))
+        if not _estimable(beta, se):
+            msgs.append(
+                "the Cox fit has no finite hazard ratio (monotone likelihood: the arms' event "
+                f"times are completely separated; log HR {beta:.3g}, SE {se:.3g}); "
+                "see the log-rank test"
+            )
+            hr, cox = Effect(hr_name, None, None, None), None
+        else:
+            hr = Effect(
+                hr_name,
+                _f(math.exp(beta)),
+                _f(math.exp(beta - _Z975 * se)),
+                _f(math.exp(beta + _Z975 * se)),
+            )
+            cox = TestResult("Cox Wald z", beta / se, None, float(res.pvalues[0]))
     return SurvivalResult(
         control=control,
         treated=treated,

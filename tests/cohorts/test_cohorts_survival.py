@@ -241,3 +241,23 @@ def test_no_event_and_one_sided_events():
     assert res.hazard_ratio.estimate is None and res.cox is None
     assert "not estimable" in res.warnings[0]
     assert res.logrank.p_value < 1
+
+
+def test_completely_separated_event_times_give_no_hazard_ratio():
+    # Every control animal turns positive (days 3-7) before any treated one (days 17-21):
+    # the Cox partial likelihood rises without bound, so no finite HR exists (lifelines'
+    # CoxPHFitter warns of the same convergence failure). The log-rank test still applies.
+    obs = []
+    for arm, onsets in (("ctl", (3, 3, 7, 7)), ("trt", (17, 21, 21, 17))):
+        for i, onset in enumerate(onsets):
+            for day in (0, 3, 7, 10, 14, 17, 21):
+                value = 1e7 if day >= onset else 1e4
+                obs.append(Observation(f"{arm}{i}", arm, day, value, site="spine"))
+    res = metastasis_free_survival(
+        Cohort.from_records(obs), control="ctl", treated="trt", site="spine", threshold=1e6
+    )
+    assert res.events_control == 4 and res.events_treated == 4
+    assert res.hazard_ratio.estimate is None and res.cox is None
+    assert any("no finite hazard ratio" in w for w in res.warnings)
+    expected = logrank_test([3, 3, 7, 7], [17, 21, 21, 17])
+    assert_allclose(res.logrank.p_value, expected.p_value, rtol=1e-9)

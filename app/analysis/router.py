@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.analysis import service
+from app.analysis import figures, service
 from app.analysis.schemas import ComparisonCreate, ComparisonRead, SummaryRead
 from app.deps import PrincipalDep, SessionDep
 from app.measurements.schemas import Metric
@@ -102,3 +102,63 @@ def export_prism(
     Prism grouped XY table with replicate values."""
     content, filename = service.prism_export(session, principal, study_id, site=site, metric=metric)
     return Response(content, media_type=CSV, headers=attachment_headers(filename))
+
+
+IMAGE_RESPONSES = {
+    200: {
+        "content": {"image/png": {}, "image/svg+xml": {}},
+        "description": "The plot (PNG shows directly in Swagger UI; SVG for papers).",
+    }
+}
+MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+PlotFormat = Annotated[Literal["png", "svg"], Query(description="png (default) or svg")]
+PlotDay = Annotated[int | None, Query(ge=0, description="Day since injection (waterfall only)")]
+
+
+@router.get(
+    "/plots/{kind}",
+    summary="Plot the study's arms",
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+)
+def study_plot(
+    study_id: uuid.UUID,
+    kind: figures.StudyPlot,
+    session: SessionDep,
+    principal: PrincipalDep,
+    site: Site = Site.whole_body,
+    metric: Metric = "total_flux_ps",
+    format: PlotFormat = "png",
+    day: PlotDay = None,
+) -> Response:
+    """growth: geometric mean ± 95 % CI per arm on a log axis with animals faint behind;
+    spaghetti: one panel per arm, one line per animal, deaths marked; waterfall: each
+    animal's fold change from its first image to `day`."""
+    content = figures.study_plot(
+        session, principal, study_id, kind, site=site, metric=metric, fmt=format, day=day
+    )
+    return Response(content, media_type=MEDIA_TYPES[format])
+
+
+@router.get(
+    "/comparisons/{comparison_id}/plots/{kind}",
+    summary="Plot a stored comparison",
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+)
+def comparison_plot(
+    study_id: uuid.UUID,
+    comparison_id: uuid.UUID,
+    kind: figures.ComparisonPlot,
+    session: SessionDep,
+    principal: PrincipalDep,
+    format: PlotFormat = "png",
+    day: PlotDay = None,
+) -> Response:
+    """The comparison's growth curves, spaghetti, waterfall, Kaplan–Meier curves of
+    metastasis-free survival (with numbers at risk) or incidence bars, drawn from exactly
+    the measurements it used."""
+    content = figures.comparison_plot(
+        session, principal, study_id, comparison_id, kind, fmt=format, day=day
+    )
+    return Response(content, media_type=MEDIA_TYPES[format])

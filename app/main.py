@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app import __version__
+from app.acquisitions.router import router as acquisitions_router
 from app.analysis.router import router as analysis_router
 from app.animals.router import router as animals_router
 from app.arms.router import router as arms_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         arms_router,
         animals_router,
         sessions_router,
+        acquisitions_router,
         measurements_router,
         analysis_router,
     ):

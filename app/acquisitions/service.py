@@ -1,0 +1,488 @@
+"""Ingest of IVIS / Living Image clicks: stored unchanged, calibrated, ROIs placed on the
+right mice, quantified on arrival — all in one transaction."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import imaging
+from app import audit
+from app.acquisitions.roi_geometry import UnionRoi, for_image, to_json
+from app.acquisitions.schemas import AcquisitionAnimalRead, AcquisitionRead, MeasurementRead
+from app.auth import Principal
+from app.blobs import keep_blob
+from app.config import Settings
+from app.errors import BadRequest, Conflict, NotFound, Unprocessable
+from app.measurements.living_image import site_from_label
+from app.models import (
+    Acquisition,
+    AcquisitionAnimal,
+    AcquisitionFile,
+    Animal,
+    ImagingSession,
+    Measurement,
+    Roi,
+    RoiSource,
+    Site,
+    Study,
+    View,
+)
+from app.sessions.service import get_imaging_session
+from app.storage import BlobStore, StagedFile
+
+CLICK_ROLE = "ivis_zip"
+_CHUNK = 1024**2
+# Template site names of ``imaging.DEFAULT_SITE_TEMPLATE`` → our anatomical sites.
+TEMPLATE_SITES = {
+    "skull": Site.skull_mandible,
+    "thorax": Site.thorax,
+    "spine": Site.spine,
+    "left scapula": Site.forelimbs_scapula,
+    "right scapula": Site.forelimbs_scapula,
+    "left hindlimb": Site.left_hindlimb,
+    "right hindlimb": Site.right_hindlimb,
+}
+
+
+@dataclass
+class _PlacedRoi:
+    geometry: imaging.Roi | UnionRoi
+    animal: Animal | None
+    site: Site
+    label: str
+    source: RoiSource
+
+
+def _read_click(staged: StagedFile, filename: str, settings: Settings) -> imaging.IvisClick:
+    limits = imaging.ImageLimits(max_pixels=settings.max_image_pixels)
+    try:
+        return imaging.read_ivis_click(staged.path, limits=limits, name=filename)
+    except imaging.ImagingError as exc:
+        raise Unprocessable(
+            f"{exc} — upload the whole Living Image folder of one acquisition as a .zip "
+            "(ClickInfo.txt, luminescent.TIF, photograph.TIF, …)."
+        ) from exc
+
+
+def _field_animals(
+    session: Session,
+    study: Study,
+    click: imaging.IvisClick,
+    explicit: Sequence[str] | None,
+    filename: str,
+) -> list[Animal]:
+    identifiers = list(explicit) if explicit else list(click.animal_numbers)
+    if not identifiers:
+        raise Unprocessable(
+            f"{filename}: ClickInfo.txt lists no 'Animal Number'; give the animals in the field "
+            "left to right in the `animals` form field (e.g. 3466,3467,3468)."
+        )
+    if len(set(identifiers)) != len(identifiers):
+        raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
+    animals = {
+        a.identifier: a
+        for a in session.scalars(
+            select(Animal).where(Animal.study_id == study.id, Animal.identifier.in_(identifiers))
+        )
+    }
+    missing = [i for i in identifiers if i not in animals]
+    if missing:
+        raise Unprocessable(
+            f"{filename}: animal(s) {', '.join(missing)} are not in this study. Add them first, "
+            "or correct 'Animal Number' with the `animals` form field."
+        )
+    return [animals[i] for i in identifiers]
+
+
+def _find_bodies(
+    click: imaging.IvisClick, animals: list[Animal], filename: str
+) -> tuple[imaging.AnimalBody, ...]:
+    if click.photograph is None:
+        raise Unprocessable(f"{filename}: no photograph.TIF, so the mice cannot be told apart.")
+    try:
+        return imaging.find_animals(
+            click.photograph.data,
+            binning=click.photograph.binning,
+            animal_numbers=[a.identifier for a in animals],
+            n_animals=len(animals),
+        )
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{filename}: {exc}") from exc
+
+
+def _nearest_animal(
+    roi: imaging.Roi, bodies: Sequence[imaging.AnimalBody], animals: list[Animal]
+) -> Animal:
+    row, col = roi.center_row, roi.center_col  # type: ignore[union-attr]
+    distances = [math.hypot(b.centroid_row - row, b.centroid_col - col) for b in bodies]
+    return animals[bodies[distances.index(min(distances))].position]
+
+
+def _place_rois(
+    click: imaging.IvisClick,
+    animals: list[Animal],
+    bodies: Sequence[imaging.AnimalBody],
+    view: View,
+) -> list[_PlacedRoi]:
+    """Living Image's own ROIs when the click has them, each given to the mouse it sits on;
+    otherwise a whole-body ROI and the site template on every mouse found."""
+    if click.rois:
+        placed = []
+        for li_roi in click.rois:
+            geometry = imaging.roi_from_living_image(li_roi)
+            site = site_from_label(li_roi.label or "") or "whole_body"
+            placed.append(
+                _PlacedRoi(
+                    geometry,
+                    _nearest_animal(geometry, bodies, animals),
+                    Site(site),
+                    li_roi.label or li_roi.name,
+                    RoiSource.living_image,
+                )
+            )
+        return placed
+    placed = []
+    side = "ventral" if view == View.ventral else "dorsal"
+    for body in bodies[: len(animals)]:
+        animal = animals[body.position]
+        placed.append(
+            _PlacedRoi(
+                body.body_roi,
+                animal,
+                Site.whole_body,
+                f"{animal.identifier} whole body",
+                RoiSource.automatic,
+            )
+        )
+        by_site: dict[Site, list[imaging.Roi]] = {}
+        for roi in imaging.site_rois(body, view=side):
+            name = roi.label.removeprefix(f"{body.animal_number} ").strip()
+            by_site.setdefault(TEMPLATE_SITES[name], []).append(roi)
+        for site, parts in by_site.items():
+            geometry = parts[0] if len(parts) == 1 else UnionRoi(parts=tuple(parts))
+            placed.append(
+                _PlacedRoi(
+                    geometry, animal, site, f"{animal.identifier} {site.value}", RoiSource.automatic
+                )
+            )
+    return placed
+
+
+def _view(requested: View | None, click: imaging.IvisClick) -> View:
+    if requested is not None:
+        return requested
+    label = click.labels.get("View", "").strip().lower()
+    return {"dorsal": View.dorsal, "ventral": View.ventral}.get(label, View.other)
+
+
+def ingest_click(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    upload: BinaryIO,
+    *,
+    filename: str,
+    view: View | None = None,
+    animals: Sequence[str] | None = None,
+    expected_sha256: str | None = None,
+    expected_click: str | None = None,
+) -> AcquisitionRead:
+    """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
+    principal.require_write(allow_instrument=True)
+    imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
+    with store.staging(max_bytes=settings.max_upload_bytes, name=filename) as writer:
+        while chunk := upload.read(_CHUNK):
+            writer.write(chunk)
+        staged = writer.finish()
+        if expected_sha256 is not None and staged.sha256 != expected_sha256:
+            raise BadRequest(
+                f"Content-Digest says sha-256 {expected_sha256} but the body received hashes to "
+                f"{staged.sha256}: the upload was corrupted or truncated; send it again."
+            )
+        existing = _existing(session, study, staged.sha256)
+        if existing is not None:
+            return acquisition_read(session, existing, already_stored=True)
+        click = _read_click(staged, filename, settings)
+        if expected_click is not None and click.click_number != expected_click:
+            raise Unprocessable(
+                f"The URL names click {expected_click} but the zip holds click "
+                f"{click.click_number}; PUT it to …/acquisitions/{click.click_number}."
+            )
+        duplicate = _by_click_number(session, study, click.click_number)
+        if duplicate is not None:
+            raise Conflict(
+                f"Click {click.click_number} is already stored in this study (acquisition "
+                f"{duplicate.id}) with different content; a click's raw files never change."
+            )
+        field_animals = _field_animals(session, study, click, animals, filename)
+        _check_alive(field_animals, imaging_session, filename)
+        bodies = _find_bodies(click, field_animals, filename)
+        chosen_view = _view(view, click)
+        placed = _place_rois(click, field_animals, bodies, chosen_view)
+        image = _calibrate(click, filename)
+        results = _quantify(image, placed, filename)
+        keep_blob(session, store, staged, media_type="application/zip")
+    acquisition = _store(
+        session,
+        principal,
+        imaging_session,
+        click,
+        chosen_view,
+        image,
+        field_animals,
+        placed,
+        results,
+        staged,
+        filename,
+    )
+    audit.record(
+        session,
+        principal,
+        action="ingest",
+        object_type="acquisition",
+        object_id=acquisition.id,
+        changes={"filename": filename, "sha256": staged.sha256, "click": click.click_number},
+    )
+    return acquisition_read(session, acquisition, already_stored=False)
+
+
+def _check_alive(animals: list[Animal], imaging_session: ImagingSession, filename: str) -> None:
+    for animal in animals:
+        if animal.end_date is not None and imaging_session.acquired_on > animal.end_date:
+            raise Unprocessable(
+                f"{filename}: animal {animal.identifier} ended on {animal.end_date} "
+                f"({animal.end_reason}) but this session is on {imaging_session.acquired_on}."
+            )
+
+
+def _calibrate(click: imaging.IvisClick, filename: str) -> imaging.CalibratedImage:
+    try:
+        return imaging.calibrate_click(click)
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{filename}: cannot calibrate to radiance: {exc}") from exc
+
+
+def _quantify(
+    image: imaging.CalibratedImage, placed: list[_PlacedRoi], filename: str
+) -> tuple[imaging.RoiMeasurement, ...]:
+    try:
+        return imaging.quantify(image, [for_image(p.geometry, image.binning) for p in placed])
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{filename}: {exc}") from exc
+
+
+def _existing(session: Session, study: Study, sha256: str) -> Acquisition | None:
+    return session.scalar(
+        select(Acquisition)
+        .join(AcquisitionFile, AcquisitionFile.acquisition_id == Acquisition.id)
+        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
+        .where(
+            ImagingSession.study_id == study.id,
+            AcquisitionFile.blob_sha256 == sha256,
+            AcquisitionFile.role == CLICK_ROLE,
+        )
+        .limit(1)
+    )
+
+
+def _by_click_number(session: Session, study: Study, click_number: str) -> Acquisition | None:
+    return session.scalar(
+        select(Acquisition)
+        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
+        .where(ImagingSession.study_id == study.id, Acquisition.click_number == click_number)
+        .limit(1)
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _store(
+    session: Session,
+    principal: Principal,
+    imaging_session: ImagingSession,
+    click: imaging.IvisClick,
+    view: View,
+    image: imaging.CalibratedImage,
+    animals: list[Animal],
+    placed: list[_PlacedRoi],
+    results: Sequence[imaging.RoiMeasurement],
+    staged: StagedFile,
+    filename: str,
+) -> Acquisition:
+    settings = click.settings
+    acquisition = Acquisition(
+        session_id=imaging_session.id,
+        view=view,
+        click_number=click.click_number,
+        exposure_s=settings.exposure_s,
+        binning=settings.binning,
+        f_number=settings.f_number,
+        fov_cm=settings.fov_cm,
+        units=image.units,
+        camera_metadata=_jsonable(
+            {
+                "labels": dict(click.labels),
+                "calibration": [{"name": s.name, **dict(s.parameters)} for s in image.steps],
+                "sensor_pixels": click.sensor_pixels,
+            }
+        ),
+    )
+    session.add(acquisition)
+    session.flush()
+    session.add(
+        AcquisitionFile(
+            acquisition_id=acquisition.id,
+            role=CLICK_ROLE,
+            blob_sha256=staged.sha256,
+            filename=filename[:255],
+        )
+    )
+    for position, animal in enumerate(animals):
+        session.add(
+            AcquisitionAnimal(acquisition_id=acquisition.id, animal_id=animal.id, position=position)
+        )
+    for roi_spec, result in zip(placed, results, strict=True):
+        roi = Roi(
+            acquisition_id=acquisition.id,
+            animal_id=roi_spec.animal.id if roi_spec.animal else None,
+            site=roi_spec.site,
+            label=roi_spec.label,
+            shape=to_json(roi_spec.geometry)["type"],
+            geometry=to_json(roi_spec.geometry),
+            source=roi_spec.source,
+            created_by_key_id=principal.key_id,
+        )
+        session.add(roi)
+        session.flush()
+        session.add(measurement_row(roi, result))
+    session.flush()
+    return acquisition
+
+
+def measurement_row(roi: Roi, result: imaging.RoiMeasurement) -> Measurement:
+    return Measurement(
+        roi_id=roi.id,
+        total_flux_ps=result.total_flux_ps,
+        radiance_mean=_finite(result.radiance_mean),
+        radiance_std=_finite(result.radiance_std),
+        radiance_min=_finite(result.radiance_min),
+        radiance_max=_finite(result.radiance_max),
+        area_cm2=result.area_cm2,
+        area_pixels=result.area_pixels,
+        saturated_pixels=result.saturated_pixels,
+        background_radiance=result.background_radiance_mean,
+        units=result.units,
+        flags=sorted(result.flags),
+        method=f"imaging.quantify:{result.method}",
+        parameters=_jsonable(dict(result.parameters)),
+        imaging_version=result.imaging_version,
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def get_acquisition(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+) -> Acquisition:
+    imaging_session, _ = get_imaging_session(session, principal, study_id, session_id)
+    acquisition = session.scalar(
+        select(Acquisition).where(
+            Acquisition.id == acquisition_id, Acquisition.session_id == imaging_session.id
+        )
+    )
+    if acquisition is None:
+        raise NotFound(f"No acquisition with id {acquisition_id} in imaging session {session_id}.")
+    return acquisition
+
+
+def acquisition_read(
+    session: Session, acquisition: Acquisition, *, already_stored: bool
+) -> AcquisitionRead:
+    sha = session.scalar(
+        select(AcquisitionFile.blob_sha256).where(
+            AcquisitionFile.acquisition_id == acquisition.id, AcquisitionFile.role == CLICK_ROLE
+        )
+    )
+    field = session.execute(
+        select(AcquisitionAnimal.position, Animal.id, Animal.identifier)
+        .join(Animal, Animal.id == AcquisitionAnimal.animal_id)
+        .where(AcquisitionAnimal.acquisition_id == acquisition.id)
+        .order_by(AcquisitionAnimal.position)
+    ).all()
+    rows = session.execute(
+        select(Roi, Measurement, Animal.identifier)
+        .join(Measurement, Measurement.roi_id == Roi.id)
+        .outerjoin(Animal, Animal.id == Roi.animal_id)
+        .where(
+            Roi.acquisition_id == acquisition.id,
+            Roi.is_current.is_(True),
+            Measurement.is_current.is_(True),
+        )
+        .order_by(Roi.created_at, Roi.label)
+    ).all()
+    return AcquisitionRead(
+        id=acquisition.id,
+        session_id=acquisition.session_id,
+        view=acquisition.view.value,
+        click_number=acquisition.click_number,
+        exposure_s=acquisition.exposure_s,
+        binning=acquisition.binning,
+        f_number=acquisition.f_number,
+        fov_cm=acquisition.fov_cm,
+        units=acquisition.units,
+        sha256=sha or "",
+        already_stored=already_stored,
+        animals=[
+            AcquisitionAnimalRead(position=p, animal_id=i, identifier=ident)
+            for p, i, ident in field
+        ],
+        measurements=[
+            MeasurementRead(
+                measurement_id=m.id,
+                roi_id=r.id,
+                animal=ident,
+                site=r.site.value,
+                label=r.label,
+                roi_source=r.source.value,
+                total_flux_ps=m.total_flux_ps,
+                radiance_mean=m.radiance_mean,
+                radiance_std=m.radiance_std,
+                radiance_min=m.radiance_min,
+                radiance_max=m.radiance_max,
+                area_cm2=m.area_cm2,
+                saturated_pixels=m.saturated_pixels,
+                units=m.units,
+                flags=list(m.flags),
+                method=m.method,
+            )
+            for r, m, ident in rows
+        ],
+        calibration=acquisition.camera_metadata.get("calibration", []),
+        created_at=acquisition.created_at,
+    )

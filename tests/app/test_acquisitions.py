@@ -1,0 +1,275 @@
+"""Uploading IVIS clicks: stored unchanged, ROIs on the right mice, quantified on arrival,
+checked against the synthetic generator's known source flux and Living Image's own numbers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from numpy.testing import assert_allclose
+from sqlalchemy.orm import Session
+
+from app.models import Acquisition, AcquisitionFile, Blob, Measurement, Roi
+from imaging import default_hotel, write_synthetic_click
+from tests.app.factories import make_animal, make_control, make_study, make_treatment
+from tests.app.problems import assert_problem, row_counts
+
+FLUXES = (2.0e5, 1.0e7, 8.0e6, 5.0e5, 1.0e5)
+ANIMALS = [str(3466 + i) for i in range(5)]
+TABLES = (Acquisition, AcquisitionFile, Roi, Measurement, Blob)
+
+
+def zip_folder(folder: Path, *, skip: tuple[str, ...] = ()) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.iterdir()):
+            if path.name not in skip:
+                archive.write(path, f"{folder.name}/{path.name}")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def synthetic_zip(tmp_path: Path) -> bytes:
+    mice, sources = default_hotel(FLUXES)
+    click = write_synthetic_click(
+        tmp_path / "SYN20260715101500", mice=mice, sources=sources, click_number="SYN20260715101500"
+    )
+    return zip_folder(click.path)
+
+
+@pytest.fixture
+def imaging_session(client: TestClient) -> dict:
+    study = make_study(client)
+    control = make_control(client, study["id"])
+    treatment = make_treatment(client, study["id"], control["id"])
+    for i, animal in enumerate(ANIMALS):
+        make_animal(client, study["id"], (control if i < 3 else treatment)["id"], animal)
+    session = client.post(
+        f"/studies/{study['id']}/sessions", json={"acquired_at": "2026-07-15T10:15:00+02:00"}
+    ).json()
+    return session | {"study_id": study["id"]}
+
+
+def url(s: dict) -> str:
+    return f"/studies/{s['study_id']}/sessions/{s['id']}/acquisitions"
+
+
+def post_zip(client: TestClient, s: dict, content: bytes, name: str = "click.zip", **form: str):
+    return client.post(url(s), files={"file": (name, content, "application/zip")}, data=form)
+
+
+def stored_blob_files(app) -> list[Path]:  # type: ignore[no-untyped-def]
+    root = app.state.blob_store.root
+    return (
+        [p for p in root.rglob("*") if p.is_file() and "staging" not in p.parts]
+        if root.exists()
+        else []
+    )
+
+
+def test_upload_quantifies_each_mouse(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes, app
+) -> None:  # type: ignore[no-untyped-def]
+    response = post_zip(client, imaging_session, synthetic_zip)
+    assert response.status_code == 201, response.text
+    acquisition = response.json()
+    assert acquisition["sha256"] == hashlib.sha256(synthetic_zip).hexdigest()
+    assert [a["identifier"] for a in acquisition["animals"]] == ANIMALS  # left to right
+    assert acquisition["click_number"] == "SYN20260715101500"
+    assert [s["name"] for s in acquisition["calibration"]][:1] == ["bias"]
+    spine = {m["animal"]: m for m in acquisition["measurements"] if m["site"] == "spine"}
+    assert sorted(spine) == ANIMALS
+    # Independent reference: the flux the generator put into each mouse's spine source.
+    for animal, flux in zip(ANIMALS, FLUXES, strict=True):
+        assert_allclose(spine[animal]["total_flux_ps"], flux, rtol=0.02)
+        assert spine[animal]["roi_source"] == "living_image"
+        assert spine[animal]["units"] == "p/s/cm²/sr"
+    # The zip is kept exactly as uploaded, content-addressed.
+    path = app.state.blob_store.path_for(acquisition["sha256"])
+    assert path.read_bytes() == synthetic_zip
+    # ... and the series sees the new measurements on day 14.
+    series = client.get(
+        f"/studies/{imaging_session['study_id']}/series", params={"site": "spine"}
+    ).json()
+    assert {(p["animal"], p["day"]) for p in series["points"]} == {(a, 14) for a in ANIMALS}
+
+
+def test_without_living_image_rois_the_mice_are_found(
+    client: TestClient, imaging_session: dict, tmp_path: Path
+) -> None:
+    mice, sources = default_hotel(FLUXES)
+    click = write_synthetic_click(
+        tmp_path / "c", mice=mice, sources=sources, click_number="SYN20260715101600"
+    )
+    response = post_zip(
+        client, imaging_session, zip_folder(click.path, skip=("AnalyzedClickInfo.txt",))
+    )
+    assert response.status_code == 201, response.text
+    measurements = response.json()["measurements"]
+    whole = {m["animal"]: m["total_flux_ps"] for m in measurements if m["site"] == "whole_body"}
+    assert sorted(whole) == ANIMALS
+    for animal, flux in zip(ANIMALS, FLUXES, strict=True):
+        assert_allclose(whole[animal], flux, rtol=0.02)  # the body encloses its only source
+    sites = {m["site"] for m in measurements}
+    assert {
+        "skull_mandible",
+        "spine",
+        "thorax",
+        "forelimbs_scapula",
+        "left_hindlimb",
+        "right_hindlimb",
+    } <= sites
+    assert all(m["roi_source"] == "automatic" for m in measurements)
+    # one forelimbs/scapula ROI per mouse (both scapulae as one region)
+    assert sum(m["site"] == "forelimbs_scapula" for m in measurements) == len(ANIMALS)
+
+
+def test_same_click_twice_is_stored_once(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes, db_session: Session
+) -> None:
+    first = post_zip(client, imaging_session, synthetic_zip).json()
+    before = row_counts(db_session, *TABLES)
+    again = post_zip(client, imaging_session, synthetic_zip, name="renamed.zip")
+    assert again.status_code == 200 and again.json()["already_stored"] is True
+    assert again.json()["id"] == first["id"]
+    assert row_counts(db_session, *TABLES) == before
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "fragments"),
+    [
+        (lambda z: z[: len(z) // 2], 422, ["click.zip"]),
+        (lambda z: b"not a zip at all", 422, ["click.zip"]),
+        (lambda z: _slip(), 422, ["click.zip"]),
+        (lambda z: _without(z, "ClickInfo.txt"), 422, ["ClickInfo.txt"]),
+    ],
+)
+def test_bad_zips_leave_nothing(
+    client: TestClient,
+    imaging_session: dict,
+    synthetic_zip: bytes,
+    db_session: Session,
+    app,
+    make,
+    status: int,
+    fragments: list[str],
+) -> None:  # type: ignore[no-untyped-def]
+    before = row_counts(db_session, *TABLES)
+    assert_problem(post_zip(client, imaging_session, make(synthetic_zip)), status, *fragments)
+    assert row_counts(db_session, *TABLES) == before
+    assert stored_blob_files(app) == []
+
+
+def _slip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../../etc/ClickInfo.txt", "evil")
+    return buffer.getvalue()
+
+
+def _without(content: bytes, name: str) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(content)) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            if not item.filename.endswith(name):
+                dst.writestr(item, src.read(item))
+    return out.getvalue()
+
+
+def test_animals_not_in_the_study(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes, db_session: Session, app
+) -> None:  # type: ignore[no-untyped-def]
+    before = row_counts(db_session, *TABLES)
+    assert_problem(
+        post_zip(client, imaging_session, synthetic_zip, animals="3466,3467,3468,3469,9999"),
+        422,
+        "9999",
+        "not in this study",
+    )
+    assert_problem(
+        post_zip(client, imaging_session, synthetic_zip, animals="3466,3467,3468,3469,3470,3466"),
+        422,
+        "twice",
+    )
+    assert row_counts(db_session, *TABLES) == before
+    assert stored_blob_files(app) == []
+
+
+def test_more_animals_than_mice(client: TestClient, imaging_session: dict, tmp_path: Path) -> None:
+    mice, sources = default_hotel(FLUXES[:3])
+    click = write_synthetic_click(
+        tmp_path / "c3", mice=mice, sources=sources, click_number="SYN20260715101700"
+    )
+    response = post_zip(client, imaging_session, zip_folder(click.path), animals=",".join(ANIMALS))
+    assert_problem(response, 422, "found 3 animal bodies", "5 animals are listed")
+
+
+def digest(content: bytes) -> str:
+    return f"sha-256=:{base64.b64encode(hashlib.sha256(content).digest()).decode()}:"
+
+
+def test_put_with_content_digest(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes, db_session: Session, app
+) -> None:  # type: ignore[no-untyped-def]
+    target = f"{url(imaging_session)}/SYN20260715101500"
+    before = row_counts(db_session, *TABLES)
+    corrupted = synthetic_zip[:-10] + b"0123456789"
+    bad = client.put(target, content=corrupted, headers={"Content-Digest": digest(synthetic_zip)})
+    assert_problem(bad, 400, "Content-Digest", "send it again")
+    assert row_counts(db_session, *TABLES) == before
+    assert stored_blob_files(app) == []
+    assert_problem(
+        client.put(target, content=synthetic_zip, headers={"Content-Digest": "md5=:abc:"}), 400
+    )
+    good = client.put(
+        target, content=synthetic_zip, headers={"Content-Digest": digest(synthetic_zip)}
+    )
+    assert good.status_code == 201, good.text
+    again = client.put(
+        target, content=synthetic_zip, headers={"Content-Digest": digest(synthetic_zip)}
+    )
+    assert again.status_code == 200 and again.json()["id"] == good.json()["id"]
+    wrong_name = client.put(
+        f"{url(imaging_session)}/OTHER123",
+        content=synthetic_zip,
+        headers={"Content-Digest": digest(synthetic_zip)},
+    )
+    assert wrong_name.status_code == 200  # same content: recognised before the name matters
+
+
+def test_viewer_cannot_upload_other_lab_cannot_see(
+    client: TestClient,
+    other_lab: TestClient,
+    anonymous: TestClient,
+    imaging_session: dict,
+    synthetic_zip: bytes,
+) -> None:
+    key = client.post("/keys", json={"name": "PI", "role": "viewer"}).json()["key"]
+    response = anonymous.post(
+        url(imaging_session), files={"file": ("c.zip", synthetic_zip)}, headers={"X-API-Key": key}
+    )
+    assert_problem(response, 403)
+    assert_problem(post_zip(other_lab, imaging_session, synthetic_zip), 404)
+
+
+def test_living_image_reference_click(client: TestClient, ivis_reference_folder: Path) -> None:
+    """The real IVIS export: Living Image printed 9.330e6 and 7.892e6 p/s for ROIs 2 and 3."""
+    study = make_study(client, name="reference", day0="2021-12-20")
+    control = make_control(client, study["id"])
+    for animal in ANIMALS:
+        make_animal(client, study["id"], control["id"], animal)
+    session = client.post(
+        f"/studies/{study['id']}/sessions", json={"acquired_at": "2022-01-05T11:42:35+00:00"}
+    ).json()
+    s = session | {"study_id": study["id"]}
+    response = post_zip(client, s, zip_folder(ivis_reference_folder), name="DG20220105114235.zip")
+    assert response.status_code == 201, response.text
+    flux = {m["label"]: m["total_flux_ps"] for m in response.json()["measurements"]}
+    assert_allclose([flux["ROI 2"], flux["ROI 3"]], [9.330e6, 7.892e6], rtol=0.05)
+    by_label = {m["label"]: m["animal"] for m in response.json()["measurements"]}
+    assert [by_label[f"ROI {i}"] for i in range(1, 6)] == ANIMALS  # ROIs lie left to right

@@ -6,7 +6,8 @@ import base64
 import binascii
 import re
 import uuid
-from typing import Annotated
+from collections.abc import Iterator
+from typing import Annotated, BinaryIO, Literal
 
 import anyio.from_thread
 from fastapi import (
@@ -21,6 +22,7 @@ from fastapi import (
     UploadFile,
     status,
 )
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.acquisitions import service
@@ -28,7 +30,7 @@ from app.acquisitions.schemas import AcquisitionRead
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest
 from app.models import View
-from app.responses import PROBLEM_RESPONSES
+from app.responses import PROBLEM_RESPONSES, attachment_headers
 
 router = APIRouter(
     prefix="/studies/{study_id}/sessions/{session_id}/acquisitions",
@@ -169,3 +171,77 @@ async def put_click(
     if result.already_stored:
         response.status_code = status.HTTP_200_OK
     return result
+
+
+@router.get("", summary="List the acquisitions of a session")
+def list_acquisitions(
+    study_id: uuid.UUID, session_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[AcquisitionRead]:
+    """Every acquisition of an imaging session, with its animals and current measurements."""
+    return service.list_acquisitions(session, principal, study_id, session_id)
+
+
+@router.get("/{acquisition_id}", summary="Get an acquisition")
+def get_acquisition(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> AcquisitionRead:
+    """One acquisition: camera settings, calibration steps, animals and measurements."""
+    acquisition = service.get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    return service.acquisition_read(session, acquisition, already_stored=True)
+
+
+@router.get(
+    "/{acquisition_id}/overlay.png",
+    summary="Overlay image",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "PNG"}},
+)
+def overlay(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    scale: Literal["log", "linear"] = "log",
+) -> Response:
+    """The luminescence (radiance, log or linear colour scale with a colour bar) on the
+    photograph, with every ROI outlined, labelled and its total flux written next to it."""
+    png = service.overlay_png(
+        session, principal, store, settings, study_id, session_id, acquisition_id, scale=scale
+    )
+    return Response(png, media_type="image/png")
+
+
+@router.get(
+    "/{acquisition_id}/original",
+    summary="Download the original upload",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/zip": {}}, "description": "The file as uploaded"}},
+)
+def original(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+) -> StreamingResponse:
+    """The uploaded file, byte for byte (its SHA-256 is in the acquisition)."""
+    handle, filename, media_type = service.original_file(
+        session, principal, store, study_id, session_id, acquisition_id
+    )
+    return StreamingResponse(
+        _chunks(handle), media_type=media_type, headers=attachment_headers(filename)
+    )
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(1024**2):
+            yield chunk

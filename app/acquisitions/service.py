@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 import imaging
 from app import audit
-from app.acquisitions.roi_geometry import UnionRoi, for_image, to_json
+from app.acquisitions.roi_geometry import UnionRoi, for_image, from_json, to_json
 from app.acquisitions.schemas import AcquisitionAnimalRead, AcquisitionRead, MeasurementRead
 from app.auth import Principal
 from app.blobs import keep_blob
@@ -26,6 +26,7 @@ from app.models import (
     AcquisitionAnimal,
     AcquisitionFile,
     Animal,
+    Blob,
     ImagingSession,
     Measurement,
     Roi,
@@ -230,7 +231,8 @@ def ingest_click(
         chosen_view = _view(view, click)
         placed = _place_rois(click, field_animals, bodies, chosen_view)
         image = _calibrate(click, filename)
-        results = _quantify(image, placed, filename)
+        rois = [for_image(p.geometry, image.binning) for p in placed]
+        results = _quantify_rois(image, rois, filename)
         keep_blob(session, store, staged, media_type="application/zip")
     acquisition = _store(
         session,
@@ -272,11 +274,11 @@ def _calibrate(click: imaging.IvisClick, filename: str) -> imaging.CalibratedIma
         raise Unprocessable(f"{filename}: cannot calibrate to radiance: {exc}") from exc
 
 
-def _quantify(
-    image: imaging.CalibratedImage, placed: list[_PlacedRoi], filename: str
+def _quantify_rois(
+    image: imaging.CalibratedImage, rois: Sequence[imaging.Roi], filename: str
 ) -> tuple[imaging.RoiMeasurement, ...]:
     try:
-        return imaging.quantify(image, [for_image(p.geometry, image.binning) for p in placed])
+        return imaging.quantify(image, rois)
     except imaging.ImagingError as exc:
         raise Unprocessable(f"{filename}: {exc}") from exc
 
@@ -485,4 +487,90 @@ def acquisition_read(
         ],
         calibration=acquisition.camera_metadata.get("calibration", []),
         created_at=acquisition.created_at,
+    )
+
+
+def list_acquisitions(
+    session: Session, principal: Principal, study_id: uuid.UUID, session_id: uuid.UUID
+) -> list[AcquisitionRead]:
+    """Acquisitions of an imaging session with their current measurements."""
+    imaging_session, _ = get_imaging_session(session, principal, study_id, session_id)
+    rows = session.scalars(
+        select(Acquisition)
+        .where(Acquisition.session_id == imaging_session.id)
+        .order_by(Acquisition.created_at)
+    )
+    return [acquisition_read(session, a, already_stored=True) for a in rows]
+
+
+def original_file(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+) -> tuple[BinaryIO, str, str]:
+    """The uploaded file exactly as received: (open file, file name, media type)."""
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    row = session.execute(
+        select(AcquisitionFile, Blob)
+        .join(Blob, Blob.sha256 == AcquisitionFile.blob_sha256)
+        .where(AcquisitionFile.acquisition_id == acquisition.id)
+        .order_by(AcquisitionFile.role)
+        .limit(1)
+    ).first()
+    if row is None:
+        raise NotFound(f"Acquisition {acquisition_id} has no stored file.")
+    file, blob = row
+    return store.open(blob.sha256), file.filename, blob.media_type
+
+
+def overlay_png(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    *,
+    scale: str = "log",
+) -> bytes:
+    """The luminescence on the photograph with each current ROI, its label and its flux."""
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    sha = session.scalar(
+        select(AcquisitionFile.blob_sha256).where(
+            AcquisitionFile.acquisition_id == acquisition.id, AcquisitionFile.role == CLICK_ROLE
+        )
+    )
+    if sha is None:
+        raise Unprocessable("This acquisition was imported from a table; it has no image.")
+    with store.open(sha) as handle:
+        click = imaging.read_ivis_click(
+            handle.read(),
+            name=f"{acquisition.click_number}.zip",
+            limits=imaging.ImageLimits(max_pixels=settings.max_image_pixels),
+        )
+    image = _calibrate(click, f"{acquisition.click_number}.zip")
+    rows = session.execute(
+        select(Roi, Animal.identifier)
+        .outerjoin(Animal, Animal.id == Roi.animal_id)
+        .where(Roi.acquisition_id == acquisition.id, Roi.is_current.is_(True))
+        .order_by(Roi.created_at, Roi.label)
+    ).all()
+    rois = [
+        for_image(from_json(r.geometry, label=r.label or r.site.value), image.binning)
+        for r, _ in rows
+    ]
+    measurements = _quantify_rois(image, rois, f"{acquisition.click_number}.zip")
+    photo = click.photograph
+    return imaging.render_overlay(
+        image,
+        photograph=photo.data if photo is not None else None,
+        photograph_binning=photo.binning if photo is not None else None,
+        rois=rois,
+        measurements=measurements,
+        scale="linear" if scale == "linear" else "log",
+        title=f"{acquisition.click_number} — {acquisition.view.value}",
     )

@@ -9,6 +9,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import matplotlib.image
 import pytest
 from fastapi.testclient import TestClient
 from numpy.testing import assert_allclose
@@ -273,3 +274,22 @@ def test_living_image_reference_click(client: TestClient, ivis_reference_folder:
     assert_allclose([flux["ROI 2"], flux["ROI 3"]], [9.330e6, 7.892e6], rtol=0.05)
     by_label = {m["label"]: m["animal"] for m in response.json()["measurements"]}
     assert [by_label[f"ROI {i}"] for i in range(1, 6)] == ANIMALS  # ROIs lie left to right
+
+
+def test_read_back_overlay_and_original(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes, other_lab: TestClient
+) -> None:
+    created = post_zip(client, imaging_session, synthetic_zip).json()
+    base = f"{url(imaging_session)}/{created['id']}"
+    assert client.get(base).json()["measurements"] == created["measurements"]
+    assert [a["id"] for a in client.get(url(imaging_session)).json()] == [created["id"]]
+    original = client.get(f"{base}/original")
+    assert original.status_code == 200
+    assert original.content == synthetic_zip
+    assert original.headers["content-type"] == "application/zip"
+    overlay = client.get(f"{base}/overlay.png")
+    assert overlay.status_code == 200 and overlay.headers["content-type"] == "image/png"
+    pixels = matplotlib.image.imread(io.BytesIO(overlay.content), format="png")
+    assert pixels.shape[0] > 300
+    for path in (base, f"{base}/original", f"{base}/overlay.png"):
+        assert_problem(other_lab.get(path), 404)

@@ -21,11 +21,13 @@ def osteolux_env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env | {"OSTEOLUX_DATA_DIR": str(data_dir), "OSTEOLUX_LOG_LEVEL": "WARNING"} | extra
 
 
-def run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         cwd=ROOT,
-        env=osteolux_env(data_dir),
+        env=osteolux_env(data_dir, **(env or {})),
         capture_output=True,
         text=True,
         timeout=120,

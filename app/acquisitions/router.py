@@ -29,6 +29,7 @@ from app.acquisitions import service
 from app.acquisitions.schemas import AcquisitionRead
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest
+from app.idempotency import IdempotencyKey
 from app.models import View
 from app.responses import PROBLEM_RESPONSES, attachment_headers
 
@@ -70,6 +71,7 @@ def upload_click(
     response: Response,
     view: Annotated[View | None, Form(description="Default: the click's 'View' label")] = None,
     animals: Annotated[str | None, _ANIMALS] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> AcquisitionRead:
     """Store a zipped Living Image export unchanged, calibrate it to radiance, place ROIs on
     each mouse (Living Image's own ROIs, or a whole-body ROI and the site template on every
@@ -85,6 +87,7 @@ def upload_click(
         filename=file.filename or "click.zip",
         view=view,
         animals=_animal_list(animals),
+        idempotency_key=idempotency_key,
     )
     if result.already_stored:
         response.status_code = status.HTTP_200_OK

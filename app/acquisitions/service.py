@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import imaging
-from app import audit
+from app import audit, idempotency
 from app.acquisitions.roi_geometry import UnionRoi, for_image, from_json, to_json
 from app.acquisitions.schemas import AcquisitionAnimalRead, AcquisitionRead, MeasurementRead
 from app.auth import Principal
@@ -37,6 +37,7 @@ from app.models import (
 )
 from app.sessions.service import get_imaging_session
 from app.storage import BlobStore, StagedFile
+from app.studies.service import lock_study
 
 CLICK_ROLE = "ivis_zip"
 _CHUNK = 1024**2
@@ -197,6 +198,7 @@ def ingest_click(
     animals: Sequence[str] | None = None,
     expected_sha256: str | None = None,
     expected_click: str | None = None,
+    idempotency_key: str | None = None,
 ) -> AcquisitionRead:
     """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
     principal.require_write(allow_instrument=True)
@@ -210,30 +212,72 @@ def ingest_click(
                 f"Content-Digest says sha-256 {expected_sha256} but the body received hashes to "
                 f"{staged.sha256}: the upload was corrupted or truncated; send it again."
             )
-        existing = _existing(session, study, staged.sha256)
-        if existing is not None:
-            return acquisition_read(session, existing, already_stored=True)
-        click = _read_click(staged, filename, settings)
-        if expected_click is not None and click.click_number != expected_click:
-            raise Unprocessable(
-                f"The URL names click {expected_click} but the zip holds click "
-                f"{click.click_number}; PUT it to …/acquisitions/{click.click_number}."
-            )
-        duplicate = _by_click_number(session, study, click.click_number)
-        if duplicate is not None:
-            raise Conflict(
-                f"Click {click.click_number} is already stored in this study (acquisition "
-                f"{duplicate.id}) with different content; a click's raw files never change."
-            )
-        field_animals = _field_animals(session, study, click, animals, filename)
-        _check_alive(field_animals, imaging_session, filename)
-        bodies = _find_bodies(click, field_animals, filename)
-        chosen_view = _view(view, click)
-        placed = _place_rois(click, field_animals, bodies, chosen_view)
-        image = _calibrate(click, filename)
-        rois = [for_image(p.geometry, image.binning) for p in placed]
-        results = _quantify_rois(image, rois, filename)
-        keep_blob(session, store, staged, media_type="application/zip")
+        request = idempotency.fingerprint("click", session_id, staged.sha256, view, animals)
+        replay = idempotency.claim(session, principal, idempotency_key, request)
+        if replay is not None:
+            return AcquisitionRead.model_validate(replay)
+        result = _ingest_staged(
+            session,
+            principal,
+            store,
+            settings,
+            imaging_session,
+            study,
+            staged,
+            filename=filename,
+            view=view,
+            animals=animals,
+            expected_click=expected_click,
+        )
+    idempotency.remember(session, principal, idempotency_key, result.model_dump(mode="json"))
+    return result
+
+
+def _ingest_staged(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    imaging_session: ImagingSession,
+    study: Study,
+    staged: StagedFile,
+    *,
+    filename: str,
+    view: View | None,
+    animals: Sequence[str] | None,
+    expected_click: str | None,
+) -> AcquisitionRead:
+    existing = _existing(session, study, staged.sha256)
+    if existing is not None:
+        return acquisition_read(session, existing, already_stored=True)
+    # The heavy work (reading, finding mice, calibrating, quantifying) runs before any lock.
+    click = _read_click(staged, filename, settings)
+    if expected_click is not None and click.click_number != expected_click:
+        raise Unprocessable(
+            f"The URL names click {expected_click} but the zip holds click "
+            f"{click.click_number}; PUT it to …/acquisitions/{click.click_number}."
+        )
+    field_animals = _field_animals(session, study, click, animals, filename)
+    _check_alive(field_animals, imaging_session, filename)
+    bodies = _find_bodies(click, field_animals, filename)
+    chosen_view = _view(view, click)
+    placed = _place_rois(click, field_animals, bodies, chosen_view)
+    image = _calibrate(click, filename)
+    results = _quantify_rois(
+        image, [for_image(p.geometry, image.binning) for p in placed], filename
+    )
+    # Concurrent uploads to one study serialise here, so the duplicate checks see each other.
+    lock_study(session, study)
+    existing = _existing(session, study, staged.sha256)
+    if existing is not None:
+        return acquisition_read(session, existing, already_stored=True)
+    duplicate = _by_click_number(session, study, click.click_number)
+    if duplicate is not None:
+        raise Conflict(
+            f"Click {click.click_number} is already stored in this study (acquisition "
+            f"{duplicate.id}) with different content; a click's raw files never change."
+        )
+    keep_blob(session, store, staged, media_type="application/zip")
     acquisition = _store(
         session,
         principal,

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep
+from app.idempotency import IdempotencyKey
 from app.measurements import service
 from app.measurements.schemas import ImportFormat, ImportResult, Metric, Series
 from app.models import Site
@@ -40,6 +41,7 @@ def import_measurements(
             "[, radiance_mean, view, flags]"
         ),
     ] = "tidy",
+    idempotency_key: IdempotencyKey = None,
 ) -> ImportResult:
     """Bring measurements from a spreadsheet or an earlier analysis into a study, before or
     without images. The file is stored unchanged; importing the same file again changes nothing."""
@@ -51,6 +53,7 @@ def import_measurements(
         file.file,
         filename=file.filename or "upload.csv",
         file_format=format,
+        idempotency_key=idempotency_key,
     )
     if result.already_imported:
         response.status_code = status.HTTP_200_OK

@@ -13,7 +13,7 @@ from typing import BinaryIO
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, idempotency
 from app.auth import Principal
 from app.blobs import keep_blob
 from app.errors import Unprocessable
@@ -35,7 +35,7 @@ from app.models import (
     utc_now,
 )
 from app.storage import BlobStore, StagedFile
-from app.studies.service import get_study
+from app.studies.service import get_study, lock_study
 from imaging import ImagingError, read_living_image_measurements
 
 IMPORT_ROLE = "measurement_import"
@@ -132,6 +132,7 @@ def import_measurements(
     *,
     filename: str,
     file_format: ImportFormat,
+    idempotency_key: str | None = None,
 ) -> ImportResult:
     """Import a tidy or Living Image measurement CSV; the file itself is kept as raw data."""
     principal.require_write(allow_instrument=True)
@@ -142,8 +143,19 @@ def import_measurements(
         staged = writer.finish()
         if staged.size_bytes == 0:
             raise Unprocessable(f"{filename} is empty.")
+        request = idempotency.fingerprint("import", study.id, staged.sha256, file_format)
+        replay = idempotency.claim(session, principal, idempotency_key, request)
+        if replay is not None:
+            return ImportResult.model_validate(replay)
+        animals = {
+            a.identifier: a
+            for a in session.scalars(select(Animal).where(Animal.study_id == study.id))
+        }
+        rows = _parse(staged, filename=filename, file_format=file_format, animals=set(animals))
+        resolved = _resolve(study, animals, rows, filename)
+        lock_study(session, study)  # concurrent imports of one file: the second sees the first
         if _previous_import(session, study, staged.sha256):
-            return ImportResult(
+            result = ImportResult(
                 filename=filename,
                 sha256=staged.sha256,
                 format=file_format,
@@ -154,14 +166,11 @@ def import_measurements(
                 sessions_created=0,
                 measurements_created=0,
             )
-        animals = {
-            a.identifier: a
-            for a in session.scalars(select(Animal).where(Animal.study_id == study.id))
-        }
-        rows = _parse(staged, filename=filename, file_format=file_format, animals=set(animals))
-        resolved = _resolve(study, animals, rows, filename)
-        keep_blob(session, store, staged, media_type="text/csv")
-    return _store(session, principal, study, resolved, staged, filename, file_format)
+        else:
+            keep_blob(session, store, staged, media_type="text/csv")
+            result = _store(session, principal, study, resolved, staged, filename, file_format)
+    idempotency.remember(session, principal, idempotency_key, result.model_dump(mode="json"))
+    return result
 
 
 def _parse(

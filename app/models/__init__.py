@@ -3,6 +3,7 @@
 from app.models.analysis import Comparison
 from app.models.audit import AuditEvent
 from app.models.base import utc_now
+from app.models.idempotency import IdempotencyRecord
 from app.models.imaging import (
     Acquisition,
     AcquisitionAnimal,
@@ -41,6 +42,7 @@ __all__ = [
     "Blob",
     "Comparison",
     "EndReason",
+    "IdempotencyRecord",
     "ImagingSession",
     "InjectionModel",
     "Lab",

@@ -293,3 +293,33 @@ def test_read_back_overlay_and_original(
     assert pixels.shape[0] > 300
     for path in (base, f"{base}/original", f"{base}/overlay.png"):
         assert_problem(other_lab.get(path), 404)
+
+
+def test_idempotency_key(
+    client: TestClient,
+    imaging_session: dict,
+    synthetic_zip: bytes,
+    db_session: Session,
+    tmp_path: Path,
+) -> None:
+    headers = {"Idempotency-Key": "ivis-pc-2026-07-15-click-1"}
+    first = client.post(
+        url(imaging_session), files={"file": ("c.zip", synthetic_zip)}, headers=headers
+    )
+    assert first.status_code == 201
+    before = row_counts(db_session, *TABLES)
+    retry = client.post(
+        url(imaging_session), files={"file": ("c.zip", synthetic_zip)}, headers=headers
+    )
+    assert retry.status_code == 201  # the original response, replayed
+    assert retry.json() == first.json()
+    assert row_counts(db_session, *TABLES) == before
+    mice, sources = default_hotel(FLUXES)
+    other = write_synthetic_click(
+        tmp_path / "o", mice=mice, sources=sources, click_number="SYN20260715102000"
+    )
+    reused = client.post(
+        url(imaging_session), files={"file": ("o.zip", zip_folder(other.path))}, headers=headers
+    )
+    assert_problem(reused, 422, "already used for a different request")
+    assert row_counts(db_session, *TABLES) == before

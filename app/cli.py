@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from app.config import Settings, get_settings
@@ -67,6 +68,21 @@ def _create_lab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clean_staging(args: argparse.Namespace) -> int:
+    from app.storage import LocalBlobStore
+
+    settings = get_settings()
+    removed = LocalBlobStore(settings.resolved_blob_dir).clean_staging(
+        older_than_s=args.older_than_hours * 3600
+    )
+    print(f"removed {removed} staging file(s) older than {args.older_than_hours:g} h")
+    return 0
+
+
+# Commands that live in their own modules; each module has add_parser(subparsers).
+_PLUGGED_COMMANDS: tuple[str, ...] = ()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="osteolux", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     lab = sub.add_parser("create-lab", help="create a lab and print its first admin API key")
     lab.add_argument("name")
     lab.set_defaults(func=_create_lab)
+    clean = sub.add_parser(
+        "clean-staging", help="delete upload files that crashed requests left in staging"
+    )
+    clean.add_argument(
+        "--older-than-hours", type=float, default=24.0, help="keep younger files (default 24)"
+    )
+    clean.set_defaults(func=_clean_staging)
+    for command in _PLUGGED_COMMANDS:
+        importlib.import_module(command).add_parser(sub)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

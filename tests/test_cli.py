@@ -36,3 +36,15 @@ def test_serve_on_a_fresh_data_dir_applies_migrations(tmp_path: Path) -> None:
         assert httpx2.get(f"{base_url}/health").json()["status"] == "ok"
     assert (data_dir / "osteolux.db").is_file()
     assert (data_dir / "blobs").is_dir()
+
+
+def test_clean_staging(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    staging = data_dir / "blobs" / "staging"
+    staging.mkdir(parents=True)
+    old = staging / "crashed.part"
+    old.write_bytes(b"half an upload")
+    result = run_cli(data_dir, "clean-staging", "--older-than-hours", "0")
+    assert result.returncode == 0, result.stderr
+    assert "removed 1" in result.stdout
+    assert not old.exists()

@@ -10,8 +10,9 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep
 from app.idempotency import IdempotencyKey
 from app.measurements import service
-from app.measurements.schemas import ImportFormat, ImportResult, Metric, Series
+from app.measurements.schemas import ImportFormat, ImportResult, MeasurementRow, Metric, Series
 from app.models import Site
+from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES
 
 router = APIRouter(prefix="/studies/{study_id}", tags=["measurements"], responses=PROBLEM_RESPONSES)
@@ -82,3 +83,42 @@ def get_series(
     if format == "csv":
         return Response(service.series_csv(result), media_type=CSV_MEDIA_TYPE)  # type: ignore[return-value]
     return result
+
+
+@router.get(
+    "/measurements",
+    summary="List measurements",
+    responses={200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON page, or CSV"}},
+)
+def list_measurements(
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    arm_id: uuid.UUID | None = None,
+    animal_id: uuid.UUID | None = None,
+    site: Site | None = None,
+    day_from: int | None = None,
+    day_to: int | None = None,
+    flag: Annotated[str | None, Query(description="Only measurements with this QC flag")] = None,
+    include_history: Annotated[
+        bool, Query(description="Also superseded measurements (after ROI edits or recalculation)")
+    ] = False,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Page[MeasurementRow]:
+    """Every ROI measurement with its image, animal, arm, site, day, QC flags and method.
+    format=csv gives all matching rows with Living Image's export columns first."""
+    filters = {
+        "arm_id": arm_id,
+        "animal_id": animal_id,
+        "site": site,
+        "day_from": day_from,
+        "day_to": day_to,
+        "flag": flag,
+        "include_history": include_history,
+    }
+    if format == "csv":
+        rows, _ = service.list_measurements(session, principal, study_id, None, **filters)
+        return Response(service.measurements_csv(rows), media_type=CSV_MEDIA_TYPE)  # type: ignore[return-value]
+    rows, total = service.list_measurements(session, principal, study_id, page, **filters)
+    return Page[MeasurementRow](items=rows, total=total, limit=page.limit, offset=page.offset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -59,3 +60,31 @@ class Series(BaseModel):
     metric: Metric
     unit: str
     points: list[SeriesPoint]
+
+
+class MeasurementRow(BaseModel):
+    """One ROI measurement with where it comes from."""
+
+    measurement_id: uuid.UUID
+    roi_id: uuid.UUID
+    acquisition_id: uuid.UUID
+    click_number: str | None
+    view: str
+    day: int
+    animal: str | None
+    arm: str | None
+    site: str
+    roi_label: str | None
+    roi_source: str
+    total_flux_ps: float | None
+    radiance_mean: float | None
+    radiance_std: float | None
+    radiance_min: float | None
+    radiance_max: float | None
+    area_cm2: float | None
+    saturated_pixels: int
+    flags: list[str]
+    method: str
+    imaging_version: str
+    is_current: bool
+    created_at: datetime

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import BinaryIO
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app import audit, idempotency
@@ -18,7 +18,14 @@ from app.auth import Principal
 from app.blobs import keep_blob
 from app.errors import Unprocessable
 from app.measurements.living_image import to_tidy_rows
-from app.measurements.schemas import ImportFormat, ImportResult, Metric, Series, SeriesPoint
+from app.measurements.schemas import (
+    ImportFormat,
+    ImportResult,
+    MeasurementRow,
+    Metric,
+    Series,
+    SeriesPoint,
+)
 from app.measurements.tidy_csv import TidyRow, read_tidy_csv
 from app.models import (
     Acquisition,
@@ -34,6 +41,7 @@ from app.models import (
     View,
     utc_now,
 )
+from app.pagination import PageParams
 from app.storage import BlobStore, StagedFile
 from app.studies.service import get_study, lock_study
 from imaging import ImagingError, read_living_image_measurements
@@ -407,6 +415,138 @@ def series_csv(series: Series) -> str:
                 "" if p.value is None else repr(p.value),
                 ";".join(p.flags),
                 p.measurement_id,
+            ]
+        )
+    return buffer.getvalue()
+
+
+LIVING_IMAGE_COLUMNS = (
+    "Image Number",
+    "ROI",
+    "Total Flux [p/s]",
+    "Avg Radiance [p/s/cm²/sr]",
+    "Stdev Radiance",
+    "Min Radiance",
+    "Max Radiance",
+    "Animal Number",
+    "Arm",
+    "Site",
+    "Day",
+    "View",
+    "Flags",
+    "Method",
+    "Measurement ID",
+)
+
+
+def list_measurements(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    params: PageParams | None,
+    *,
+    arm_id: uuid.UUID | None = None,
+    animal_id: uuid.UUID | None = None,
+    site: Site | None = None,
+    day_from: int | None = None,
+    day_to: int | None = None,
+    flag: str | None = None,
+    include_history: bool = False,
+) -> tuple[list[MeasurementRow], int]:
+    """Measurements of a study, filtered; superseded ones only with ``include_history``."""
+    study = get_study(session, principal, study_id)
+    query = (
+        select(
+            Measurement, Roi, Acquisition, ImagingSession.acquired_on, Animal.identifier, Arm.name
+        )
+        .join(Roi, Roi.id == Measurement.roi_id)
+        .join(Acquisition, Acquisition.id == Roi.acquisition_id)
+        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
+        .outerjoin(Animal, Animal.id == Roi.animal_id)
+        .outerjoin(Arm, Arm.id == Animal.arm_id)
+        .where(ImagingSession.study_id == study.id)
+        .order_by(ImagingSession.acquired_on, Animal.identifier, Roi.site, Measurement.created_at)
+    )
+    if not include_history:
+        query = query.where(Measurement.is_current.is_(True), Roi.is_current.is_(True))
+    if arm_id is not None:
+        query = query.where(Animal.arm_id == arm_id)
+    if animal_id is not None:
+        query = query.where(Roi.animal_id == animal_id)
+    if site is not None:
+        query = query.where(Roi.site == site)
+    if day_from is not None:
+        query = query.where(ImagingSession.acquired_on >= study.day0 + timedelta(days=day_from))
+    if day_to is not None:
+        query = query.where(ImagingSession.acquired_on <= study.day0 + timedelta(days=day_to))
+    if flag is not None:  # flags are a JSON list: filtered portably in Python
+        rows = [r for r in session.execute(query).all() if flag in (r[0].flags or [])]
+        total = len(rows)
+        if params is not None:
+            rows = rows[params.offset : params.offset + params.limit]
+    elif params is not None:
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        rows = session.execute(query.limit(params.limit).offset(params.offset)).all()
+    else:
+        rows = session.execute(query).all()
+        total = len(rows)
+    return [
+        MeasurementRow(
+            measurement_id=m.id,
+            roi_id=roi.id,
+            acquisition_id=acq.id,
+            click_number=acq.click_number,
+            view=acq.view.value,
+            day=(on - study.day0).days,
+            animal=ident,
+            arm=arm,
+            site=roi.site.value,
+            roi_label=roi.label,
+            roi_source=roi.source.value,
+            total_flux_ps=m.total_flux_ps,
+            radiance_mean=m.radiance_mean,
+            radiance_std=m.radiance_std,
+            radiance_min=m.radiance_min,
+            radiance_max=m.radiance_max,
+            area_cm2=m.area_cm2,
+            saturated_pixels=m.saturated_pixels,
+            flags=list(m.flags or []),
+            method=m.method,
+            imaging_version=m.imaging_version,
+            is_current=m.is_current and roi.is_current,
+            created_at=m.created_at,
+        )
+        for m, roi, acq, on, ident, arm in rows
+    ], total
+
+
+def measurements_csv(rows: Sequence[MeasurementRow]) -> str:
+    """Living Image's ROI-measurement export columns, then osteolux's own."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(LIVING_IMAGE_COLUMNS)
+
+    def number(value: float | None) -> str:
+        return "" if value is None else f"{value:.6e}"
+
+    for r in rows:
+        writer.writerow(
+            [
+                r.click_number or "",
+                r.roi_label or "",
+                number(r.total_flux_ps),
+                number(r.radiance_mean),
+                number(r.radiance_std),
+                number(r.radiance_min),
+                number(r.radiance_max),
+                r.animal or "",
+                r.arm or "",
+                r.site,
+                r.day,
+                r.view,
+                ";".join(r.flags),
+                r.method,
+                r.measurement_id,
             ]
         )
     return buffer.getvalue()

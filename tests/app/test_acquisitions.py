@@ -16,7 +16,7 @@ from numpy.testing import assert_allclose
 from sqlalchemy.orm import Session
 
 from app.models import Acquisition, AcquisitionFile, Blob, Measurement, Roi
-from imaging import default_hotel, write_synthetic_click
+from imaging import default_hotel, read_living_image_measurements, write_synthetic_click
 from tests.app.factories import make_animal, make_control, make_study, make_treatment
 from tests.app.problems import assert_problem, row_counts
 
@@ -323,3 +323,28 @@ def test_idempotency_key(
     )
     assert_problem(reused, 422, "already used for a different request")
     assert row_counts(db_session, *TABLES) == before
+
+
+def test_measurement_list_and_living_image_csv(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    post_zip(client, imaging_session, synthetic_zip)
+    base = f"/studies/{imaging_session['study_id']}/measurements"
+    page = client.get(base, params={"site": "spine", "limit": 2}).json()
+    assert page["total"] == 5 and len(page["items"]) == 2
+    assert page["items"][0]["click_number"] == "SYN20260715101500"
+    assert page["items"][0]["day"] == 14
+    animals = client.get(f"/studies/{imaging_session['study_id']}/animals").json()["items"]
+    first = next(a for a in animals if a["identifier"] == "3466")
+    mine = client.get(base, params={"animal_id": first["id"]}).json()
+    assert {m["animal"] for m in mine["items"]} == {"3466"}
+    assert client.get(base, params={"day_from": 20}).json()["total"] == 0
+    assert client.get(base, params={"flag": "saturated"}).json()["total"] == 0
+    exported = client.get(base, params={"format": "csv"})
+    assert exported.headers["content-type"].startswith("text/csv")
+    # Living Image's own column names first, so its users' tools read the file.
+    rows = read_living_image_measurements(exported.content, name="export.csv")
+    assert len(rows) == 5
+    spine = {r.labels["Animal Number"]: r.total_flux_ps for r in rows}
+    for animal, flux in zip(ANIMALS, FLUXES, strict=True):
+        assert_allclose(spine[animal], flux, rtol=0.02)

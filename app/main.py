@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app import __version__
+from app.acquisitions.requantify_router import router as requantify_router
 from app.acquisitions.router import router as acquisitions_router
 from app.analysis.router import router as analysis_router
 from app.animals.router import router as animals_router
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         animals_router,
         sessions_router,
         acquisitions_router,
+        requantify_router,
         measurements_router,
         analysis_router,
     ):

@@ -25,7 +25,8 @@ from fastapi import (
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.acquisitions import service
+from app.acquisitions import rois, service
+from app.acquisitions.roi_schemas import RoiCreate, RoiRetire, RoiUpdate
 from app.acquisitions.schemas import AcquisitionRead
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest
@@ -248,3 +249,55 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(1024**2):
             yield chunk
+
+
+@router.post("/{acquisition_id}/rois", status_code=status.HTTP_201_CREATED, summary="Draw an ROI")
+def add_roi(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    body: RoiCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+) -> AcquisitionRead:
+    """Add an ROI (animal, site, shape in sensor pixels) and measure it at once."""
+    return rois.add_roi(
+        session, principal, store, settings, study_id, session_id, acquisition_id, body
+    )
+
+
+@router.patch("/{acquisition_id}/rois/{roi_id}", summary="Correct an ROI")
+def edit_roi(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    roi_id: uuid.UUID,
+    body: RoiUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+) -> AcquisitionRead:
+    """Move, resize or reassign an ROI: a new version is measured; the old ROI and its
+    measurement stay as history with who changed it, when and why."""
+    return rois.edit_roi(
+        session, principal, store, settings, study_id, session_id, acquisition_id, roi_id, body
+    )
+
+
+@router.post("/{acquisition_id}/rois/{roi_id}/retire", summary="Retire an ROI")
+def retire_roi(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    roi_id: uuid.UUID,
+    body: RoiRetire,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> AcquisitionRead:
+    """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
+    return rois.retire_roi(
+        session, principal, study_id, session_id, acquisition_id, roi_id, reason=body.reason
+    )

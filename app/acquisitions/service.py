@@ -583,30 +583,9 @@ def overlay_png(
 ) -> bytes:
     """The luminescence on the photograph with each current ROI, its label and its flux."""
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    sha = session.scalar(
-        select(AcquisitionFile.blob_sha256).where(
-            AcquisitionFile.acquisition_id == acquisition.id, AcquisitionFile.role == CLICK_ROLE
-        )
-    )
-    if sha is None:
-        raise Unprocessable("This acquisition was imported from a table; it has no image.")
-    with store.open(sha) as handle:
-        click = imaging.read_ivis_click(
-            handle.read(),
-            name=f"{acquisition.click_number}.zip",
-            limits=imaging.ImageLimits(max_pixels=settings.max_image_pixels),
-        )
-    image = _calibrate(click, f"{acquisition.click_number}.zip")
-    rows = session.execute(
-        select(Roi, Animal.identifier)
-        .outerjoin(Animal, Animal.id == Roi.animal_id)
-        .where(Roi.acquisition_id == acquisition.id, Roi.is_current.is_(True))
-        .order_by(Roi.created_at, Roi.label)
-    ).all()
-    rois = [
-        for_image(from_json(r.geometry, label=r.label or r.site.value), image.binning)
-        for r, _ in rows
-    ]
+    click, image = load_calibrated(session, store, settings, acquisition)
+    rows = current_rois(session, acquisition)
+    rois = [image_roi(r, image.binning) for r in rows]
     measurements = _quantify_rois(image, rois, f"{acquisition.click_number}.zip")
     photo = click.photograph
     return imaging.render_overlay(
@@ -618,3 +597,48 @@ def overlay_png(
         scale="linear" if scale == "linear" else "log",
         title=f"{acquisition.click_number} — {acquisition.view.value}",
     )
+
+
+def current_rois(session: Session, acquisition: Acquisition) -> list[Roi]:
+    return list(
+        session.scalars(
+            select(Roi)
+            .where(Roi.acquisition_id == acquisition.id, Roi.is_current.is_(True))
+            .order_by(Roi.created_at, Roi.label)
+        )
+    )
+
+
+def image_roi(roi: Roi, binning: int) -> imaging.Roi:
+    return for_image(from_json(roi.geometry, label=roi.label or roi.site.value), binning)
+
+
+def load_calibrated(
+    session: Session, store: BlobStore, settings: Settings, acquisition: Acquisition
+) -> tuple[imaging.IvisClick, imaging.CalibratedImage]:
+    """Read an acquisition's stored click again and calibrate it (deterministic)."""
+    sha = session.scalar(
+        select(AcquisitionFile.blob_sha256).where(
+            AcquisitionFile.acquisition_id == acquisition.id, AcquisitionFile.role == CLICK_ROLE
+        )
+    )
+    if sha is None:
+        raise Unprocessable(
+            "This acquisition was imported from a table of measurements; it has no image."
+        )
+    name = f"{acquisition.click_number}.zip"
+    with store.open(sha) as handle:
+        click = imaging.read_ivis_click(
+            handle.read(),
+            name=name,
+            limits=imaging.ImageLimits(max_pixels=settings.max_image_pixels),
+        )
+    return click, _calibrate(click, name)
+
+
+def quantify_stored(
+    image: imaging.CalibratedImage, rois: Sequence[Roi], name: str
+) -> list[Measurement]:
+    """New measurement rows for these ROIs on this image."""
+    results = _quantify_rois(image, [image_roi(r, image.binning) for r in rois], name)
+    return [measurement_row(roi, result) for roi, result in zip(rois, results, strict=True)]

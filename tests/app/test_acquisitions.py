@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -348,3 +349,104 @@ def test_measurement_list_and_living_image_csv(
     spine = {r.labels["Animal Number"]: r.total_flux_ps for r in rows}
     for animal, flux in zip(ANIMALS, FLUXES, strict=True):
         assert_allclose(spine[animal], flux, rtol=0.02)
+
+
+def test_edit_add_and_retire_rois_keep_history(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes, db_session: Session
+) -> None:
+    created = post_zip(client, imaging_session, synthetic_zip).json()
+    base = f"{url(imaging_session)}/{created['id']}/rois"
+    spine = next(
+        m for m in created["measurements"] if m["animal"] == "3467" and m["site"] == "spine"
+    )
+    # Halve the radius of 3467's spine ROI: the source (σ ≈ 0.2 cm) is then only partly inside.
+    roi = db_session.get(Roi, uuid.UUID(spine["roi_id"]))
+    smaller = dict(roi.geometry) | {"radius": roi.geometry["radius"] / 4}
+    edited = client.patch(
+        f"{base}/{spine['roi_id']}", json={"geometry": smaller, "reason": "tighter ROI"}
+    )
+    assert edited.status_code == 200, edited.text
+    now = next(
+        m for m in edited.json()["measurements"] if m["animal"] == "3467" and m["site"] == "spine"
+    )
+    assert now["roi_id"] != spine["roi_id"]
+    assert now["total_flux_ps"] < 0.9 * spine["total_flux_ps"]
+    # The old ROI and measurement are history, not gone.
+    history = client.get(
+        f"/studies/{imaging_session['study_id']}/measurements",
+        params={"site": "spine", "include_history": True},
+    ).json()["items"]
+    assert {m["measurement_id"] for m in history} >= {
+        spine["measurement_id"],
+        now["measurement_id"],
+    }
+    assert (
+        next(m for m in history if m["measurement_id"] == spine["measurement_id"])["is_current"]
+        is False
+    )
+    new_roi = db_session.get(Roi, uuid.UUID(now["roi_id"]))
+    assert (
+        new_roi.supersedes_id == uuid.UUID(spine["roi_id"])
+        and new_roi.change_reason == "tighter ROI"
+    )
+    assert_problem(
+        client.patch(f"{base}/{spine['roi_id']}", json={"reason": "again"}), 422, "superseded"
+    )
+    # A new ROI on a leg, measured at once.
+    added = client.post(
+        base,
+        json={
+            "animal": "3466",
+            "site": "left_hindlimb",
+            "reason": "femur",
+            "geometry": {"type": "circle", "center_row": 1500, "center_col": 200, "radius": 60},
+        },
+    )
+    assert added.status_code == 201, added.text
+    assert any(
+        m["site"] == "left_hindlimb" and m["animal"] == "3466" for m in added.json()["measurements"]
+    )
+    assert_problem(
+        client.post(
+            base,
+            json={
+                "animal": "9999",
+                "site": "spine",
+                "geometry": {"type": "circle", "center_row": 1, "center_col": 1, "radius": 5},
+            },
+        ),
+        422,
+        "not in this image",
+    )
+    assert_problem(
+        client.post(base, json={"site": "spine", "geometry": {"type": "blob"}}), 422, "geometry"
+    )
+    retired = client.post(f"{base}/{now['roi_id']}/retire", json={"reason": "wrong mouse"})
+    assert not any(m["roi_id"] == now["roi_id"] for m in retired.json()["measurements"])
+    spine_series = client.get(
+        f"/studies/{imaging_session['study_id']}/series", params={"site": "spine"}
+    ).json()
+    assert "3467" not in {p["animal"] for p in spine_series["points"]}
+
+
+def test_requantify_keeps_history(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    created = post_zip(client, imaging_session, synthetic_zip).json()
+    result = client.post(
+        f"/studies/{imaging_session['study_id']}/requantify",
+        headers={"X-Change-Reason": "imaging 0.1.1"},
+    )
+    assert result.status_code == 200, result.text
+    assert result.json() == {
+        "acquisitions": 1,
+        "measurements": len(created["measurements"]),
+        "changed": 0,
+    }
+    after = client.get(f"{url(imaging_session)}/{created['id']}").json()["measurements"]
+    assert [m["total_flux_ps"] for m in after] == [
+        m["total_flux_ps"] for m in created["measurements"]
+    ]
+    assert {m["measurement_id"] for m in after}.isdisjoint(
+        {m["measurement_id"] for m in created["measurements"]}
+    )

@@ -1,0 +1,244 @@
+"""Adding, editing and retiring ROIs, and re-quantifying: every change makes new rows and
+keeps the old ones as history (who, when, why)."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.acquisitions.roi_schemas import RoiCreate, RoiUpdate
+from app.acquisitions.schemas import AcquisitionRead
+from app.acquisitions.service import (
+    acquisition_read,
+    current_rois,
+    get_acquisition,
+    load_calibrated,
+    quantify_stored,
+)
+from app.auth import Principal
+from app.config import Settings
+from app.errors import NotFound, Unprocessable
+from app.models import (
+    Acquisition,
+    AcquisitionAnimal,
+    AcquisitionFile,
+    Animal,
+    ImagingSession,
+    Measurement,
+    Roi,
+    RoiSource,
+)
+from app.storage import BlobStore
+from app.studies.service import get_study
+
+
+def _animal_in_field(
+    session: Session, acquisition: Acquisition, identifier: str | None
+) -> uuid.UUID | None:
+    if identifier is None:
+        return None
+    animal_id = session.scalar(
+        select(Animal.id)
+        .join(AcquisitionAnimal, AcquisitionAnimal.animal_id == Animal.id)
+        .where(AcquisitionAnimal.acquisition_id == acquisition.id, Animal.identifier == identifier)
+    )
+    if animal_id is None:
+        raise Unprocessable(f"Animal {identifier} is not in this image's field of view.")
+    return animal_id
+
+
+def _get_roi(session: Session, acquisition: Acquisition, roi_id: uuid.UUID) -> Roi:
+    roi = session.scalar(select(Roi).where(Roi.id == roi_id, Roi.acquisition_id == acquisition.id))
+    if roi is None:
+        raise NotFound(f"No ROI with id {roi_id} in acquisition {acquisition.id}.")
+    if not roi.is_current:
+        raise Unprocessable(f"ROI {roi_id} was superseded; edit its current version instead.")
+    return roi
+
+
+def _measure(
+    session: Session,
+    store: BlobStore,
+    settings: Settings,
+    acquisition: Acquisition,
+    rois: list[Roi],
+) -> None:
+    _, image = load_calibrated(session, store, settings, acquisition)
+    for row in quantify_stored(image, rois, f"{acquisition.click_number}.zip"):
+        session.add(row)
+    session.flush()
+
+
+def add_roi(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    data: RoiCreate,
+) -> AcquisitionRead:
+    """Draw a new ROI on an acquisition and measure it."""
+    principal.require_write()
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    roi = Roi(
+        acquisition_id=acquisition.id,
+        animal_id=_animal_in_field(session, acquisition, data.animal),
+        site=data.site,
+        label=data.label,
+        shape=data.geometry["type"],
+        geometry=data.geometry,
+        source=RoiSource.client,
+        created_by_key_id=principal.key_id,
+        change_reason=data.reason,
+    )
+    session.add(roi)
+    session.flush()
+    _measure(session, store, settings, acquisition, [roi])
+    audit.record(
+        session,
+        principal,
+        action="create",
+        object_type="roi",
+        object_id=roi.id,
+        changes={"geometry": data.geometry, "site": data.site},
+        reason=data.reason,
+    )
+    return acquisition_read(session, acquisition, already_stored=True)
+
+
+def edit_roi(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    roi_id: uuid.UUID,
+    data: RoiUpdate,
+) -> AcquisitionRead:
+    """Replace an ROI by a corrected version and measure it; the old ROI and its
+    measurements stay as history."""
+    principal.require_write()
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    old = _get_roi(session, acquisition, roi_id)
+    changes = data.changes()
+    geometry = changes.get("geometry", old.geometry)
+    new = Roi(
+        acquisition_id=acquisition.id,
+        animal_id=_animal_in_field(session, acquisition, changes["animal"])
+        if "animal" in changes
+        else old.animal_id,
+        site=changes.get("site", old.site),
+        label=changes.get("label", old.label),
+        shape=geometry["type"],
+        geometry=geometry,
+        source=RoiSource.client,
+        supersedes_id=old.id,
+        created_by_key_id=principal.key_id,
+        change_reason=data.reason,
+    )
+    old.is_current = False
+    session.add(new)
+    session.flush()
+    _measure(session, store, settings, acquisition, [new])
+    audit.record(
+        session,
+        principal,
+        action="update",
+        object_type="roi",
+        object_id=new.id,
+        changes={"supersedes": str(old.id), **{k: v for k, v in changes.items() if k != "reason"}},
+        reason=data.reason,
+    )
+    return acquisition_read(session, acquisition, already_stored=True)
+
+
+def retire_roi(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    roi_id: uuid.UUID,
+    *,
+    reason: str,
+) -> AcquisitionRead:
+    """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
+    principal.require_write()
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    roi = _get_roi(session, acquisition, roi_id)
+    roi.is_current = False
+    session.flush()
+    audit.record(
+        session, principal, action="retire", object_type="roi", object_id=roi.id, reason=reason
+    )
+    return acquisition_read(session, acquisition, already_stored=True)
+
+
+class RequantifyResult(BaseModel):
+    acquisitions: int = Field(description="Acquisitions measured again from their raw files.")
+    measurements: int = Field(description="New measurements (the previous ones are history).")
+    changed: int = Field(description="Measurements whose total flux differs from before.")
+
+
+def requantify(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    *,
+    session_id: uuid.UUID | None = None,
+    reason: str | None = None,
+) -> RequantifyResult:
+    """Measure every current ROI again from the raw files (e.g. after a software update);
+    new measurements replace the current ones, which stay as history."""
+    principal.require_write()
+    study = get_study(session, principal, study_id)
+    query = (
+        select(Acquisition)
+        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
+        .join(AcquisitionFile, AcquisitionFile.acquisition_id == Acquisition.id)
+        .where(ImagingSession.study_id == study.id, AcquisitionFile.role == "ivis_zip")
+        .order_by(Acquisition.created_at)
+    )
+    if session_id is not None:
+        query = query.where(ImagingSession.id == session_id)
+    acquisitions = list(session.scalars(query))
+    measured = changed = 0
+    for acquisition in acquisitions:
+        rois = current_rois(session, acquisition)
+        old = {
+            m.roi_id: m
+            for m in session.scalars(
+                select(Measurement).where(
+                    Measurement.roi_id.in_([r.id for r in rois]), Measurement.is_current.is_(True)
+                )
+            )
+        }
+        _, image = load_calibrated(session, store, settings, acquisition)
+        for row in quantify_stored(image, rois, f"{acquisition.click_number}.zip"):
+            previous = old.get(row.roi_id)
+            if previous is not None:
+                previous.is_current = False
+                changed += previous.total_flux_ps != row.total_flux_ps
+            session.add(row)
+            measured += 1
+        session.flush()
+    audit.record(
+        session,
+        principal,
+        action="requantify",
+        object_type="study",
+        object_id=study.id,
+        changes={"acquisitions": len(acquisitions), "measurements": measured, "changed": changed},
+        reason=reason,
+    )
+    return RequantifyResult(acquisitions=len(acquisitions), measurements=measured, changed=changed)

@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
+from app.acquisitions.images import load_calibrated
 from app.acquisitions.roi_schemas import RoiCreate, RoiUpdate
 from app.acquisitions.schemas import AcquisitionRead
 from app.acquisitions.service import (
     acquisition_read,
     current_rois,
     get_acquisition,
-    load_calibrated,
     quantify_stored,
 )
 from app.auth import Principal

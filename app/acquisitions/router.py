@@ -23,13 +23,15 @@ from fastapi import (
     status,
 )
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.acquisitions import rois, service
+from app.acquisitions import images, rois, service, tiff_ingest
 from app.acquisitions.roi_schemas import RoiCreate, RoiRetire, RoiUpdate
 from app.acquisitions.schemas import AcquisitionRead
+from app.acquisitions.tiff_schemas import TiffMetadata
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
-from app.errors import BadRequest
+from app.errors import BadRequest, Unprocessable
 from app.idempotency import IdempotencyKey
 from app.models import View
 from app.responses import PROBLEM_RESPONSES, attachment_headers
@@ -93,6 +95,62 @@ def upload_click(
     if result.already_stored:
         response.status_code = status.HTTP_200_OK
     return result
+
+
+@router.post(
+    "/tiff",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a TIFF with metadata (other instruments)",
+    responses={200: {"description": "This exact TIFF was uploaded before; nothing changed."}},
+)
+def upload_tiff(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    file: Annotated[UploadFile, File(description="One luminescent image as a TIFF")],
+    metadata: Annotated[
+        str,
+        Form(
+            description="JSON: units, binning, pixel size, calibration constants, animals "
+            "(left to right) and ROIs; see the TiffMetadata schema"
+        ),
+    ],
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> AcquisitionRead:
+    """For instruments without Living Image: the TIFF is kept unchanged, read in the units
+    the metadata states (counts are calibrated to radiance only with c_ccd, exposure and
+    bias; otherwise measurements are flagged uncalibrated) and measured in the given ROIs."""
+    result = tiff_ingest.ingest_tiff(
+        session,
+        principal,
+        store,
+        settings,
+        study_id,
+        session_id,
+        file.file,
+        filename=file.filename or "image.tif",
+        metadata=parse_tiff_metadata(metadata),
+        idempotency_key=idempotency_key,
+    )
+    if result.already_stored:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+def parse_tiff_metadata(text: str) -> TiffMetadata:
+    try:
+        return TiffMetadata.model_validate_json(text)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(["metadata", *map(str, e["loc"])]), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise Unprocessable(f"The metadata JSON is invalid: {summary}", errors=errors) from None
 
 
 _DIGEST = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
@@ -216,7 +274,7 @@ def overlay(
 ) -> Response:
     """The luminescence (radiance, log or linear colour scale with a colour bar) on the
     photograph, with every ROI outlined, labelled and its total flux written next to it."""
-    png = service.overlay_png(
+    png = images.overlay_png(
         session, principal, store, settings, study_id, session_id, acquisition_id, scale=scale
     )
     return Response(png, media_type="image/png")

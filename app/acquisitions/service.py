@@ -40,6 +40,8 @@ from app.storage import BlobStore, StagedFile
 from app.studies.service import lock_study
 
 CLICK_ROLE = "ivis_zip"
+TIFF_ROLE = "tiff"
+IMAGE_ROLES = (CLICK_ROLE, TIFF_ROLE)
 _CHUNK = 1024**2
 # Template site names of ``imaging.DEFAULT_SITE_TEMPLATE`` → our anatomical sites.
 TEMPLATE_SITES = {
@@ -54,7 +56,7 @@ TEMPLATE_SITES = {
 
 
 @dataclass
-class _PlacedRoi:
+class PlacedRoi:
     geometry: imaging.Roi | UnionRoi
     animal: Animal | None
     site: Site
@@ -73,14 +75,10 @@ def _read_click(staged: StagedFile, filename: str, settings: Settings) -> imagin
         ) from exc
 
 
-def _field_animals(
-    session: Session,
-    study: Study,
-    click: imaging.IvisClick,
-    explicit: Sequence[str] | None,
-    filename: str,
+def field_animals(
+    session: Session, study: Study, identifiers: Sequence[str], filename: str
 ) -> list[Animal]:
-    identifiers = list(explicit) if explicit else list(click.animal_numbers)
+    """The study's animals with these identifiers, in the given (left → right) order."""
     if not identifiers:
         raise Unprocessable(
             f"{filename}: ClickInfo.txt lists no 'Animal Number'; give the animals in the field "
@@ -132,7 +130,7 @@ def _place_rois(
     animals: list[Animal],
     bodies: Sequence[imaging.AnimalBody],
     view: View,
-) -> list[_PlacedRoi]:
+) -> list[PlacedRoi]:
     """Living Image's own ROIs when the click has them, each given to the mouse it sits on;
     otherwise a whole-body ROI and the site template on every mouse found."""
     if click.rois:
@@ -141,7 +139,7 @@ def _place_rois(
             geometry = imaging.roi_from_living_image(li_roi)
             site = site_from_label(li_roi.label or "") or "whole_body"
             placed.append(
-                _PlacedRoi(
+                PlacedRoi(
                     geometry,
                     _nearest_animal(geometry, bodies, animals),
                     Site(site),
@@ -155,7 +153,7 @@ def _place_rois(
     for body in bodies[: len(animals)]:
         animal = animals[body.position]
         placed.append(
-            _PlacedRoi(
+            PlacedRoi(
                 body.body_roi,
                 animal,
                 Site.whole_body,
@@ -170,7 +168,7 @@ def _place_rois(
         for site, parts in by_site.items():
             geometry = parts[0] if len(parts) == 1 else UnionRoi(parts=tuple(parts))
             placed.append(
-                _PlacedRoi(
+                PlacedRoi(
                     geometry, animal, site, f"{animal.identifier} {site.value}", RoiSource.automatic
                 )
             )
@@ -247,7 +245,7 @@ def _ingest_staged(
     animals: Sequence[str] | None,
     expected_click: str | None,
 ) -> AcquisitionRead:
-    existing = _existing(session, study, staged.sha256)
+    existing = existing_acquisition(session, study, staged.sha256)
     if existing is not None:
         return acquisition_read(session, existing, already_stored=True)
     # The heavy work (reading, finding mice, calibrating, quantifying) runs before any lock.
@@ -257,18 +255,16 @@ def _ingest_staged(
             f"The URL names click {expected_click} but the zip holds click "
             f"{click.click_number}; PUT it to …/acquisitions/{click.click_number}."
         )
-    field_animals = _field_animals(session, study, click, animals, filename)
-    _check_alive(field_animals, imaging_session, filename)
-    bodies = _find_bodies(click, field_animals, filename)
+    field = field_animals(session, study, list(animals or click.animal_numbers), filename)
+    check_alive(field, imaging_session, filename)
+    bodies = _find_bodies(click, field, filename)
     chosen_view = _view(view, click)
-    placed = _place_rois(click, field_animals, bodies, chosen_view)
-    image = _calibrate(click, filename)
-    results = _quantify_rois(
-        image, [for_image(p.geometry, image.binning) for p in placed], filename
-    )
+    placed = _place_rois(click, field, bodies, chosen_view)
+    image = calibrate(click, filename)
+    results = quantify_placed(image, placed, filename)
     # Concurrent uploads to one study serialise here, so the duplicate checks see each other.
     lock_study(session, study)
-    existing = _existing(session, study, staged.sha256)
+    existing = existing_acquisition(session, study, staged.sha256)
     if existing is not None:
         return acquisition_read(session, existing, already_stored=True)
     duplicate = _by_click_number(session, study, click.click_number)
@@ -278,18 +274,16 @@ def _ingest_staged(
             f"{duplicate.id}) with different content; a click's raw files never change."
         )
     keep_blob(session, store, staged, media_type="application/zip")
-    acquisition = _store(
+    acquisition = store_acquisition(
         session,
         principal,
-        imaging_session,
-        click,
-        chosen_view,
-        image,
-        field_animals,
-        placed,
-        results,
-        staged,
-        filename,
+        click_acquisition(imaging_session, click, chosen_view, image),
+        animals=field,
+        placed=placed,
+        results=results,
+        staged=staged,
+        filename=filename,
+        role=CLICK_ROLE,
     )
     audit.record(
         session,
@@ -302,7 +296,7 @@ def _ingest_staged(
     return acquisition_read(session, acquisition, already_stored=False)
 
 
-def _check_alive(animals: list[Animal], imaging_session: ImagingSession, filename: str) -> None:
+def check_alive(animals: list[Animal], imaging_session: ImagingSession, filename: str) -> None:
     for animal in animals:
         if animal.end_date is not None and imaging_session.acquired_on > animal.end_date:
             raise Unprocessable(
@@ -311,14 +305,20 @@ def _check_alive(animals: list[Animal], imaging_session: ImagingSession, filenam
             )
 
 
-def _calibrate(click: imaging.IvisClick, filename: str) -> imaging.CalibratedImage:
+def calibrate(click: imaging.IvisClick, filename: str) -> imaging.CalibratedImage:
     try:
         return imaging.calibrate_click(click)
     except imaging.ImagingError as exc:
         raise Unprocessable(f"{filename}: cannot calibrate to radiance: {exc}") from exc
 
 
-def _quantify_rois(
+def quantify_placed(
+    image: imaging.CalibratedImage, placed: Sequence[PlacedRoi], filename: str
+) -> tuple[imaging.RoiMeasurement, ...]:
+    return quantify_rois(image, [for_image(p.geometry, image.binning) for p in placed], filename)
+
+
+def quantify_rois(
     image: imaging.CalibratedImage, rois: Sequence[imaging.Roi], filename: str
 ) -> tuple[imaging.RoiMeasurement, ...]:
     try:
@@ -327,7 +327,8 @@ def _quantify_rois(
         raise Unprocessable(f"{filename}: {exc}") from exc
 
 
-def _existing(session: Session, study: Study, sha256: str) -> Acquisition | None:
+def existing_acquisition(session: Session, study: Study, sha256: str) -> Acquisition | None:
+    """The acquisition of this study whose raw file has this SHA-256, if any."""
     return session.scalar(
         select(Acquisition)
         .join(AcquisitionFile, AcquisitionFile.acquisition_id == Acquisition.id)
@@ -335,7 +336,7 @@ def _existing(session: Session, study: Study, sha256: str) -> Acquisition | None
         .where(
             ImagingSession.study_id == study.id,
             AcquisitionFile.blob_sha256 == sha256,
-            AcquisitionFile.role == CLICK_ROLE,
+            AcquisitionFile.role.in_(IMAGE_ROLES),
         )
         .limit(1)
     )
@@ -350,11 +351,11 @@ def _by_click_number(session: Session, study: Study, click_number: str) -> Acqui
     )
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | frozenset | set):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, str | int | float | bool) or value is None:
@@ -362,21 +363,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _store(
-    session: Session,
-    principal: Principal,
+def click_acquisition(
     imaging_session: ImagingSession,
     click: imaging.IvisClick,
     view: View,
     image: imaging.CalibratedImage,
-    animals: list[Animal],
-    placed: list[_PlacedRoi],
-    results: Sequence[imaging.RoiMeasurement],
-    staged: StagedFile,
-    filename: str,
 ) -> Acquisition:
+    """The (unsaved) acquisition row describing a click."""
     settings = click.settings
-    acquisition = Acquisition(
+    return Acquisition(
         session_id=imaging_session.id,
         view=view,
         click_number=click.click_number,
@@ -385,7 +380,7 @@ def _store(
         f_number=settings.f_number,
         fov_cm=settings.fov_cm,
         units=image.units,
-        camera_metadata=_jsonable(
+        camera_metadata=jsonable(
             {
                 "labels": dict(click.labels),
                 "calibration": [{"name": s.name, **dict(s.parameters)} for s in image.steps],
@@ -393,12 +388,27 @@ def _store(
             }
         ),
     )
+
+
+def store_acquisition(
+    session: Session,
+    principal: Principal,
+    acquisition: Acquisition,
+    *,
+    animals: list[Animal],
+    placed: list[PlacedRoi],
+    results: Sequence[imaging.RoiMeasurement],
+    staged: StagedFile,
+    filename: str,
+    role: str,
+) -> Acquisition:
+    """Save an acquisition with its raw file, the animals in its field, ROIs and measurements."""
     session.add(acquisition)
     session.flush()
     session.add(
         AcquisitionFile(
             acquisition_id=acquisition.id,
-            role=CLICK_ROLE,
+            role=role,
             blob_sha256=staged.sha256,
             filename=filename[:255],
         )
@@ -440,7 +450,7 @@ def measurement_row(roi: Roi, result: imaging.RoiMeasurement) -> Measurement:
         units=result.units,
         flags=sorted(result.flags),
         method=f"imaging.quantify:{result.method}",
-        parameters=_jsonable(dict(result.parameters)),
+        parameters=jsonable(dict(result.parameters)),
         imaging_version=result.imaging_version,
     )
 
@@ -570,35 +580,6 @@ def original_file(
     return store.open(blob.sha256), file.filename, blob.media_type
 
 
-def overlay_png(
-    session: Session,
-    principal: Principal,
-    store: BlobStore,
-    settings: Settings,
-    study_id: uuid.UUID,
-    session_id: uuid.UUID,
-    acquisition_id: uuid.UUID,
-    *,
-    scale: str = "log",
-) -> bytes:
-    """The luminescence on the photograph with each current ROI, its label and its flux."""
-    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    click, image = load_calibrated(session, store, settings, acquisition)
-    rows = current_rois(session, acquisition)
-    rois = [image_roi(r, image.binning) for r in rows]
-    measurements = _quantify_rois(image, rois, f"{acquisition.click_number}.zip")
-    photo = click.photograph
-    return imaging.render_overlay(
-        image,
-        photograph=photo.data if photo is not None else None,
-        photograph_binning=photo.binning if photo is not None else None,
-        rois=rois,
-        measurements=measurements,
-        scale="linear" if scale == "linear" else "log",
-        title=f"{acquisition.click_number} — {acquisition.view.value}",
-    )
-
-
 def current_rois(session: Session, acquisition: Acquisition) -> list[Roi]:
     return list(
         session.scalars(
@@ -613,32 +594,9 @@ def image_roi(roi: Roi, binning: int) -> imaging.Roi:
     return for_image(from_json(roi.geometry, label=roi.label or roi.site.value), binning)
 
 
-def load_calibrated(
-    session: Session, store: BlobStore, settings: Settings, acquisition: Acquisition
-) -> tuple[imaging.IvisClick, imaging.CalibratedImage]:
-    """Read an acquisition's stored click again and calibrate it (deterministic)."""
-    sha = session.scalar(
-        select(AcquisitionFile.blob_sha256).where(
-            AcquisitionFile.acquisition_id == acquisition.id, AcquisitionFile.role == CLICK_ROLE
-        )
-    )
-    if sha is None:
-        raise Unprocessable(
-            "This acquisition was imported from a table of measurements; it has no image."
-        )
-    name = f"{acquisition.click_number}.zip"
-    with store.open(sha) as handle:
-        click = imaging.read_ivis_click(
-            handle.read(),
-            name=name,
-            limits=imaging.ImageLimits(max_pixels=settings.max_image_pixels),
-        )
-    return click, _calibrate(click, name)
-
-
 def quantify_stored(
     image: imaging.CalibratedImage, rois: Sequence[Roi], name: str
 ) -> list[Measurement]:
     """New measurement rows for these ROIs on this image."""
-    results = _quantify_rois(image, [image_roi(r, image.binning) for r in rois], name)
+    results = quantify_rois(image, [image_roi(r, image.binning) for r in rois], name)
     return [measurement_row(roi, result) for roi, result in zip(rois, results, strict=True)]

@@ -10,6 +10,7 @@ scientist can act on (which field, what was wrong, what is allowed):
 - ``Conflict`` (409): the request clashes with existing data (duplicate name or identifier).
 - ``Unprocessable`` (422): well-formed but scientifically or referentially invalid input.
 - ``PayloadTooLarge`` (413): an upload over the configured limit.
+- ``ServiceUnavailable`` (503): a backing service (e.g. object storage) cannot be reached.
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ class Unprocessable(OsteoluxError):
 
 class PayloadTooLarge(OsteoluxError):
     status, title, slug = 413, "Upload too large", "payload-too-large"
+
+
+class ServiceUnavailable(OsteoluxError):
+    status, title, slug = 503, "Service unavailable", "service-unavailable"
 
 
 def problem_response(

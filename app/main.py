@@ -28,7 +28,7 @@ from app.limits import BodySizeLimit
 from app.measurements.router import router as measurements_router
 from app.responses import PROBLEM_SCHEMA
 from app.sessions.router import router as sessions_router
-from app.storage import LocalBlobStore
+from app.storage import make_blob_store
 from app.studies.router import router as studies_router
 
 DESCRIPTION = """
@@ -54,6 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = make_session_factory(engine)
         yield
         engine.dispose()
+        close_store = getattr(app.state.blob_store, "close", None)
+        if close_store is not None:  # the S3 store's client
+            close_store()
 
     app = FastAPI(
         title="osteolux",
@@ -64,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.blob_store = LocalBlobStore(settings.resolved_blob_dir)
+    app.state.blob_store = make_blob_store(settings)
     logging.getLogger("app").setLevel(settings.log_level)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)

@@ -4,22 +4,34 @@ Files arrive in a *staging* area (streamed, hashed and size-checked on the way i
 fsync'ed); only a file that passed validation is moved into place under its SHA-256, by an
 atomic rename. Nothing outside ``staging/`` is ever half-written, and ``osteolux
 clean-staging`` removes what a crashed request left there.
+
+Two backends share that local staging area: ``LocalBlobStore`` (a directory, the default) and
+``S3BlobStore`` (S3-compatible object storage: AWS S3, MinIO, ...), chosen by
+``make_blob_store(settings)``. Either way a blob, once stored, is never rewritten.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Protocol, cast
 
-from app.errors import PayloadTooLarge
+from app.errors import PayloadTooLarge, ServiceUnavailable
+
+if TYPE_CHECKING:
+    from app.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,20 +86,12 @@ class LocalBlobStore:
         self.staging_dir = root / "staging"
 
     def path_for(self, sha256: str) -> Path:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+        _check_sha256(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
-    @contextmanager
-    def staging(self, *, max_bytes: int, name: str) -> Iterator[StagingWriter]:
+    def staging(self, *, max_bytes: int, name: str) -> AbstractContextManager[StagingWriter]:
         """A staging file that is removed on exit unless ``put`` moved it into place."""
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
-        path = self.staging_dir / f"{uuid.uuid4().hex}.part"
-        try:
-            with path.open("xb") as handle:
-                yield StagingWriter(handle, path, max_bytes=max_bytes, name=name)
-        finally:
-            path.unlink(missing_ok=True)
+        return _staging_file(self.staging_dir, max_bytes=max_bytes, name=name)
 
     def put(self, staged: StagedFile) -> bool:
         """Move a staged file into place; False (and nothing changes) if it was already stored."""
@@ -112,18 +116,33 @@ class LocalBlobStore:
 
     def clean_staging(self, *, older_than_s: float = 3600.0) -> int:
         """Delete staging files older than ``older_than_s``; returns how many."""
-        if not self.staging_dir.is_dir():
-            return 0
-        cutoff = time.time() - older_than_s
-        removed = 0
-        for path in self.staging_dir.iterdir():
-            if path.stat().st_mtime < cutoff:
-                if path.is_dir():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
-                removed += 1
-        return removed
+        return _clean_staging(self.staging_dir, older_than_s=older_than_s)
+
+
+@contextmanager
+def _staging_file(staging_dir: Path, *, max_bytes: int, name: str) -> Iterator[StagingWriter]:
+    staging_dir.mkdir(parents=True, exist_ok=True)
+    path = staging_dir / f"{uuid.uuid4().hex}.part"
+    try:
+        with path.open("xb") as handle:
+            yield StagingWriter(handle, path, max_bytes=max_bytes, name=name)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _clean_staging(staging_dir: Path, *, older_than_s: float) -> int:
+    if not staging_dir.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in staging_dir.iterdir():
+        if path.stat().st_mtime < cutoff:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def _fsync_dir(path: Path) -> None:
@@ -132,3 +151,253 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_S3_PREFIX = "sha256/"
+_MULTIPART_THRESHOLD = 64 * 1024**2
+_MULTIPART_CHUNK = 64 * 1024**2
+# Only these answers mean "no such object"; everything else is the store failing us.
+_MISSING = {"404", "NoSuchKey", "NotFound"}
+_ALREADY_THERE = {"412", "PreconditionFailed"}
+
+
+class S3BlobStore:
+    """Blobs as objects ``<prefix>sha256/<sha[:2]>/<sha>`` in an S3-compatible bucket.
+
+    Uploads are staged (and hashed) in a local directory exactly as for ``LocalBlobStore``,
+    then sent with a full-object SHA-256 checksum the server verifies (small files) or with
+    per-part SHA-256 checksums and a size check (multipart, over ``multipart_threshold``).
+    Writes are conditional (``If-None-Match: *``): an existing object is never replaced.
+    The client is created on first use, so constructing the store touches neither the
+    network nor the disk. Credentials and region come from the usual ``AWS_*`` variables.
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        staging_dir: Path,
+        endpoint_url: str | None = None,
+        prefix: str = "",
+        multipart_threshold: int = _MULTIPART_THRESHOLD,
+        multipart_chunksize: int = _MULTIPART_CHUNK,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 60.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self.bucket = bucket
+        self.endpoint_url = endpoint_url
+        self.prefix = prefix
+        self.staging_dir = staging_dir
+        self.multipart_threshold = multipart_threshold
+        self.multipart_chunksize = multipart_chunksize
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._max_attempts = max_attempts
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def where(self) -> str:
+        return f"bucket {self.bucket!r} at {self.endpoint_url or 'AWS S3'}"
+
+    def key_for(self, sha256: str) -> str:
+        _check_sha256(sha256)
+        return f"{self.prefix}{_S3_PREFIX}{sha256[:2]}/{sha256}"
+
+    @property
+    def client(self) -> Any:
+        """The boto3 S3 client, created on first use (boto3 clients are thread-safe)."""
+        with self._lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config
+
+                config = Config(
+                    connect_timeout=self._connect_timeout_s,
+                    read_timeout=self._read_timeout_s,
+                    retries={"max_attempts": self._max_attempts, "mode": "standard"},
+                    # MinIO & co. behind a custom endpoint rarely have wildcard DNS.
+                    s3={"addressing_style": "path" if self.endpoint_url else "auto"},
+                )
+                client = boto3.session.Session().client(
+                    "s3", endpoint_url=self.endpoint_url, config=config
+                )
+                # Multipart uploads (made by boto3's transfer manager, which cannot pass it)
+                # complete only if the key is still free: write-once even under races.
+                client.meta.events.register(
+                    "before-parameter-build.s3.CompleteMultipartUpload", _if_none_match
+                )
+                self._client = client
+            return self._client
+
+    def close(self) -> None:
+        """Close the client's connections (a later call opens a new client)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def staging(self, *, max_bytes: int, name: str) -> AbstractContextManager[StagingWriter]:
+        """A local staging file, removed on exit (its content is uploaded by ``put``)."""
+        return _staging_file(self.staging_dir, max_bytes=max_bytes, name=name)
+
+    def clean_staging(self, *, older_than_s: float = 3600.0) -> int:
+        """Delete local staging files older than ``older_than_s``; returns how many."""
+        return _clean_staging(self.staging_dir, older_than_s=older_than_s)
+
+    def put(self, staged: StagedFile) -> bool:
+        """Upload a staged file; False (and nothing changes) if it was already stored."""
+        key = self.key_for(staged.sha256)
+        if self._size(staged.sha256) is not None:
+            return False
+        try:
+            if staged.size_bytes < self.multipart_threshold:
+                self._put_single(staged, key)
+            else:
+                self._put_multipart(staged, key)
+        except Exception as exc:
+            if _code(exc) in _ALREADY_THERE:  # a concurrent put of the same content won
+                return False
+            self._fail(exc, f"storing {staged.sha256}")
+        size = self._size(staged.sha256)
+        if size != staged.size_bytes:
+            # Cannot happen with a conforming server; never leave a wrong object behind.
+            self._delete(key)
+            raise ServiceUnavailable(
+                f"object storage unavailable: {self.where} stored {size} bytes for "
+                f"{staged.sha256} instead of {staged.size_bytes}; nothing was saved, try again."
+            )
+        return True
+
+    def _put_single(self, staged: StagedFile, key: str) -> None:
+        checksum = base64.b64encode(bytes.fromhex(staged.sha256)).decode()
+        with staged.path.open("rb") as body:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentLength=staged.size_bytes,
+                ChecksumSHA256=checksum,  # the server rejects bytes that do not hash to it
+                IfNoneMatch="*",
+            )
+
+    def _put_multipart(self, staged: StagedFile, key: str) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        self.client.upload_file(
+            str(staged.path),
+            self.bucket,
+            key,
+            ExtraArgs={"ChecksumAlgorithm": "SHA256"},
+            Config=TransferConfig(
+                multipart_threshold=self.multipart_threshold,
+                multipart_chunksize=self.multipart_chunksize,
+            ),
+        )
+
+    def exists(self, sha256: str) -> bool:
+        return self._size(sha256) is not None
+
+    def open(self, sha256: str) -> BinaryIO:
+        """A streaming, closeable reader of the blob (use it in a ``with`` block)."""
+        key = self.key_for(sha256)
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except Exception as exc:
+            if _code(exc) in _MISSING:
+                raise FileNotFoundError(f"blob {sha256} is not in {self.where}") from None
+            self._fail(exc, f"reading {sha256}")
+        return cast(BinaryIO, response["Body"])
+
+    def remove(self, sha256: str) -> None:
+        """Only for undoing a ``put`` whose database transaction rolled back.
+
+        Runs while a failed request is unwinding, so a failure here is logged, not raised:
+        the original error stays the one reported, and the orphaned object (content-addressed,
+        unreferenced) is simply reused by the next upload of the same content.
+        """
+        try:
+            self._delete(self.key_for(sha256))
+        except Exception:
+            log.exception("could not remove blob %s from %s after a rollback", sha256, self.where)
+
+    def _delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def _size(self, sha256: str) -> int | None:
+        """The stored object's size, or None if there is none."""
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.key_for(sha256))
+        except Exception as exc:
+            if _code(exc) in _MISSING:
+                return None
+            self._fail(exc, f"looking up {sha256}")
+        return int(head["ContentLength"])
+
+    def _fail(self, exc: Exception, doing: str) -> NoReturn:
+        """Re-raise a storage failure as 503; anything that is not one propagates as is."""
+        from boto3.exceptions import Boto3Error
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        if not isinstance(exc, BotoCoreError | ClientError | Boto3Error):
+            raise exc
+        code = _code(exc)
+        if isinstance(exc, NoCredentialsError):
+            reason = "no credentials; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        elif code == "NoSuchBucket":
+            reason = "the bucket does not exist; create it or fix OSTEOLUX_S3_BUCKET"
+        elif code is not None:
+            reason = f"{code}: {_message(exc)}"
+        else:
+            reason = str(exc)
+        log.warning("object storage failed while %s in %s: %s", doing, self.where, exc)
+        raise ServiceUnavailable(
+            f"object storage unavailable: {reason} ({self.where}, while {doing}); "
+            "nothing was saved, try again later or ask your administrator."
+        ) from exc
+
+
+def _if_none_match(params: dict[str, Any], **_: Any) -> None:
+    params.setdefault("IfNoneMatch", "*")
+
+
+def _client_error(exc: BaseException | None) -> Any:
+    """The botocore ClientError behind ``exc`` (boto3's transfer manager wraps them)."""
+    from botocore.exceptions import ClientError
+
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, ClientError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None
+
+
+def _code(exc: BaseException) -> str | None:
+    error = _client_error(exc)
+    return None if error is None else str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _message(exc: BaseException) -> str:
+    error = _client_error(exc)
+    return "" if error is None else str(error.response.get("Error", {}).get("Message", ""))
+
+
+def _check_sha256(sha256: str) -> None:
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
+
+
+def make_blob_store(settings: Settings) -> BlobStore:
+    """The configured blob store; creates nothing and connects to nothing until first used."""
+    if settings.blob_store == "s3":
+        if not settings.s3_bucket:  # Settings already refuses this; keep the type checker calm
+            raise ValueError("OSTEOLUX_BLOB_STORE=s3 needs OSTEOLUX_S3_BUCKET")
+        return S3BlobStore(
+            settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            staging_dir=settings.resolved_blob_dir / "staging",
+        )
+    return LocalBlobStore(settings.resolved_blob_dir)

@@ -88,4 +88,8 @@ class RoiUpdate(UpdateModel):
 
 
 class RoiRetire(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "drawn on the wrong mouse"}]}
+    )
+
     reason: LongText = Field(min_length=3, description="Why the ROI no longer counts.")

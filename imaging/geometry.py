@@ -16,7 +16,10 @@ Weighting
 ---------
 ``center``: a pixel counts fully when its centre lies inside the shape (Living Image's rule).
 ``exact``: a pixel counts with the fraction of its area inside the shape (photutils'
-``method="exact"``). Masks are computed on the shape's bounding box only.
+``method="exact"``). Masks are computed on the shape's bounding box only. Axis-aligned
+circles and ellipses get their exact weights in closed form row by row (whole-pixel runs plus
+the pixels the boundary crosses, see ``_ellipse_runs``), which is also how
+:func:`imaging.quantify` measures them without building a weight array.
 """
 
 from __future__ import annotations
@@ -350,6 +353,8 @@ def _ellipse_mask(cy: float, cx: float, a: float, b: float, theta: float, method
         rho2 = u * u + v * v
     if method == "center":
         return RoiMask(row0=r0, col0=c0, weights=rho2 < 1.0)
+    if s == 0.0:
+        return _axis_ellipse_exact_mask(cy, cx, a, b, r0, c0, r1 - r0 + 1, c1 - c0 + 1)
     # Pixels farther than half a diagonal (in the unit-circle frame) from the boundary are
     # fully in or out; only the ring in between needs the exact overlap.
     h = math.sqrt(0.5) / min(a, b)
@@ -360,6 +365,21 @@ def _ellipse_mask(cy: float, cx: float, a: float, b: float, theta: float, method
         py = dy[ring[0], 0]
         px = dx[0, ring[1]]
         weights[ring] = _pixel_ellipse_overlap(py, px, a, b, c, s)
+    return RoiMask(row0=r0, col0=c0, weights=weights)
+
+
+def _axis_ellipse_exact_mask(
+    cy: float, cx: float, a: float, b: float, r0: int, c0: int, n_rows: int, n_cols: int
+) -> RoiMask:
+    """Dense ``exact`` weights of an axis-aligned ellipse from :func:`_ellipse_runs`."""
+    runs = _ellipse_runs(
+        np.array([cy]), np.array([cx]), np.array([a]), np.array([b]), n_rows=n_rows, method="exact"
+    )
+    lo = runs.run_lo[0] - c0
+    hi = runs.run_hi[0] - c0
+    lengths = np.stack([lo, hi - lo, n_cols - hi], axis=-1).ravel()
+    weights = np.repeat(np.tile([0.0, 1.0, 0.0], n_rows), lengths).reshape(n_rows, n_cols)
+    weights[runs.part_row - r0, runs.part_col - c0] = runs.part_weight
     return RoiMask(row0=r0, col0=c0, weights=weights)
 
 
@@ -450,3 +470,178 @@ def _polygon_mask(vertices: tuple[tuple[float, float], ...], binning: int, metho
     if _signed_area(idx) < 0:
         weights = -weights
     return RoiMask(row0=r0, col0=c0, weights=np.clip(weights, 0.0, 1.0))
+
+
+@dataclass(frozen=True, kw_only=True)
+class _EllipseRuns:
+    """Weights of axis-aligned ellipses as row runs of whole pixels plus partial pixels.
+
+    For ellipse ``k`` and box row ``i`` (image row ``row0[k] + i``) the pixels of columns
+    ``run_lo[k, i] ≤ col < run_hi[k, i]`` have weight 1. The other pixels of non-zero weight
+    (``exact`` only: those the boundary crosses) are listed in ``part_*``, grouped by
+    ellipse: ellipse ``k`` owns entries ``part_start[k] : part_start[k + 1]``.
+
+    Attributes
+    ----------
+    row0 : ndarray of int64, shape (K,)
+    run_lo, run_hi : ndarray of int64, shape (K, n_rows)
+        Unclipped image columns; ``run_lo == run_hi`` for an empty run.
+    part_row, part_col : ndarray of int64, shape (P,)
+        Image indices (unclipped) of the partial pixels.
+    part_weight : ndarray of float64, shape (P,)
+        Fraction of each partial pixel inside the ellipse, in [0, 1].
+    part_start : ndarray of int64, shape (K + 1,)
+    """
+
+    row0: np.ndarray
+    run_lo: np.ndarray
+    run_hi: np.ndarray
+    part_row: np.ndarray
+    part_col: np.ndarray
+    part_weight: np.ndarray
+    part_start: np.ndarray
+
+
+def _ellipse_runs(
+    center_row: np.ndarray,
+    center_col: np.ndarray,
+    semi_col: np.ndarray,
+    semi_row: np.ndarray,
+    *,
+    n_rows: int,
+    method: WeightMethod,
+) -> _EllipseRuns:
+    """Row runs and partial pixels of ``K`` axis-aligned ellipses at once.
+
+    Parameters
+    ----------
+    center_row, center_col : ndarray, shape (K,)
+        Centres as image indices (pixel ``i`` covers ``[i − 0.5, i + 0.5]``).
+    semi_col, semi_row : ndarray, shape (K,)
+        Semi-axes along ``col`` and ``row`` [image pixels].
+    n_rows : int
+        Rows per box, at least ``ceil(cy + b − 0.5) − floor(cy − b + 0.5) + 1`` for every
+        ellipse (rows past an ellipse's extent get empty runs).
+    method : {"center", "exact"}
+
+    Notes
+    -----
+    ``exact``: scaling columns by ``b / a`` maps the ellipse to the disk of radius ``b``.
+    With ``F(t) = ∫₀ᵗ √(b² − s²) ds = (t √(b² − t²) + b² asin(t / b)) / 2`` the area of the
+    disk ∩ {X ≤ u, Y ≤ v} is, up to terms of ``u`` alone or ``v`` alone (which cancel in
+    the inclusion–exclusion over a pixel's corners),
+    ``A(u, v) = sgn(v) (F(u) − F(u_c)) + v u_c`` with ``u_c = clip(u, ±√(b² − v²))``.
+    A row strip ``[v0, v1]`` thus has the cumulative area ``G(u) = A(u, v1) − A(u, v0)``
+    and a pixel's weight is ``(a / b) (G(u_right) − G(u_left))``, evaluated only on the
+    pixels the boundary crosses. A pixel is whole when its four corners are inside
+    (``|x − cx| ≤`` the smaller chord half-width of its two row edges), has positive
+    weight when it meets the open chord of the larger one.
+    """
+    cy = np.asarray(center_row, dtype=np.float64)
+    cx = np.asarray(center_col, dtype=np.float64)
+    a = np.asarray(semi_col, dtype=np.float64)
+    b = np.asarray(semi_row, dtype=np.float64)
+    n_ell = cy.size
+    row0 = np.floor(cy - b + 0.5)
+    if method == "center":
+        dy = (row0[:, None] + np.arange(n_rows, dtype=np.float64)) - cy[:, None]
+        ry2 = (dy / b[:, None]) ** 2
+        half = a[:, None] * np.sqrt(np.maximum(1.0 - ry2, 0.0))
+        ccol = cx[:, None]
+        lo = np.floor(ccol - half) + 1.0
+        hi = np.ceil(ccol + half)
+        # the same test as a dense mask, ``(dy / b)² + (dx / a)² < 1``, decides the ends
+        acol = a[:, None]
+        lo = np.where(ry2 + ((lo - 1.0 - ccol) / acol) ** 2 < 1.0, lo - 1.0, lo)
+        lo = np.where(ry2 + ((lo - ccol) / acol) ** 2 < 1.0, lo, lo + 1.0)
+        hi = np.where(ry2 + ((hi - ccol) / acol) ** 2 < 1.0, hi + 1.0, hi)
+        hi = np.where(ry2 + ((hi - 1.0 - ccol) / acol) ** 2 < 1.0, hi, hi - 1.0)
+        hi = np.maximum(hi, lo)
+        empty = np.zeros(0, dtype=np.int64)
+        return _EllipseRuns(
+            row0=row0.astype(np.int64),
+            run_lo=lo.astype(np.int64),
+            run_hi=hi.astype(np.int64),
+            part_row=empty,
+            part_col=empty,
+            part_weight=np.zeros(0),
+            part_start=np.zeros(n_ell + 1, dtype=np.int64),
+        )
+    bb = b[:, None]
+    scale = (a / b)[:, None]
+    ccol = cx[:, None]
+    # row edges relative to the centre, clipped to the disk, and the half-chords there
+    edge = np.clip((row0 - 0.5 - cy)[:, None] + np.arange(n_rows + 1, dtype=np.float64), -bb, bb)
+    chord = np.sqrt((bb - edge) * (bb + edge))
+    f_chord = 0.5 * (chord * np.abs(edge) + (bb * bb) * np.arcsin(chord / bb))
+    v0, v1 = edge[:, :-1], edge[:, 1:]
+    q0, q1 = chord[:, :-1], chord[:, 1:]
+    h_min = np.minimum(q0, q1) * scale
+    h_max = np.where((v0 < 0) & (v1 > 0), bb, np.maximum(q0, q1)) * scale
+    lo = np.ceil(ccol - h_min + 0.5)
+    hi = np.floor(ccol + h_min - 0.5) + 1.0
+    s_lo = np.floor(ccol - h_max - 0.5) + 1.0
+    s_hi = np.where(h_max > 0, np.ceil(ccol + h_max + 0.5), s_lo)  # rows past the extent
+    no_run = hi <= lo
+    split = np.clip(lo, s_lo, s_hi)
+    lo = np.where(no_run, split, lo)
+    hi = np.where(no_run, split, hi)
+    # partial segments [s_lo, lo) and [hi, s_hi) of every row, interleaved; a segment of
+    # n pixels has n + 1 corners
+    seg_first = np.stack([s_lo, hi], axis=-1)
+    seg_len = (np.stack([lo, s_hi], axis=-1) - seg_first).astype(np.int64).ravel()
+    n_seg = seg_len.size
+    corners = seg_len + 1
+    corner_start = np.cumsum(corners) - corners
+    # the offset of a corner in its segment is an exact integer: u does not depend on the
+    # other ellipses of the call
+    offset = np.arange(corner_start[-1] + corners[-1]) - np.repeat(corner_start, corners)
+    u = np.repeat((seg_first - (ccol + 0.5)[:, :, None]).ravel(), corners) + offset
+    # per-corner constants of its row: edge k·(n_rows + 1) + i above row i of ellipse k
+    seg_row = np.arange(n_seg) // 2
+    upper = np.repeat(seg_row + seg_row // n_rows, corners)
+    cv0, cv1 = edge.ravel()[upper], edge.ravel()[upper + 1]
+    cq0, cq1 = chord.ravel()[upper], chord.ravel()[upper + 1]
+    cf0, cf1 = f_chord.ravel()[upper], f_chord.ravel()[upper + 1]
+    cb: float | np.ndarray
+    cs: float | np.ndarray
+    if np.all(a == a[0]) and np.all(b == b[0]):  # the common case: one ROI shape
+        cb, cs = float(b[0]), float(a[0] / b[0])
+    else:
+        ell = upper // (n_rows + 1)
+        cb, cs = b[ell], (a / b)[ell]
+    t = np.abs(u)
+    if not isinstance(cs, float) or cs != 1.0:
+        t /= cs
+    np.minimum(t, cb, out=t)
+    o0 = (t >= cq0) * np.sign(cv0)
+    o1 = (t >= cq1) * np.sign(cv1)
+    coef = o1 - o0
+    f_t = np.zeros_like(t)
+    need = np.flatnonzero(coef)
+    tn = t[need]
+    bn = cb if isinstance(cb, float) else cb[need]
+    f_t[need] = 0.5 * (tn * np.sqrt((bn - tn) * (bn + tn)) + (bn * bn) * np.arcsin(tn / bn))
+    # G(u) / s: g1·o1·(F(t) − F(q1)) − g0·o0·(F(t) − F(q0)) + v1 min(t, q1) − v0 min(t, q0)
+    cum = coef * f_t - o1 * cf1 + o0 * cf0 + cv1 * np.minimum(t, cq1) - cv0 * np.minimum(t, cq0)
+    cum *= np.sign(u)
+    if not isinstance(cs, float) or cs != 1.0:
+        cum *= cs
+    n_total = int(seg_len.sum())
+    pixel_seg = np.repeat(np.arange(n_seg), seg_len)
+    left = np.arange(n_total) + pixel_seg
+    weight = np.clip(np.diff(cum)[left], 0.0, 1.0)
+    pixel_start = np.cumsum(seg_len) - seg_len
+    col = (seg_first.ravel().astype(np.int64) - pixel_start)[pixel_seg] + np.arange(n_total)
+    row = (row0.astype(np.int64)[:, None] + np.arange(n_rows)).ravel()[seg_row[pixel_seg]]
+    part_start = np.zeros(n_ell + 1, dtype=np.int64)
+    np.cumsum(seg_len.reshape(n_ell, -1).sum(axis=1), out=part_start[1:])
+    return _EllipseRuns(
+        row0=row0.astype(np.int64),
+        run_lo=lo.astype(np.int64),
+        run_hi=hi.astype(np.int64),
+        part_row=row,
+        part_col=col,
+        part_weight=weight,
+        part_start=part_start,
+    )

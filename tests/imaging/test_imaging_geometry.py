@@ -173,3 +173,63 @@ def test_invalid_geometry() -> None:
         EllipseRoi(center_row=float("nan"), center_col=1, semi_axis_col=1, semi_axis_row=1)
     with pytest.raises(RoiError, match="method"):
         roi_mask(CircleRoi(center_row=1, center_col=1, radius=1), 1, method="subpixel")  # type: ignore[arg-type]
+
+
+# (centre_row, centre_col, semi_axis_col, semi_axis_row) in photutils coordinates (pixel
+# centres at integers): tiny, edges and corners on pixel edges, huge, elongated
+HARD_AXIS_ALIGNED = [
+    (100.3, 100.7, 0.05, 0.05),
+    (100.0, 100.0, 0.3, 0.3),
+    (100.5, 100.5, 0.5, 0.5),
+    (100.5, 100.0, 0.7, 0.7),
+    (100.0, 100.0, 1.0, 1.0),
+    (100.5, 100.5, 1.0, 1.0),
+    (100.0, 100.5, 10.0, 10.0),
+    (100.5, 100.5, 10.5, 10.5),
+    (100.0, 100.0, 20.5, 20.5),
+    (100.2, 100.9, 95.0, 95.0),
+    (100.0, 100.0, 0.4, 30.0),
+    (100.5, 100.5, 40.5, 2.5),
+    (100.1, 100.3, 0.3, 0.9),
+]
+
+
+@pytest.mark.parametrize(("y", "x", "a", "b"), HARD_AXIS_ALIGNED)
+def test_axis_aligned_exact_weights_in_hard_cases(y: float, x: float, a: float, b: float) -> None:
+    """Closed-form row weights (``_ellipse_runs``) against photutils' exact overlap."""
+    rng = np.random.default_rng(RNG_SEED + 3)
+    image = rng.random((201, 201))
+    roi = EllipseRoi(center_row=y + SHIFT, center_col=x + SHIFT, semi_axis_col=a, semi_axis_row=b)
+    ours, area = _sum(image, roi, "exact")
+    ref = _photutils(image, photutils_aperture.EllipticalAperture((x, y), a, b, theta=0.0), "exact")
+    assert_allclose(ours, ref, rtol=1e-9)
+    assert_allclose(area, math.pi * a * b, rtol=1e-10)
+    weights = roi_mask(roi, 1, method="exact").weights
+    assert weights.min() >= 0.0 and weights.max() <= 1.0
+    if a == b:
+        circle = CircleRoi(center_row=y + SHIFT, center_col=x + SHIFT, radius=a)
+        ref = _photutils(image, photutils_aperture.CircularAperture((x, y), a), "exact")
+        assert_allclose(_sum(image, circle, "exact")[0], ref, rtol=1e-9)
+
+
+@pytest.mark.parametrize(("y", "x", "a", "b"), HARD_AXIS_ALIGNED)
+def test_center_row_runs_equal_the_dense_center_mask(
+    y: float, x: float, a: float, b: float
+) -> None:
+    """Pixel centres exactly on the boundary are decided as by ``(dy/b)² + (dx/a)² < 1``."""
+    from imaging.geometry import _ellipse_runs
+
+    mask = roi_mask(
+        EllipseRoi(center_row=y + SHIFT, center_col=x + SHIFT, semi_axis_col=a, semi_axis_row=b),
+        1,
+        method="center",
+    )
+    n_rows, n_cols = mask.weights.shape
+    runs = _ellipse_runs(
+        np.array([y]), np.array([x]), np.array([a]), np.array([b]), n_rows=n_rows, method="center"
+    )
+    assert runs.row0[0] == mask.row0
+    cols = np.arange(mask.col0, mask.col0 + n_cols)
+    dense = (cols >= runs.run_lo[0][:, None]) & (cols < runs.run_hi[0][:, None])
+    np.testing.assert_array_equal(dense, mask.weights)
+    assert runs.part_weight.size == 0

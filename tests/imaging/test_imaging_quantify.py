@@ -14,6 +14,7 @@ from imaging import (
     CalibrationError,
     CircleRoi,
     CosmicRayRemoval,
+    EllipseRoi,
     RectangleRoi,
     RoiError,
     calibrate_click,
@@ -24,6 +25,7 @@ from imaging import (
     quantify_roi,
     read_ivis_click,
     remove_cosmic_rays,
+    roi_mask,
     rois_from_click,
 )
 
@@ -168,3 +170,158 @@ def test_mismatched_frames_are_a_calibration_error() -> None:
             c_ccd=1.0,
             bias_counts=np.zeros((4, 4)),
         )
+
+
+def _photutils_sum(image: np.ndarray, roi, method: str) -> float:
+    """photutils' aperture sum (pixel centres at integers, so a position is ours − 0.5)."""
+    aperture = pytest.importorskip("photutils.aperture")
+    y, x = roi.center_row - 0.5, roi.center_col - 0.5
+    if isinstance(roi, CircleRoi):
+        shape = aperture.CircularAperture((x, y), roi.radius)
+    else:
+        shape = aperture.EllipticalAperture(
+            (x, y), roi.semi_axis_col, roi.semi_axis_row, theta=math.radians(roi.angle_deg)
+        )
+    table = aperture.aperture_photometry(image, shape, method=method)
+    return float(table["aperture_sum"][0])
+
+
+def _edge_rois(n_rows: int, n_cols: int) -> list:
+    """Circles and ellipses inside, touching and crossing every edge, tiny and huge."""
+    rois = [
+        CircleRoi(center_row=10.5, center_col=40.2, radius=10.5),  # box touches row 0
+        CircleRoi(center_row=40.3, center_col=n_cols - 12.0, radius=12.0),  # touches last col
+        CircleRoi(center_row=n_rows - 0.3, center_col=70.6, radius=9.1),  # crosses bottom
+        CircleRoi(center_row=30.0, center_col=-2.0, radius=7.5),  # crosses left
+        CircleRoi(center_row=0.0, center_col=0.0, radius=15.0),  # a quarter on the image
+        CircleRoi(center_row=50.2, center_col=60.9, radius=0.4),  # tiny
+        CircleRoi(center_row=50.0, center_col=61.0, radius=2.0),  # on pixel edges
+        CircleRoi(center_row=n_rows / 2, center_col=n_cols / 2, radius=n_rows / 2),  # whole
+        CircleRoi(center_row=n_rows / 2, center_col=n_cols / 2, radius=n_rows),  # huge
+        EllipseRoi(center_row=80.4, center_col=90.1, semi_axis_col=20.0, semi_axis_row=6.5),
+        EllipseRoi(center_row=5.0, center_col=90.1, semi_axis_col=3.0, semi_axis_row=9.0),
+        EllipseRoi(
+            center_row=80.4, center_col=40.1, semi_axis_col=20.0, semi_axis_row=6.5, angle_deg=30
+        ),
+    ]
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        r = rng.uniform(0.3, 40)
+        y, x = rng.uniform(-10, n_rows + 10), rng.uniform(-10, n_cols + 10)
+        rois.append(CircleRoi(center_row=y, center_col=x, radius=r))
+    # quantify refuses an ROI without a pixel on the image
+    return [
+        roi
+        for roi in rois
+        if all(
+            roi_mask(roi, 1, method=m).clipped((n_rows, n_cols))[2].sum() > 0
+            for m in ("exact", "center")
+        )
+    ]
+
+
+@pytest.mark.parametrize("method", ["exact", "center"])
+def test_quantify_matches_photutils_inside_and_across_edges(method: str) -> None:
+    rng = np.random.default_rng(11)
+    data = rng.random((150, 170), dtype=np.float32)
+    image = image_from_array(data, units="counts")
+    rois = _edge_rois(*data.shape)
+    if method == "center":  # pixel centres exactly on a circle: photutils decides otherwise
+        rois = [r for r in rois if r.center_row % 0.5 or r.center_col % 0.5]
+    results = quantify(image, rois, method=method)
+    ones = np.ones(data.shape)
+    for roi, m in zip(rois, results, strict=True):
+        on_image = _photutils_sum(ones, roi, method)
+        if on_image == 0:
+            continue
+        assert_allclose(
+            m.signal_sum, _photutils_sum(data.astype(np.float64), roi, method), rtol=1e-9
+        )
+        assert_allclose(m.area_pixels, on_image, rtol=1e-9)
+        full = math.pi * (
+            roi.radius**2 if isinstance(roi, CircleRoi) else roi.semi_axis_col * roi.semi_axis_row
+        )
+        if method == "exact":
+            assert ("partly_off_image" in m.flags) == (on_image < full * (1 - 1e-9))
+
+
+def _reference_stats(data: np.ndarray, saturated: np.ndarray, roi, method: str) -> dict:
+    """Statistics straight from the dense weight mask (the definition in quantify's docs)."""
+    mask = roi_mask(roi, 1, method=method)
+    rows, cols, weights, _ = mask.clipped(data.shape)
+    w = weights.astype(np.float64)
+    values = data[rows, cols].astype(np.float64)
+    inside = w > 0
+    mean = np.sum(w * values) / np.sum(w)
+    return {
+        "signal_sum": np.sum(w * values),
+        "area_pixels": np.sum(w),
+        "radiance_mean": mean,
+        "radiance_std": math.sqrt(np.sum(w * (values - mean) ** 2) / np.sum(w)),
+        "radiance_min": values[inside].min(),
+        "radiance_max": values[inside].max(),
+        "saturated_pixels": int(np.count_nonzero(saturated[rows, cols] & inside)),
+    }
+
+
+@pytest.mark.parametrize("method", ["exact", "center"])
+def test_row_run_statistics_equal_the_dense_mask_definition(method: str) -> None:
+    rng = np.random.default_rng(12)
+    data = (1e4 * rng.standard_normal((150, 170)) + 3e4).astype(np.float32)
+    saturated = rng.random(data.shape) < 0.05
+    image = image_from_array(data, units="counts")
+    from dataclasses import replace
+
+    image = replace(image, saturation_mask=saturated)
+    rois = _edge_rois(*data.shape)
+    before = data.copy()
+    results = quantify(image, rois, method=method)
+    np.testing.assert_array_equal(data, before)
+    for roi, m in zip(rois, results, strict=True):
+        ref = _reference_stats(data, saturated, roi, method)
+        for name in ("signal_sum", "area_pixels", "radiance_mean", "radiance_std"):
+            assert_allclose(getattr(m, name), ref[name], rtol=1e-9, err_msg=name)
+        for name in ("radiance_min", "radiance_max", "saturated_pixels"):
+            assert getattr(m, name) == ref[name], name
+
+
+def test_one_call_equals_one_roi_at_a_time() -> None:
+    rng = np.random.default_rng(13)
+    image = image_from_array(rng.random((150, 170), dtype=np.float32), units="counts")
+    rois = [*_edge_rois(150, 170), RectangleRoi(center_row=50, center_col=50, width=9, height=4)]
+    for method in ("exact", "center"):
+        together = quantify(image, rois, method=method)
+        for roi, m in zip(rois, together, strict=True):
+            assert quantify_roi(image, roi, method=method) == m
+
+
+def test_non_finite_and_flat_images_keep_their_meaning() -> None:
+    data = np.full((60, 60), 7.25, dtype=np.float32)
+    roi = CircleRoi(center_row=30.2, center_col=29.7, radius=10.3)
+    for method in ("exact", "center"):
+        flat = quantify_roi(image_from_array(data, units="counts"), roi, method=method)
+        assert flat.radiance_std < 1e-12 and flat.radiance_mean == pytest.approx(7.25, rel=1e-12)
+        assert flat.radiance_min == flat.radiance_max == 7.25
+        corner = data.copy()
+        corner[20, 20] = np.nan  # in the bounding box, outside the circle
+        m = quantify_roi(image_from_array(corner, units="counts"), roi, method=method)
+        assert "non_finite" not in m.flags and m.signal_sum == pytest.approx(flat.signal_sum)
+        inside = data.copy()
+        inside[30, 30] = np.inf
+        m = quantify_roi(image_from_array(inside, units="counts"), roi, method=method)
+        assert "non_finite" in m.flags and m.radiance_max == np.inf
+
+
+@pytest.mark.parametrize("spread", [1e-2, 2e-3, 1e-3, 1e-4])
+def test_spread_of_nearly_flat_rois_keeps_its_digits(spread: float) -> None:
+    """The row-run path sums L and L² in one pass; near the cancellation guard (std ≈ 0.1 %
+    of the level) it must still agree with the two-pass definition."""
+    rng = np.random.default_rng(14)
+    data = (1e5 * (1 + spread * rng.standard_normal((200, 200)))).astype(np.float32)
+    saturated = np.zeros(data.shape, dtype=bool)
+    image = image_from_array(data, units="counts")
+    rois = [CircleRoi(center_row=100.3, center_col=99.6, radius=r) for r in (3.2, 20.0, 60.5)]
+    for method in ("exact", "center"):
+        for roi, m in zip(rois, quantify(image, rois, method=method), strict=True):
+            ref = _reference_stats(data, saturated, roi, method)
+            assert_allclose(m.radiance_std, ref["radiance_std"], rtol=1e-9)

@@ -9,9 +9,11 @@ request is refused.
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Header
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -89,3 +91,23 @@ def remember(
     if record is not None:
         record.response = response
         session.flush()
+
+
+Response = TypeVar("Response", bound=BaseModel)
+
+
+def run_once(
+    session: Session,
+    principal: Principal,
+    key: str | None,
+    request_fingerprint: str,
+    response_type: type[Response],
+    work: Callable[[], Response],
+) -> Response:
+    """``work()``'s response, or the one remembered for this key (see the module docstring)."""
+    replay = claim(session, principal, key, request_fingerprint)
+    if replay is not None:
+        return response_type.model_validate(replay)
+    response = work()
+    remember(session, principal, key, response.model_dump(mode="json"))
+    return response

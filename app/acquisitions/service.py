@@ -38,11 +38,11 @@ from app.models import (
 from app.sessions.service import get_imaging_session
 from app.storage import BlobStore, StagedFile
 from app.studies.service import lock_study
+from app.uploads import staged_upload
 
 CLICK_ROLE = "ivis_zip"
 TIFF_ROLE = "tiff"
 IMAGE_ROLES = (CLICK_ROLE, TIFF_ROLE)
-_CHUNK = 1024**2
 # Template site names of ``imaging.DEFAULT_SITE_TEMPLATE`` → our anatomical sites.
 TEMPLATE_SITES = {
     "skull": Site.skull_mandible,
@@ -201,34 +201,34 @@ def ingest_click(
     """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
     principal.require_write(allow_instrument=True)
     imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
-    with store.staging(max_bytes=settings.max_upload_bytes, name=filename) as writer:
-        while chunk := upload.read(_CHUNK):
-            writer.write(chunk)
-        staged = writer.finish()
+    with staged_upload(
+        store, upload, max_bytes=settings.max_upload_bytes, filename=filename
+    ) as staged:
         if expected_sha256 is not None and staged.sha256 != expected_sha256:
             raise BadRequest(
                 f"Content-Digest says sha-256 {expected_sha256} but the body received hashes to "
                 f"{staged.sha256}: the upload was corrupted or truncated; send it again."
             )
-        request = idempotency.fingerprint("click", session_id, staged.sha256, view, animals)
-        replay = idempotency.claim(session, principal, idempotency_key, request)
-        if replay is not None:
-            return AcquisitionRead.model_validate(replay)
-        result = _ingest_staged(
+        return idempotency.run_once(
             session,
             principal,
-            store,
-            settings,
-            imaging_session,
-            study,
-            staged,
-            filename=filename,
-            view=view,
-            animals=animals,
-            expected_click=expected_click,
+            idempotency_key,
+            idempotency.fingerprint("click", session_id, staged.sha256, view, animals),
+            AcquisitionRead,
+            lambda: _ingest_staged(
+                session,
+                principal,
+                store,
+                settings,
+                imaging_session,
+                study,
+                staged,
+                filename=filename,
+                view=view,
+                animals=animals,
+                expected_click=expected_click,
+            ),
         )
-    idempotency.remember(session, principal, idempotency_key, result.model_dump(mode="json"))
-    return result
 
 
 def _ingest_staged(

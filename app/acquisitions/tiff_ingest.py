@@ -34,8 +34,7 @@ from app.models import Acquisition, RoiSource
 from app.sessions.service import get_imaging_session
 from app.storage import BlobStore
 from app.studies.service import lock_study
-
-_CHUNK = 1024**2
+from app.uploads import staged_upload
 
 
 def tiff_image(data: np.ndarray, meta: TiffImageMetadata, name: str) -> imaging.CalibratedImage:
@@ -95,29 +94,27 @@ def ingest_tiff(
     """Store a TIFF unchanged and measure the ROIs its metadata gives (stored once)."""
     principal.require_write(allow_instrument=True)
     imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
-    with store.staging(max_bytes=settings.max_upload_bytes, name=filename) as writer:
-        while chunk := upload.read(_CHUNK):
-            writer.write(chunk)
-        staged = writer.finish()
-        request = idempotency.fingerprint(
-            "tiff", session_id, staged.sha256, metadata.model_dump_json()
-        )
-        replay = idempotency.claim(session, principal, idempotency_key, request)
-        if replay is not None:
-            return AcquisitionRead.model_validate(replay)
-        result = _ingest(
+    with staged_upload(
+        store, upload, max_bytes=settings.max_upload_bytes, filename=filename
+    ) as staged:
+        return idempotency.run_once(
             session,
             principal,
-            store,
-            settings,
-            imaging_session,
-            study,
-            staged,
-            filename=filename,
-            metadata=metadata,
+            idempotency_key,
+            idempotency.fingerprint("tiff", session_id, staged.sha256, metadata.model_dump_json()),
+            AcquisitionRead,
+            lambda: _ingest(
+                session,
+                principal,
+                store,
+                settings,
+                imaging_session,
+                study,
+                staged,
+                filename=filename,
+                metadata=metadata,
+            ),
         )
-    idempotency.remember(session, principal, idempotency_key, result.model_dump(mode="json"))
-    return result
 
 
 def _ingest(

@@ -44,12 +44,12 @@ from app.models import (
 from app.pagination import PageParams
 from app.storage import BlobStore, StagedFile
 from app.studies.service import get_study, lock_study
+from app.uploads import staged_upload
 from imaging import ImagingError, read_living_image_measurements
 
 IMPORT_ROLE = "measurement_import"
 MAX_IMPORT_BYTES = 64 * 1024**2
 UNITS = {"total_flux_ps": "p/s", "radiance_mean": "p/s/cm²/sr"}
-_CHUNK = 1024**2
 
 
 def _decode(content: bytes, filename: str) -> str:
@@ -145,40 +145,48 @@ def import_measurements(
     """Import a tidy or Living Image measurement CSV; the file itself is kept as raw data."""
     principal.require_write(allow_instrument=True)
     study = get_study(session, principal, study_id)
-    with store.staging(max_bytes=MAX_IMPORT_BYTES, name=filename) as writer:
-        while chunk := upload.read(_CHUNK):
-            writer.write(chunk)
-        staged = writer.finish()
+    with staged_upload(store, upload, max_bytes=MAX_IMPORT_BYTES, filename=filename) as staged:
         if staged.size_bytes == 0:
             raise Unprocessable(f"{filename} is empty.")
-        request = idempotency.fingerprint("import", study.id, staged.sha256, file_format)
-        replay = idempotency.claim(session, principal, idempotency_key, request)
-        if replay is not None:
-            return ImportResult.model_validate(replay)
-        animals = {
-            a.identifier: a
-            for a in session.scalars(select(Animal).where(Animal.study_id == study.id))
-        }
-        rows = _parse(staged, filename=filename, file_format=file_format, animals=set(animals))
-        resolved = _resolve(study, animals, rows, filename)
-        lock_study(session, study)  # concurrent imports of one file: the second sees the first
-        if _previous_import(session, study, staged.sha256):
-            result = ImportResult(
-                filename=filename,
-                sha256=staged.sha256,
-                format=file_format,
-                already_imported=True,
-                rows=0,
-                animals=0,
-                days=[],
-                sessions_created=0,
-                measurements_created=0,
-            )
-        else:
-            keep_blob(session, store, staged, media_type="text/csv")
-            result = _store(session, principal, study, resolved, staged, filename, file_format)
-    idempotency.remember(session, principal, idempotency_key, result.model_dump(mode="json"))
-    return result
+        return idempotency.run_once(
+            session,
+            principal,
+            idempotency_key,
+            idempotency.fingerprint("import", study.id, staged.sha256, file_format),
+            ImportResult,
+            lambda: _import_staged(session, principal, store, study, staged, filename, file_format),
+        )
+
+
+def _import_staged(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    study: Study,
+    staged: StagedFile,
+    filename: str,
+    file_format: ImportFormat,
+) -> ImportResult:
+    animals = {
+        a.identifier: a for a in session.scalars(select(Animal).where(Animal.study_id == study.id))
+    }
+    rows = _parse(staged, filename=filename, file_format=file_format, animals=set(animals))
+    resolved = _resolve(study, animals, rows, filename)
+    lock_study(session, study)  # concurrent imports of one file: the second sees the first
+    if _previous_import(session, study, staged.sha256):
+        return ImportResult(
+            filename=filename,
+            sha256=staged.sha256,
+            format=file_format,
+            already_imported=True,
+            rows=0,
+            animals=0,
+            days=[],
+            sessions_created=0,
+            measurements_created=0,
+        )
+    keep_blob(session, store, staged, media_type="text/csv")
+    return _store(session, principal, study, resolved, staged, filename, file_format)
 
 
 def _parse(

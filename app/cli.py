@@ -80,7 +80,7 @@ def _clean_staging(args: argparse.Namespace) -> int:
 
 
 # Commands that live in their own modules; each module has add_parser(subparsers).
-_PLUGGED_COMMANDS: tuple[str, ...] = ()
+_PLUGGED_COMMANDS: tuple[str, ...] = ("app.push",)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,8 +79,12 @@ def _clean_staging(args: argparse.Namespace) -> int:
     return 0
 
 
-# Commands that live in their own modules; each module has add_parser(subparsers).
-_PLUGGED_COMMANDS: tuple[str, ...] = ("app.push",)
+# Commands that live in their own modules (each has add_parser(subparsers)); a module is
+# imported only when its command runs, so e.g. `push` on an instrument PC starts quickly.
+_PLUGGED_COMMANDS: dict[str, tuple[str, str]] = {
+    "push": ("app.push", "upload new Living Image clicks from a folder to a study"),
+    "demo": ("app.demo", "create a realistic synthetic demo study through the API"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
         "--older-than-hours", type=float, default=24.0, help="keep younger files (default 24)"
     )
     clean.set_defaults(func=_clean_staging)
-    for command in _PLUGGED_COMMANDS:
-        importlib.import_module(command).add_parser(sub)
+    arguments = sys.argv[1:] if argv is None else argv
+    requested = next((a for a in arguments if not a.startswith("-")), None)
+    for name, (module, summary) in _PLUGGED_COMMANDS.items():
+        if name == requested:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=summary)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

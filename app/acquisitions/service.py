@@ -273,10 +273,10 @@ def _ingest_staged(
             f"Click {click.click_number} is already stored in this study (acquisition "
             f"{duplicate.id}) with different content; a click's raw files never change."
         )
-    keep_blob(session, store, staged, media_type="application/zip")
-    acquisition = store_acquisition(
+    return store_acquisition(
         session,
         principal,
+        store,
         click_acquisition(imaging_session, click, chosen_view, image),
         animals=field,
         placed=placed,
@@ -284,16 +284,8 @@ def _ingest_staged(
         staged=staged,
         filename=filename,
         role=CLICK_ROLE,
+        media_type="application/zip",
     )
-    audit.record(
-        session,
-        principal,
-        action="ingest",
-        object_type="acquisition",
-        object_id=acquisition.id,
-        changes={"filename": filename, "sha256": staged.sha256, "click": click.click_number},
-    )
-    return acquisition_read(session, acquisition, already_stored=False)
 
 
 def check_alive(animals: list[Animal], imaging_session: ImagingSession, filename: str) -> None:
@@ -393,6 +385,7 @@ def click_acquisition(
 def store_acquisition(
     session: Session,
     principal: Principal,
+    store: BlobStore,
     acquisition: Acquisition,
     *,
     animals: list[Animal],
@@ -401,8 +394,11 @@ def store_acquisition(
     staged: StagedFile,
     filename: str,
     role: str,
-) -> Acquisition:
-    """Save an acquisition with its raw file, the animals in its field, ROIs and measurements."""
+    media_type: str,
+) -> AcquisitionRead:
+    """Save an acquisition with its raw file (moved into the store), the animals in its
+    field, its ROIs and their measurements, and audit it."""
+    keep_blob(session, store, staged, media_type=media_type)
     session.add(acquisition)
     session.flush()
     session.add(
@@ -432,7 +428,15 @@ def store_acquisition(
         session.flush()
         session.add(measurement_row(roi, result))
     session.flush()
-    return acquisition
+    audit.record(
+        session,
+        principal,
+        action="ingest",
+        object_type="acquisition",
+        object_id=acquisition.id,
+        changes={"filename": filename, "sha256": staged.sha256, "name": acquisition.click_number},
+    )
+    return acquisition_read(session, acquisition, already_stored=False)
 
 
 def measurement_row(roi: Roi, result: imaging.RoiMeasurement) -> Measurement:

@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 import imaging
-from app import audit, idempotency
+from app import idempotency
 from app.acquisitions.roi_geometry import from_json
 from app.acquisitions.schemas import AcquisitionRead
 from app.acquisitions.service import (
@@ -27,7 +27,6 @@ from app.acquisitions.service import (
 )
 from app.acquisitions.tiff_schemas import TiffImageMetadata, TiffMetadata
 from app.auth import Principal
-from app.blobs import keep_blob
 from app.config import Settings
 from app.errors import Unprocessable
 from app.models import Acquisition, RoiSource
@@ -142,7 +141,6 @@ def _ingest(
     existing = existing_acquisition(session, study, staged.sha256)
     if existing is not None:
         return acquisition_read(session, existing, already_stored=True)
-    keep_blob(session, store, staged, media_type="image/tiff")
     acquisition = Acquisition(
         session_id=imaging_session.id,
         view=metadata.view,
@@ -161,9 +159,10 @@ def _ingest(
             }
         ),
     )
-    store_acquisition(
+    return store_acquisition(
         session,
         principal,
+        store,
         acquisition,
         animals=animals,
         placed=placed,
@@ -171,13 +170,5 @@ def _ingest(
         staged=staged,
         filename=filename,
         role=TIFF_ROLE,
+        media_type="image/tiff",
     )
-    audit.record(
-        session,
-        principal,
-        action="ingest",
-        object_type="acquisition",
-        object_id=acquisition.id,
-        changes={"filename": filename, "sha256": staged.sha256},
-    )
-    return acquisition_read(session, acquisition, already_stored=False)

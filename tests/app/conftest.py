@@ -25,6 +25,7 @@ from app.deps import get_session
 from app.labs.service import create_lab
 from app.main import create_app
 from app.migrations import upgrade_to_head
+from tests.app.clicks import new_imaging_session, synthetic_hotel_zip
 
 POSTGRES_ENV = "OSTEOLUX_TEST_POSTGRES_URL"
 
@@ -139,3 +140,13 @@ def other_lab(app: Any, other_lab_key: str) -> Iterator[TestClient]:
 def anonymous(app: Any) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client
+
+
+@pytest.fixture
+def synthetic_zip(tmp_path: Path) -> bytes:
+    return synthetic_hotel_zip(tmp_path)
+
+
+@pytest.fixture
+def imaging_session(client: TestClient) -> dict[str, Any]:
+    return new_imaging_session(client)

@@ -18,51 +18,11 @@ from sqlalchemy.orm import Session
 
 from app.models import Acquisition, AcquisitionFile, Blob, Measurement, Roi
 from imaging import default_hotel, read_living_image_measurements, write_synthetic_click
-from tests.app.factories import make_animal, make_control, make_study, make_treatment
+from tests.app.clicks import ANIMALS, FLUXES, post_zip, url, zip_folder
+from tests.app.factories import make_animal, make_control, make_study
 from tests.app.problems import assert_problem, row_counts
 
-FLUXES = (2.0e5, 1.0e7, 8.0e6, 5.0e5, 1.0e5)
-ANIMALS = [str(3466 + i) for i in range(5)]
 TABLES = (Acquisition, AcquisitionFile, Roi, Measurement, Blob)
-
-
-def zip_folder(folder: Path, *, skip: tuple[str, ...] = ()) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.iterdir()):
-            if path.name not in skip:
-                archive.write(path, f"{folder.name}/{path.name}")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def synthetic_zip(tmp_path: Path) -> bytes:
-    mice, sources = default_hotel(FLUXES)
-    click = write_synthetic_click(
-        tmp_path / "SYN20260715101500", mice=mice, sources=sources, click_number="SYN20260715101500"
-    )
-    return zip_folder(click.path)
-
-
-@pytest.fixture
-def imaging_session(client: TestClient) -> dict:
-    study = make_study(client)
-    control = make_control(client, study["id"])
-    treatment = make_treatment(client, study["id"], control["id"])
-    for i, animal in enumerate(ANIMALS):
-        make_animal(client, study["id"], (control if i < 3 else treatment)["id"], animal)
-    session = client.post(
-        f"/studies/{study['id']}/sessions", json={"acquired_at": "2026-07-15T10:15:00+02:00"}
-    ).json()
-    return session | {"study_id": study["id"]}
-
-
-def url(s: dict) -> str:
-    return f"/studies/{s['study_id']}/sessions/{s['id']}/acquisitions"
-
-
-def post_zip(client: TestClient, s: dict, content: bytes, name: str = "click.zip", **form: str):
-    return client.post(url(s), files={"file": (name, content, "application/zip")}, data=form)
 
 
 def stored_blob_files(app) -> list[Path]:  # type: ignore[no-untyped-def]

@@ -4,11 +4,9 @@ the store on its own, then the whole app storing uploads in a bucket."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import socket
 import uuid
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +22,9 @@ from app.errors import ServiceUnavailable, Unprocessable
 from app.main import create_app
 from app.models import Acquisition, AcquisitionFile, Blob, Measurement, Roi
 from app.storage import LocalBlobStore, S3BlobStore, StagedFile, make_blob_store
-from imaging import default_hotel, write_synthetic_click
-from tests.app.factories import make_animal, make_control, make_study, make_treatment
+from tests.app.clicks import post_zip, url
 from tests.app.problems import assert_problem, row_counts
 
-FLUXES = (2.0e5, 1.0e7, 8.0e6, 5.0e5, 1.0e5)
-ANIMALS = [str(3466 + i) for i in range(5)]
 TABLES = (Acquisition, AcquisitionFile, Roi, Measurement, Blob)
 
 
@@ -272,44 +267,6 @@ def settings(tmp_path: Path, database_url: str, s3_endpoint: str, bucket: str) -
 def app(app: Any) -> Iterator[Any]:
     yield app
     app.state.blob_store.close()
-
-
-def zip_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(folder.iterdir()):
-            archive.write(path, f"{folder.name}/{path.name}")
-    return buffer.getvalue()
-
-
-@pytest.fixture
-def synthetic_zip(tmp_path: Path) -> bytes:
-    mice, sources = default_hotel(FLUXES)
-    click = write_synthetic_click(
-        tmp_path / "SYN20260715101500", mice=mice, sources=sources, click_number="SYN20260715101500"
-    )
-    return zip_folder(click.path)
-
-
-@pytest.fixture
-def imaging_session(client: TestClient) -> dict:
-    study = make_study(client)
-    control = make_control(client, study["id"])
-    treatment = make_treatment(client, study["id"], control["id"])
-    for i, animal in enumerate(ANIMALS):
-        make_animal(client, study["id"], (control if i < 3 else treatment)["id"], animal)
-    session = client.post(
-        f"/studies/{study['id']}/sessions", json={"acquired_at": "2026-07-15T10:15:00+02:00"}
-    ).json()
-    return session | {"study_id": study["id"]}
-
-
-def url(s: dict) -> str:
-    return f"/studies/{s['study_id']}/sessions/{s['id']}/acquisitions"
-
-
-def post_zip(client: TestClient, s: dict, content: bytes, **form: str) -> Any:
-    return client.post(url(s), files={"file": ("click.zip", content, "application/zip")}, data=form)
 
 
 def test_upload_is_stored_in_the_bucket(

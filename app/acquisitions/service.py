@@ -37,22 +37,13 @@ from app.models import (
 )
 from app.sessions.service import get_imaging_session
 from app.storage import BlobStore, StagedFile
+from app.studies.roi_template import TemplateSite, study_template
 from app.studies.service import lock_study
 from app.uploads import staged_upload
 
 CLICK_ROLE = "ivis_zip"
 TIFF_ROLE = "tiff"
 IMAGE_ROLES = (CLICK_ROLE, TIFF_ROLE)
-# Template site names of ``imaging.DEFAULT_SITE_TEMPLATE`` → our anatomical sites.
-TEMPLATE_SITES = {
-    "skull": Site.skull_mandible,
-    "thorax": Site.thorax,
-    "spine": Site.spine,
-    "left scapula": Site.forelimbs_scapula,
-    "right scapula": Site.forelimbs_scapula,
-    "left hindlimb": Site.left_hindlimb,
-    "right hindlimb": Site.right_hindlimb,
-}
 
 
 @dataclass
@@ -130,9 +121,10 @@ def _place_rois(
     animals: list[Animal],
     bodies: Sequence[imaging.AnimalBody],
     view: View,
+    template: Sequence[TemplateSite],
 ) -> list[PlacedRoi]:
     """Living Image's own ROIs when the click has them, each given to the mouse it sits on;
-    otherwise a whole-body ROI and the site template on every mouse found."""
+    otherwise a whole-body ROI and the study's site template on every mouse found."""
     if click.rois:
         placed = []
         for li_roi in click.rois:
@@ -150,6 +142,13 @@ def _place_rois(
         return placed
     placed = []
     side = "ventral" if view == View.ventral else "dorsal"
+    shapes = [
+        imaging.SiteTemplate(
+            name=t.name, shape=t.shape, u=t.u, v=t.v, size_u=t.size_u, size_v=t.size_v
+        )
+        for t in template
+    ]
+    site_of = {t.name: t.site for t in template}
     for body in bodies[: len(animals)]:
         animal = animals[body.position]
         placed.append(
@@ -162,9 +161,9 @@ def _place_rois(
             )
         )
         by_site: dict[Site, list[imaging.Roi]] = {}
-        for roi in imaging.site_rois(body, view=side):
+        for roi in imaging.site_rois(body, template=shapes, view=side):
             name = roi.label.removeprefix(f"{body.animal_number} ").strip()
-            by_site.setdefault(TEMPLATE_SITES[name], []).append(roi)
+            by_site.setdefault(site_of[name], []).append(roi)
         for site, parts in by_site.items():
             geometry = parts[0] if len(parts) == 1 else UnionRoi(parts=tuple(parts))
             placed.append(
@@ -259,7 +258,7 @@ def _ingest_staged(
     check_alive(field, imaging_session, filename)
     bodies = _find_bodies(click, field, filename)
     chosen_view = _view(view, click)
-    placed = _place_rois(click, field, bodies, chosen_view)
+    placed = _place_rois(click, field, bodies, chosen_view, study_template(study))
     image = calibrate(click, filename)
     results = quantify_placed(image, placed, filename)
     # Concurrent uploads to one study serialise here, so the duplicate checks see each other.

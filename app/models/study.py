@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, Float, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, Float, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base
@@ -67,6 +68,8 @@ class Study(IdMixin, TimestampMixin, Base):
     day0: Mapped[date] = mapped_column(Date)
     iacuc_number: Mapped[str | None] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
+    # Site ROIs in body coordinates, placed on every mouse found (None: the default template).
+    roi_template: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     arms: Mapped[list[Arm]] = relationship(back_populates="study", lazy="raise")

@@ -11,7 +11,7 @@ from app.deps import PrincipalDep, ReasonHeader, SessionDep
 from app.models import InjectionModel
 from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES
-from app.studies import service
+from app.studies import roi_template, service
 from app.studies.schemas import StudyCreate, StudyRead, StudyUpdate
 
 router = APIRouter(prefix="/studies", tags=["studies"], responses=PROBLEM_RESPONSES)
@@ -79,3 +79,24 @@ def archive_study(
     return StudyRead.model_validate(
         service.archive_study(session, principal, study_id, reason=reason)
     )
+
+
+@router.get("/{study_id}/roi-template", summary="Get the study's ROI template")
+def get_roi_template(
+    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> roi_template.RoiTemplateRead:
+    """The site ROIs (in body coordinates) placed on every mouse found in this study's images."""
+    return roi_template.get_roi_template(session, principal, study_id)
+
+
+@router.put("/{study_id}/roi-template", summary="Set the study's ROI template")
+def set_roi_template(
+    study_id: uuid.UUID,
+    body: roi_template.RoiTemplate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    reason: ReasonHeader = None,
+) -> roi_template.RoiTemplateRead:
+    """Replace the site template used for new images of this study (audited); images
+    already measured keep their ROIs."""
+    return roi_template.set_roi_template(session, principal, study_id, body, reason=reason)

@@ -410,3 +410,48 @@ def test_requantify_keeps_history(
     assert {m["measurement_id"] for m in after}.isdisjoint(
         {m["measurement_id"] for m in created["measurements"]}
     )
+
+
+def test_study_roi_template_is_used_for_new_images(
+    client: TestClient, imaging_session: dict, tmp_path: Path, db_session: Session
+) -> None:
+    base = f"/studies/{imaging_session['study_id']}/roi-template"
+    default = client.get(base).json()
+    assert default["is_default"] is True
+    assert {s["site"] for s in default["sites"]} >= {"spine", "left_hindlimb", "forelimbs_scapula"}
+    femurs = {
+        "sites": [
+            {
+                "name": "left femur",
+                "site": "left_hindlimb",
+                "shape": "circle",
+                "u": 0.6,
+                "v": -0.6,
+                "size_u": 0.3,
+                "size_v": 0.3,
+            },
+            {
+                "name": "right femur",
+                "site": "right_hindlimb",
+                "shape": "circle",
+                "u": 0.6,
+                "v": 0.6,
+                "size_u": 0.3,
+                "size_v": 0.3,
+            },
+        ]
+    }
+    assert_problem(client.put(base, json={"sites": [femurs["sites"][0] | {"u": 7}]}), 422, "u")
+    stored = client.put(base, json=femurs, headers={"X-Change-Reason": "hindlimb study"})
+    assert stored.status_code == 200 and stored.json()["is_default"] is False
+    assert client.get(base).json()["sites"] == femurs["sites"]
+    mice, sources = default_hotel(FLUXES)
+    click = write_synthetic_click(
+        tmp_path / "t", mice=mice, sources=sources, click_number="SYN20260715103000"
+    )
+    response = post_zip(
+        client, imaging_session, zip_folder(click.path, skip=("AnalyzedClickInfo.txt",))
+    )
+    assert response.status_code == 201, response.text
+    sites = sorted({m["site"] for m in response.json()["measurements"]})
+    assert sites == ["left_hindlimb", "right_hindlimb", "whole_body"]

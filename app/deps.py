@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import Principal, authenticate
 from app.config import Settings
@@ -37,12 +37,19 @@ BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    return request.app.state.session_factory
+
+
 def get_principal(
-    session: SessionDep,
+    factory: Annotated[sessionmaker[Session], Depends(get_session_factory)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
-    return authenticate(session, bearer.credentials if bearer else api_key)
+    # A short transaction of its own: the request's transaction (and, on SQLite, the
+    # database write lock) starts only when the work does, not while a body streams in.
+    with factory() as session:
+        return authenticate(session, bearer.credentials if bearer else api_key)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -199,10 +199,12 @@ def ingest_click(
 ) -> AcquisitionRead:
     """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
     principal.require_write(allow_instrument=True)
-    imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
     with staged_upload(
         store, upload, max_bytes=settings.max_upload_bytes, filename=filename
     ) as staged:
+        # The body is staged before the first query, so no transaction (on SQLite: no
+        # write lock) is held while it streams in.
+        imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
         if expected_sha256 is not None and staged.sha256 != expected_sha256:
             raise BadRequest(
                 f"Content-Digest says sha-256 {expected_sha256} but the body received hashes to "

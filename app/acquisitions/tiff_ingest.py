@@ -92,10 +92,12 @@ def ingest_tiff(
 ) -> AcquisitionRead:
     """Store a TIFF unchanged and measure the ROIs its metadata gives (stored once)."""
     principal.require_write(allow_instrument=True)
-    imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
     with staged_upload(
         store, upload, max_bytes=settings.max_upload_bytes, filename=filename
     ) as staged:
+        # The body is staged before the first query, so no transaction (on SQLite: no
+        # write lock) is held while it streams in.
+        imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
         return idempotency.run_once(
             session,
             principal,

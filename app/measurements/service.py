@@ -144,8 +144,10 @@ def import_measurements(
 ) -> ImportResult:
     """Import a tidy or Living Image measurement CSV; the file itself is kept as raw data."""
     principal.require_write(allow_instrument=True)
-    study = get_study(session, principal, study_id)
     with staged_upload(store, upload, max_bytes=MAX_IMPORT_BYTES, filename=filename) as staged:
+        # The body is staged before the first query, so no transaction (on SQLite: no
+        # write lock) is held while it streams in.
+        study = get_study(session, principal, study_id)
         if staged.size_bytes == 0:
             raise Unprocessable(f"{filename} is empty.")
         return idempotency.run_once(

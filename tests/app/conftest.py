@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, unit_of_work
-from app.deps import get_session
+from app.deps import get_session, get_session_factory
 from app.labs.service import create_lab
 from app.main import create_app
 from app.migrations import upgrade_to_head
@@ -78,16 +78,26 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def db_session(engine: Engine) -> Iterator[Session]:
-    """A session whose every commit is a SAVEPOINT inside one rolled-back transaction."""
+def db_connection(engine: Engine) -> Iterator[Connection]:
+    """One connection in one transaction, rolled back after the test."""
     with engine.connect() as connection:
         outer = connection.begin()
-        session = Session(
-            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
-        )
-        yield session
-        session.close()
+        yield connection
         outer.rollback()
+
+
+@pytest.fixture
+def test_session_factory(db_connection: Connection) -> sessionmaker[Session]:
+    """Sessions whose every commit is a SAVEPOINT inside the test's transaction."""
+    return sessionmaker(
+        bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
+
+
+@pytest.fixture
+def db_session(test_session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with test_session_factory() as session:
+        yield session
 
 
 @pytest.fixture
@@ -96,13 +106,16 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, db_session: Session) -> Any:
+def app(
+    settings: Settings, db_session: Session, test_session_factory: sessionmaker[Session]
+) -> Any:
     app = create_app(settings)
 
     def _test_session() -> Iterator[Session]:
         yield from unit_of_work(db_session)
 
     app.dependency_overrides[get_session] = _test_session
+    app.dependency_overrides[get_session_factory] = lambda: test_session_factory
     return app
 
 

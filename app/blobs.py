@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import on_rollback
@@ -17,11 +18,18 @@ def keep_blob(session: Session, store: BlobStore, staged: StagedFile, *, media_t
     """
     blob = session.get(Blob, staged.sha256)
     if blob is None:
-        blob = Blob(sha256=staged.sha256, size_bytes=staged.size_bytes, media_type=media_type)
-        session.add(blob)
-        session.flush()
-        if store.put(staged):
-            on_rollback(session, lambda: store.remove(staged.sha256))
-    elif not store.exists(staged.sha256):
+        try:
+            with session.begin_nested():
+                blob = Blob(
+                    sha256=staged.sha256, size_bytes=staged.size_bytes, media_type=media_type
+                )
+                session.add(blob)
+        except IntegrityError:  # the same bytes were just committed by another request
+            blob = session.get_one(Blob, staged.sha256)
+        else:
+            if store.put(staged):
+                on_rollback(session, lambda: store.remove(staged.sha256))
+            return blob
+    if not store.exists(staged.sha256):
         store.put(staged)  # heal a store that lost the file: the content is the same
     return blob

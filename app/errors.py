@@ -23,6 +23,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from imaging import ImagingError
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://osteolux.org/problems/"
 
@@ -136,6 +138,14 @@ def install_error_handlers(app: FastAPI) -> None:
             slug=exc.slug,
             errors=exc.errors,
             headers=headers,
+        )
+
+    @app.exception_handler(ImagingError)
+    async def _imaging_error(request: Request, exc: ImagingError) -> JSONResponse:
+        # Services translate imaging errors with context; this is the backstop for any
+        # that slips through: a problem with the data sent, never a server fault.
+        return problem_response(
+            request, status=422, title="Invalid image data", detail=str(exc), slug="invalid-image"
         )
 
     @app.exception_handler(RequestValidationError)

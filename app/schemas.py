@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -12,9 +13,10 @@ LongText = Annotated[str, StringConstraints(max_length=20000)]
 
 
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are an error, not silently dropped."""
+    """Request bodies: unknown fields are an error, not silently dropped; NaN and infinity
+    are refused in every number."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class UpdateModel(InputModel):
@@ -37,3 +39,7 @@ class UpdateModel(InputModel):
 
 class OutputModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+# Days since injection in queries: a century either way is more than any study.
+DayQuery = Annotated[int | None, Query(ge=-36500, le=36500)]

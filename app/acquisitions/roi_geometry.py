@@ -4,6 +4,7 @@ objects. A ``union`` joins parts that form one site (e.g. both scapulae)."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ import numpy as np
 from imaging import (
     CircleRoi,
     EllipseRoi,
+    ImagingError,
     MaskRoi,
     PolygonRoi,
     RectangleRoi,
@@ -45,6 +47,64 @@ def to_json(roi: Roi | UnionRoi) -> dict[str, Any]:
     if name == "polygon":
         fields["vertices"] = [list(v) for v in roi.vertices]  # type: ignore[union-attr]
     return {"type": name, **fields}
+
+
+# Bounds that keep a hostile ROI from allocating a huge mask (masks cover the ROI's box):
+# generous for any camera sensor (an IVIS Spectrum's is 2048 pixels across).
+COORDINATE_RANGE_PX = (-4096.0, 8192.0)
+MAX_SIZE_PX = 4096.0
+MAX_VERTICES = 1000
+MAX_UNION_PARTS = 20
+_COORDINATES = ("center_row", "center_col")
+_SIZES = ("radius", "semi_axis_row", "semi_axis_col", "width", "height")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_numbers(kind: str, geometry: dict[str, Any]) -> None:
+    low, high = COORDINATE_RANGE_PX
+    for name in _COORDINATES:
+        if name in geometry and not low <= _number(name, geometry[name]) <= high:
+            raise ValueError(f"{name} must lie between {low:g} and {high:g} sensor pixels")
+    for name in _SIZES:
+        if name in geometry and not 0 < _number(name, geometry[name]) <= MAX_SIZE_PX:
+            raise ValueError(f"{name} must be > 0 and at most {MAX_SIZE_PX:g} sensor pixels")
+    if "angle_deg" in geometry and abs(_number("angle_deg", geometry["angle_deg"])) > 360:
+        raise ValueError("angle_deg must lie between -360 and 360")
+    if kind == "polygon":
+        vertices = geometry.get("vertices")
+        if not isinstance(vertices, list) or not 3 <= len(vertices) <= MAX_VERTICES:
+            raise ValueError(f"a polygon needs 3 to {MAX_VERTICES} vertices as [row, col] pairs")
+        for vertex in vertices:
+            if not isinstance(vertex, list | tuple) or len(vertex) != 2:
+                raise ValueError("each polygon vertex is a [row, col] pair")
+            for name, value in zip(("row", "col"), vertex, strict=True):
+                if not low <= _number(f"vertex {name}", value) <= high:
+                    raise ValueError(f"polygon vertices must lie between {low:g} and {high:g}")
+
+
+def validate(geometry: Any) -> Roi | UnionRoi:
+    """The ROI a JSON geometry describes, or ValueError saying what is wrong with it."""
+    if not isinstance(geometry, dict):
+        raise ValueError("an ROI geometry is a JSON object with a 'type'")
+    if geometry.get("type") == "union":
+        parts = geometry.get("parts")
+        if not isinstance(parts, list) or not 1 <= len(parts) <= MAX_UNION_PARTS:
+            raise ValueError(f"a union needs 1 to {MAX_UNION_PARTS} parts")
+        if any(isinstance(p, dict) and p.get("type") == "union" for p in parts):
+            raise ValueError("a union's parts cannot be unions")
+        return UnionRoi(parts=tuple(validate(p) for p in parts))  # type: ignore[misc]
+    _check_numbers(str(geometry.get("type")), geometry)
+    try:
+        return from_json(geometry)
+    except ImagingError as exc:
+        raise ValueError(str(exc)) from None
+    except TypeError as exc:
+        raise ValueError(f"unexpected or missing fields ({exc})") from None
 
 
 def from_json(geometry: dict[str, Any], *, label: str = "") -> Roi | UnionRoi:

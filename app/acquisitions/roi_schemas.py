@@ -20,8 +20,8 @@ _GEOMETRY_DOC = (
 
 def _check_geometry(value: dict[str, Any]) -> dict[str, Any]:
     try:
-        roi_geometry.from_json(value)
-    except (TypeError, ValueError, KeyError) as exc:
+        roi_geometry.validate(value)
+    except ValueError as exc:
         raise ValueError(f"invalid ROI geometry: {exc}") from None
     return value
 

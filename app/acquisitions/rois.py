@@ -14,6 +14,7 @@ from app.acquisitions.images import load_calibrated
 from app.acquisitions.roi_schemas import RoiCreate, RoiUpdate
 from app.acquisitions.schemas import AcquisitionRead
 from app.acquisitions.service import (
+    IMAGE_ROLES,
     acquisition_read,
     current_rois,
     get_acquisition,
@@ -21,7 +22,7 @@ from app.acquisitions.service import (
 )
 from app.auth import Principal
 from app.config import Settings
-from app.errors import NotFound, Unprocessable
+from app.errors import Conflict, NotFound, Unprocessable
 from app.models import (
     Acquisition,
     AcquisitionAnimal,
@@ -31,9 +32,10 @@ from app.models import (
     Measurement,
     Roi,
     RoiSource,
+    Site,
 )
 from app.storage import BlobStore
-from app.studies.service import get_study
+from app.studies.service import get_study, lock_study
 
 
 def _animal_in_field(
@@ -58,6 +60,34 @@ def _get_roi(session: Session, acquisition: Acquisition, roi_id: uuid.UUID) -> R
     if not roi.is_current:
         raise Unprocessable(f"ROI {roi_id} was superseded; edit its current version instead.")
     return roi
+
+
+def _ensure_single(
+    session: Session,
+    acquisition: Acquisition,
+    animal_id: uuid.UUID | None,
+    site: Site,
+    *,
+    replacing: uuid.UUID | None = None,
+) -> None:
+    """One current ROI per animal and site in an image (``custom`` may repeat), so a site's
+    value in a series is never an accidental average of two regions."""
+    if site == Site.custom:
+        return
+    query = select(Roi.id).where(
+        Roi.acquisition_id == acquisition.id,
+        Roi.is_current.is_(True),
+        Roi.site == site,
+        Roi.animal_id.is_(None) if animal_id is None else Roi.animal_id == animal_id,
+    )
+    if replacing is not None:
+        query = query.where(Roi.id != replacing)
+    existing = session.scalar(query)
+    if existing is not None:
+        raise Conflict(
+            f"This image already has a current {site.value} ROI for that animal (ROI {existing}); "
+            "correct it with PATCH, retire it first, or use site 'custom' for an extra region."
+        )
 
 
 def _measure(
@@ -86,9 +116,12 @@ def add_roi(
     """Draw a new ROI on an acquisition and measure it."""
     principal.require_write()
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    lock_study(session, get_study(session, principal, study_id))
+    animal_id = _animal_in_field(session, acquisition, data.animal)
+    _ensure_single(session, acquisition, animal_id, data.site)
     roi = Roi(
         acquisition_id=acquisition.id,
-        animal_id=_animal_in_field(session, acquisition, data.animal),
+        animal_id=animal_id,
         site=data.site,
         label=data.label,
         shape=data.geometry["type"],
@@ -127,15 +160,26 @@ def edit_roi(
     measurements stay as history."""
     principal.require_write()
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    lock_study(session, get_study(session, principal, study_id))  # two edits of one ROI: one wins
     old = _get_roi(session, acquisition, roi_id)
     changes = data.changes()
+    if old.source == RoiSource.imported:
+        raise Unprocessable(
+            "This ROI came from an imported table and has no geometry to re-measure; import "
+            "a corrected file, or retire it."
+        )
     geometry = changes.get("geometry", old.geometry)
+    animal_id = (
+        _animal_in_field(session, acquisition, changes["animal"])
+        if "animal" in changes
+        else old.animal_id
+    )
+    site = changes.get("site", old.site)
+    _ensure_single(session, acquisition, animal_id, site, replacing=old.id)
     new = Roi(
         acquisition_id=acquisition.id,
-        animal_id=_animal_in_field(session, acquisition, changes["animal"])
-        if "animal" in changes
-        else old.animal_id,
-        site=changes.get("site", old.site),
+        animal_id=animal_id,
+        site=site,
         label=changes.get("label", old.label),
         shape=geometry["type"],
         geometry=geometry,
@@ -173,6 +217,7 @@ def retire_roi(
     """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
     principal.require_write()
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    lock_study(session, get_study(session, principal, study_id))
     roi = _get_roi(session, acquisition, roi_id)
     roi.is_current = False
     session.flush()
@@ -202,11 +247,12 @@ def requantify(
     new measurements replace the current ones, which stay as history."""
     principal.require_write()
     study = get_study(session, principal, study_id)
+    lock_study(session, study)  # concurrent requantifications must not both add a current row
     query = (
         select(Acquisition)
         .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
         .join(AcquisitionFile, AcquisitionFile.acquisition_id == Acquisition.id)
-        .where(ImagingSession.study_id == study.id, AcquisitionFile.role == "ivis_zip")
+        .where(ImagingSession.study_id == study.id, AcquisitionFile.role.in_(IMAGE_ROLES))
         .order_by(Acquisition.created_at)
     )
     if session_id is not None:

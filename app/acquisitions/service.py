@@ -487,7 +487,7 @@ def acquisition_read(
 ) -> AcquisitionRead:
     sha = session.scalar(
         select(AcquisitionFile.blob_sha256).where(
-            AcquisitionFile.acquisition_id == acquisition.id, AcquisitionFile.role == CLICK_ROLE
+            AcquisitionFile.acquisition_id == acquisition.id, AcquisitionFile.role.in_(IMAGE_ROLES)
         )
     )
     field = session.execute(

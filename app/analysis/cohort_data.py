@@ -67,8 +67,12 @@ def build_cohort(
 
 
 def fingerprint(points: Sequence[SeriesPoint]) -> str:
-    """SHA-256 of the inputs (ids, values, flags), to tell later whether the data changed."""
+    """SHA-256 of the inputs (measurement, animal, its arm, day, value, flags), to tell later
+    whether the data changed — including an animal moved to another arm."""
     digest = hashlib.sha256()
     for p in sorted(points, key=lambda q: str(q.measurement_id)):
-        digest.update(f"{p.measurement_id}|{p.value!r}|{','.join(sorted(p.flags))}\n".encode())
+        flags = ",".join(sorted(p.flags))
+        digest.update(
+            f"{p.measurement_id}|{p.animal_id}|{p.arm_id}|{p.day}|{p.value!r}|{flags}\n".encode()
+        )
     return digest.hexdigest()

@@ -7,6 +7,7 @@ import io
 from collections import defaultdict
 from collections.abc import Sequence
 
+from app.csv_cells import safe_cell
 from app.measurements.schemas import SeriesPoint
 
 
@@ -31,10 +32,10 @@ def prism_wide_csv(points: Sequence[SeriesPoint], *, arms: Sequence[str], value_
     group_row = [f"Day ({value_label})"]
     previous = None
     for arm, _ in columns:
-        group_row.append(arm if arm != previous else "")
+        group_row.append(safe_cell(arm) if arm != previous else "")
         previous = arm
     writer.writerow(group_row)
-    writer.writerow(["day", *(animal for _, animal in columns)])
+    writer.writerow(["day", *(safe_cell(animal) for _, animal in columns)])
     for day in sorted({p.day for p in points}):
         row: list[str] = [str(day)]
         for _, animal in columns:

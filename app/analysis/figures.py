@@ -169,7 +169,7 @@ def comparison_plot(
 ) -> bytes:
     """A plot of a stored comparison, redrawn from exactly the measurements it used."""
     row, study = get_comparison_row(session, principal, study_id, comparison_id)
-    points = stored_points(session, study, row)
+    points = stored_points(row)
     arms, controls = _arms(session, study, only=[row.control_arm_id, row.treatment_arm_id])
     control = next(a for a in arms if a in controls)
     treated = next(a for a in arms if a != control)

@@ -112,7 +112,9 @@ IMAGE_RESPONSES = {
 }
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 PlotFormat = Annotated[Literal["png", "svg"], Query(description="png (default) or svg")]
-PlotDay = Annotated[int | None, Query(ge=0, description="Day since injection (waterfall only)")]
+PlotDay = Annotated[
+    int | None, Query(ge=0, le=36500, description="Day since injection (waterfall only)")
+]
 
 
 @router.get(

@@ -99,6 +99,7 @@ class ComparisonCreate(InputModel):
     )
     analyses: list[Analysis] = Field(
         default_factory=lambda: list(ALL_ANALYSES),
+        min_length=1,
         description="incidence and survival need a threshold and are skipped without one.",
     )
     threshold: Threshold | None = None

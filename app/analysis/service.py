@@ -227,6 +227,7 @@ def create_comparison(
         metric=data.metric,
         parameters=data.model_dump(mode="json"),
         input_measurement_ids=sorted(str(p.measurement_id) for p in points),
+        inputs=[p.model_dump(mode="json") for p in points],
         input_fingerprint=fingerprint(points),
         software=software_versions(),
         results={k: v.model_dump(mode="json") for k, v in results.items()},
@@ -270,10 +271,9 @@ def get_comparison_row(
     return row, study
 
 
-def stored_points(session: Session, study: Study, row: Comparison) -> list[SeriesPoint]:
-    """Exactly the measurements the comparison used, even if they were superseded since."""
-    ids = [uuid.UUID(i) for i in row.input_measurement_ids]
-    return load_points(session, study, site=Site(row.site), metric=row.metric, measurement_ids=ids)  # type: ignore[arg-type]
+def stored_points(row: Comparison) -> list[SeriesPoint]:
+    """Exactly the points the comparison used, with each animal's arm as it was then."""
+    return [SeriesPoint.model_validate(p) for p in row.inputs]
 
 
 def get_comparison(
@@ -292,7 +292,7 @@ def get_comparison(
         ),  # type: ignore[arg-type]
         (window["day_from"], window["day_to"]) if window else None,
     )
-    counts = animals_per_arm(stored_points(session, study, row))
+    counts = animals_per_arm(stored_points(row))
     return _to_read(row, counts, inputs_changed=fingerprint(current) != row.input_fingerprint)
 
 

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from app.models import EndReason, Sex
 from app.schemas import InputModel, LongText, OutputModel, ShortText, UpdateModel
 
-Identifier = ShortText
+
+# No separators or control characters: identifiers travel in comma-separated lists
+# (Living Image's Animal Number, the `animals` form field) and in CSV files.
+def _plain_identifier(value: str) -> str:
+    if any(c in ",;" or ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain commas, semicolons or control characters")
+    return value
+
+
+Identifier = Annotated[ShortText, AfterValidator(_plain_identifier)]
 
 
 class AnimalEnd(InputModel):

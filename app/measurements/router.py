@@ -14,6 +14,7 @@ from app.measurements.schemas import ImportFormat, ImportResult, MeasurementRow,
 from app.models import Site
 from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES
+from app.schemas import DayQuery
 
 router = APIRouter(prefix="/studies/{study_id}", tags=["measurements"], responses=PROBLEM_RESPONSES)
 
@@ -98,8 +99,8 @@ def list_measurements(
     arm_id: uuid.UUID | None = None,
     animal_id: uuid.UUID | None = None,
     site: Site | None = None,
-    day_from: int | None = None,
-    day_to: int | None = None,
+    day_from: DayQuery = None,
+    day_to: DayQuery = None,
     flag: Annotated[str | None, Query(description="Only measurements with this QC flag")] = None,
     include_history: Annotated[
         bool, Query(description="Also superseded measurements (after ROI edits or recalculation)")

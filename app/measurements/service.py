@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app import audit, idempotency
 from app.auth import Principal
 from app.blobs import keep_blob
+from app.csv_cells import safe_cell
 from app.errors import Unprocessable
 from app.measurements.living_image import to_tidy_rows
 from app.measurements.schemas import (
@@ -418,12 +419,12 @@ def series_csv(series: Series) -> str:
     for p in series.points:
         writer.writerow(
             [
-                p.animal,
-                p.arm,
+                safe_cell(p.animal),
+                safe_cell(p.arm),
                 p.day,
                 p.site,
                 "" if p.value is None else repr(p.value),
-                ";".join(p.flags),
+                safe_cell(";".join(p.flags)),
                 p.measurement_id,
             ]
         )
@@ -542,19 +543,19 @@ def measurements_csv(rows: Sequence[MeasurementRow]) -> str:
     for r in rows:
         writer.writerow(
             [
-                r.click_number or "",
-                r.roi_label or "",
+                safe_cell(r.click_number),
+                safe_cell(r.roi_label),
                 number(r.total_flux_ps),
                 number(r.radiance_mean),
                 number(r.radiance_std),
                 number(r.radiance_min),
                 number(r.radiance_max),
-                r.animal or "",
-                r.arm or "",
+                safe_cell(r.animal),
+                safe_cell(r.arm),
                 r.site,
                 r.day,
                 r.view,
-                ";".join(r.flags),
+                safe_cell(";".join(r.flags)),
                 r.method,
                 r.measurement_id,
             ]

@@ -109,6 +109,10 @@ def read_tidy_csv(content: str, *, filename: str) -> list[TidyRow]:
                 ) from None
         if day_value is None and on is None:
             raise Unprocessable(f"{filename}, line {line}: give a day or a date.")
+        if day_value is not None and abs(day_value) > 36500:
+            raise Unprocessable(
+                f"{filename}, line {line}: day {day_value:g} is not a plausible day."
+            )
         if day_value is not None and day_value != int(day_value):
             raise Unprocessable(
                 f"{filename}, line {line}: day {day_value} is not a whole number of days."
@@ -140,4 +144,18 @@ def read_tidy_csv(content: str, *, filename: str) -> list[TidyRow]:
             raise Unprocessable(f"{filename}, line {line}: no flux value.")
     if not rows:
         raise Unprocessable(f"{filename} has a header but no data rows.")
+    _refuse_duplicates(rows, filename)
     return rows
+
+
+def _refuse_duplicates(rows: list[TidyRow], filename: str) -> None:
+    """Two values for one animal, site, view and day would be averaged silently later."""
+    seen: dict[tuple[object, ...], int] = {}
+    for row in rows:
+        key = (row.animal, row.site, row.view, row.day, row.on)
+        if key in seen:
+            raise Unprocessable(
+                f"{filename}: lines {seen[key]} and {row.line} both give {row.site} of animal "
+                f"{row.animal} on the same day; keep one (or give them different views)."
+            )
+        seen[key] = row.line

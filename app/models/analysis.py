@@ -29,6 +29,9 @@ class Comparison(IdMixin, Base):
     metric: Mapped[str] = mapped_column(String(50))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     input_measurement_ids: Mapped[list[str]] = mapped_column(JSON)
+    # The input points as used (animal, its arm then, day, value, flags): an animal moved to
+    # another arm later does not change what this comparison was computed on.
+    inputs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, server_default="[]")
     input_fingerprint: Mapped[str] = mapped_column(String(64))
     software: Mapped[dict[str, str]] = mapped_column(JSON)
     results: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from app.deps import PrincipalDep, ReasonHeader, SessionDep
 from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES
+from app.schemas import DayQuery
 from app.sessions import service
 from app.sessions.schemas import ImagingSessionCreate, ImagingSessionRead, ImagingSessionUpdate
 
@@ -36,8 +36,8 @@ def list_imaging_sessions(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    day_from: Annotated[int | None, Query(description="First day since injection")] = None,
-    day_to: Annotated[int | None, Query(description="Last day since injection")] = None,
+    day_from: DayQuery = None,
+    day_to: DayQuery = None,
 ) -> Page[ImagingSessionRead]:
     """Imaging sessions of a study in time order, with their day since injection."""
     items, total = service.list_imaging_sessions(

@@ -34,6 +34,11 @@ def _check_times(study: Study, acquired_at: datetime, injected_at: datetime | No
             f"acquired_at {acquired_at.isoformat()} is before the study's day 0 ({study.day0}); "
             "check the instrument clock or the study's day 0."
         )
+    _check_injection(acquired_at, injected_at)
+    return acquired_on
+
+
+def _check_injection(acquired_at: datetime, injected_at: datetime | None) -> None:
     if injected_at is not None and not (
         0 <= (acquired_at - injected_at).total_seconds() <= 6 * 3600
     ):
@@ -41,7 +46,6 @@ def _check_times(study: Study, acquired_at: datetime, injected_at: datetime | No
             "luciferin_injected_at must be before acquired_at and at most 6 hours earlier "
             "(D-luciferin peaks about 8–15 minutes after i.p. injection)."
         )
-    return acquired_on
 
 
 def _in_utc(fields: dict[str, Any]) -> dict[str, Any]:
@@ -131,8 +135,8 @@ def update_imaging_session(
     injected_at = changes.get("luciferin_injected_at", row.luciferin_injected_at)
     if "acquired_at" in changes:
         changes["acquired_on"] = _check_times(study, acquired_at, injected_at)
-    else:
-        _check_times(study, acquired_at, injected_at)
+    else:  # the stored time is UTC; its local date is acquired_on
+        _check_injection(acquired_at, injected_at)
     audit.apply_changes(
         session, principal, row, _in_utc(changes), object_type="imaging_session", reason=reason
     )

@@ -14,6 +14,7 @@ import matplotlib.image
 import pytest
 from fastapi.testclient import TestClient
 from numpy.testing import assert_allclose
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Acquisition, AcquisitionFile, Blob, Measurement, Roi
@@ -455,3 +456,81 @@ def test_study_roi_template_is_used_for_new_images(
     assert response.status_code == 201, response.text
     sites = sorted({m["site"] for m in response.json()["measurements"]})
     assert sites == ["left_hindlimb", "right_hindlimb", "whole_body"]
+
+
+@pytest.mark.parametrize(
+    ("geometry", "fragment"),
+    [
+        ({"type": "circle", "center_row": 10, "center_col": 10, "radius": -5}, "radius"),
+        ({"type": "circle", "center_row": "NaN", "center_col": 10, "radius": 5}, "finite"),
+        ({"type": "polygon", "vertices": [[0, 0], [10, 0]]}, "3 to 1000 vertices"),
+        ({"type": "polygon", "vertices": [[0, 0, 1], [10, 0, 1], [0, 10, 1]]}, "[row, col]"),
+        ({"type": "polygon", "vertices": [[0, 0], [400000, 0], [0, 400000]]}, "between"),
+        ({"type": "union", "parts": []}, "1 to 20 parts"),
+        ({"type": "union", "parts": "ab"}, "1 to 20 parts"),
+        ({"type": "union", "parts": [{"type": "union", "parts": []}]}, "cannot be unions"),
+        (
+            {"type": "circle", "center_row": 1, "center_col": 1, "radius": 5, "angle_deg": 1e308},
+            "angle",
+        ),
+        ({"type": "circle", "center_row": 1, "center_col": 1}, "missing"),
+    ],
+)
+def test_hostile_roi_geometry_is_422(
+    client: TestClient,
+    imaging_session: dict,
+    synthetic_zip: bytes,
+    db_session: Session,
+    geometry: dict,
+    fragment: str,
+) -> None:
+    created = post_zip(client, imaging_session, synthetic_zip).json()
+    before = row_counts(db_session, Roi, Measurement)
+    response = client.post(
+        f"{url(imaging_session)}/{created['id']}/rois", json={"site": "spine", "geometry": geometry}
+    )
+    body = assert_problem(response, 422, "geometry")
+    assert fragment in body["detail"]
+    assert row_counts(db_session, Roi, Measurement) == before
+
+
+def test_one_current_roi_per_animal_and_site(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    created = post_zip(client, imaging_session, synthetic_zip).json()
+    circle = {"type": "circle", "center_row": 800, "center_col": 200, "radius": 50}
+    response = client.post(
+        f"{url(imaging_session)}/{created['id']}/rois",
+        json={"animal": "3466", "site": "spine", "geometry": circle},
+    )
+    assert_problem(response, 409, "already has a current spine ROI")
+    extra = client.post(
+        f"{url(imaging_session)}/{created['id']}/rois",
+        json={"animal": "3466", "site": "custom", "geometry": circle},
+    )
+    assert extra.status_code == 201
+
+
+def test_imported_rois_cannot_be_remeasured_and_bad_queries_are_422(
+    client: TestClient, imaging_session: dict, db_session: Session
+) -> None:
+    study_id = imaging_session["study_id"]
+    client.post(
+        f"/studies/{study_id}/measurements/import",
+        files={"file": ("f.csv", b"animal,day,site,total_flux_ps\n3466,0,spine,1e5\n", "text/csv")},
+    )
+    roi = db_session.scalar(select(Roi).where(Roi.source == "imported"))
+    acquisition = db_session.get(Acquisition, roi.acquisition_id)
+    session_url = f"/studies/{study_id}/sessions/{acquisition.session_id}"
+    target = f"{session_url}/acquisitions/{acquisition.id}/rois/{roi.id}"
+    assert_problem(
+        client.patch(target, json={"site": "skull_mandible", "reason": "wrong site"}),
+        422,
+        "imported",
+    )
+    for path, params in (
+        (f"/studies/{study_id}/measurements", {"day_from": 10**9}),
+        (f"/studies/{study_id}/sessions", {"day_to": -(10**7)}),
+        (f"/studies/{study_id}/measurements", {"offset": 10**20}),
+    ):
+        assert_problem(client.get(path, params=params), 422)

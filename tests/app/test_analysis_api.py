@@ -248,3 +248,21 @@ def test_prism_export(client: TestClient, study: dict) -> None:
     assert [r[0] for r in rows[2:]] == [str(d) for d in DAYS]
     truth = true_log10_flux()
     assert_allclose(float(rows[3][1 + CONTROL.index("c2")]), 10 ** truth[("c2", 7)], rtol=1e-12)
+
+
+def test_moving_an_animal_changes_the_inputs_not_the_stored_comparison(
+    client: TestClient, study: dict
+) -> None:
+    created = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "analyses": ["per_day"]},
+    ).json()
+    animals = client.get(f"/studies/{study['id']}/animals", params={"limit": 50}).json()["items"]
+    c0 = next(a for a in animals if a["identifier"] == "c0")
+    client.patch(
+        f"/studies/{study['id']}/animals/{c0['id']}", json={"arm_id": study["treatment"]["id"]}
+    )
+    later = client.get(f"/studies/{study['id']}/comparisons/{created['id']}").json()
+    assert later["inputs_changed"] is True
+    assert later["n_animals"] == {"Isotype IgG1": 6, "1D11 10 mg/kg": 6}  # as computed
+    assert later["results"] == created["results"]

@@ -201,3 +201,25 @@ def test_living_image_rows_that_cannot_be_placed(
     content = LIVING_IMAGE.splitlines()[0] + "\r\n" + row + "\r\n"
     assert_problem(upload(client, study, content, format="living_image"), 422, *fragments)
     assert row_counts(db_session, Measurement, Blob) == before
+
+
+def test_duplicate_rows_and_formula_cells(client: TestClient, study: dict) -> None:
+    twice = "animal,day,site,total_flux_ps\nm1,0,spine,1e5\nm1,0,spine,2e5\n"
+    assert_problem(upload(client, study, twice), 422, "lines 2 and 3")
+    control = client.get(f"/studies/{study['id']}/arms").json()["items"][0]
+    assert_problem(
+        client.post(
+            f"/studies/{study['id']}/animals", json={"identifier": "a,b", "arm_id": control["id"]}
+        ),
+        422,
+        "commas",
+    )
+    client.post(
+        f"/studies/{study['id']}/animals",
+        json={"identifier": "=HYPERLINK(1)", "arm_id": control["id"]},
+    )
+    upload(client, study, 'animal,day,site,total_flux_ps\n"=HYPERLINK(1)",0,spine,1e5\n')
+    exported = client.get(
+        f"/studies/{study['id']}/series", params={"site": "spine", "format": "csv"}
+    ).text
+    assert "'=HYPERLINK(1)" in exported and "\n=HYPERLINK" not in exported

@@ -3,6 +3,7 @@ with the constants given, measured in the given ROIs — checked against analyti
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -99,13 +100,15 @@ def post(client: TestClient, target: str, content: bytes, meta: str):  # type: i
 
 def test_counts_calibrated_with_given_constants(client: TestClient, target: str) -> None:
     counts = radiance_image() * EXPOSURE_S * BINNING**2 / C_CCD + BIAS  # the camera model, inverted
-    response = post(client, target, tiff_bytes(counts.astype(np.float32)), metadata())
+    content = tiff_bytes(counts.astype(np.float32))
+    response = post(client, target, content, metadata())
     assert response.status_code == 201, response.text
     by_animal = {m["animal"]: m for m in response.json()["measurements"]}
     assert_allclose(by_animal["m1"]["total_flux_ps"], FLUX_PS, rtol=0.01)
     assert abs(by_animal["m2"]["total_flux_ps"]) < 1e-3 * FLUX_PS  # an empty ROI
     assert by_animal["m1"]["units"] == "p/s/cm²/sr"
     assert response.json()["click_number"] == "LagoX-0001"
+    assert response.json()["sha256"] == hashlib.sha256(content).hexdigest()
 
 
 def test_radiance_tiff(client: TestClient, target: str) -> None:

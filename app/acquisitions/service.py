@@ -93,7 +93,7 @@ def field_animals(
 
 
 def _find_bodies(
-    click: imaging.IvisClick, animals: list[Animal], filename: str
+    click: imaging.IvisClick, identifiers: Sequence[str], filename: str
 ) -> tuple[imaging.AnimalBody, ...]:
     if click.photograph is None:
         raise Unprocessable(f"{filename}: no photograph.TIF, so the mice cannot be told apart.")
@@ -101,11 +101,37 @@ def _find_bodies(
         return imaging.find_animals(
             click.photograph.data,
             binning=click.photograph.binning,
-            animal_numbers=[a.identifier for a in animals],
-            n_animals=len(animals),
+            animal_numbers=list(identifiers),
+            n_animals=len(identifiers),
         )
     except imaging.ImagingError as exc:
         raise Unprocessable(f"{filename}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _PreparedClick:
+    """What can be known of an upload without the database: read, mice found, calibrated."""
+
+    click: imaging.IvisClick
+    identifiers: list[str]
+    bodies: tuple[imaging.AnimalBody, ...]
+    image: imaging.CalibratedImage
+
+
+def _prepare(
+    staged: StagedFile, settings: Settings, *, filename: str, animals: Sequence[str] | None
+) -> _PreparedClick:
+    click = _read_click(staged, filename, settings)
+    identifiers = list(animals or click.animal_numbers)
+    if not identifiers:
+        raise Unprocessable(
+            f"{filename}: ClickInfo.txt lists no 'Animal Number'; give the animals in the field "
+            "left to right in the `animals` form field (e.g. 3466,3467,3468)."
+        )
+    if len(set(identifiers)) != len(identifiers):
+        raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
+    bodies = _find_bodies(click, identifiers, filename)
+    return _PreparedClick(click, identifiers, bodies, calibrate(click, filename))
 
 
 def _nearest_animal(
@@ -202,83 +228,76 @@ def ingest_click(
     with staged_upload(
         store, upload, max_bytes=settings.max_upload_bytes, filename=filename
     ) as staged:
-        # The body is staged before the first query, so no transaction (on SQLite: no
-        # write lock) is held while it streams in.
-        imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
         if expected_sha256 is not None and staged.sha256 != expected_sha256:
             raise BadRequest(
                 f"Content-Digest says sha-256 {expected_sha256} but the body received hashes to "
                 f"{staged.sha256}: the upload was corrupted or truncated; send it again."
             )
+        # Staging, reading, finding the mice and calibrating happen before the first query:
+        # no transaction (on SQLite: no write lock) is held during the slow part.
+        prepared = _prepare(staged, settings, filename=filename, animals=animals)
+        imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
         return idempotency.run_once(
             session,
             principal,
             idempotency_key,
             idempotency.fingerprint("click", session_id, staged.sha256, view, animals),
             AcquisitionRead,
-            lambda: _ingest_staged(
+            lambda: _ingest_prepared(
                 session,
                 principal,
                 store,
-                settings,
                 imaging_session,
                 study,
                 staged,
+                prepared,
                 filename=filename,
                 view=view,
-                animals=animals,
                 expected_click=expected_click,
             ),
         )
 
 
-def _ingest_staged(
+def _ingest_prepared(
     session: Session,
     principal: Principal,
     store: BlobStore,
-    settings: Settings,
     imaging_session: ImagingSession,
     study: Study,
     staged: StagedFile,
+    prepared: _PreparedClick,
     *,
     filename: str,
     view: View | None,
-    animals: Sequence[str] | None,
     expected_click: str | None,
 ) -> AcquisitionRead:
-    existing = existing_acquisition(session, study, staged.sha256)
-    if existing is not None:
-        return acquisition_read(session, existing, already_stored=True)
-    # The heavy work (reading, finding mice, calibrating, quantifying) runs before any lock.
-    click = _read_click(staged, filename, settings)
-    if expected_click is not None and click.click_number != expected_click:
-        raise Unprocessable(
-            f"The URL names click {expected_click} but the zip holds click "
-            f"{click.click_number}; PUT it to …/acquisitions/{click.click_number}."
-        )
-    field = field_animals(session, study, list(animals or click.animal_numbers), filename)
-    check_alive(field, imaging_session, filename)
-    bodies = _find_bodies(click, field, filename)
-    chosen_view = _view(view, click)
-    placed = _place_rois(click, field, bodies, chosen_view, study_template(study))
-    image = calibrate(click, filename)
-    results = quantify_placed(image, placed, filename)
+    click = prepared.click
     # Concurrent uploads to one study serialise here, so the duplicate checks see each other.
     lock_study(session, study)
     existing = existing_acquisition(session, study, staged.sha256)
     if existing is not None:
         return acquisition_read(session, existing, already_stored=True)
+    if expected_click is not None and click.click_number != expected_click:
+        raise Unprocessable(
+            f"The URL names click {expected_click} but the zip holds click "
+            f"{click.click_number}; PUT it to …/acquisitions/{click.click_number}."
+        )
     duplicate = _by_click_number(session, study, click.click_number)
     if duplicate is not None:
         raise Conflict(
             f"Click {click.click_number} is already stored in this study (acquisition "
             f"{duplicate.id}) with different content; a click's raw files never change."
         )
+    field = field_animals(session, study, prepared.identifiers, filename)
+    check_alive(field, imaging_session, filename)
+    chosen_view = _view(view, click)
+    placed = _place_rois(click, field, prepared.bodies, chosen_view, study_template(study))
+    results = quantify_placed(prepared.image, placed, filename)
     return store_acquisition(
         session,
         principal,
         store,
-        click_acquisition(imaging_session, click, chosen_view, image),
+        click_acquisition(imaging_session, click, chosen_view, prepared.image),
         animals=field,
         placed=placed,
         results=results,

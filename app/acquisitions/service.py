@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import numpy as np
+from scipy import ndimage
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -155,6 +157,17 @@ def _place_rois(
         placed = []
         for li_roi in click.rois:
             geometry = imaging.roi_from_living_image(li_roi)
+            if (li_roi.roi_type or "").lower().startswith(("bkg", "background")):
+                placed.append(
+                    PlacedRoi(
+                        geometry,
+                        None,
+                        Site.background,
+                        li_roi.label or li_roi.name,
+                        RoiSource.living_image,
+                    )
+                )
+                continue
             site = site_from_label(li_roi.label or "") or "whole_body"
             placed.append(
                 PlacedRoi(
@@ -197,7 +210,42 @@ def _place_rois(
                     geometry, animal, site, f"{animal.identifier} {site.value}", RoiSource.automatic
                 )
             )
+    background = _background_roi(click, bodies)
+    if background is not None:
+        placed.append(
+            PlacedRoi(background, None, Site.background, "background", RoiSource.automatic)
+        )
     return placed
+
+
+def _background_roi(
+    click: imaging.IvisClick, bodies: Sequence[imaging.AnimalBody]
+) -> imaging.Roi | None:
+    """A square as far from every mouse as the field allows: the acquisition's background
+    level (recorded for QC; not subtracted from the animals' ROIs)."""
+    binning = click.luminescent.binning
+    rows, cols = click.luminescent.data.shape
+    free = np.ones((rows, cols), dtype=bool)
+    for body in bodies:
+        mask = imaging.roi_mask(body.body_roi, binning)
+        r0, c0 = max(mask.row0, 0), max(mask.col0, 0)
+        r1 = min(mask.row0 + mask.weights.shape[0], rows)
+        c1 = min(mask.col0 + mask.weights.shape[1], cols)
+        if r0 < r1 and c0 < c1:
+            inside = mask.weights[r0 - mask.row0 : r1 - mask.row0, c0 - mask.col0 : c1 - mask.col0]
+            free[r0:r1, c0:c1] &= ~(inside > 0)
+    distance = ndimage.distance_transform_cdt(np.pad(free, 1), metric="chessboard")[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    half = min(int(distance[row, col]) - 1, max(rows, cols) // 16)
+    if half < 2:
+        return None  # the mice fill the field
+    return imaging.RectangleRoi(
+        center_row=(row + 0.5) * binning,
+        center_col=(col + 0.5) * binning,
+        width=2 * half * binning,
+        height=2 * half * binning,
+        label="background",
+    )
 
 
 def _view(requested: View | None, click: imaging.IvisClick) -> View:

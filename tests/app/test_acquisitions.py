@@ -90,6 +90,11 @@ def test_without_living_image_rois_the_mice_are_found(
     assert all(m["roi_source"] == "automatic" for m in measurements)
     # one forelimbs/scapula ROI per mouse (both scapulae as one region)
     assert sum(m["site"] == "forelimbs_scapula" for m in measurements) == len(ANIMALS)
+    # one background ROI per image, on no mouse, at the level of the empty field
+    background = [m for m in measurements if m["site"] == "background"]
+    assert len(background) == 1 and background[0]["animal"] is None
+    dimmest = min(m["radiance_mean"] for m in measurements if m["site"] == "spine")
+    assert abs(background[0]["radiance_mean"]) < 0.01 * dimmest
 
 
 def test_same_click_twice_is_stored_once(
@@ -455,7 +460,7 @@ def test_study_roi_template_is_used_for_new_images(
     )
     assert response.status_code == 201, response.text
     sites = sorted({m["site"] for m in response.json()["measurements"]})
-    assert sites == ["left_hindlimb", "right_hindlimb", "whole_body"]
+    assert sites == ["background", "left_hindlimb", "right_hindlimb", "whole_body"]
 
 
 @pytest.mark.parametrize(

@@ -539,3 +539,16 @@ def test_imported_rois_cannot_be_remeasured_and_bad_queries_are_422(
         (f"/studies/{study_id}/measurements", {"offset": 10**20}),
     ):
         assert_problem(client.get(path, params=params), 422)
+
+
+def test_zip_bomb_is_refused(
+    client: TestClient, imaging_session: dict, db_session: Session, app
+) -> None:  # type: ignore[no-untyped-def]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("c/luminescent.TIF", b"\0" * (64 * 1024**2))  # ~40 bytes on disk
+        archive.writestr("c/ClickInfo.txt", "*** Section:\tluminescent image\r\n")
+    before = row_counts(db_session, *TABLES)
+    assert_problem(post_zip(client, imaging_session, buffer.getvalue()), 422, "zip bomb")
+    assert row_counts(db_session, *TABLES) == before
+    assert stored_blob_files(app) == []

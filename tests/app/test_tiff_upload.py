@@ -155,3 +155,13 @@ def test_bad_uploads_leave_nothing(
     body = content if content is not None else tiff_bytes(np.zeros((256, 256), np.float32))
     assert_problem(post(client, target, body, meta), 422, *fragments)
     assert row_counts(db_session, Acquisition, Roi, Measurement, Blob) == before
+
+
+def test_tiff_over_the_pixel_limit(
+    client: TestClient, target: str, app, db_session: Session
+) -> None:  # type: ignore[no-untyped-def]
+    app.state.settings.max_image_pixels = 256 * 255  # one row short of the 256 × 256 image
+    before = row_counts(db_session, Acquisition, Roi, Measurement, Blob)
+    response = post(client, target, tiff_bytes(np.zeros((256, 256), np.float32)), metadata())
+    assert_problem(response, 422, "lago.tif")
+    assert row_counts(db_session, Acquisition, Roi, Measurement, Blob) == before

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from app.deps import PrincipalDep, ReasonHeader, SessionDep
+from app.idempotency import IdempotencyKey
 from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES
 from app.schemas import DayQuery
@@ -25,9 +26,13 @@ def create_imaging_session(
     session: SessionDep,
     principal: PrincipalDep,
     reason: ReasonHeader = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ImagingSessionRead:
-    """Record an imaging day: when, who, which instrument, the D-luciferin dose and time."""
-    return service.create_imaging_session(session, principal, study_id, body, reason=reason)
+    """Record an imaging day: when, who, which instrument, the D-luciferin dose and time.
+    With an Idempotency-Key a retried request returns the session created the first time."""
+    return service.create_imaging_session(
+        session, principal, study_id, body, reason=reason, idempotency_key=idempotency_key
+    )
 
 
 @router.get("", summary="List imaging sessions")

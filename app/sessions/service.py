@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, idempotency
 from app.auth import Principal
 from app.errors import NotFound, Unprocessable
 from app.models import ImagingSession, Study
@@ -74,24 +74,34 @@ def create_imaging_session(
     data: ImagingSessionCreate,
     *,
     reason: str | None,
+    idempotency_key: str | None = None,
 ) -> ImagingSessionRead:
-    """Open an imaging session of a study."""
+    """Open an imaging session of a study (once per Idempotency-Key)."""
     principal.require_write(allow_instrument=True)
     study = get_study(session, principal, study_id)
     acquired_on = _check_times(study, data.acquired_at, data.luciferin_injected_at)
-    row = ImagingSession(study_id=study.id, acquired_on=acquired_on, **_in_utc(data.model_dump()))
-    session.add(row)
-    session.flush()
-    audit.record(
-        session,
-        principal,
-        action="create",
-        object_type="imaging_session",
-        object_id=row.id,
-        changes=data.model_dump(mode="json"),
-        reason=reason,
+
+    def create() -> ImagingSessionRead:
+        row = ImagingSession(
+            study_id=study.id, acquired_on=acquired_on, **_in_utc(data.model_dump())
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            principal,
+            action="create",
+            object_type="imaging_session",
+            object_id=row.id,
+            changes=data.model_dump(mode="json"),
+            reason=reason,
+        )
+        return to_read(row, study)
+
+    request = idempotency.fingerprint("session", study.id, data.model_dump_json())
+    return idempotency.run_once(
+        session, principal, idempotency_key, request, ImagingSessionRead, create
     )
-    return to_read(row, study)
 
 
 def list_imaging_sessions(

@@ -99,3 +99,21 @@ def test_instrument_key_may_open_sessions_but_not_edit_studies(
         403,
         "push imaging data only",
     )
+
+
+def test_idempotency_key_creates_one_session(
+    client: TestClient, study: dict, db_session: Session
+) -> None:
+    url = f"/studies/{study['id']}/sessions"
+    headers = {"Idempotency-Key": "ivis-pc-2026-07-08"}
+    body = {"acquired_at": "2026-07-08T10:00:00+02:00", "instrument": "IVIS Spectrum"}
+    first = client.post(url, json=body, headers=headers)
+    before = row_counts(db_session, ImagingSession)
+    again = client.post(url, json=body, headers=headers)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert row_counts(db_session, ImagingSession) == before
+    assert_problem(
+        client.post(url, json=body | {"instrument": "other"}, headers=headers),
+        422,
+        "different request",
+    )

@@ -14,6 +14,7 @@ from app.acquisitions.service import (
     calibrate,
     current_rois,
     get_acquisition,
+    image_limits,
     image_roi,
     quantify_rois,
 )
@@ -47,9 +48,7 @@ def load_calibrated(
         meta = TiffImageMetadata.model_validate(acquisition.camera_metadata["tiff"])
         return None, tiff_image(read_tiff(content, file.filename, settings), meta, file.filename)
     name = f"{acquisition.click_number}.zip"
-    click = imaging.read_ivis_click(
-        content, name=name, limits=imaging.ImageLimits(max_pixels=settings.max_image_pixels)
-    )
+    click = imaging.read_ivis_click(content, name=name, limits=image_limits(settings))
     return click, calibrate(click, name)
 
 

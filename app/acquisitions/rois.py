@@ -116,7 +116,7 @@ def add_roi(
     """Draw a new ROI on an acquisition and measure it."""
     principal.require_write()
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, get_study(session, principal, study_id))
+    lock_study(session, study_id)
     animal_id = _animal_in_field(session, acquisition, data.animal)
     _ensure_single(session, acquisition, animal_id, data.site)
     roi = Roi(
@@ -160,7 +160,7 @@ def edit_roi(
     measurements stay as history."""
     principal.require_write()
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, get_study(session, principal, study_id))  # two edits of one ROI: one wins
+    lock_study(session, study_id)  # two edits of one ROI: one wins
     old = _get_roi(session, acquisition, roi_id)
     changes = data.changes()
     if old.source == RoiSource.imported:
@@ -217,7 +217,7 @@ def retire_roi(
     """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
     principal.require_write()
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, get_study(session, principal, study_id))
+    lock_study(session, study_id)
     roi = _get_roi(session, acquisition, roi_id)
     roi.is_current = False
     session.flush()
@@ -247,7 +247,7 @@ def requantify(
     new measurements replace the current ones, which stay as history."""
     principal.require_write()
     study = get_study(session, principal, study_id)
-    lock_study(session, study)  # concurrent requantifications must not both add a current row
+    lock_study(session, study.id)  # concurrent requantifications must not both add a current row
     query = (
         select(Acquisition)
         .join(ImagingSession, ImagingSession.id == Acquisition.session_id)

@@ -57,8 +57,13 @@ class PlacedRoi:
     source: RoiSource
 
 
+def image_limits(settings: Settings) -> imaging.ImageLimits:
+    """What an uploaded image may be, from the configured pixel limit."""
+    return imaging.ImageLimits(max_pixels=settings.max_image_pixels)
+
+
 def _read_click(staged: StagedFile, filename: str, settings: Settings) -> imaging.IvisClick:
-    limits = imaging.ImageLimits(max_pixels=settings.max_image_pixels)
+    limits = image_limits(settings)
     try:
         return imaging.read_ivis_click(staged.path, limits=limits, name=filename)
     except imaging.ImagingError as exc:
@@ -321,7 +326,7 @@ def _ingest_prepared(
 ) -> AcquisitionRead:
     click = prepared.click
     # Concurrent uploads to one study serialise here, so the duplicate checks see each other.
-    lock_study(session, study)
+    lock_study(session, study.id)
     existing = existing_acquisition(session, study, staged.sha256)
     if existing is not None:
         return acquisition_read(session, existing, already_stored=True)

@@ -21,6 +21,7 @@ from app.acquisitions.service import (
     check_alive,
     existing_acquisition,
     field_animals,
+    image_limits,
     jsonable,
     quantify_placed,
     store_acquisition,
@@ -71,7 +72,7 @@ def read_tiff(path_or_bytes: object, name: str, settings: Settings) -> np.ndarra
         return imaging.read_tiff(
             path_or_bytes,
             name=name,  # type: ignore[arg-type]
-            limits=imaging.ImageLimits(max_pixels=settings.max_image_pixels),
+            limits=image_limits(settings),
         ).data
     except imaging.ImagingError as exc:
         raise Unprocessable(f"{exc} — send a single-image TIFF within the size limits.") from exc
@@ -139,7 +140,7 @@ def _ingest(
         for r in metadata.rois
     ]
     results = quantify_placed(image, placed, filename)
-    lock_study(session, study)
+    lock_study(session, study.id)
     existing = existing_acquisition(session, study, staged.sha256)
     if existing is not None:
         return acquisition_read(session, existing, already_stored=True)

@@ -70,10 +70,7 @@ def list_comparisons(
     study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> list[ComparisonRead]:
     """Stored comparisons of a study, oldest first."""
-    return [
-        service.get_comparison(session, principal, study_id, row.id)
-        for row in service.list_comparisons(session, principal, study_id)
-    ]
+    return service.list_comparisons(session, principal, study_id)
 
 
 @router.get("/comparisons/{comparison_id}", summary="Get a stored comparison")

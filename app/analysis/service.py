@@ -276,37 +276,48 @@ def stored_points(row: Comparison) -> list[SeriesPoint]:
     return [SeriesPoint.model_validate(p) for p in row.inputs]
 
 
+def _read_against_current(
+    session: Session,
+    study: Study,
+    row: Comparison,
+    current_cache: dict[tuple[object, ...], str],
+) -> ComparisonRead:
+    """The stored comparison, with ``inputs_changed`` from the fingerprint of the current
+    inputs (computed once per site, metric, arms and window)."""
+    window = row.parameters.get("window")
+    key = (row.site, row.metric, row.treatment_arm_id, row.control_arm_id, str(window))
+    if key not in current_cache:
+        points = load_points(
+            session,
+            study,
+            site=Site(row.site),
+            metric=row.metric,  # type: ignore[arg-type]
+            arm_ids=[row.treatment_arm_id, row.control_arm_id],
+        )
+        bounds = (window["day_from"], window["day_to"]) if window else None
+        current_cache[key] = fingerprint(in_window(points, bounds))
+    counts = animals_per_arm(stored_points(row))
+    return _to_read(row, counts, inputs_changed=current_cache[key] != row.input_fingerprint)
+
+
 def get_comparison(
     session: Session, principal: Principal, study_id: uuid.UUID, comparison_id: uuid.UUID
 ) -> ComparisonRead:
     """A stored comparison, unchanged, saying whether its inputs have changed since."""
     row, study = get_comparison_row(session, principal, study_id, comparison_id)
-    window = row.parameters.get("window")
-    current = in_window(
-        load_points(
-            session,
-            study,
-            site=Site(row.site),
-            metric=row.metric,
-            arm_ids=[row.treatment_arm_id, row.control_arm_id],
-        ),  # type: ignore[arg-type]
-        (window["day_from"], window["day_to"]) if window else None,
-    )
-    counts = animals_per_arm(stored_points(row))
-    return _to_read(row, counts, inputs_changed=fingerprint(current) != row.input_fingerprint)
+    return _read_against_current(session, study, row, {})
 
 
 def list_comparisons(
     session: Session, principal: Principal, study_id: uuid.UUID
-) -> list[Comparison]:
+) -> list[ComparisonRead]:
+    """Stored comparisons of a study, oldest first, each saying whether its inputs changed."""
     study = get_study(session, principal, study_id)
-    return list(
-        session.scalars(
-            select(Comparison)
-            .where(Comparison.study_id == study.id)
-            .order_by(Comparison.created_at)
-        )
+    rows = session.scalars(
+        select(Comparison).where(Comparison.study_id == study.id).order_by(Comparison.created_at)
     )
+    cache: dict[tuple[object, ...], str] = {}
+    return [_read_against_current(session, study, row, cache) for row in rows]
 
 
 def prism_export(

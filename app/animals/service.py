@@ -144,7 +144,7 @@ def update_animal(
     """Change an animal (e.g. record its end: death, humane endpoint, withdrawal, study end)."""
     principal.require_write()
     animal = get_animal(session, principal, study_id, animal_id)
-    study = get_study(session, principal, study_id)
+    study = session.get_one(Study, animal.study_id)  # loaded (and lab-checked) by get_animal
     changes = data.changes()
     if "end" in changes:
         changes |= _end_columns(changes.pop("end"))

@@ -175,7 +175,7 @@ def _import_staged(
     }
     rows = _parse(staged, filename=filename, file_format=file_format, animals=set(animals))
     resolved = _resolve(study, animals, rows, filename)
-    lock_study(session, study)  # concurrent imports of one file: the second sees the first
+    lock_study(session, study.id)  # concurrent imports of one file: the second sees the first
     if _previous_import(session, study, staged.sha256):
         return ImportResult(
             filename=filename,

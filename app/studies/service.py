@@ -25,10 +25,10 @@ def get_study(session: Session, principal: Principal, study_id: uuid.UUID) -> St
     return study
 
 
-def lock_study(session: Session, study: Study) -> None:
+def lock_study(session: Session, study_id: uuid.UUID) -> None:
     """Serialise writers of one study from here to commit (a no-op lock on SQLite, where
     every write transaction is already exclusive)."""
-    session.execute(select(Study.id).where(Study.id == study.id).with_for_update())
+    session.execute(select(Study.id).where(Study.id == study_id).with_for_update())
 
 
 def _ensure_unique_name(

@@ -8,6 +8,8 @@ scientist can act on (which field, what was wrong, what is allowed):
 - ``Forbidden`` (403): the key is valid but its role may not do this.
 - ``NotFound`` (404): no such object *in your lab* (other labs' objects are never revealed).
 - ``Conflict`` (409): the request clashes with existing data (duplicate name or identifier).
+- ``RequestInProgress`` (409, ``Retry-After``): the same request is still being handled;
+  unlike other conflicts, sending it again shortly will succeed.
 - ``Unprocessable`` (422): well-formed but scientifically or referentially invalid input.
 - ``PayloadTooLarge`` (413): an upload over the configured limit.
 - ``ServiceUnavailable`` (503): a backing service (e.g. object storage) cannot be reached.
@@ -16,6 +18,8 @@ scientist can act on (which field, what was wrong, what is allowed):
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,6 +39,7 @@ class OsteoluxError(Exception):
     status = 500
     title = "Internal error"
     slug = "internal-error"
+    headers: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -60,6 +65,11 @@ class NotFound(OsteoluxError):
 
 class Conflict(OsteoluxError):
     status, title, slug = 409, "Conflict", "conflict"
+
+
+class RequestInProgress(Conflict):
+    title, slug = "Request still running", "request-in-progress"
+    headers = MappingProxyType({"Retry-After": "1"})
 
 
 class Unprocessable(OsteoluxError):
@@ -129,7 +139,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OsteoluxError)
     async def _osteolux_error(request: Request, exc: OsteoluxError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else dict(exc.headers)
         return problem_response(
             request,
             status=exc.status,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.errors import Conflict, Unprocessable
+from app.errors import RequestInProgress, Unprocessable
 from app.models import IdempotencyRecord
 
 IdempotencyKey = Annotated[
@@ -53,7 +53,9 @@ def _replay(record: IdempotencyRecord, request_fingerprint: str, key: str) -> di
             "for a new upload."
         )
     if record.response is None:
-        raise Conflict(f"A request with Idempotency-Key {key!r} is still running; retry shortly.")
+        raise RequestInProgress(
+            f"A request with Idempotency-Key {key!r} is still running; retry shortly."
+        )
     return record.response
 
 

@@ -8,8 +8,10 @@ looked up by the click's local date (and created when the study has none that da
 is sent with ``PUT …/acquisitions/{click}`` and its ``Content-Digest``. The SHA-256 is the
 idempotency key: the server stores a click once however often it is sent, so a crash or a
 network cut mid-upload is repaired by sending again. Transient trouble (no connection,
-timeouts, 5xx, 409, 429) is retried with exponential backoff and jitter; a click the server
-rejects (4xx) is reported with the server's reason and not sent again until its files change.
+timeouts, 5xx, 429, a 409 with ``Retry-After``: the same request still running) is retried with
+exponential backoff and jitter; a click the server rejects (any other 4xx, e.g. a 409 for a click
+number already stored with other files) is reported with the server's reason and not sent again
+until its files change.
 
 ``.osteolux-push.json`` in the folder remembers what was sent so a restart does not re-send;
 deleting it is harmless (the server recognises duplicates).
@@ -42,7 +44,6 @@ STATE_FILE = ".osteolux-push.json"
 REQUIRED_FILES = ("ClickInfo.txt", "luminescent.TIF", "photograph.TIF")
 _CHUNK = 1024**2
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed, so the same folder always zips to the same bytes
-_RETRY_STATUSES = frozenset({409, 429})
 _CLICK_TIME = re.compile(r"(\d{14})$")
 _DATE_FORMATS = ("%A, %B %d, %Y", "%B %d, %Y", "%Y-%m-%d", "%m/%d/%Y", "%d.%m.%Y")
 _TIME_FORMATS = ("%H:%M:%S", "%I:%M:%S %p", "%H:%M")
@@ -286,8 +287,9 @@ def _check(response: httpx2.Response) -> httpx2.Response:
     status = response.status_code
     if status < 300:
         return response
-    if status >= 500 or status in _RETRY_STATUSES:
-        retry_after = response.headers.get("Retry-After", "")
+    retry_after = response.headers.get("Retry-After", "")
+    # a 409 is transient only when the server says when to come back (request still running)
+    if status >= 500 or status == 429 or (status == 409 and retry_after):
         raise _Retryable(
             _problem(response),
             retry_after_s=float(retry_after) if retry_after.isdigit() else None,

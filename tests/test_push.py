@@ -227,6 +227,27 @@ def test_rejected_click_reports_the_servers_reason(study: Study, tmp_path: Path)
     assert study.acquisitions() == {"2026-07-22": ["SYN20260722101500", "SYN20260722100000"]}
 
 
+def test_a_click_stored_with_other_files_is_refused_at_once(
+    study: Study, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    click = make_click(tmp_path, "SYN20260723100000")
+    assert push(options(study, tmp_path)) == 0
+    # Someone adds a file to the click folder: same click number, other bytes. The server's
+    # 409 is final (a click's raw files never change), so it is not retried.
+    (click / "notes.txt").write_text("re-imaged? no, just a note")
+    for path in (click / "notes.txt", click):
+        os.utime(path, (LONG_AGO, LONG_AGO))
+    capsys.readouterr()
+    lines: list[str] = []
+
+    assert push(options(study, tmp_path, retries=5, backoff_s=1.0), out=lines.append) == 1
+
+    assert len(lines) == 1 and lines[0].startswith("failed: SYN20260723100000: HTTP 409: "), lines
+    assert "already stored in this study" in lines[0]
+    assert "retry" not in capsys.readouterr().err
+    assert study.acquisitions() == {"2026-07-23": ["SYN20260723100000"]}
+
+
 def test_the_folder_itself_may_be_the_click(study: Study, tmp_path: Path) -> None:
     click = make_click(tmp_path, "SYN20260729100000")
     lines: list[str] = []

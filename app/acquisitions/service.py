@@ -256,8 +256,7 @@ def _background_roi(
 def _view(requested: View | None, click: imaging.IvisClick) -> View:
     if requested is not None:
         return requested
-    label = click.labels.get("View", "").strip().lower()
-    return {"dorsal": View.dorsal, "ventral": View.ventral}.get(label, View.other)
+    return View.from_label(click.labels.get("View", "")) or View.other
 
 
 def ingest_click(

@@ -8,6 +8,7 @@ from datetime import date
 
 from app.errors import Unprocessable
 from app.measurements.tidy_csv import TidyRow
+from app.models import View
 from imaging import LivingImageMeasurement
 
 # Living Image names an acquisition ("click") by the user's initials and a timestamp.
@@ -23,12 +24,6 @@ SITE_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("thorax", ("thorax", "thoracic", "chest", "lung")),
     ("whole_body", ("whole body", "whole", "body", "total")),
 )
-_VIEWS = {
-    "dorsal": "dorsal",
-    "ventral": "ventral",
-    "left": "lateral_left",
-    "right": "lateral_right",
-}
 
 
 def imaging_date(image_number: str) -> date | None:
@@ -87,7 +82,7 @@ def to_tidy_rows(
                 f"to ('{animal_label}' is {row.labels.get(animal_label, '')!r}). Name the animal "
                 "in the ROI label (e.g. '3466 spine') or use the tidy format."
             )
-        view = _VIEWS.get(row.labels.get("View", "").strip().lower())
+        view = View.from_label(row.labels.get("View", ""))
         tidy.append(
             TidyRow(
                 line=row.line,
@@ -97,7 +92,7 @@ def to_tidy_rows(
                 site=site_from_label(row.roi) or default_site,
                 total_flux_ps=row.total_flux_ps,
                 radiance_mean=row.radiance_mean,
-                view=view,
+                view=view.value if view is not None else None,
                 flags=(),
             )
         )

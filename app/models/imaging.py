@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -61,6 +62,19 @@ class View(enum.StrEnum):
     lateral_left = "lateral_left"
     lateral_right = "lateral_right"
     other = "other"
+
+    @classmethod
+    def from_label(cls, label: str) -> View | None:
+        """The view a Living Image ``View`` label names, or None for anything else.
+
+        Living Image writes ``Dorsal``, ``Ventral``, ``Left`` or ``Right``; labs also type
+        ``Lateral left``, ``left lateral`` or ``lateral_right``.
+        """
+        words = [w for w in re.split(r"[^a-z]+", label.lower()) if w and w not in ("lateral",)]
+        if len(words) != 1:
+            return None
+        side = {"left": cls.lateral_left, "right": cls.lateral_right}
+        return side.get(words[0]) or (cls(words[0]) if words[0] in ("dorsal", "ventral") else None)
 
 
 class Acquisition(IdMixin, Base):

@@ -62,6 +62,34 @@ def test_upload_quantifies_each_mouse(
     assert {(p["animal"], p["day"]) for p in series["points"]} == {(a, 14) for a in ANIMALS}
 
 
+@pytest.mark.parametrize(
+    ("label", "view"),
+    [
+        ("Dorsal", "dorsal"),
+        ("Left", "lateral_left"),
+        ("lateral right", "lateral_right"),
+        ("", "other"),
+        ("Left and right", "other"),
+    ],
+)
+def test_the_clicks_view_label_sets_the_view(
+    client: TestClient, imaging_session: dict, tmp_path: Path, label: str, view: str
+) -> None:
+    mice, sources = default_hotel(FLUXES)
+    click = write_synthetic_click(
+        tmp_path / "c", mice=mice, sources=sources, click_number="SYN20260715101700"
+    ).path
+    for name in ("ClickInfo.txt", "AnalyzedClickInfo.txt"):
+        text = (click / name).read_text(encoding="cp1252")
+        assert "View:\tDorsal" in text
+        (click / name).write_text(text.replace("View:\tDorsal", f"View:\t{label}"), "cp1252")
+
+    response = post_zip(client, imaging_session, zip_folder(click))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["view"] == view
+
+
 def test_without_living_image_rois_the_mice_are_found(
     client: TestClient, imaging_session: dict, tmp_path: Path
 ) -> None:

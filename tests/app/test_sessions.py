@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import ImagingSession
+from app.models import IdempotencyRecord, ImagingSession
 from tests.app.factories import make_study
 from tests.app.problems import assert_problem, row_counts
 
@@ -117,3 +118,28 @@ def test_idempotency_key_creates_one_session(
         422,
         "different request",
     )
+
+
+def test_a_request_still_running_under_the_same_key_asks_to_retry(
+    client: TestClient, study: dict, db_session: Session
+) -> None:
+    # A claimed key without a stored response: its request has not finished. Unlike other
+    # conflicts this one passes, so the answer says when to send again (``osteolux push``
+    # retries only such 409s).
+    url = f"/studies/{study['id']}/sessions"
+    headers = {"Idempotency-Key": "ivis-pc-2026-07-09"}
+    body = {"acquired_at": "2026-07-09T10:00:00+02:00"}
+    assert client.post(url, json=body, headers=headers).status_code == 201
+    record = db_session.scalars(
+        select(IdempotencyRecord).where(IdempotencyRecord.key == headers["Idempotency-Key"])
+    ).one()
+    record.response = None
+    db_session.flush()
+    before = row_counts(db_session, ImagingSession)
+
+    running = client.post(url, json=body, headers=headers)
+
+    problem = assert_problem(running, 409, "still running", "retry shortly")
+    assert problem["type"].endswith("/request-in-progress")
+    assert running.headers["Retry-After"] == "1"
+    assert row_counts(db_session, ImagingSession) == before

@@ -588,28 +588,37 @@ def _ellipse_runs(
     hi = np.where(no_run, split, hi)
     # partial segments [s_lo, lo) and [hi, s_hi) of every row, interleaved; a segment of
     # n pixels has n + 1 corners
-    seg_first = np.stack([s_lo, hi], axis=-1)
-    seg_len = (np.stack([lo, s_hi], axis=-1) - seg_first).astype(np.int64).ravel()
+    # (numpy calls cost more than their arithmetic here: few calls, methods over wrappers)
+    seg_first = np.empty((n_ell, n_rows, 2))
+    seg_first[:, :, 0] = s_lo
+    seg_first[:, :, 1] = hi
+    seg_end = np.empty((n_ell, n_rows, 2))
+    seg_end[:, :, 0] = lo
+    seg_end[:, :, 1] = s_hi
+    seg_len = (seg_end - seg_first).astype(np.int64).ravel()
     n_seg = seg_len.size
     corners = seg_len + 1
-    corner_start = np.cumsum(corners) - corners
+    corner_start = corners.cumsum() - corners
     # the offset of a corner in its segment is an exact integer: u does not depend on the
     # other ellipses of the call
-    offset = np.arange(corner_start[-1] + corners[-1]) - np.repeat(corner_start, corners)
-    u = np.repeat((seg_first - (ccol + 0.5)[:, :, None]).ravel(), corners) + offset
+    corner_seg = np.arange(n_seg).repeat(corners)
+    offset = np.arange(corner_seg.size) - corner_start.take(corner_seg)
+    u = (seg_first - (ccol + 0.5)[:, :, None]).ravel().take(corner_seg) + offset
     # per-corner constants of its row: edge k·(n_rows + 1) + i above row i of ellipse k
     seg_row = np.arange(n_seg) // 2
-    upper = np.repeat(seg_row + seg_row // n_rows, corners)
-    cv0, cv1 = edge.ravel()[upper], edge.ravel()[upper + 1]
-    cq0, cq1 = chord.ravel()[upper], chord.ravel()[upper + 1]
-    cf0, cf1 = f_chord.ravel()[upper], f_chord.ravel()[upper + 1]
+    upper = (seg_row + seg_row // n_rows).take(corner_seg)
+    lower = upper + 1
+    edge, chord, f_chord = edge.ravel(), chord.ravel(), f_chord.ravel()
+    cv0, cv1 = edge.take(upper), edge.take(lower)
+    cq0, cq1 = chord.take(upper), chord.take(lower)
+    cf0, cf1 = f_chord.take(upper), f_chord.take(lower)
     cb: float | np.ndarray
     cs: float | np.ndarray
-    if np.all(a == a[0]) and np.all(b == b[0]):  # the common case: one ROI shape
+    if len(set(a.tolist())) == 1 and len(set(b.tolist())) == 1:  # common: one ROI shape
         cb, cs = float(b[0]), float(a[0] / b[0])
     else:
         ell = upper // (n_rows + 1)
-        cb, cs = b[ell], (a / b)[ell]
+        cb, cs = b.take(ell), (a / b).take(ell)
     t = np.abs(u)
     if not isinstance(cs, float) or cs != 1.0:
         t /= cs
@@ -617,8 +626,8 @@ def _ellipse_runs(
     o0 = (t >= cq0) * np.sign(cv0)
     o1 = (t >= cq1) * np.sign(cv1)
     coef = o1 - o0
-    f_t = np.zeros_like(t)
-    need = np.flatnonzero(coef)
+    f_t = np.zeros(t.size)
+    need = (o1 != o0).nonzero()[0]
     tn = t[need]
     bn = cb if isinstance(cb, float) else cb[need]
     f_t[need] = 0.5 * (tn * np.sqrt((bn - tn) * (bn + tn)) + (bn * bn) * np.arcsin(tn / bn))
@@ -628,12 +637,13 @@ def _ellipse_runs(
     if not isinstance(cs, float) or cs != 1.0:
         cum *= cs
     n_total = int(seg_len.sum())
-    pixel_seg = np.repeat(np.arange(n_seg), seg_len)
-    left = np.arange(n_total) + pixel_seg
-    weight = np.clip(np.diff(cum)[left], 0.0, 1.0)
-    pixel_start = np.cumsum(seg_len) - seg_len
-    col = (seg_first.ravel().astype(np.int64) - pixel_start)[pixel_seg] + np.arange(n_total)
-    row = (row0.astype(np.int64)[:, None] + np.arange(n_rows)).ravel()[seg_row[pixel_seg]]
+    pixel_seg = np.arange(n_seg).repeat(seg_len)
+    pixel = np.arange(n_total)
+    weight = (cum[1:] - cum[:-1]).take(pixel + pixel_seg)
+    np.clip(weight, 0.0, 1.0, out=weight)
+    pixel_start = seg_len.cumsum() - seg_len
+    col = (seg_first.ravel().astype(np.int64) - pixel_start).take(pixel_seg) + pixel
+    row = (row0.astype(np.int64)[:, None] + np.arange(n_rows)).ravel().take(pixel_seg // 2)
     part_start = np.zeros(n_ell + 1, dtype=np.int64)
     np.cumsum(seg_len.reshape(n_ell, -1).sum(axis=1), out=part_start[1:])
     return _EllipseRuns(

@@ -245,9 +245,11 @@ def test_quantify_matches_photutils_inside_and_across_edges(method: str) -> None
             assert ("partly_off_image" in m.flags) == (on_image < full * (1 - 1e-9))
 
 
-def _reference_stats(data: np.ndarray, saturated: np.ndarray, roi, method: str) -> dict:
+def _reference_stats(
+    data: np.ndarray, saturated: np.ndarray, roi, method: str, binning: int = 1
+) -> dict:
     """Statistics straight from the dense weight mask (the definition in quantify's docs)."""
-    mask = roi_mask(roi, 1, method=method)
+    mask = roi_mask(roi, binning, method=method)
     rows, cols, weights, _ = mask.clipped(data.shape)
     w = weights.astype(np.float64)
     values = data[rows, cols].astype(np.float64)
@@ -279,6 +281,54 @@ def test_row_run_statistics_equal_the_dense_mask_definition(method: str) -> None
     np.testing.assert_array_equal(data, before)
     for roi, m in zip(rois, results, strict=True):
         ref = _reference_stats(data, saturated, roi, method)
+        for name in ("signal_sum", "area_pixels", "radiance_mean", "radiance_std"):
+            assert_allclose(getattr(m, name), ref[name], rtol=1e-9, err_msg=name)
+        for name in ("radiance_min", "radiance_max", "saturated_pixels"):
+            assert getattr(m, name) == ref[name], name
+
+
+@pytest.mark.parametrize("binning", [1, 2, 3])
+@pytest.mark.parametrize("method", ["exact", "center"])
+def test_narrow_ellipses_and_binned_images_equal_the_dense_mask_definition(
+    method: str, binning: int
+) -> None:
+    """Row runs on binned images, signed values, a saturation mask, and ellipses narrower
+    than a pixel (whose bounding box is one column wide: the empty runs of their end rows
+    must not fall outside it)."""
+    rng = np.random.default_rng(15 + binning)
+    data = (1e3 * rng.standard_normal((90, 110)) + 200).astype(np.float32)
+    saturated = rng.random(data.shape) < 0.05
+    from dataclasses import replace
+
+    image = replace(
+        image_from_array(data, units="counts", binning=binning), saturation_mask=saturated
+    )
+    b = binning
+    rois = [
+        EllipseRoi(
+            center_row=44.4 * b, center_col=27.5 * b, semi_axis_col=a * b, semi_axis_row=9.7 * b
+        )
+        for a in (0.43, 0.3, 0.12, 0.9)
+    ]
+    rois += [
+        EllipseRoi(
+            center_row=20.3 * b, center_col=c * b, semi_axis_col=0.45 * b, semi_axis_row=6.2 * b
+        )
+        for c in (60.0, 60.5, 61.2)
+    ]
+    rois += [
+        CircleRoi(center_row=45.2 * b, center_col=55.7 * b, radius=30.4 * b),
+        CircleRoi(center_row=70.0 * b, center_col=90.0 * b, radius=0.7 * b),
+        EllipseRoi(
+            center_row=30.1 * b, center_col=80.6 * b, semi_axis_col=17.3 * b, semi_axis_row=4.1 * b
+        ),
+        EllipseRoi(center_row=50.5 * b, center_col=20.2 * b, semi_axis_col=3.3, semi_axis_row=25.0),
+    ]
+    # quantify refuses an ROI without a pixel (a sliver between pixel centres, ``center``)
+    rois = [r for r in rois if roi_mask(r, binning, method=method).weights.any()]
+    assert len(rois) >= 9
+    for roi, m in zip(rois, quantify(image, rois, method=method), strict=True):
+        ref = _reference_stats(data, saturated, roi, method, binning)
         for name in ("signal_sum", "area_pixels", "radiance_mean", "radiance_std"):
             assert_allclose(getattr(m, name), ref[name], rtol=1e-9, err_msg=name)
         for name in ("radiance_min", "radiance_max", "saturated_pixels"):

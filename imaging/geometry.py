@@ -16,7 +16,8 @@ Weighting
 ---------
 ``center``: a pixel counts fully when its centre lies inside the shape (Living Image's rule).
 ``exact``: a pixel counts with the fraction of its area inside the shape (photutils'
-``method="exact"``). Masks are computed on the shape's bounding box only. Axis-aligned
+``method="exact"``). Masks are computed on the shape's bounding box only, cut to the image
+when its shape is given (``within``), so a huge ROI costs no more than the image. Axis-aligned
 circles and ellipses get their exact weights in closed form row by row (whole-pixel runs plus
 the pixels the boundary crosses, see ``_ellipse_runs``), which is also how
 :func:`imaging.quantify` measures them without building a weight array.
@@ -49,46 +50,45 @@ WeightMethod: TypeAlias = Literal["center", "exact"]
 
 @dataclass(frozen=True, kw_only=True)
 class RoiMask:
-    """Weights of one ROI on the bounding box of an image of a given binning.
+    """Weights of one ROI on its bounding box on an image of a given binning.
 
     Attributes
     ----------
     row0, col0 : int
-        Image index of ``weights[0, 0]`` (may be negative: the box is not clipped).
+        Image index of ``weights[0, 0]``; negative when the box, not cut to an image, starts
+        beyond its first row or column.
     weights : ndarray, shape (box_rows, box_cols)
         Fraction of each pixel inside the shape, in [0, 1]: float64 for ``exact``, bool
         for ``center`` (inside or not).
+    cut : bool
+        The box was cut at the image's edge (``within``): part of the shape lies beyond it.
     """
 
     row0: int
     col0: int
     weights: np.ndarray = field(repr=False)
+    cut: bool = False
 
-    def clipped(self, shape: tuple[int, int]) -> tuple[slice, slice, np.ndarray, float]:
-        """Slices into an image of ``shape``, the matching weights and the weight lost.
-
-        Returns
-        -------
-        rows, cols : slice
-        weights : ndarray (view of the inside part)
-        weight_outside : float
-            Sum of weights falling outside the image (``> 0`` → ROI partly off image).
-        """
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``image[mask.slices]`` is the part of the image under ``weights``."""
         n_rows, n_cols = self.weights.shape
-        r0, c0 = max(self.row0, 0), max(self.col0, 0)
-        r1 = min(self.row0 + n_rows, shape[0])
-        c1 = min(self.col0 + n_cols, shape[1])
-        if r1 <= r0 or c1 <= c0:
-            inner = self.weights[0:0, 0:0]
-        else:
-            inner = self.weights[r0 - self.row0 : r1 - self.row0, c0 - self.col0 : c1 - self.col0]
-        if inner.shape == self.weights.shape:
-            outside = 0.0
-        elif self.weights.dtype == bool:
-            outside = float(np.count_nonzero(self.weights) - np.count_nonzero(inner))
-        else:
-            outside = float(self.weights.sum() - inner.sum())
-        return slice(r0, max(r1, r0)), slice(c0, max(c1, c0)), inner, outside
+        return slice(self.row0, self.row0 + n_rows), slice(self.col0, self.col0 + n_cols)
+
+
+Within: TypeAlias = tuple[int, int] | None
+
+
+def _cut_box(r0: int, r1: int, c0: int, c1: int, within: Within) -> tuple[int, int, int, int, bool]:
+    """The inclusive pixel box ``[r0, r1] × [c0, c1]`` cut to an image of shape ``within``,
+    and whether anything was cut; a box off the image becomes empty (``r1 < r0``)."""
+    if within is None:
+        return r0, r1, c0, c1, False
+    n_rows, n_cols = within
+    cut = r0 < 0 or c0 < 0 or r1 >= n_rows or c1 >= n_cols
+    r0, c0 = min(max(r0, 0), n_rows), min(max(c0, 0), n_cols)
+    r1, c1 = max(min(r1, n_rows - 1), r0 - 1), max(min(c1, n_cols - 1), c0 - 1)
+    return r0, r1, c0, c1, cut
 
 
 def _index(value: float, binning: int) -> float:
@@ -114,7 +114,9 @@ class CircleRoi:
         """Geometric area [un-binned sensor pixels²] = π r²."""
         return math.pi * self.radius**2
 
-    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+    def mask(
+        self, binning: int, *, method: WeightMethod = "center", within: Within = None
+    ) -> RoiMask:
         return _ellipse_mask(
             _index(self.center_row, binning),
             _index(self.center_col, binning),
@@ -122,6 +124,7 @@ class CircleRoi:
             self.radius / binning,
             0.0,
             method,
+            within,
         )
 
     def outline(self, binning: int, *, n: int = 128) -> np.ndarray:
@@ -159,7 +162,9 @@ class EllipseRoi:
         """Geometric area = π a b."""
         return math.pi * self.semi_axis_col * self.semi_axis_row
 
-    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+    def mask(
+        self, binning: int, *, method: WeightMethod = "center", within: Within = None
+    ) -> RoiMask:
         return _ellipse_mask(
             _index(self.center_row, binning),
             _index(self.center_col, binning),
@@ -167,6 +172,7 @@ class EllipseRoi:
             self.semi_axis_row / binning,
             math.radians(self.angle_deg),
             method,
+            within,
         )
 
     def outline(self, binning: int, *, n: int = 128) -> np.ndarray:
@@ -215,10 +221,12 @@ class RectangleRoi:
             out.append((self.center_row + y, self.center_col + x))
         return tuple(out)
 
-    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+    def mask(
+        self, binning: int, *, method: WeightMethod = "center", within: Within = None
+    ) -> RoiMask:
         if method == "center":
             t = math.radians(self.angle_deg)
-            r0, r1, c0, c1 = _bbox_of(self.vertices(), binning)
+            r0, r1, c0, c1, cut = _cut_box(*_bbox_of(self.vertices(), binning), within)
             dy = np.arange(r0, r1 + 1)[:, None] - _index(self.center_row, binning)
             dx = np.arange(c0, c1 + 1)[None, :] - _index(self.center_col, binning)
             u = dx * math.cos(t) + dy * math.sin(t)
@@ -226,8 +234,8 @@ class RectangleRoi:
             inside = (np.abs(u) < self.width / binning / 2) & (
                 np.abs(v) < self.height / binning / 2
             )
-            return RoiMask(row0=r0, col0=c0, weights=inside.astype(np.float64))
-        return _polygon_mask(self.vertices(), binning, method)
+            return RoiMask(row0=r0, col0=c0, weights=inside, cut=cut)
+        return _polygon_mask(self.vertices(), binning, method, within)
 
     def outline(self, binning: int, *, n: int = 0) -> np.ndarray:
         return _to_index(self.vertices(), binning)
@@ -252,8 +260,10 @@ class PolygonRoi:
         """Shoelace area."""
         return abs(_signed_area(np.asarray(self.vertices, dtype=np.float64)))
 
-    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
-        return _polygon_mask(self.vertices, binning, method)
+    def mask(
+        self, binning: int, *, method: WeightMethod = "center", within: Within = None
+    ) -> RoiMask:
+        return _polygon_mask(self.vertices, binning, method, within)
 
     def outline(self, binning: int, *, n: int = 0) -> np.ndarray:
         return _to_index(self.vertices, binning)
@@ -264,7 +274,8 @@ class MaskRoi:
     """A set of pixels (e.g. an automatic contour) on an image of one binning.
 
     ``mask`` is a read-only boolean array whose ``[0, 0]`` is image index ``(row0, col0)``.
-    It applies only to images of the same ``binning``.
+    It applies only to images of the same ``binning``. ``cut`` records that the shape it was
+    made from reached past the image's edge (pixels there were left out).
     """
 
     row0: int
@@ -272,19 +283,30 @@ class MaskRoi:
     mask_pixels: np.ndarray = field(repr=False)
     binning: int
     label: str = ""
+    cut: bool = False
 
     @property
     def area_sensor_px(self) -> float:
         return float(np.count_nonzero(self.mask_pixels)) * self.binning**2
 
-    def mask(self, binning: int, *, method: WeightMethod = "center") -> RoiMask:
+    def mask(
+        self, binning: int, *, method: WeightMethod = "center", within: Within = None
+    ) -> RoiMask:
         if binning != self.binning:
             raise RoiError(
                 f"ROI {self.label!r} was traced on a binning-{self.binning} image and cannot "
                 f"be applied to binning {binning}; trace it again on this image"
             )
-        weights = self.mask_pixels.astype(np.float64) if method == "exact" else self.mask_pixels
-        return RoiMask(row0=self.row0, col0=self.col0, weights=weights)
+        n_rows, n_cols = self.mask_pixels.shape
+        r0, r1, c0, c1, _ = _cut_box(
+            self.row0, self.row0 + n_rows - 1, self.col0, self.col0 + n_cols - 1, within
+        )
+        pixels = self.mask_pixels[
+            r0 - self.row0 : r1 + 1 - self.row0, c0 - self.col0 : c1 + 1 - self.col0
+        ]
+        cut = self.cut or np.count_nonzero(pixels) < np.count_nonzero(self.mask_pixels)
+        weights = pixels.astype(np.float64) if method == "exact" else pixels
+        return RoiMask(row0=r0, col0=c0, weights=weights, cut=bool(cut))
 
     def outline(self, binning: int, *, n: int = 0) -> np.ndarray:
         rows, cols = np.nonzero(self.mask_pixels)
@@ -294,13 +316,19 @@ class MaskRoi:
 Roi: TypeAlias = CircleRoi | EllipseRoi | RectangleRoi | PolygonRoi | MaskRoi
 
 
-def roi_mask(roi: Roi, binning: int, *, method: WeightMethod = "center") -> RoiMask:
-    """Weight mask of ``roi`` on an image binned by ``binning`` (bounding box only)."""
+def roi_mask(
+    roi: Roi, binning: int, *, method: WeightMethod = "center", within: Within = None
+) -> RoiMask:
+    """Weight mask of ``roi`` on an image binned by ``binning`` (bounding box only).
+
+    With ``within`` (the image's ``(rows, cols)``) the box is cut to the image: weights are
+    computed for image pixels only and ``RoiMask.cut`` says whether the shape reaches beyond.
+    """
     if method not in ("center", "exact"):
         raise RoiError(f"unknown weighting method {method!r}; use 'center' or 'exact'")
     if binning < 1 or int(binning) != binning:
         raise RoiError(f"binning must be a positive integer, got {binning}")
-    return roi.mask(int(binning), method=method)
+    return roi.mask(int(binning), method=method, within=within)
 
 
 def _check_finite(label: str, *values: float) -> None:
@@ -335,14 +363,20 @@ def _ellipse_outline(
     return np.column_stack([(cr + y) / binning - 0.5, (cc + x) / binning - 0.5])
 
 
-def _ellipse_mask(cy: float, cx: float, a: float, b: float, theta: float, method: str) -> RoiMask:
+def _ellipse_mask(
+    cy: float, cx: float, a: float, b: float, theta: float, method: str, within: Within
+) -> RoiMask:
     """Ellipse centred at index ``(cy, cx)`` with semi-axes ``a`` (col) and ``b`` (row)."""
     c, s = math.cos(theta), math.sin(theta)
     half_col = math.hypot(a * c, b * s)
     half_row = math.hypot(a * s, b * c)
-    r0, r1 = math.floor(cy - half_row + 0.5), math.ceil(cy + half_row - 0.5)
+    full_r0, r1 = math.floor(cy - half_row + 0.5), math.ceil(cy + half_row - 0.5)
     c0, c1 = math.floor(cx - half_col + 0.5), math.ceil(cx + half_col - 0.5)
-    r1, c1 = max(r1, r0), max(c1, c0)
+    r1, c1 = max(r1, full_r0), max(c1, c0)
+    full_rows = r1 - full_r0 + 1
+    r0, r1, c0, c1, cut = _cut_box(full_r0, r1, c0, c1, within)
+    if method == "exact" and s == 0.0:
+        return _axis_ellipse_exact_mask(cy, cx, a, b, full_rows, r0, r1, c0, c1, cut)
     dy = (np.arange(r0, r1 + 1, dtype=np.float64) - cy)[:, None]
     dx = (np.arange(c0, c1 + 1, dtype=np.float64) - cx)[None, :]
     if s == 0.0:  # axis-aligned (all circles): one 2-D operation instead of six
@@ -352,9 +386,7 @@ def _ellipse_mask(cy: float, cx: float, a: float, b: float, theta: float, method
         v = (-dx * s + dy * c) / b
         rho2 = u * u + v * v
     if method == "center":
-        return RoiMask(row0=r0, col0=c0, weights=rho2 < 1.0)
-    if s == 0.0:
-        return _axis_ellipse_exact_mask(cy, cx, a, b, r0, c0, r1 - r0 + 1, c1 - c0 + 1)
+        return RoiMask(row0=r0, col0=c0, weights=rho2 < 1.0, cut=cut)
     # Pixels farther than half a diagonal (in the unit-circle frame) from the boundary are
     # fully in or out; only the ring in between needs the exact overlap.
     h = math.sqrt(0.5) / min(a, b)
@@ -365,22 +397,41 @@ def _ellipse_mask(cy: float, cx: float, a: float, b: float, theta: float, method
         py = dy[ring[0], 0]
         px = dx[0, ring[1]]
         weights[ring] = _pixel_ellipse_overlap(py, px, a, b, c, s)
-    return RoiMask(row0=r0, col0=c0, weights=weights)
+    return RoiMask(row0=r0, col0=c0, weights=weights, cut=cut)
 
 
 def _axis_ellipse_exact_mask(
-    cy: float, cx: float, a: float, b: float, r0: int, c0: int, n_rows: int, n_cols: int
+    cy: float,
+    cx: float,
+    a: float,
+    b: float,
+    full_rows: int,
+    r0: int,
+    r1: int,
+    c0: int,
+    c1: int,
+    cut: bool,
 ) -> RoiMask:
-    """Dense ``exact`` weights of an axis-aligned ellipse from :func:`_ellipse_runs`."""
+    """Dense ``exact`` weights of an axis-aligned ellipse from :func:`_ellipse_runs`, on the
+    box ``[r0, r1] × [c0, c1]`` (the ellipse's ``full_rows``-row box, maybe cut)."""
     runs = _ellipse_runs(
-        np.array([cy]), np.array([cx]), np.array([a]), np.array([b]), n_rows=n_rows, method="exact"
+        np.array([cy]),
+        np.array([cx]),
+        np.array([a]),
+        np.array([b]),
+        n_rows=full_rows,
+        method="exact",
     )
-    lo = runs.run_lo[0] - c0
-    hi = runs.run_hi[0] - c0
+    n_rows, n_cols = r1 - r0 + 1, c1 - c0 + 1
+    rows = slice(r0 - int(runs.row0[0]), r0 - int(runs.row0[0]) + n_rows)
+    lo = np.clip(runs.run_lo[0, rows] - c0, 0, n_cols)
+    hi = np.clip(runs.run_hi[0, rows] - c0, lo, n_cols)
     lengths = np.stack([lo, hi - lo, n_cols - hi], axis=-1).ravel()
     weights = np.repeat(np.tile([0.0, 1.0, 0.0], n_rows), lengths).reshape(n_rows, n_cols)
-    weights[runs.part_row - r0, runs.part_col - c0] = runs.part_weight
-    return RoiMask(row0=r0, col0=c0, weights=weights)
+    part_row, part_col = runs.part_row - r0, runs.part_col - c0
+    on_box = (part_row >= 0) & (part_row < n_rows) & (part_col >= 0) & (part_col < n_cols)
+    weights[part_row[on_box], part_col[on_box]] = runs.part_weight[on_box]
+    return RoiMask(row0=r0, col0=c0, weights=weights, cut=cut)
 
 
 def _pixel_ellipse_overlap(
@@ -423,9 +474,38 @@ def _edge_area(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray) -
     return 0.5 * (sector1 + chord + sector2)
 
 
-def _polygon_mask(vertices: tuple[tuple[float, float], ...], binning: int, method: str) -> RoiMask:
+def _clip_polygon(points: np.ndarray, axis: int, limit: float, keep_below: bool) -> np.ndarray:
+    """Sutherland–Hodgman: the part of polygon ``points`` ``(n, 2)`` on one side of the line
+    ``points[:, axis] = limit``. A concave polygon may come back with edges running along the
+    line and back; they cancel in any area integral."""
+    if len(points) == 0:
+        return points
+    previous = np.roll(points, 1, axis=0)
+    side = points[:, axis] - limit
+    before = previous[:, axis] - limit
+    inside = side <= 0 if keep_below else side >= 0
+    crossing = inside != np.roll(inside, 1)
+    t = np.divide(-before, side - before, out=np.zeros_like(side), where=crossing)
+    hit = previous + t[:, None] * (points - previous)
+    hit[:, axis] = limit
+    # per edge, in order: where it crosses the line, then its end if that is kept
+    return np.stack([hit, points], axis=1)[np.stack([crossing, inside], axis=1)]
+
+
+def _polygon_mask(
+    vertices: tuple[tuple[float, float], ...], binning: int, method: str, within: Within
+) -> RoiMask:
     idx = _to_index(vertices, binning)
-    r0, r1, c0, c1 = _bbox_of(vertices, binning)
+    orientation = _signed_area(idx)
+    r0, r1, c0, c1, cut = _cut_box(*_bbox_of(vertices, binning), within)
+    if cut:  # only the part over the image: less work, and corner areas stay image-sized
+        for axis, limit, keep_below in (
+            (0, r0 - 0.5, False),
+            (0, r1 + 0.5, True),
+            (1, c0 - 0.5, False),
+            (1, c1 + 0.5, True),
+        ):
+            idx = _clip_polygon(idx, axis, limit, keep_below)
     ys, xs = idx[:, 0], idx[:, 1]
     if method == "center":
         rows = np.arange(r0, r1 + 1, dtype=np.float64)[:, None]
@@ -439,7 +519,7 @@ def _polygon_mask(vertices: tuple[tuple[float, float], ...], binning: int, metho
             crosses = (ya > rows) != (yb > rows)
             x_at = xa + (rows - ya) * (xb - xa) / (yb - ya)
             inside ^= crosses & (cols < x_at)
-        return RoiMask(row0=r0, col0=c0, weights=inside)
+        return RoiMask(row0=r0, col0=c0, weights=inside, cut=cut)
     # Exact: A(c, d) = area of polygon ∩ {x ≤ c, y ≤ d} = Σ_edges ∫_{y ≤ d} min(x − c, 0) dy
     # (Green's theorem; clipping edges on y = d carry no dy). Pixel areas are its 2-D
     # differences on the grid of pixel corners.
@@ -467,9 +547,9 @@ def _polygon_mask(vertices: tuple[tuple[float, float], ...], binning: int, metho
         )
         corner_area += sign * length * mean_neg
     weights = np.diff(np.diff(corner_area, axis=0), axis=1)
-    if _signed_area(idx) < 0:
+    if orientation < 0:
         weights = -weights
-    return RoiMask(row0=r0, col0=c0, weights=np.clip(weights, 0.0, 1.0))
+    return RoiMask(row0=r0, col0=c0, weights=np.clip(weights, 0.0, 1.0), cut=cut)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -107,15 +107,15 @@ class _Stats:
     vmin: float
     vmax: float
     saturated: int
-    outside: float
+    off_image: bool  # part of the shape lies beyond the image's edge
     finite: bool
 
 
 def _stats(image: CalibratedImage, roi: Roi, method: WeightMethod) -> _Stats:
-    mask = roi_mask(roi, image.binning, method=method)
-    rows, cols, weights, outside = mask.clipped(image.radiance.shape)
+    mask = roi_mask(roi, image.binning, method=method, within=image.radiance.shape)
+    weights = mask.weights
     selected = weights if weights.dtype == bool else weights > 0
-    values = image.radiance[rows, cols][selected].astype(np.float64)
+    values = image.radiance[mask.slices][selected].astype(np.float64)
     if values.size == 0:
         raise RoiError(
             f"ROI {getattr(roi, 'label', '')!r} lies entirely outside the "
@@ -136,7 +136,7 @@ def _stats(image: CalibratedImage, roi: Roi, method: WeightMethod) -> _Stats:
             std = math.sqrt(max(float(np.dot(w, (values - mean) ** 2)) / weight, 0.0))
     saturated = 0
     if image.saturation_mask is not None:
-        saturated = int(np.count_nonzero(image.saturation_mask[rows, cols][selected]))
+        saturated = int(np.count_nonzero(image.saturation_mask[mask.slices][selected]))
     return _Stats(
         weight=weight,
         total=total,
@@ -145,7 +145,7 @@ def _stats(image: CalibratedImage, roi: Roi, method: WeightMethod) -> _Stats:
         vmin=float(values.min()),
         vmax=float(values.max()),
         saturated=saturated,
-        outside=outside,
+        off_image=mask.cut,
         finite=bool(np.isfinite(total)),
     )
 
@@ -354,7 +354,7 @@ def _ellipse_stats(
                 vmin=lo_v,
                 vmax=hi_v,
                 saturated=sat,
-                outside=0.0,
+                off_image=False,
                 finite=True,
             )
         )
@@ -421,7 +421,7 @@ def quantify(
     if background is not None:
         bs = _stats_all(image, [background], method)[0]
         bkg_mean = bs.mean
-        if bs.outside > 1e-9:
+        if bs.off_image:
             base_flags.add("background_partly_off_image")
     parameters = MappingProxyType(
         {
@@ -440,7 +440,7 @@ def quantify(
         flags = set(base_flags)
         if st.saturated:
             flags.add("saturated")
-        if st.outside > 1e-9:
+        if st.off_image:
             flags.add("partly_off_image")
         if not st.finite:
             flags.add("non_finite")

@@ -67,7 +67,7 @@ def overlay_png(
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
     click, image = load_calibrated(session, store, settings, acquisition)
     rows = current_rois(session, acquisition)
-    rois = [image_roi(r, image.binning) for r in rows]
+    rois = [image_roi(r, image) for r in rows]
     measurements = quantify_rois(image, rois, f"{acquisition.click_number}.zip")
     photo = click.photograph if click is not None else None
     return imaging.render_overlay(

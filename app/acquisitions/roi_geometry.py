@@ -120,11 +120,12 @@ def from_json(geometry: dict[str, Any], *, label: str = "") -> Roi | UnionRoi:
     return cls(**fields, label=label)
 
 
-def for_image(roi: Roi | UnionRoi, binning: int) -> Roi:
-    """An ``imaging`` ROI for an image of this binning (a union becomes one pixel mask)."""
+def for_image(roi: Roi | UnionRoi, binning: int, shape: tuple[int, int]) -> Roi:
+    """An ``imaging`` ROI for an image of this binning and shape (a union becomes one pixel
+    mask, cut to the image)."""
     if not isinstance(roi, UnionRoi):
         return roi
-    masks = [roi_mask(part, binning) for part in roi.parts]
+    masks = [roi_mask(part, binning, within=shape) for part in roi.parts]
     row0 = min(m.row0 for m in masks)
     col0 = min(m.col0 for m in masks)
     row1 = max(m.row0 + m.weights.shape[0] for m in masks)
@@ -134,4 +135,11 @@ def for_image(roi: Roi | UnionRoi, binning: int) -> Roi:
         r, c = m.row0 - row0, m.col0 - col0
         pixels[r : r + m.weights.shape[0], c : c + m.weights.shape[1]] |= m.weights > 0
     pixels.flags.writeable = False
-    return MaskRoi(row0=row0, col0=col0, mask_pixels=pixels, binning=binning, label=roi.label)
+    return MaskRoi(
+        row0=row0,
+        col0=col0,
+        mask_pixels=pixels,
+        binning=binning,
+        label=roi.label,
+        cut=any(m.cut for m in masks),
+    )

@@ -232,13 +232,8 @@ def _background_roi(
     rows, cols = click.luminescent.data.shape
     free = np.ones((rows, cols), dtype=bool)
     for body in bodies:
-        mask = imaging.roi_mask(body.body_roi, binning)
-        r0, c0 = max(mask.row0, 0), max(mask.col0, 0)
-        r1 = min(mask.row0 + mask.weights.shape[0], rows)
-        c1 = min(mask.col0 + mask.weights.shape[1], cols)
-        if r0 < r1 and c0 < c1:
-            inside = mask.weights[r0 - mask.row0 : r1 - mask.row0, c0 - mask.col0 : c1 - mask.col0]
-            free[r0:r1, c0:c1] &= ~(inside > 0)
+        mask = imaging.roi_mask(body.body_roi, binning, within=(rows, cols))
+        free[mask.slices] &= ~(mask.weights > 0)
     distance = ndimage.distance_transform_cdt(np.pad(free, 1), metric="chessboard")[1:-1, 1:-1]
     row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
     half = min(int(distance[row, col]) - 1, max(rows, cols) // 16)
@@ -379,7 +374,10 @@ def calibrate(click: imaging.IvisClick, filename: str) -> imaging.CalibratedImag
 def quantify_placed(
     image: imaging.CalibratedImage, placed: Sequence[PlacedRoi], filename: str
 ) -> tuple[imaging.RoiMeasurement, ...]:
-    return quantify_rois(image, [for_image(p.geometry, image.binning) for p in placed], filename)
+    shape = image.radiance.shape
+    return quantify_rois(
+        image, [for_image(p.geometry, image.binning, shape) for p in placed], filename
+    )
 
 
 def quantify_rois(
@@ -666,13 +664,14 @@ def current_rois(session: Session, acquisition: Acquisition) -> list[Roi]:
     )
 
 
-def image_roi(roi: Roi, binning: int) -> imaging.Roi:
-    return for_image(from_json(roi.geometry, label=roi.label or roi.site.value), binning)
+def image_roi(roi: Roi, image: imaging.CalibratedImage) -> imaging.Roi:
+    geometry = from_json(roi.geometry, label=roi.label or roi.site.value)
+    return for_image(geometry, image.binning, image.radiance.shape)
 
 
 def quantify_stored(
     image: imaging.CalibratedImage, rois: Sequence[Roi], name: str
 ) -> list[Measurement]:
     """New measurement rows for these ROIs on this image."""
-    results = quantify_rois(image, [image_roi(r, image.binning) for r in rois], name)
+    results = quantify_rois(image, [image_roi(r, image) for r in rois], name)
     return [measurement_row(roi, result) for roi, result in zip(rois, results, strict=True)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import math
 import uuid
 import zipfile
 from pathlib import Path
@@ -525,6 +526,47 @@ def test_hostile_roi_geometry_is_422(
     body = assert_problem(response, 422, "geometry")
     assert fragment in body["detail"]
     assert row_counts(db_session, Roi, Measurement) == before
+
+
+def test_an_roi_reaching_far_past_the_image_is_measured_on_the_image(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    created = post_zip(client, imaging_session, synthetic_zip).json()
+    base = f"{url(imaging_session)}/{created['id']}/rois"
+    # The largest shapes the API accepts: weights are computed for image pixels only.
+    everywhere = {
+        "type": "polygon",
+        "vertices": [[-4096, -4096], [-4096, 8192], [8192, 8192], [8192, -4096]],
+    }
+    leg = {"type": "circle", "center_row": 1500, "center_col": 200, "radius": 60}
+    tilted = {
+        "type": "rectangle",
+        "center_row": 0,
+        "center_col": 0,
+        "width": 4096,
+        "height": 4096,
+        "angle_deg": 45,
+    }
+    areas = {}
+    for site, geometry in [
+        ("whole_body", everywhere),
+        ("left_hindlimb", leg),
+        ("thorax", tilted),
+        ("spine", {"type": "union", "parts": [leg, everywhere]}),
+    ]:
+        added = client.post(base, json={"site": site, "geometry": geometry, "reason": "test"})
+        assert added.status_code == 201, added.text
+        (measured,) = [
+            m for m in added.json()["measurements"] if m["site"] == site and m["animal"] is None
+        ]
+        areas[site] = measured["area_cm2"]
+        assert ("partly_off_image" in measured["flags"]) == (site != "left_hindlimb"), site
+    # Independent of the geometry code: the polygon and the union cover the whole field of view
+    # (the synthetic camera's 22.4 cm square, 1920 sensor pixels across), the circle π r² of
+    # it (up to counting whole pixels at binning 8).
+    assert areas["whole_body"] == pytest.approx(22.4**2, rel=1e-9)
+    assert areas["spine"] == pytest.approx(areas["whole_body"], rel=1e-12)
+    assert areas["left_hindlimb"] == pytest.approx(math.pi * (60 * 22.4 / 1920) ** 2, rel=0.03)
 
 
 def test_one_current_roi_per_animal_and_site(

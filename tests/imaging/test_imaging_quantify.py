@@ -28,6 +28,7 @@ from imaging import (
     roi_mask,
     rois_from_click,
 )
+from tests.imaging.masks import crop
 
 # Total flux [p/s] Living Image 4.7.3 printed on its own overlay DG20220105114235.PNG
 LIVING_IMAGE_TOTAL_FLUX_PS = (2.370e5, 9.330e6, 7.892e6, 4.445e5, 7.398e4)
@@ -214,7 +215,7 @@ def _edge_rois(n_rows: int, n_cols: int) -> list:
         roi
         for roi in rois
         if all(
-            roi_mask(roi, 1, method=m).clipped((n_rows, n_cols))[2].sum() > 0
+            roi_mask(roi, 1, method=m, within=(n_rows, n_cols)).weights.sum() > 0
             for m in ("exact", "center")
         )
     ]
@@ -250,7 +251,7 @@ def _reference_stats(
 ) -> dict:
     """Statistics straight from the dense weight mask (the definition in quantify's docs)."""
     mask = roi_mask(roi, binning, method=method)
-    rows, cols, weights, _ = mask.clipped(data.shape)
+    rows, cols, weights = crop(mask, data.shape)
     w = weights.astype(np.float64)
     values = data[rows, cols].astype(np.float64)
     inside = w > 0

@@ -71,7 +71,8 @@ class RoiMeasurement:
     background_radiance_mean : float or None
     units : str
     flags : frozenset[str]
-        ``saturated``, ``below_detection``, ``partly_off_image``, ``uncalibrated``,
+        ``saturated``, ``below_detection``, ``partly_off_image`` (part of the shape lies
+        beyond the image's edge; only the part on the image is measured), ``uncalibrated``,
         ``background_partly_off_image``, ``non_finite``.
     method : str
         ``"center"`` or ``"exact"``.

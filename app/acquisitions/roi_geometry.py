@@ -49,8 +49,8 @@ def to_json(roi: Roi | UnionRoi) -> dict[str, Any]:
     return {"type": name, **fields}
 
 
-# Bounds that keep a hostile ROI from allocating a huge mask (masks cover the ROI's box):
-# generous for any camera sensor (an IVIS Spectrum's is 2048 pixels across).
+# Sanity bounds, generous for any camera sensor (an IVIS Spectrum's is 2048 pixels across);
+# memory does not depend on them (masks are cut to the image).
 COORDINATE_RANGE_PX = (-4096.0, 8192.0)
 MAX_SIZE_PX = 4096.0
 MAX_VERTICES = 1000

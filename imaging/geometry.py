@@ -71,7 +71,10 @@ class RoiMask:
 
     @property
     def slices(self) -> tuple[slice, slice]:
-        """``image[mask.slices]`` is the part of the image under ``weights``."""
+        """``image[mask.slices]`` is the part of the image under ``weights`` (for a mask cut
+        to the image with ``within``)."""
+        if self.row0 < 0 or self.col0 < 0:
+            raise RoiError("this mask starts beyond the image; make it with within=image.shape")
         n_rows, n_cols = self.weights.shape
         return slice(self.row0, self.row0 + n_rows), slice(self.col0, self.col0 + n_cols)
 
@@ -340,12 +343,24 @@ def _to_index(vertices: tuple[tuple[float, float], ...], binning: int) -> np.nda
     return np.asarray(vertices, dtype=np.float64) / binning - 0.5
 
 
+#: Pixels: a shape reaching less than this past a pixel's edge (rounding, e.g. in a rotated
+#: rectangle's corners) does not get the pixel beyond into its box (its share there ≤ 1e-9).
+_EDGE_SLACK = 1e-9
+
+
+def _first_pixel(lowest: float) -> int:
+    """Index of the first pixel a shape reaching down to index ``lowest`` covers."""
+    return math.floor(lowest + 0.5 + _EDGE_SLACK)
+
+
+def _last_pixel(highest: float) -> int:
+    return math.ceil(highest - 0.5 - _EDGE_SLACK)
+
+
 def _bbox_of(vertices: tuple[tuple[float, float], ...], binning: int) -> tuple[int, int, int, int]:
     idx = _to_index(vertices, binning)
-    r0 = math.floor(idx[:, 0].min() + 0.5)
-    r1 = math.ceil(idx[:, 0].max() - 0.5)
-    c0 = math.floor(idx[:, 1].min() + 0.5)
-    c1 = math.ceil(idx[:, 1].max() - 0.5)
+    r0, r1 = _first_pixel(idx[:, 0].min()), _last_pixel(idx[:, 0].max())
+    c0, c1 = _first_pixel(idx[:, 1].min()), _last_pixel(idx[:, 1].max())
     return r0, max(r1, r0), c0, max(c1, c0)
 
 
@@ -370,13 +385,12 @@ def _ellipse_mask(
     c, s = math.cos(theta), math.sin(theta)
     half_col = math.hypot(a * c, b * s)
     half_row = math.hypot(a * s, b * c)
-    full_r0, r1 = math.floor(cy - half_row + 0.5), math.ceil(cy + half_row - 0.5)
-    c0, c1 = math.floor(cx - half_col + 0.5), math.ceil(cx + half_col - 0.5)
+    full_r0, r1 = _first_pixel(cy - half_row), _last_pixel(cy + half_row)
+    c0, c1 = _first_pixel(cx - half_col), _last_pixel(cx + half_col)
     r1, c1 = max(r1, full_r0), max(c1, c0)
-    full_rows = r1 - full_r0 + 1
     r0, r1, c0, c1, cut = _cut_box(full_r0, r1, c0, c1, within)
     if method == "exact" and s == 0.0:
-        return _axis_ellipse_exact_mask(cy, cx, a, b, full_rows, r0, r1, c0, c1, cut)
+        return _axis_ellipse_exact_mask(cy, cx, a, b, r0, r1, c0, c1, cut)
     dy = (np.arange(r0, r1 + 1, dtype=np.float64) - cy)[:, None]
     dx = (np.arange(c0, c1 + 1, dtype=np.float64) - cx)[None, :]
     if s == 0.0:  # axis-aligned (all circles): one 2-D operation instead of six
@@ -405,7 +419,6 @@ def _axis_ellipse_exact_mask(
     cx: float,
     a: float,
     b: float,
-    full_rows: int,
     r0: int,
     r1: int,
     c0: int,
@@ -413,13 +426,14 @@ def _axis_ellipse_exact_mask(
     cut: bool,
 ) -> RoiMask:
     """Dense ``exact`` weights of an axis-aligned ellipse from :func:`_ellipse_runs`, on the
-    box ``[r0, r1] × [c0, c1]`` (the ellipse's ``full_rows``-row box, maybe cut)."""
+    box ``[r0, r1] × [c0, c1]`` (its bounding box, maybe cut)."""
+    runs_rows = math.ceil(cy + b - 0.5) - math.floor(cy - b + 0.5) + 1
     runs = _ellipse_runs(
         np.array([cy]),
         np.array([cx]),
         np.array([a]),
         np.array([b]),
-        n_rows=full_rows,
+        n_rows=runs_rows,
         method="exact",
     )
     n_rows, n_cols = r1 - r0 + 1, c1 - c0 + 1
@@ -498,7 +512,7 @@ def _polygon_mask(
     idx = _to_index(vertices, binning)
     orientation = _signed_area(idx)
     r0, r1, c0, c1, cut = _cut_box(*_bbox_of(vertices, binning), within)
-    if cut:  # only the part over the image: less work, and corner areas stay image-sized
+    if cut and method == "exact":  # only the part over the image: corner areas stay small
         for axis, limit, keep_below in (
             (0, r0 - 0.5, False),
             (0, r1 + 0.5, True),
@@ -549,7 +563,11 @@ def _polygon_mask(
     weights = np.diff(np.diff(corner_area, axis=0), axis=1)
     if orientation < 0:
         weights = -weights
-    return RoiMask(row0=r0, col0=c0, weights=np.clip(weights, 0.0, 1.0), cut=cut)
+    # differences of large corner areas leave rounding dust on pixels the polygon misses; a
+    # pixel of weight > 0 counts for min, max and saturation, so the dust is swept to 0
+    dust = 64 * np.finfo(np.float64).eps * max(1.0, float(np.abs(corner_area).max(initial=0.0)))
+    weights[weights < dust] = 0.0
+    return RoiMask(row0=r0, col0=c0, weights=np.minimum(weights, 1.0), cut=cut)
 
 
 @dataclass(frozen=True, kw_only=True)

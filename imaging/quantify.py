@@ -233,27 +233,26 @@ def _partial_pixel_stats(
     """Sums over the partial pixels of every ROI (one ``reduceat`` per statistic)."""
     w = runs.part_weight
     values = _pixels(radiance, runs.part_row, runs.part_col).astype(np.float64)
-    weighted = w * values
-    starts = runs.part_start[:-1]
-    # an ROI without partial pixels gets one stray pixel from reduceat: zeroed below
-    empty = runs.part_start[1:] == starts
-    first = np.minimum(starts, w.size - 1)
+    n_rois = runs.part_start.size - 1
+    # reduceat over the ROIs that own partial pixels: each segment is then exactly one ROI's
+    # pixels (an ROI without any gets zero sums and NaN extremes)
+    owners = np.flatnonzero(np.diff(runs.part_start) > 0)
+    starts = runs.part_start[owners]
     stacked = np.empty((3, w.size))
     stacked[0] = w
-    stacked[1] = weighted
-    np.multiply(weighted, values, out=stacked[2])
-    sums = np.add.reduceat(stacked, first, axis=1)
+    np.multiply(w, values, out=stacked[1])
+    np.multiply(stacked[1], values, out=stacked[2])
+    sums = np.zeros((3, n_rois))
+    sums[:, owners] = np.add.reduceat(stacked, starts, axis=1)
     values[w <= 0] = np.nan  # min and max over pixels of non-zero weight
-    vmin = np.fmin.reduceat(values, first)
-    vmax = np.fmax.reduceat(values, first)
-    saturated = np.zeros(starts.size, dtype=np.int64)
+    vmin = np.full(n_rois, np.nan)
+    vmax = np.full(n_rois, np.nan)
+    vmin[owners] = np.fmin.reduceat(values, starts)
+    vmax[owners] = np.fmax.reduceat(values, starts)
+    saturated = np.zeros(n_rois, dtype=np.int64)
     if saturation is not None:
         hit = _pixels(saturation, runs.part_row, runs.part_col) & (w > 0)
-        saturated = np.add.reduceat(hit, first, dtype=np.int64)
-    if empty.any():
-        sums[:, empty] = 0.0
-        vmin[empty] = vmax[empty] = np.nan
-        saturated[empty] = 0
+        saturated[owners] = np.add.reduceat(hit, starts, dtype=np.int64)
     return _PartialSums(sums[0], sums[1], sums[2], vmin, vmax, saturated)
 
 

@@ -234,3 +234,18 @@ def test_center_row_runs_equal_the_dense_center_mask(
     dense = (cols >= runs.run_lo[0][:, None]) & (cols < runs.run_hi[0][:, None])
     np.testing.assert_array_equal(dense, mask.weights)
     assert runs.part_weight.size == 0
+
+
+def test_exact_polygon_weights_are_zero_on_pixels_it_misses() -> None:
+    # Far from the origin, differences of large corner areas leave ~1e-10 of rounding on
+    # pixels the triangle never touches; those would count for min, max and saturation.
+    o = 1000.3
+    roi = PolygonRoi(vertices=((o, o), (o, o + 700), (o + 700, o)))
+    mask = roi_mask(roi, 1, method="exact")
+    rows = np.arange(mask.weights.shape[0])[:, None] + mask.row0
+    cols = np.arange(mask.weights.shape[1])[None, :] + mask.col0
+    # pixel (i, j) covers sensor [i, i + 1] × [j, j + 1]: wholly past the hypotenuse when
+    # (i − o) + (j − o) ≥ 700
+    missed = (rows - o) + (cols - o) >= 700
+    assert np.count_nonzero(mask.weights[missed]) == 0
+    assert mask.weights.sum() == pytest.approx(700**2 / 2, rel=1e-9)

@@ -376,3 +376,35 @@ def test_spread_of_nearly_flat_rois_keeps_its_digits(spread: float) -> None:
         for roi, m in zip(rois, quantify(image, rois, method=method), strict=True):
             ref = _reference_stats(data, saturated, roi, method)
             assert_allclose(m.radiance_std, ref["radiance_std"], rtol=1e-9)
+
+
+def test_partial_pixel_sums_when_some_rois_have_none() -> None:
+    # Not reachable through quantify today (every exact ellipse has partial pixels), but the
+    # helper must not shift pixels between ROIs when the first or last ones own none.
+    from imaging.geometry import _EllipseRuns
+    from imaging.quantify import _partial_pixel_stats
+
+    radiance = np.arange(20, dtype=np.float32).reshape(4, 5)
+    rows, cols = np.array([0, 1, 2, 3]), np.array([1, 2, 3, 4])
+    weights = np.array([0.5, 0.25, 0.0, 1.0])
+    runs = _EllipseRuns(
+        row0=np.zeros(4, dtype=np.int64),
+        run_lo=np.zeros((4, 1), dtype=np.int64),
+        run_hi=np.zeros((4, 1), dtype=np.int64),
+        part_row=rows,
+        part_col=cols,
+        part_weight=weights,
+        part_start=np.array([0, 0, 2, 4, 4]),  # ROI 0 and 3 own none
+    )
+    saturated = np.zeros((4, 5), dtype=bool)
+    saturated[1, 2] = saturated[2, 3] = True  # the second has weight 0: not counted
+
+    part = _partial_pixel_stats(radiance, saturated, runs)
+
+    values = radiance[rows, cols].astype(np.float64)
+    assert_allclose(part.weight, [0, 0.75, 1.0, 0])
+    assert_allclose(part.total, [0, 0.5 * values[0] + 0.25 * values[1], values[3], 0])
+    assert_allclose(part.square, [0, 0.5 * values[0] ** 2 + 0.25 * values[1] ** 2, 19.0**2, 0])
+    assert_allclose(part.vmin, [np.nan, values[0], 19.0, np.nan])
+    assert_allclose(part.vmax, [np.nan, values[1], 19.0, np.nan])
+    assert part.saturated.tolist() == [0, 1, 0, 0]

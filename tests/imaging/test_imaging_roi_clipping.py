@@ -17,7 +17,9 @@ from imaging import (
     RectangleRoi,
     image_from_array,
     quantify,
+    roi_mask,
 )
+from tests.imaging.masks import crop
 
 N = 256
 # Each covers the whole N × N image with a wide margin: without clipping their weight masks
@@ -146,3 +148,45 @@ def test_rotated_shapes_and_polygons_across_edges_match_photutils(method: str) -
                 assert ("partly_off_image" in m.flags) == (on_image < full * (1 - 1e-9))
             checked += 1
     assert checked >= 15
+
+
+@pytest.mark.parametrize("method", ["center", "exact"])
+def test_touching_the_edge_from_inside_is_not_partly_off_image(method: str) -> None:
+    image = image_from_array(np.ones((100, 100), dtype=np.float32), units="counts")
+    # Rotated by 90° or 180°, the corners land a rounding error past the edge.
+    touching = [
+        RectangleRoi(center_row=50, center_col=50, width=100, height=60, angle_deg=180),
+        RectangleRoi(center_row=50, center_col=50, width=60, height=100, angle_deg=90),
+        CircleRoi(center_row=50, center_col=50, radius=50),
+        EllipseRoi(center_row=30, center_col=50, semi_axis_col=50, semi_axis_row=30),
+    ]
+    beyond = [CircleRoi(center_row=50, center_col=50, radius=50.001)]
+    results = quantify(image, touching + beyond, method=method)
+    assert ["partly_off_image" in m.flags for m in results] == [False] * 4 + [True]
+    if method == "exact":  # every touching shape lies wholly on the image
+        assert_allclose(
+            [m.area_pixels for m in results[:4]],
+            [6000, 6000, 2500 * math.pi, 1500 * math.pi],
+            rtol=1e-12,
+        )
+
+
+@pytest.mark.parametrize("method", ["center", "exact"])
+@pytest.mark.parametrize(
+    "vertices",
+    [
+        ((5, 4), (5, 5), (8, -3)),  # pixel centres exactly on an edge that crosses the image's
+        ((-3, -3), (12, 4), (-3, 8), (4, 4)),  # concave, across two edges
+    ],
+)
+def test_cutting_to_the_image_keeps_the_same_pixels(
+    vertices: tuple[tuple[float, float], ...], method: str
+) -> None:
+    roi = PolygonRoi(vertices=vertices)
+    cut = roi_mask(roi, 1, method=method, within=(10, 10))
+    rows, cols, whole = crop(roi_mask(roi, 1, method=method), (10, 10))
+    assert (cut.slices, cut.cut) == ((rows, cols), True)
+    if method == "center":
+        np.testing.assert_array_equal(cut.weights, whole)
+    else:  # clipped before the corner areas: equal up to their rounding
+        assert_allclose(cut.weights, whole, rtol=0, atol=1e-12)

@@ -70,11 +70,14 @@ class View(enum.StrEnum):
         Living Image writes ``Dorsal``, ``Ventral``, ``Left`` or ``Right``; labs also type
         ``Lateral left``, ``left lateral`` or ``lateral_right``.
         """
-        words = [w for w in re.split(r"[^a-z]+", label.lower()) if w and w not in ("lateral",)]
-        if len(words) != 1:
-            return None
-        side = {"left": cls.lateral_left, "right": cls.lateral_right}
-        return side.get(words[0]) or (cls(words[0]) if words[0] in ("dorsal", "ventral") else None)
+        words = [w for w in re.split(r"[^a-z]+", label.lower()) if w and w != "lateral"]
+        named = {
+            "dorsal": cls.dorsal,
+            "ventral": cls.ventral,
+            "left": cls.lateral_left,
+            "right": cls.lateral_right,
+        }
+        return named.get(words[0]) if len(words) == 1 else None
 
 
 class Acquisition(IdMixin, Base):

@@ -481,18 +481,9 @@ def roi_from_living_image(roi: LivingImageRoi) -> Roi:
     """
     shape = roi.shape.casefold()
     label = roi.label or roi.name
-    if shape == "circle":
-        if not math.isclose(roi.width, roi.height, rel_tol=1e-9):
-            return EllipseRoi(
-                center_row=roi.yc,
-                center_col=roi.xc,
-                semi_axis_col=roi.width / 2,
-                semi_axis_row=roi.height / 2,
-                angle_deg=roi.angle_deg,
-                label=label,
-            )
+    if shape == "circle" and math.isclose(roi.width, roi.height, rel_tol=1e-9):
         return CircleRoi(center_row=roi.yc, center_col=roi.xc, radius=roi.width / 2, label=label)
-    if shape in ("ellipse", "oval"):
+    if shape in ("circle", "ellipse", "oval"):  # a "circle" stretched by the user is an ellipse
         return EllipseRoi(
             center_row=roi.yc,
             center_col=roi.xc,

@@ -297,7 +297,14 @@ class KMPoint(_AsDict):
 
 @dataclass(frozen=True, slots=True)
 class KMCurve(_AsDict):
-    """An arm's Kaplan-Meier curve; ``median_time``: first time S(t) <= 0.5, None if never."""
+    """An arm's Kaplan-Meier curve.
+
+    ``median_time`` as R ``survfit`` (``print.survfit``, ``quantile.survfit``): the first
+    time S(t) <= 0.5; where the curve is flat at exactly 0.5 (within sqrt(machine eps),
+    so a rounding error such as 0.5000000000000001 counts as 0.5), the midpoint between
+    the time it reached 0.5 and the next event time it drops below; the time it reached
+    0.5 if it never drops below; None ("not reached") if S(t) stays above 0.5.
+    """
 
     arm: str
     n: int
@@ -343,7 +350,6 @@ def kaplan_meier(arm: str, time: np.ndarray, event: np.ndarray) -> KMCurve:
     sf = SurvfuncRight(time, event.astype(int))
     pts = []
     cum = 0.0
-    median = None
     for t, s, n, d in zip(sf.surv_times, sf.surv_prob, sf.n_risk, sf.n_events, strict=True):
         n, d, s = int(n), int(d), float(s)
         cum += d / (n * (n - d)) if n > d else math.inf
@@ -352,9 +358,31 @@ def kaplan_meier(arm: str, time: np.ndarray, event: np.ndarray) -> KMCurve:
             se = math.sqrt(cum) / abs(math.log(s))
             lo, hi = s ** math.exp(_Z975 * se), s ** math.exp(-_Z975 * se)
         pts.append(KMPoint(float(t), n, d, s, lo, hi))
-        if median is None and s <= 0.5:
-            median = float(t)
+    median = km_median([p.time for p in pts], [p.survival for p in pts])
     return KMCurve(arm, int(time.size), int(event.sum()), median, tuple(pts))
+
+
+# R survival's tolerance for "S(t) is 0.5" (minmin() in survfit's print method)
+_MEDIAN_TOL = math.sqrt(np.finfo(np.float64).eps)
+
+
+def km_median(times: Sequence[float], survival: Sequence[float]) -> float | None:
+    """Median survival time of a Kaplan-Meier curve by R ``survfit``'s rule.
+
+    ``times``/``survival``: the event times in increasing order and S just after each.
+    The first time with S <= 0.5 + tol (tol = sqrt(eps) = 1.49e-8, as R); if S there is
+    0.5 within tol and the curve later drops below it, the midpoint of that time and the
+    first time S drops below it. None if S never reaches 0.5 (median not reached).
+    """
+    keep = [(t, s) for t, s in zip(times, survival, strict=True) if s < 0.5 + _MEDIAN_TOL]
+    if not keep:
+        return None
+    t0, s0 = keep[0]
+    if abs(s0 - 0.5) < _MEDIAN_TOL:
+        later = [t for t, s in keep if s < s0]
+        if later:
+            return float((t0 + later[0]) / 2)
+    return float(t0)
 
 
 # |log HR| beyond this (HR outside 1e-9 … 1e9) or a SE beyond this means the partial

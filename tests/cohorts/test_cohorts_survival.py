@@ -261,3 +261,59 @@ def test_completely_separated_event_times_give_no_hazard_ratio():
     assert any("no finite hazard ratio" in w for w in res.warnings)
     expected = logrank_test([3, 3, 7, 7], [17, 21, 21, 17])
     assert_allclose(res.logrank.p_value, expected.p_value, rtol=1e-9)
+
+
+# R 4.2.2, survival 3.5.3: summary(survfit(Surv(time, event) ~ 1))$table["median"]
+KM_MEDIANS_FROM_R = [
+    # flat at exactly 0.5 from day 4 to the next event on day 10 -> midpoint 7
+    ([2, 3, 4, 5, 10, 12], [1, 1, 1, 0, 1, 0], 7.0),
+    # statsmodels' product gives 0.5000000000000001 on day 10; R: (10 + 17) / 2
+    ([6, 10, 21, 10, 27, 17, 4, 29], [1, 1, 0, 1, 1, 1, 1, 1], 13.5),
+    # 0.5000000000000001 on day 11, next event day 12 -> 11.5
+    ([11, 8, 12, 12, 7, 29, 2], [1, 1, 0, 1, 1, 0, 0], 11.5),
+    # reaches 0.5 on day 28 with its last event and stays there -> 28 (not "not reached")
+    ([7, 14, 21, 28, 28, 28, 28, 28], [1, 1, 1, 1, 0, 0, 0, 0], 28.0),
+    # reaches 0.5 on day 5, never drops below -> 5
+    ([1, 2, 3, 4, 5, 28, 28, 28, 28, 28], [1, 1, 1, 1, 1, 0, 0, 0, 0, 0], 5.0),
+    # flat at 0.5 from day 15 to day 20 -> 17.5
+    ([3, 6, 9, 12, 15, 20, 30, 30, 30, 30], [1, 1, 1, 1, 1, 1, 0, 0, 0, 0], 17.5),
+    # passes below 0.5 without touching it -> 6
+    ([2, 4, 6, 8, 10], [1, 1, 1, 1, 0], 6.0),
+]
+
+
+@pytest.mark.parametrize(("time", "event", "median"), KM_MEDIANS_FROM_R)
+def test_km_median_is_r_survfit_median(time, event, median):
+    from cohorts._survival import kaplan_meier
+
+    curve = kaplan_meier("a", np.array(time, dtype=float), np.array(event, dtype=bool))
+    assert curve.median_time == median
+
+
+def test_km_median_not_reached_is_none():
+    from cohorts._survival import kaplan_meier, km_median
+
+    # R: survfit(Surv(c(5, 9, 20, 20), c(1, 0, 0, 0)) ~ 1) median NA (S = 0.75 at the end)
+    curve = kaplan_meier("a", np.array([5.0, 9, 20, 20]), np.array([True, False, False, False]))
+    assert curve.median_time is None
+    # within R's tolerance sqrt(eps) = 1.49e-8 of 0.5 counts as 0.5; beyond it does not
+    assert km_median([4.0, 10.0], [0.5 + 1e-9, 0.25]) == 7.0
+    assert km_median([4.0, 10.0], [0.5 + 1e-7, 0.25]) == 10.0
+
+
+def test_km_median_through_the_survival_analysis():
+    # control: onset days 2, 4, 4 of 6 mice, the others censored at study end (day 10):
+    # S = 5/6, 3/6 = 0.5 from day 4 to the end -> median 4 (R survfit); treated: 1 event
+    obs, ends = [], []
+    for arm, onsets in {"v": [2, 4, 4, None, None, None], "d": [8, None, None, None]}.items():
+        for i, onset in enumerate(onsets):
+            animal = f"{arm}{i}"
+            for day in (0, 2, 4, 6, 8, 10):
+                high = onset is not None and day >= onset
+                obs.append(Observation(animal, arm, day, 100.0 if high else 1.0, site="spine"))
+            ends.append(AnimalEnd(animal, 10.0, "study_end"))
+    res = metastasis_free_survival(
+        Cohort.from_records(obs, ends=ends), control="v", treated="d", site="spine", threshold=10
+    )
+    assert res.curves[0].median_time == 4.0
+    assert res.curves[1].median_time is None

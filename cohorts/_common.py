@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,12 @@ from ._errors import InvalidInputError
 __all__ = ["CORRECTIONS", "Effect", "TestResult"]
 
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
+
+MW_EXACT = "exact (no ties, both arms < 50 animals; as R wilcox.test)"
+MW_NORMAL = "normal approximation with continuity correction (an arm has >= 50 animals)"
+MW_NORMAL_TIES = (
+    "normal approximation with continuity and tie corrections (tied values; as R wilcox.test)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +46,8 @@ class TestResult(_AsDict):
     """A hypothesis test: ``test`` name, ``statistic``, ``df`` (None if not applicable),
     two-sided ``p_value`` and, inside a family of tests, ``p_adjusted`` by ``correction``.
     An undefined test (e.g. Welch with zero variance in both arms) has NaN statistic and
-    p (``None`` in ``to_dict()``)."""
+    p (``None`` in ``to_dict()``). ``method`` says how p was computed where a test has
+    more than one way (Mann-Whitney: ``exact`` or ``normal approximation ...``)."""
 
     test: str
     statistic: float
@@ -47,6 +55,7 @@ class TestResult(_AsDict):
     p_value: float
     p_adjusted: float | None = None
     correction: str | None = None
+    method: str | None = None
 
 
 def _f(x: float | np.floating | None) -> float | None:
@@ -109,15 +118,28 @@ def hodges_lehmann(
     distribution) when there are no ties and m, n < 50; otherwise the normal
     approximation q = floor(mn/2 - 1.96 sqrt(mn(m+n+1)/12)) (approximate; R inverts the
     tie-corrected normal test numerically, so its interval may differ slightly).
-    U is scipy.stats.mannwhitneyu(treated, control, method="auto") (exact when no ties and
-    both n <= 8, else normal approximation with tie and continuity corrections).
+
+    U (= R's W) is the Mann-Whitney statistic of the treated arm. Its two-sided p is
+    chosen as R ``wilcox.test(treated, control)`` does by default: the exact null
+    distribution when there are no ties and both arms have fewer than 50 animals
+    (``method="exact"``), otherwise the normal approximation with continuity and tie
+    corrections (scipy ``mannwhitneyu(method="asymptotic", use_continuity=True)``, as R
+    ``correct = TRUE``); ``TestResult.method`` names the one used.
     """
     m, n = len(treated), len(control)
     d = np.sort(np.subtract.outer(np.asarray(treated), np.asarray(control)).ravel())
-    res = stats.mannwhitneyu(treated, control, alternative="two-sided", method="auto")
     both = np.concatenate([treated, control])
     ties = np.unique(both).size < both.size
-    if not ties and m < 50 and n < 50:
+    exact = not ties and m < 50 and n < 50
+    res = stats.mannwhitneyu(
+        treated,
+        control,
+        alternative="two-sided",
+        method="exact" if exact else "asymptotic",
+        use_continuity=True,
+    )
+    method = MW_EXACT if exact else (MW_NORMAL_TIES if ties else MW_NORMAL)
+    if exact:
         cdf = _u_null_cdf(m, n)
         q = int(np.searchsorted(cdf, 0.025 - 1e-12))  # smallest q with P(U <= q) >= 0.025
         q = max(q, 1)
@@ -132,7 +154,9 @@ def hodges_lehmann(
         float(lo),
         float(hi),
     )
-    return eff, TestResult("Mann-Whitney U", float(res.statistic), None, float(res.pvalue))
+    return eff, TestResult(
+        "Mann-Whitney U", float(res.statistic), None, float(res.pvalue), method=method
+    )
 
 
 def adjust(tests: Sequence[TestResult], correction: str) -> tuple[TestResult, ...]:
@@ -150,7 +174,7 @@ def adjust(tests: Sequence[TestResult], correction: str) -> tuple[TestResult, ..
     if ok.any():
         padj[ok] = p[ok] if method is None else multipletests(p[ok], method=method)[1]
     return tuple(
-        TestResult(t.test, t.statistic, t.df, t.p_value, float(pa), correction)
+        dataclasses.replace(t, p_adjusted=float(pa), correction=correction)
         for t, pa in zip(tests, padj, strict=True)
     )
 

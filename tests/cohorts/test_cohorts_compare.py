@@ -276,3 +276,55 @@ def test_arm_with_a_single_animal_is_named():
     table = {k: v for k, v in HAND.items() if k in ("c1", "c2", "t1")}
     with pytest.raises(InsufficientDataError, match=r"arm 'drug' has 1 animal\(s\)"):
         compare_by_day(make_cohort(table), control="vehicle", treated="drug")
+
+
+# ------------------------------------------------------ Mann-Whitney: exact where R is exact
+
+# two arms of 10 animals, no ties (log10 values)
+MW_CONTROL = (6.62, 7.31, 7.05, 7.48, 6.99, 7.66, 7.20, 6.87, 7.83, 7.40)
+MW_TREATED = (5.91, 6.42, 6.05, 6.88, 7.12, 6.33, 6.71, 5.78, 6.95, 6.50)
+# R 4.2.2: wilcox.test(MW_TREATED, MW_CONTROL) -> "Wilcoxon rank sum exact test",
+# W = 9, p-value = 0.0010500335577735 (with exact = FALSE: 0.00220221994249708)
+MW_R_W, MW_R_EXACT_P, MW_R_NORMAL_P = 9.0, 0.0010500335577735, 0.00220221994249708
+
+
+def _mw_cohort(kind: str) -> Cohort:
+    """Each animal's per-day log10 value (day 7), slope (log10 per day over days 0-10) and
+    AUC (50 x slope over [0, 10]) are its MW_* value, so every test sees the same pairs."""
+    table = {}
+    for arm, values in (("vehicle", MW_CONTROL), ("drug", MW_TREATED)):
+        for i, v in enumerate(values):
+            if kind == "per_day":
+                table[f"{arm}{i}"] = (arm, {7: 10**v})
+            else:
+                table[f"{arm}{i}"] = (arm, {0: 1.0, 10: 10 ** (10 * v)})
+    return make_cohort(table)
+
+
+def test_mann_whitney_is_exact_like_r_for_ten_per_arm_without_ties():
+    row = compare_by_day(_mw_cohort("per_day"), control="vehicle", treated="drug").rows[0]
+    assert row.mann_whitney.statistic == MW_R_W
+    assert_allclose(row.mann_whitney.p_value, MW_R_EXACT_P, rtol=1e-10)
+    assert row.mann_whitney.method.startswith("exact")
+    # the normal approximation (what scipy's "auto" picks for n > 8) is twice as large
+    assert not np.isclose(row.mann_whitney.p_value, MW_R_NORMAL_P, rtol=0.5)
+
+
+@pytest.mark.parametrize("compare", [compare_growth_rates, compare_auc])
+def test_mann_whitney_exact_for_slopes_and_auc(compare):
+    res = compare(_mw_cohort("per_animal"), control="vehicle", treated="drug")
+    assert res.mann_whitney.statistic == MW_R_W
+    assert_allclose(res.mann_whitney.p_value, MW_R_EXACT_P, rtol=1e-10)
+    assert res.mann_whitney.method.startswith("exact")
+
+
+def test_mann_whitney_with_ties_uses_corrected_normal_like_r():
+    # R: wilcox.test(c(1,2,2,3,5,6,6), c(3,4,7,8,8,9)) -> W = 6.5, p = 0.0443169632666854
+    # ("Wilcoxon rank sum test with continuity correction", ties)
+    table = {f"t{i}": ("drug", {0: 10.0**v}) for i, v in enumerate((1, 2, 2, 3, 5, 6, 6))}
+    table |= {f"c{i}": ("vehicle", {0: 10.0**v}) for i, v in enumerate((3, 4, 7, 8, 8, 9))}
+    row = compare_by_day(make_cohort(table), control="vehicle", treated="drug").rows[0]
+    assert row.mann_whitney.statistic == 6.5
+    assert_allclose(row.mann_whitney.p_value, 0.0443169632666854, rtol=1e-10)
+    assert row.mann_whitney.method.startswith("normal approximation")
+    assert "tie" in row.mann_whitney.method

@@ -52,17 +52,47 @@ def test_mixed_model_on_bli_matches_direct_statsmodels(prostate, prostate_frame)
     assert doko_rate.difference.ci_low > 0  # double knockout grows faster
 
 
-def test_per_day_on_bli_matches_scipy(prostate, prostate_frame):
+# R 4.2.2, per day: wilcox.test(log10(BLI[HET]), log10(BLI[WT])) -> W, p (exact without
+# ties, n < 50; "with continuity correction" where BLI values tie)
+WILCOX_HET_VS_WT = {
+    5: (186, 0.0270433296368228, "exact"),
+    7: (181, 0.0167699230228788, "normal"),
+    9: (149.5, 0.416764158266392, "normal"),
+    11: (128.5, 0.315295058590808, "normal"),
+    13: (120.5, 0.806084526007078, "normal"),
+    15: (93.5, 0.871878509113272, "normal"),
+    17: (62, 0.765545002657172, "normal"),
+    19: (90, 0.371180484276695, "normal"),
+    21: (157, 0.27324433340158, "normal"),
+    23: (127, 0.190240695232764, "normal"),
+    25: (142.5, 0.0403460528293939, "normal"),
+    27: (114.5, 0.015247178176858, "normal"),
+    29: (62, 0.0140789169279728, "normal"),
+    31: (36, 0.034965034965035, "exact"),
+    33: (40, 0.189277389277389, "exact"),
+    35: (38, 0.0812520812520813, "exact"),
+    37: (46, 0.00407925407925408, "exact"),
+    39: (21, 0.0952380952380952, "exact"),
+    41: (40, 0.0426240426240426, "exact"),
+    43: (17, 0.183333333333333, "exact"),
+    45: (9, 0.19047619047619, "exact"),
+}
+
+
+def test_per_day_on_bli_matches_r(prostate, prostate_frame):
     res = compare_by_day(prostate, control="WT", treated="HET", correction="bh")
-    assert res.rows
+    assert {r.day for r in res.rows} == set(WILCOX_HET_VS_WT)
     for row in res.rows:
+        w_stat, p, method = WILCOX_HET_VS_WT[int(row.day)]
+        assert row.mann_whitney.statistic == w_stat
+        assert_allclose(row.mann_whitney.p_value, p, rtol=1e-12)
+        assert row.mann_whitney.method.startswith(method)
         day = prostate_frame[prostate_frame["Age"] == row.day]
         wt = np.log10(day.loc[day["Genotype"] == "WT", "BLI"])
         het = np.log10(day.loc[day["Genotype"] == "HET", "BLI"])
         assert (row.n_control, row.n_treated) == (wt.size, het.size)
         w = stats.ttest_ind(het, wt, equal_var=False)
         assert_allclose(row.welch.p_value, w.pvalue, rtol=1e-10)
-        assert_allclose(row.mann_whitney.p_value, stats.mannwhitneyu(het, wt).pvalue, rtol=1e-10)
     tested = {r.day for r in res.rows}
     skipped = {s.day for s in res.skipped_days}
     assert tested.isdisjoint(skipped)

@@ -29,7 +29,11 @@ class Principal:
         """Editors and admins may write; instrument keys only where imaging data is pushed."""
         if self.role in _WRITE_ROLES or (allow_instrument and self.role == ApiKeyRole.instrument):
             return
-        what = "push imaging data only" if self.role == ApiKeyRole.instrument else "only read"
+        what = (
+            "push imaging data only (open imaging sessions and upload images)"
+            if self.role == ApiKeyRole.instrument
+            else "only read"
+        )
         raise Forbidden(
             f"This API key has the role '{self.role}', which may {what}. "
             "Ask your lab admin for an editor key to change study data."

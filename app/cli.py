@@ -68,6 +68,33 @@ def _create_lab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _create_key(args: argparse.Namespace) -> int:
+    from app.db import make_engine, make_session_factory, transaction
+    from app.errors import OsteoluxError
+    from app.labs.service import create_key_for_lab
+    from app.migrations import upgrade_to_head
+    from app.models import ApiKeyRole
+
+    settings = get_settings()
+    _prepare_storage(settings)
+    upgrade_to_head(settings.resolved_database_url)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            lab, key, secret = create_key_for_lab(
+                session, args.lab, args.name, ApiKeyRole(args.role), reason=args.reason
+            )
+    except OsteoluxError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"Created {key.role} key '{key.name}' ({key.id}) for lab '{lab.name}'.")
+    print("The key (shown only once; store it safely):")
+    print(secret)
+    return 0
+
+
 def _clean_staging(args: argparse.Namespace) -> int:
     from app.storage import LocalBlobStore
 
@@ -104,6 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     lab = sub.add_parser("create-lab", help="create a lab and print its first admin API key")
     lab.add_argument("name")
     lab.set_defaults(func=_create_lab)
+    key = sub.add_parser(
+        "create-key",
+        help="issue an API key for an existing lab (e.g. when its last admin key is lost)",
+    )
+    key.add_argument("--lab", required=True, help="the lab's name or id")
+    key.add_argument("--role", choices=["admin", "editor", "instrument", "viewer"], default="admin")
+    key.add_argument("--name", default="admin key from the command line", help="who uses it")
+    key.add_argument("--reason", help="why the key is issued (kept in the audit trail)")
+    key.set_defaults(func=_create_key)
     clean = sub.add_parser(
         "clean-staging", help="delete upload files that crashed requests left in staging"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import httpx2
@@ -48,3 +49,37 @@ def test_clean_staging(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "removed 1" in result.stdout
     assert not old.exists()
+
+
+def test_create_key_for_an_existing_lab(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert run_cli(data_dir, "create-lab", "Bone Metastasis Lab").returncode == 0
+    created = run_cli(
+        data_dir,
+        "create-key",
+        "--lab",
+        "Bone Metastasis Lab",
+        "--name",
+        "PI after losing the bootstrap key",
+        "--reason",
+        "bootstrap key lost with the old laptop",
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("olx_")
+    unknown = run_cli(data_dir, "create-key", "--lab", "No Such Lab")
+    assert unknown.returncode == 1
+    assert "No lab named" in unknown.stderr and "'Bone Metastasis Lab'" in unknown.stderr
+
+    with live_server(data_dir) as base_url:
+        headers = {"Authorization": f"Bearer {key}"}
+        me = httpx2.get(f"{base_url}/me", headers=headers).json()
+        assert (me["lab_name"], me["role"]) == ("Bone Metastasis Lab", "admin")
+        keys = httpx2.get(f"{base_url}/keys", headers=headers).json()
+        assert {k["name"] for k in keys} == {"bootstrap admin", "PI after losing the bootstrap key"}
+
+    with sqlite3.connect(data_dir / "osteolux.db") as db:
+        events = db.execute(
+            "SELECT action, object_type, api_key_id, reason FROM audit_event"
+        ).fetchall()
+    assert events == [("create", "api_key", None, "bootstrap key lost with the old laptop")]

@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, status
 
-from app.deps import PrincipalDep, SessionDep
+from app.deps import PrincipalDep, ReasonHeader, SessionDep
 from app.labs import service
 from app.labs.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, WhoAmI
 from app.responses import PROBLEM_RESPONSES
@@ -22,10 +22,12 @@ def who_am_i(session: SessionDep, principal: PrincipalDep) -> WhoAmI:
 
 
 @router.post("/keys", status_code=status.HTTP_201_CREATED, summary="Create an API key")
-def create_key(body: ApiKeyCreate, session: SessionDep, principal: PrincipalDep) -> ApiKeyCreated:
+def create_key(
+    body: ApiKeyCreate, session: SessionDep, principal: PrincipalDep, reason: ReasonHeader = None
+) -> ApiKeyCreated:
     """Issue a key for a person or an instrument PC of your lab (admin keys only). The secret
     is in the response once and is stored only as a hash."""
-    key, secret = service.create_key(session, principal, body.name, body.role)
+    key, secret = service.create_key(session, principal, body.name, body.role, reason=reason)
     return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), key=secret)
 
 
@@ -36,6 +38,9 @@ def list_keys(session: SessionDep, principal: PrincipalDep) -> list[ApiKeyRead]:
 
 
 @router.post("/keys/{key_id}/revoke", summary="Revoke an API key")
-def revoke_key(key_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> ApiKeyRead:
-    """Revoke a key at once, e.g. when an instrument PC is retired (admin keys only)."""
-    return ApiKeyRead.model_validate(service.revoke_key(session, principal, key_id))
+def revoke_key(
+    key_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, reason: ReasonHeader = None
+) -> ApiKeyRead:
+    """Revoke a key at once, e.g. when an instrument PC is retired (admin keys only). The
+    lab's last admin key cannot be revoked (409): create another admin key first."""
+    return ApiKeyRead.model_validate(service.revoke_key(session, principal, key_id, reason=reason))

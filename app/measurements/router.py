@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep
 from app.idempotency import IdempotencyKey
+from app.labs.roles import EditorsOnly
 from app.measurements import service
 from app.measurements.schemas import ImportFormat, ImportResult, MeasurementRow, Metric, Series
 from app.models import Site
@@ -26,6 +27,7 @@ CSV_MEDIA_TYPE = "text/csv"
     status_code=status.HTTP_201_CREATED,
     summary="Import measurements from a CSV",
     responses={200: {"description": "This exact file was imported before; nothing changed."}},
+    dependencies=[EditorsOnly],
 )
 def import_measurements(
     study_id: uuid.UUID,

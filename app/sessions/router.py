@@ -8,6 +8,7 @@ from fastapi import APIRouter, status
 
 from app.deps import PrincipalDep, ReasonHeader, SessionDep
 from app.idempotency import IdempotencyKey
+from app.labs.roles import EditorsOnly
 from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES
 from app.schemas import DayQuery
@@ -60,7 +61,7 @@ def get_imaging_session(
     return service.to_read(row, study)
 
 
-@router.patch("/{session_id}", summary="Correct an imaging session")
+@router.patch("/{session_id}", summary="Correct an imaging session", dependencies=[EditorsOnly])
 def update_imaging_session(
     study_id: uuid.UUID,
     session_id: uuid.UUID,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -9,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import hash_key
-from app.models import ApiKey
+from app.models import ApiKey, AuditEvent
 from tests.app.factories import STUDY
 from tests.app.problems import assert_problem
 
@@ -83,3 +85,54 @@ def test_revoked_key_is_rejected(client: TestClient, anonymous: TestClient) -> N
 def test_other_labs_keys_cannot_be_revoked(client: TestClient, other_lab: TestClient) -> None:
     created = client.post("/keys", json={"name": "viewer", "role": "viewer"}).json()
     assert_problem(other_lab.post(f"/keys/{created['id']}/revoke"), 404)
+
+
+def test_last_admin_key_cannot_be_revoked(
+    client: TestClient, anonymous: TestClient, db_session: Session
+) -> None:
+    me = client.get("/me").json()
+    body = assert_problem(client.post(f"/keys/{me['key_id']}/revoke"), 409, "last admin key")
+    assert "Create another admin key first" in body["detail"]
+    assert client.get("/me").status_code == 200
+    second = client.post("/keys", json={"name": "PI admin", "role": "admin"}).json()
+    # With two admin keys either may go, but not both: the survivor is the last one.
+    assert client.post(f"/keys/{me['key_id']}/revoke").status_code == 200
+    as_second = {"X-API-Key": second["key"]}
+    assert_problem(anonymous.post(f"/keys/{second['id']}/revoke", headers=as_second), 409)
+    assert anonymous.get("/keys", headers=as_second).status_code == 200
+    active_admins = db_session.scalars(
+        select(ApiKey).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None))
+    ).all()
+    assert [k.name for k in active_admins] == ["PI admin"]
+
+
+def test_revoking_a_non_admin_key_is_not_limited(client: TestClient) -> None:
+    viewer = client.post("/keys", json={"name": "PI laptop", "role": "viewer"}).json()
+    assert client.post(f"/keys/{viewer['id']}/revoke").json()["revoked_at"] is not None
+
+
+def test_key_creation_and_revocation_record_the_reason(
+    client: TestClient, db_session: Session
+) -> None:
+    created = client.post(
+        "/keys",
+        json={"name": "IVIS PC", "role": "instrument"},
+        headers={"X-Change-Reason": "new IVIS Spectrum in room 2.14"},
+    ).json()
+    client.post(f"/keys/{created['id']}/revoke", headers={"X-Change-Reason": "PC sent for repair"})
+    events = db_session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.object_id == uuid.UUID(created["id"]))
+        .order_by(AuditEvent.at)
+    ).all()
+    assert [(e.action, e.reason) for e in events] == [
+        ("create", "new IVIS Spectrum in room 2.14"),
+        ("revoke", "PC sent for repair"),
+    ]
+    assert events[0].changes == {"name": "IVIS PC", "role": "instrument"}
+    assert events[1].changes["revoked_at"] == created_revoked_at(client, created["id"])
+
+
+def created_revoked_at(client: TestClient, key_id: str) -> str:
+    key = next(k for k in client.get("/keys").json() if k["id"] == key_id)
+    return str(datetime.fromisoformat(key["revoked_at"]))

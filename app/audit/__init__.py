@@ -32,10 +32,56 @@ def record(
     reason: str | None = None,
 ) -> None:
     """Append one event; ``changes`` maps field → new value (or ``[old, new]`` on update)."""
+    _append(
+        session,
+        lab_id=principal.lab_id,
+        api_key_id=principal.key_id,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        changes=changes,
+        reason=reason,
+    )
+
+
+def record_by_server(
+    session: Session,
+    *,
+    lab_id: uuid.UUID,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID,
+    changes: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    """Append one event done on the server itself (an ``osteolux`` command), not by a key."""
+    _append(
+        session,
+        lab_id=lab_id,
+        api_key_id=None,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        changes=changes,
+        reason=reason,
+    )
+
+
+def _append(
+    session: Session,
+    *,
+    lab_id: uuid.UUID,
+    api_key_id: uuid.UUID | None,
+    action: str,
+    object_type: str,
+    object_id: uuid.UUID,
+    changes: dict[str, Any] | None,
+    reason: str | None,
+) -> None:
     session.add(
         AuditEvent(
-            lab_id=principal.lab_id,
-            api_key_id=principal.key_id,
+            lab_id=lab_id,
+            api_key_id=api_key_id,
             action=action,
             object_type=object_type,
             object_id=object_id,

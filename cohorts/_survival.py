@@ -44,6 +44,10 @@ class AnimalOnset(_AsDict):
     time — ``onset_day`` with event True, else censored (event False) at the end record's
     day or, without one, at the last usable image (``censor_reason`` says which). With
     ``death_is_event`` a death / humane endpoint without onset is an event at its day.
+    ``reason``: why the time ends — ``onset`` (event), the end record's reason
+    (``death``, ``humane_endpoint``, ``withdrawn``, ``study_end``; an event only for
+    death / humane endpoint with ``death_is_event``, else censored) or ``last_image`` (no
+    end record: censored at the last usable image).
     """
 
     animal: str
@@ -54,6 +58,7 @@ class AnimalOnset(_AsDict):
     event: bool
     censor_reason: str | None
     n_images: int
+    reason: str = "onset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,15 +137,15 @@ def site_onsets(
                 break
         end = cohort.end_of(animal)
         if onset is not None:
-            time, event, why = onset, True, None
+            time, event, why, reason = onset, True, None, "onset"
         elif end is not None:
-            time = float(end.day)
+            time, reason = float(end.day), end.reason
             event = death_is_event and end.reason in ("death", "humane_endpoint")
             why = None if event else f"censored: {end.reason} on day {end.day:g}"
         else:
-            time, event = float(d[-1]), False
+            time, event, reason = float(d[-1]), False, "last_image"
             why = f"censored: no end record, last usable image on day {d[-1]:g}"
-        out.append(AnimalOnset(animal, arm, thr, onset, time, event, why, len(d)))
+        out.append(AnimalOnset(animal, arm, thr, onset, time, event, why, len(d), reason))
     return OnsetTable(
         site, rule, consecutive, death_is_event, tuple(out), tuple(excl), tuple(prep.adjustments)
     )

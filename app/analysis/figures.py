@@ -181,7 +181,8 @@ def comparison_plot(
                 "This comparison has no threshold, so no incidence or survival to plot."
             )
         rule = {
-            "threshold": threshold["flux_ps"],
+            # comparisons stored before `value` was introduced name it flux_ps
+            "threshold": threshold.get("value", threshold.get("flux_ps")),
             "background": threshold["background"],
             "background_multiple": threshold["background_multiple"],
             "consecutive": threshold["consecutive"],
@@ -189,7 +190,10 @@ def comparison_plot(
         cohort = build_cohort(session, study, points, site=row.site)  # already the window
         common = {"control": control, "treated": treated, "site": row.site} | rule
         if kind == "survival":
-            result = _stats(lambda: cohorts.metastasis_free_survival(cohort, **common))
+            death = bool(row.parameters.get("death_is_event", False))
+            result = _stats(
+                lambda: cohorts.metastasis_free_survival(cohort, **common, death_is_event=death)
+            )
             figure = plots.kaplan_meier(result, title=title, arms=arms, controls=controls)
         else:
             result = _stats(

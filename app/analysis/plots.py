@@ -24,6 +24,7 @@ import io
 import math
 import re
 import textwrap
+from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -618,11 +619,28 @@ def _survival_at(curve: cohorts.KMCurve, time: float) -> float:
     return s
 
 
-def _censor_times(result: cohorts.SurvivalResult, curve: cohorts.KMCurve) -> tuple[list, bool]:
-    """Censoring times of an arm and whether they are exact (from the animals) or derived."""
+# censoring mark and legend text per reason an animal's follow-up ended without the event
+_CENSOR_MARKS: dict[str, tuple[str, str]] = {
+    "study_end": ("+", "censored: study end"),
+    "humane_endpoint": ("v", "censored: humane endpoint"),
+    "death": ("x", "censored: death"),
+    "withdrawn": ("D", "censored: withdrawn"),
+    "last_image": ("|", "censored: last image (no end record)"),
+    "unknown": ("+", "censored"),
+}
+
+
+def _censor_times(
+    result: cohorts.SurvivalResult, curve: cohorts.KMCurve
+) -> tuple[list[tuple[str, float]], bool]:
+    """(reason, time) of each censored animal of an arm, and whether the times are exact
+    (from the animals) or derived from the numbers at risk (reason ``unknown``)."""
     animals = [a for a in result.animals if a.arm == curve.arm]
     if animals:
-        return sorted(a.time for a in animals if not a.event), True
+        censored = [a for a in animals if not a.event]
+        return sorted(
+            (a.reason if a.reason in _CENSOR_MARKS else "unknown", a.time) for a in censored
+        ), True
     # derived from the at-risk drops that are not events: the time is only known to lie in
     # [t_i, t_(i+1)); the tick goes at t_i (0 before the first event).
     times: list[float] = []
@@ -631,7 +649,7 @@ def _censor_times(result: cohorts.SurvivalResult, curve: cohorts.KMCurve) -> tup
         times.extend([prev_t] * max(prev_left - p.at_risk, 0))
         prev_t, prev_left = p.time, p.at_risk - p.events
     times.extend([prev_t] * max(prev_left, 0))
-    return times, False
+    return [("unknown", t) for t in times], False
 
 
 def _at_risk(result: cohorts.SurvivalResult, curve: cohorts.KMCurve, t: float) -> str:
@@ -676,7 +694,7 @@ def kaplan_meier(
     tab = fig.add_subplot(gs[1], sharex=ax)
 
     exact = True
-    any_censor = False
+    censor_reasons: set[str] = set()
     curve_xy: list[tuple[np.ndarray, np.ndarray]] = []
     for c in curves:
         color = colors[c.arm]
@@ -691,15 +709,19 @@ def kaplan_meier(
         censors, ok = _censor_times(result, c)
         exact = exact and ok
         curve_xy.append((t, s))
-        if censors:
-            any_censor = True
+        by_reason: dict[str, list[float]] = defaultdict(list)
+        for reason, ct in censors:
+            by_reason[reason].append(ct)
+        for reason, times in by_reason.items():
+            censor_reasons.add(reason)
             ax.plot(
-                censors,
-                [_survival_at(c, ct) for ct in censors],
+                times,
+                [_survival_at(c, ct) for ct in times],
                 linestyle="none",
-                marker="+",
-                markersize=9,
+                marker=_CENSOR_MARKS[reason][0],
+                markersize=8,
                 markeredgewidth=1.5,
+                markerfacecolor="none",
                 color=color,
                 zorder=4,
             )
@@ -717,9 +739,21 @@ def kaplan_meier(
     ax.set_axisbelow(True)
     ax.set_title(title)
     handles, labels = ax.get_legend_handles_labels()
-    if any_censor:
-        handles.append(Line2D([], [], color="0.3", marker="+", linestyle="none", markersize=9))
-        labels.append("censored")
+    for reason, (mark, text) in _CENSOR_MARKS.items():
+        if reason in censor_reasons:
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color="0.3",
+                    marker=mark,
+                    markerfacecolor="none",
+                    linestyle="none",
+                    markersize=8,
+                    markeredgewidth=1.5,
+                )
+            )
+            labels.append(text)
     stats_lines = [f"Log-rank {_fmt_p(result.logrank.p_value)}"]
     hr = result.hazard_ratio
     if hr is not None and hr.estimate is not None:

@@ -40,10 +40,23 @@ class Window(InputModel):
 
 
 class Threshold(InputModel):
-    """When a site counts as positive (for incidence and metastasis-free survival)."""
+    """When a site counts as positive (for incidence and metastasis-free survival).
 
+    Give either ``value`` (absolute, in the unit of the comparison's metric) or
+    ``background`` together with ``background_multiple``. ``flux_ps`` is the earlier name
+    of ``value``, still accepted for ``metric = total_flux_ps`` (deprecated)."""
+
+    value: float | None = Field(
+        default=None,
+        gt=0,
+        description="Absolute threshold in the unit of the comparison's metric: p/s for "
+        "total_flux_ps (e.g. 1e6), p/s/cm²/sr for radiance_mean.",
+    )
     flux_ps: float | None = Field(
-        default=None, gt=0, description="Absolute threshold in the metric's unit (e.g. 1e6 p/s)."
+        default=None,
+        gt=0,
+        json_schema_extra={"deprecated": True},
+        description="Deprecated name of `value`, accepted only with metric total_flux_ps.",
     )
     background: float | None = Field(
         default=None, gt=0, description="Background level in the metric's unit."
@@ -55,11 +68,15 @@ class Threshold(InputModel):
 
     @model_validator(mode="after")
     def _one_rule(self) -> Threshold:
+        if self.flux_ps is not None:
+            if self.value is not None and self.value != self.flux_ps:
+                raise ValueError("give value (flux_ps is its deprecated name), not both")
+            self.value = self.flux_ps
         parts = (self.background is not None) + (self.background_multiple is not None)
         if parts == 1:
             raise ValueError("background and background_multiple go together")
-        if (self.flux_ps is not None) == (parts == 2):
-            raise ValueError("give either flux_ps, or background together with background_multiple")
+        if (self.value is not None) == (parts == 2):
+            raise ValueError("give either value, or background together with background_multiple")
         return self
 
 
@@ -73,7 +90,8 @@ class ComparisonCreate(InputModel):
                     "metric": "total_flux_ps",
                     "scale": "log10",
                     "window": {"day_from": 0, "day_to": 28},
-                    "threshold": {"flux_ps": 1e6, "consecutive": 2},
+                    "threshold": {"value": 1e6, "consecutive": 2},
+                    "death_is_event": False,
                 }
             ]
         }
@@ -103,9 +121,28 @@ class ComparisonCreate(InputModel):
         description="incidence and survival need a threshold and are skipped without one.",
     )
     threshold: Threshold | None = None
+    death_is_event: bool = Field(
+        default=False,
+        description="Metastasis-free survival: count a death or humane endpoint before the "
+        "site turned positive as an event at its day (default: censored there, the animal's "
+        "reason shown per animal). Withdrawals and study end are always censored.",
+    )
     tgi_end_day: float | None = Field(
         default=None, description="Day for %TGI (default: the last day both arms were imaged)."
     )
+
+    @model_validator(mode="after")
+    def _threshold_unit(self) -> ComparisonCreate:
+        if (
+            self.threshold is not None
+            and self.threshold.flux_ps is not None
+            and self.metric != "total_flux_ps"
+        ):
+            raise ValueError(
+                f"threshold.flux_ps is a total-flux threshold; for metric {self.metric} give "
+                "threshold.value in the metric's unit"
+            )
+        return self
 
 
 class AnalysisOutcome(BaseModel):
@@ -139,5 +176,16 @@ class SummaryRead(BaseModel):
     study_id: uuid.UUID
     site: str
     metric: str
-    unit: str
+    metric_unit: str = Field(description="Unit of the measured metric, e.g. p/s.")
+    scale: str = Field(
+        description="Scale of mean, sd, sem, median, q1 and q3: log10 (of the metric, or of "
+        "the fold change with a baseline) or linear."
+    )
+    statistics_unit: str = Field(
+        description="Unit of mean, sd, sem, median, q1 and q3, e.g. log10(p/s)."
+    )
+    geometric_mean_unit: str = Field(
+        description="Unit of geometric_mean and its CI (back-transformed): the metric's unit, "
+        "or 'fold change' with a baseline."
+    )
     summary: dict[str, Any] = Field(description="cohorts.summarize: rows per arm per day.")

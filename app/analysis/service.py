@@ -59,11 +59,15 @@ def summary(
             cohort, site=site.value, scale=scale, floor=floor, baseline=baseline_arg
         )
     )
+    unit = "fold change" if baseline is not None else UNITS[metric]
     return SummaryRead(
         study_id=study.id,
         site=site.value,
         metric=metric,
-        unit=UNITS[metric],
+        metric_unit=UNITS[metric],
+        scale=scale,
+        statistics_unit=f"log10({unit})" if scale == "log10" else unit,
+        geometric_mean_unit=unit,
         summary=table.to_dict(),
     )
 
@@ -129,7 +133,7 @@ def _analyses(
     threshold: dict[str, Any] = {}
     if data.threshold is not None:
         threshold = {
-            "threshold": data.threshold.flux_ps,
+            "threshold": data.threshold.value,
             "background": data.threshold.background,
             "background_multiple": data.threshold.background_multiple,
             "consecutive": data.threshold.consecutive,
@@ -157,7 +161,9 @@ def _analyses(
         "incidence": lambda: cohorts.incidence_by_day(
             cohort, **common, **threshold, correction=data.correction
         ),
-        "survival": lambda: cohorts.metastasis_free_survival(cohort, **common, **threshold),
+        "survival": lambda: cohorts.metastasis_free_survival(
+            cohort, **common, **threshold, death_is_event=data.death_is_event
+        ),
     }
 
 
@@ -180,7 +186,7 @@ def _outcomes(
         if name in ("incidence", "survival") and data.threshold is None:
             outcomes[name] = AnalysisOutcome(
                 status="not_computed",
-                reason="no threshold given: send threshold.flux_ps, "
+                reason="no threshold given: send threshold.value, "
                 "or threshold.background with threshold.background_multiple",
             )
             continue

@@ -4,6 +4,7 @@ statsmodels and numpy applied directly to the same data."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import numpy as np
@@ -63,6 +64,14 @@ def arm_values(day: int, animals: list[str]) -> np.ndarray:
 
 def test_summary_matches_numpy(client: TestClient, study: dict) -> None:
     body = client.get(f"/studies/{study['id']}/summary").json()
+    # the statistics are log10 values: the response names that scale, not just "p/s"
+    assert body["scale"] == "log10" and body["statistics_unit"] == "log10(p/s)"
+    assert body["metric_unit"] == body["geometric_mean_unit"] == "p/s"
+    assert "unit" not in body
+    linear = client.get(f"/studies/{study['id']}/summary", params={"scale": "linear"}).json()
+    assert linear["statistics_unit"] == "p/s"
+    folds = client.get(f"/studies/{study['id']}/summary", params={"baseline": "first"}).json()
+    assert folds["statistics_unit"] == "log10(fold change)"
     rows = {(r["arm"], r["day"]): r for r in body["summary"]["rows"]}
     for day in DAYS:
         log_values = arm_values(day, CONTROL)
@@ -164,6 +173,7 @@ def test_survival_and_incidence_need_a_threshold(client: TestClient, study: dict
     ).json()
     survival = with_threshold["results"]["survival"]
     assert survival["status"] == "ok", survival
+    assert with_threshold["parameters"]["threshold"]["value"] == 1e6  # flux_ps: old name
     # Independent check: the first day each animal's flux reached 1e6 p/s.
     truth = true_log10_flux()
     for animal in survival["result"]["animals"]:
@@ -180,7 +190,12 @@ def test_survival_and_incidence_need_a_threshold(client: TestClient, study: dict
         ({"site": "spine"}, ["No total_flux_ps measurements for site 'spine'"]),
         ({"window": {"day_from": 5, "day_to": 3}}, ["day_to must be after day_from"]),
         ({"threshold": {"flux_ps": 1e6, "background": 1e4}}, ["go together"]),
-        ({"threshold": {"consecutive": 2}}, ["either flux_ps"]),
+        ({"threshold": {"consecutive": 2}}, ["either value"]),
+        ({"threshold": {"value": 1e6, "flux_ps": 2e6}}, ["not both"]),
+        (
+            {"metric": "radiance_mean", "threshold": {"flux_ps": 1e6}},
+            ["flux_ps is a total-flux threshold", "threshold.value"],
+        ),
     ],
 )
 def test_bad_comparisons(
@@ -266,3 +281,44 @@ def test_moving_an_animal_changes_the_inputs_not_the_stored_comparison(
     assert later["inputs_changed"] is True
     assert later["n_animals"] == {"Isotype IgG1": 6, "1D11 10 mg/kg": 6}  # as computed
     assert later["results"] == created["results"]
+
+
+def test_death_is_event_and_each_animals_reason(client: TestClient, study: dict) -> None:
+    animals = client.get(f"/studies/{study['id']}/animals", params={"limit": 50}).json()["items"]
+    ids = {a["identifier"]: a["id"] for a in animals}
+    day0 = client.get(f"/studies/{study['id']}").json()["day0"]
+    truth = true_log10_flux()
+    never = [a for a in CONTROL + TREATED if max(truth[(a, d)] for d in DAYS) < 6.5]
+    assert len(never) >= 2
+    died = dt.date.fromisoformat(day0) + dt.timedelta(days=21)
+    for animal in never[:2]:
+        r = client.patch(
+            f"/studies/{study['id']}/animals/{ids[animal]}",
+            json={"end": {"date": died.isoformat(), "reason": "humane_endpoint"}},
+        )
+        assert r.status_code == 200, r.text
+    body = {
+        "treatment_arm_id": study["treatment"]["id"],
+        "analyses": ["survival"],
+        "threshold": {"value": 10**6.5},
+    }
+    censored = client.post(f"/studies/{study['id']}/comparisons", json=body).json()
+    counted = client.post(
+        f"/studies/{study['id']}/comparisons", json=body | {"death_is_event": True}
+    ).json()
+    assert censored["parameters"]["death_is_event"] is False
+    assert counted["parameters"]["death_is_event"] is True
+    before = {a["animal"]: a for a in censored["results"]["survival"]["result"]["animals"]}
+    after = {a["animal"]: a for a in counted["results"]["survival"]["result"]["animals"]}
+    for animal in never[:2]:
+        assert before[animal]["reason"] == after[animal]["reason"] == "humane_endpoint"
+        assert before[animal]["event"] is False and after[animal]["event"] is True
+        assert before[animal]["time"] == after[animal]["time"] == 21
+    for animal in never[2:]:
+        assert before[animal]["reason"] == "last_image" and before[animal]["event"] is False
+    assert sum(a["event"] for a in after.values()) == sum(a["event"] for a in before.values()) + 2
+    plot = client.get(
+        f"/studies/{study['id']}/comparisons/{counted['id']}/plots/survival",
+        params={"format": "svg"},
+    )
+    assert plot.status_code == 200

@@ -260,11 +260,22 @@ def test_kaplan_meier_has_the_risk_table_and_the_tests(svgs: dict[str, bytes]) -
     assert day0 == [str(c.n) for c in SURVIVAL.curves] == ["8", "8"]
 
 
-def test_kaplan_meier_marks_each_censored_animal() -> None:
+def test_kaplan_meier_marks_each_censored_animal_by_its_reason() -> None:
     fig = FIGURES["kaplan_meier"]()
-    ticks = [ln for ln in fig.axes[0].get_lines() if ln.get_marker() == "+"]
-    n_censored = sum(1 for a in SURVIVAL.animals if not a.event)
-    assert sum(len(ln.get_xdata()) for ln in ticks) == n_censored > 0
+    marks = {"study_end": "+", "humane_endpoint": "v", "death": "x", "withdrawn": "D"}
+    marks["last_image"] = "|"
+    lines = fig.axes[0].get_lines()
+    censored = [a for a in SURVIVAL.animals if not a.event]
+    reasons = {a.reason for a in censored}
+    assert len(reasons) >= 2, reasons  # the fixture censors for more than one reason
+    for reason in reasons:
+        drawn = [ln for ln in lines if ln.get_marker() == marks[reason]]
+        assert sum(len(ln.get_xdata()) for ln in drawn) == sum(
+            1 for a in censored if a.reason == reason
+        ), reason
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    for reason in reasons:
+        assert f"censored: {reason.replace('_', ' ')}" in " ".join(legend), reason
 
 
 def test_kaplan_meier_without_animals_derives_the_censoring_from_the_curve() -> None:

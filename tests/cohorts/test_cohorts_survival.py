@@ -317,3 +317,35 @@ def test_km_median_through_the_survival_analysis():
     )
     assert res.curves[0].median_time == 4.0
     assert res.curves[1].median_time is None
+
+
+def test_death_is_event_counts_humane_endpoints_and_names_every_reason():
+    cohort, _ = _study()
+    kept = metastasis_free_survival(
+        cohort, control="IgG", treated="1D11", site="spine", threshold=THRESHOLD
+    )
+    assert {a.reason for a in kept.animals} == {"onset", "study_end", "humane_endpoint"}
+    for a in kept.animals:
+        assert a.event == (a.reason == "onset")
+    res = metastasis_free_survival(
+        cohort,
+        control="IgG",
+        treated="1D11",
+        site="spine",
+        threshold=THRESHOLD,
+        death_is_event=True,
+    )
+    # every humane endpoint without onset is now an event at its day (5 in ARMS)
+    dead = [a for a in res.animals if a.reason == "humane_endpoint"]
+    assert len(dead) == 5 and all(a.event and a.censor_reason is None for a in dead)
+    assert sum(a.event for a in res.animals) == sum(a.event for a in kept.animals) + 5
+    t = np.array([a.time for a in res.animals])
+    e = np.array([a.event for a in res.animals])
+    arms = np.array([a.arm for a in res.animals])
+    lr = logrank_test(t[arms == "1D11"], t[arms == "IgG"], e[arms == "1D11"], e[arms == "IgG"])
+    assert_allclose(res.logrank.statistic, lr.test_statistic, rtol=1e-9)
+    for curve in res.curves:
+        m = arms == curve.arm
+        km = KaplanMeierFitter().fit(t[m], e[m])
+        surv = km.survival_function_.loc[[p.time for p in curve.points], "KM_estimate"]
+        assert_allclose([p.survival for p in curve.points], surv.to_numpy(), rtol=1e-12)

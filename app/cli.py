@@ -34,13 +34,27 @@ def _prepare_storage(settings: Settings) -> None:
     settings.resolved_blob_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _migrate(_: argparse.Namespace) -> int:
+def _migrate(args: argparse.Namespace) -> int:
     from app.migrations import upgrade_to_head
 
     settings = get_settings()
     _prepare_storage(settings)
     upgrade_to_head(settings.resolved_database_url)
     print(f"database at head: {settings.resolved_database_url.split('@')[-1]}")
+    if args.grant_runtime_role:
+        from app.audit.runtime_role import RoleSetupError, grant_runtime_role
+        from app.db import make_engine
+
+        engine = make_engine(settings.resolved_database_url)
+        try:
+            with engine.begin() as connection:
+                grant_runtime_role(connection, args.grant_runtime_role)
+        except RoleSetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            engine.dispose()
+        print(f"runtime role '{args.grant_runtime_role}': read and write, audit trail append-only")
     return 0
 
 
@@ -127,7 +141,14 @@ def main(argv: list[str] | None = None) -> int:
         help="do not apply migrations first (when a separate migrate step owns them)",
     )
     serve.set_defaults(func=_serve)
-    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=_migrate)
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument(
+        "--grant-runtime-role",
+        metavar="ROLE",
+        help="PostgreSQL: then give ROLE (the API's database user) the runtime privileges: "
+        "read and write data, but only SELECT and INSERT on the audit trail",
+    )
+    migrate.set_defaults(func=_migrate)
     lab = sub.add_parser("create-lab", help="create a lab and print its first admin API key")
     lab.add_argument("name")
     lab.set_defaults(func=_create_lab)

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.db import make_engine
+from tests.app.conftest import postgres_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +39,7 @@ def test_database_has_a_pg_isready_healthcheck(compose: dict[str, Any]) -> None:
 
 def test_migration_runs_once_before_the_api(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert services["migrate"]["command"] == ["osteolux", "migrate"]
+    assert services["migrate"]["command"][:2] == ["osteolux", "migrate"]
     assert services["migrate"]["restart"] == "no"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
     api = services["api"]
@@ -42,21 +51,97 @@ def test_migration_runs_once_before_the_api(compose: dict[str, Any]) -> None:
 def test_api_points_at_the_compose_database_and_object_store(compose: dict[str, Any]) -> None:
     services = compose["services"]
     env = services["api"]["environment"]
-    assert env == services["migrate"]["environment"]
-    db_url = urlsplit(env["OSTEOLUX_DATABASE_URL"])
+    migrate_env = services["migrate"]["environment"]
+    assert {k: v for k, v in env.items() if k != "OSTEOLUX_DATABASE_URL"} == {
+        k: v for k, v in migrate_env.items() if k != "OSTEOLUX_DATABASE_URL"
+    }
     db_env = services["db"]["environment"]
-    assert db_url.scheme == "postgresql+psycopg"
-    assert db_url.hostname == "db"
-    assert (db_url.username, db_url.password) == (
-        db_env["POSTGRES_USER"],
-        db_env["POSTGRES_PASSWORD"],
-    )
-    assert db_url.path.lstrip("/") == db_env["POSTGRES_DB"]
+    for service_env in (env, migrate_env):
+        db_url = urlsplit(service_env["OSTEOLUX_DATABASE_URL"])
+        assert db_url.scheme == "postgresql+psycopg"
+        assert db_url.hostname == "db"
+        assert db_url.path.lstrip("/") == db_env["POSTGRES_DB"]
     assert urlsplit(env["OSTEOLUX_S3_ENDPOINT_URL"]).hostname == "objectstore"
     store_env = services["objectstore"]["environment"]
     assert env["AWS_ACCESS_KEY_ID"] == store_env["MINIO_ROOT_USER"]
     assert env["AWS_SECRET_ACCESS_KEY"] == store_env["MINIO_ROOT_PASSWORD"]
     assert env["OSTEOLUX_S3_BUCKET"] in " ".join(services["createbucket"]["command"])
+
+
+def test_migrations_and_the_api_use_separate_database_roles(compose: dict[str, Any]) -> None:
+    """The owner migrates; the API's role is created by the init script and granted only
+    runtime privileges (audit trail append-only) by the migrate step."""
+    services = compose["services"]
+    db_env = services["db"]["environment"]
+    owner = urlsplit(services["migrate"]["environment"]["OSTEOLUX_DATABASE_URL"])
+    runtime = urlsplit(services["api"]["environment"]["OSTEOLUX_DATABASE_URL"])
+    assert (owner.username, owner.password) == (
+        db_env["POSTGRES_USER"],
+        db_env["POSTGRES_PASSWORD"],
+    )
+    assert (runtime.username, runtime.password) == (
+        db_env["OSTEOLUX_RUNTIME_ROLE"],
+        db_env["OSTEOLUX_RUNTIME_PASSWORD"],
+    )
+    assert runtime.username != owner.username and runtime.password != owner.password
+    command = services["migrate"]["command"]
+    assert command[command.index("--grant-runtime-role") + 1] == runtime.username
+    init_scripts = [v for v in services["db"]["volumes"] if "docker-entrypoint-initdb.d" in v]
+    assert len(init_scripts) == 1
+    script = ROOT / init_scripts[0].split(":")[0]
+    assert script.is_file()
+    assert "OSTEOLUX_RUNTIME_ROLE" in script.read_text()
+    assert "OSTEOLUX_RUNTIME_PASSWORD" in script.read_text()
+    assert "POSTGRES_PASSWORD" not in services["api"]["environment"]
+
+
+def test_runtime_role_script_creates_a_limited_login_role(tmp_path: Path) -> None:
+    """The init script, run against the test PostgreSQL as the image would run it."""
+    url = make_url(postgres_url())
+    if shutil.which("psql") is None:
+        pytest.skip("psql is not installed")
+    role, password = f"osteolux_app_{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    env = os.environ | {
+        "POSTGRES_USER": str(url.username),
+        "POSTGRES_DB": str(url.database),
+        "PGHOST": str(url.host or "localhost"),
+        "PGPORT": str(url.port or 5432),
+        "PGPASSWORD": str(url.password or ""),
+        "OSTEOLUX_RUNTIME_ROLE": role,
+        "OSTEOLUX_RUNTIME_PASSWORD": password,
+    }
+    created = subprocess.run(
+        ["sh", str(ROOT / "deploy" / "postgres-runtime-role.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    admin = make_engine(url.render_as_string(hide_password=False))
+    try:
+        if "permission denied to create role" in created.stderr:
+            message = f"the test user may not create roles: {created.stderr.strip()}"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        assert created.returncode == 0, created.stderr
+        runtime = make_engine(
+            url.set(username=role, password=password).render_as_string(hide_password=False)
+        )
+        with runtime.connect() as conn:
+            assert conn.scalar(text("SELECT current_user")) == role
+            flags = conn.execute(
+                text(
+                    "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = :r"
+                ),
+                {"r": role},
+            ).one()
+        runtime.dispose()
+        assert tuple(flags) == (False, False, False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        admin.dispose()
 
 
 def test_dockerfile_is_slim_and_unprivileged() -> None:

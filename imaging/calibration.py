@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
+from scipy import ndimage
 
 from ._version import __version__
 from .errors import CalibrationError
@@ -148,13 +149,19 @@ def image_from_array(
     )
 
 
-def corrected_image(click: IvisClick) -> CalibratedImage:
+def corrected_image(click: IvisClick, *, saturation_margin_px: int = 3) -> CalibratedImage:
     """Living Image's own ``luminescentFloatCorrected.TIF`` (radiance) as a CalibratedImage.
+
+    Its ``saturation_mask`` comes from the raw counts (the corrected image no longer shows
+    saturation): pixels at or above the CCD saturation level, grown by
+    ``saturation_margin_px`` binned pixels, because Living Image resamples the corrected image
+    (lens distortion; up to ~3 binned pixels at the edge of the reference camera's field), so
+    a saturated raw pixel may sit a few pixels away in it.
 
     Raises
     ------
     CalibrationError
-        The click has no saved corrected image.
+        The click has no saved corrected image, or it is not on the luminescent image's grid.
     """
     frame = click.corrected
     if frame is None:
@@ -162,13 +169,30 @@ def corrected_image(click: IvisClick) -> CalibratedImage:
             f"{click.source}: no 'saved luminescent corrected image' in AnalyzedClickInfo.txt; "
             "calibrate the raw counts with calibrate_click()"
         )
+    where = f"{click.source}/{frame.filename}"
+    lum = click.luminescent
+    _check_same_grid(frame.data, frame.binning, lum.data, lum.binning, where, frame.filename)
+    if saturation_margin_px < 0:
+        raise CalibrationError(f"saturation_margin_px must be ≥ 0, got {saturation_margin_px}")
     image = image_from_array(
         frame.data,
         units=RADIANCE_UNITS,
         binning=frame.binning,
         sensor_pixel_cm=click.sensor_pixel_cm,
-        source=f"{click.source}/{frame.filename}",
+        source=where,
     )
+    saturation_mask = None
+    level = click.camera.saturation_counts if click.camera is not None else None
+    n_saturated = 0
+    if level is not None and lum.data.size and lum.data.max() >= level:
+        raw_saturated = lum.data >= level
+        n_saturated = int(np.count_nonzero(raw_saturated))
+        saturation_mask = raw_saturated
+        if saturation_margin_px:
+            saturation_mask = ndimage.binary_dilation(
+                raw_saturated, structure=np.ones((3, 3), bool), iterations=saturation_margin_px
+            )
+        saturation_mask.setflags(write=False)
     steps = (
         CalibrationStep(
             "living_image_corrected",
@@ -180,8 +204,17 @@ def corrected_image(click: IvisClick) -> CalibratedImage:
                 "cosmic_corrected": frame.section.get("Cosmic Corrected"),
             },
         ),
+        CalibrationStep(
+            "saturation",
+            {
+                "level_counts": level,
+                "saturated_pixels": n_saturated,
+                "source": lum.filename,
+                "margin_px": saturation_margin_px,
+            },
+        ),
     )
-    return _replace(image, steps=steps)
+    return _replace(image, steps=steps, saturation_mask=saturation_mask)
 
 
 def _replace(image: CalibratedImage, **changes: object) -> CalibratedImage:

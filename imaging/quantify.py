@@ -8,6 +8,25 @@ with ``L_i`` radiance [p/s/cm²/sr], ``w_i`` the pixel weight (``center``: 0/1, 
 fractional overlap), ``A_pixel`` the binned pixel area [cm²] and ``L_bkg`` the mean radiance
 of an optional background ROI. Average radiance is ``Σ w L / Σ w``; the standard deviation is
 the weighted population one, ``sqrt(Σ w (L − mean)² / Σ w)``. Sums are accumulated in float64.
+
+Detection limit (given a background ROI: a patch of the field with no animal)::
+
+    L_DL = μ_bkg + k · σ_bkg                                  [p/s/cm²/sr]
+    F_DL = (L_DL − μ_subtracted) · A_roi · 4π                 [p/s]
+
+``μ_bkg`` and ``σ_bkg`` are the mean and (population) standard deviation of the background
+ROI's pixel radiances, ``A_roi`` the ROI's area and ``μ_subtracted`` the background actually
+subtracted from the ROI (``μ_bkg`` or 0), so ``F_DL`` is on the scale of ``total_flux_ps``.
+An ROI is ``below_detection`` when its total flux is below ``F_DL`` — its average radiance
+does not exceed the background by ``k`` pixel standard deviations — or when its
+(background-subtracted) average radiance is below the absolute floor
+:data:`DETECTION_FLOOR_RADIANCE`. ``k = 3`` by default (:data:`DETECTION_K`): Currie's
+criterion of a 3σ excess, ~0.13 % one-sided false detections per independent pixel of pure
+Gaussian background. The per-pixel σ (not σ/√n of an ROI mean) is deliberate: pixels of a
+Living Image corrected image are correlated by its resampling, the dark stage's readout noise
+is not the only background (autoluminescence of a mouse ≈ 1000–1600 p/s/cm²/sr, BLI.md), and
+a criterion that calls every ROI over a noisy stage "detected" is of no use to a statistician
+deciding what is censored.
 """
 
 from __future__ import annotations
@@ -20,7 +39,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ._version import __version__
-from .calibration import CalibratedImage
+from .calibration import RADIANCE_UNITS, CalibratedImage
 from .errors import RoiError
 from .geometry import (
     CircleRoi,
@@ -36,7 +55,10 @@ from .ivis import IvisClick, LivingImageRoi
 
 __all__ = [
     "DETECTION_FLOOR_RADIANCE",
+    "DETECTION_K",
+    "DetectionLimit",
     "RoiMeasurement",
+    "detection_limit",
     "quantify",
     "quantify_roi",
     "roi_from_living_image",
@@ -45,6 +67,8 @@ __all__ = [
 
 #: Detection floor [p/s/cm²/sr] (Living Image 3.1 manual, appendix).
 DETECTION_FLOOR_RADIANCE = 100.0
+#: Background standard deviations an ROI's average radiance must exceed (module docstring).
+DETECTION_K = 3.0
 FOUR_PI_SR = 4.0 * math.pi
 
 
@@ -69,9 +93,11 @@ class RoiMeasurement:
     saturated_pixels : int
         Pixels of non-zero weight whose raw counts reached the CCD saturation level.
     background_radiance_mean : float or None
+        Mean radiance of the background ROI (subtracted only when ``background_subtracted``).
     units : str
     flags : frozenset[str]
-        ``saturated``, ``below_detection``, ``partly_off_image`` (part of the shape lies
+        ``saturated``, ``below_detection`` (see the module docstring), ``partly_off_image``
+        (part of the shape lies
         beyond the image's edge; only the part on the image is measured), ``uncalibrated``,
         ``background_partly_off_image``, ``non_finite``.
     method : str
@@ -79,6 +105,15 @@ class RoiMeasurement:
     parameters : Mapping[str, object]
         binning, pixel area, detection floor, calibration steps' names.
     imaging_version : str
+    background_radiance_std : float or None
+        Population SD of the background ROI's pixel radiances ``σ_bkg``.
+    background_subtracted : bool
+        Whether ``background_radiance_mean`` was subtracted from this ROI's values.
+    detection_limit_radiance : float or None
+        ``L_DL = μ_bkg + k σ_bkg`` [p/s/cm²/sr]; ``None`` without a background ROI.
+    detection_limit_ps : float or None
+        ``F_DL`` on the scale of ``total_flux_ps`` [p/s]; ``None`` without a background ROI
+        or a calibrated pixel size.
     """
 
     label: str
@@ -97,6 +132,113 @@ class RoiMeasurement:
     method: str
     parameters: Mapping[str, object] = field(repr=False)
     imaging_version: str = __version__
+    background_radiance_std: float | None = None
+    background_subtracted: bool = False
+    detection_limit_radiance: float | None = None
+    detection_limit_ps: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectionLimit:
+    """An ROI's detection limit from a background ROI (formula: module docstring).
+
+    Attributes
+    ----------
+    radiance : float
+        ``L_DL = μ_bkg + k σ_bkg`` [p/s/cm²/sr] (in the image's units when uncalibrated).
+    total_flux_ps : float or None
+        ``(L_DL − μ_subtracted) · A_roi · 4π`` [p/s]; ``None`` when the ROI has no area in cm².
+    below_detection : bool
+        The ROI's average radiance is below ``L_DL`` (or, background-subtracted, below the
+        absolute floor).
+    k : float
+    background_radiance_mean, background_radiance_std : float
+    """
+
+    radiance: float
+    total_flux_ps: float | None
+    below_detection: bool
+    k: float
+    background_radiance_mean: float
+    background_radiance_std: float
+
+
+def detection_limit(
+    roi: RoiMeasurement,
+    background: RoiMeasurement,
+    *,
+    k: float = DETECTION_K,
+    detection_floor_radiance: float = DETECTION_FLOOR_RADIANCE,
+) -> DetectionLimit:
+    """Detection limit of one measured ROI from a separately measured background ROI.
+
+    For callers that measure the background square as an ordinary ROI (nothing subtracted):
+    ``roi`` and ``background`` are two results of :func:`quantify` on the same image. When
+    ``roi`` had a background subtracted (``roi.background_subtracted``), that mean is taken
+    into account, so the answer is the same as ``quantify(..., background=...)`` gives.
+
+    Parameters
+    ----------
+    roi, background : RoiMeasurement
+    k : float
+        Background standard deviations (default :data:`DETECTION_K`).
+    detection_floor_radiance : float
+        Absolute floor [p/s/cm²/sr] on the background-subtracted average radiance.
+
+    Raises
+    ------
+    ValueError
+        ``k`` negative or not finite, or the two measurements are in different units.
+    """
+    if not (math.isfinite(k) and k >= 0):
+        raise ValueError(f"k must be a finite number ≥ 0, got {k!r}")
+    if roi.units != background.units:
+        raise ValueError(
+            f"ROI in {roi.units!r} and background in {background.units!r}: measure both on "
+            "the same image"
+        )
+    mean_b = background.radiance_mean
+    if background.background_subtracted and background.background_radiance_mean is not None:
+        mean_b += background.background_radiance_mean
+    sd_b = background.radiance_std
+    subtracted = (
+        roi.background_radiance_mean
+        if roi.background_subtracted and roi.background_radiance_mean is not None
+        else 0.0
+    )
+    return _detection(
+        roi.radiance_mean + subtracted,
+        roi.area_cm2 if roi.units == RADIANCE_UNITS else None,
+        mean_b,
+        sd_b,
+        subtracted,
+        k,
+        detection_floor_radiance if roi.units == RADIANCE_UNITS else None,
+    )
+
+
+def _detection(
+    roi_mean: float,
+    area_cm2: float | None,
+    mean_b: float,
+    sd_b: float,
+    subtracted: float,
+    k: float,
+    floor: float | None,
+) -> DetectionLimit:
+    """``roi_mean`` is the ROI's average radiance before any background subtraction;
+    ``floor`` applies to ``roi_mean − mean_b`` (``None``: uncalibrated, no floor)."""
+    limit = mean_b + k * sd_b
+    flux = (limit - subtracted) * area_cm2 * FOUR_PI_SR if area_cm2 is not None else None
+    below = bool(roi_mean < limit or (floor is not None and roi_mean - mean_b < floor))
+    return DetectionLimit(
+        radiance=limit,
+        total_flux_ps=flux,
+        below_detection=below,
+        k=k,
+        background_radiance_mean=mean_b,
+        background_radiance_std=sd_b,
+    )
 
 
 @dataclass(frozen=True)
@@ -368,6 +510,8 @@ def quantify_roi(
     method: WeightMethod = "center",
     background: Roi | None = None,
     detection_floor_radiance: float = DETECTION_FLOOR_RADIANCE,
+    subtract_background: bool = True,
+    detection_k: float = DETECTION_K,
 ) -> RoiMeasurement:
     """Measure one ROI; see :func:`quantify`."""
     return quantify(
@@ -376,6 +520,8 @@ def quantify_roi(
         method=method,
         background=background,
         detection_floor_radiance=detection_floor_radiance,
+        subtract_background=subtract_background,
+        detection_k=detection_k,
     )[0]
 
 
@@ -386,6 +532,8 @@ def quantify(
     method: WeightMethod = "center",
     background: Roi | None = None,
     detection_floor_radiance: float = DETECTION_FLOOR_RADIANCE,
+    subtract_background: bool = True,
+    detection_k: float = DETECTION_K,
 ) -> tuple[RoiMeasurement, ...]:
     """Measure ROIs on a calibrated (or stated-units) image.
 
@@ -398,10 +546,17 @@ def quantify(
     method : {"center", "exact"}
         Pixel weighting; ``center`` reproduces Living Image.
     background : Roi, optional
-        Its mean radiance is subtracted from every pixel of every ROI.
+        A patch of the field without animals. Its pixel radiances give the detection limit of
+        every ROI (module docstring) and, with ``subtract_background``, its mean radiance is
+        subtracted from every pixel of every ROI.
     detection_floor_radiance : float
-        ``below_detection`` is flagged when the (background-subtracted) average radiance is
-        below this [p/s/cm²/sr].
+        ``below_detection`` is also flagged when the (background-subtracted) average radiance
+        is below this [p/s/cm²/sr].
+    subtract_background : bool
+        ``False`` records the background and its detection limit without subtracting it (the
+        service's convention: Living Image does not subtract either unless asked).
+    detection_k : float
+        ``k`` of the detection limit ``μ_bkg + k σ_bkg`` (default :data:`DETECTION_K`).
 
     Returns
     -------
@@ -412,29 +567,36 @@ def quantify(
     ------
     RoiError
         An ROI (or the background ROI) lies entirely outside the image.
+    ValueError
+        ``detection_k`` negative or not finite.
     """
+    if not (math.isfinite(detection_k) and detection_k >= 0):
+        raise ValueError(f"detection_k must be a finite number ≥ 0, got {detection_k!r}")
     pixel_area = image.pixel_area_cm2
-    bkg_mean: float | None = None
+    bs: _Stats | None = None
     base_flags: set[str] = set()
     if not image.calibrated:
         base_flags.add("uncalibrated")
     if background is not None:
         bs = _stats_all(image, [background], method)[0]
-        bkg_mean = bs.mean
         if bs.off_image:
             base_flags.add("background_partly_off_image")
+    subtracted = bs is not None and subtract_background
     parameters = MappingProxyType(
         {
             "binning": image.binning,
             "pixel_area_cm2": pixel_area,
             "detection_floor_radiance": detection_floor_radiance,
+            "detection_k": detection_k if bs is not None else None,
+            "background_subtracted": subtracted,
             "calibration_steps": tuple(s.name for s in image.steps),
             "source": image.source,
         }
     )
+    floor = detection_floor_radiance if image.calibrated else None
     out = []
     for roi, st in zip(rois, _stats_all(image, rois, method), strict=True):
-        offset = bkg_mean or 0.0
+        offset = bs.mean if subtracted and bs is not None else 0.0
         signal = st.total - offset * st.weight
         mean = st.mean - offset
         flags = set(base_flags)
@@ -444,9 +606,23 @@ def quantify(
             flags.add("partly_off_image")
         if not st.finite:
             flags.add("non_finite")
-        if image.calibrated and mean < detection_floor_radiance:
-            flags.add("below_detection")
         calibrated_area = image.calibrated and pixel_area is not None
+        area_cm2 = st.weight * pixel_area if pixel_area is not None else None
+        limit: DetectionLimit | None = None
+        if bs is not None:
+            limit = _detection(
+                st.mean,
+                area_cm2 if calibrated_area else None,
+                bs.mean,
+                bs.std,
+                offset,
+                detection_k,
+                floor,
+            )
+            if limit.below_detection:
+                flags.add("below_detection")
+        elif floor is not None and mean < floor:
+            flags.add("below_detection")
         out.append(
             RoiMeasurement(
                 label=getattr(roi, "label", ""),
@@ -456,14 +632,18 @@ def quantify(
                 radiance_std=st.std,
                 radiance_min=st.vmin - offset,
                 radiance_max=st.vmax - offset,
-                area_cm2=st.weight * pixel_area if pixel_area is not None else None,
+                area_cm2=area_cm2,
                 area_pixels=st.weight,
                 saturated_pixels=st.saturated,
-                background_radiance_mean=bkg_mean,
+                background_radiance_mean=bs.mean if bs is not None else None,
                 units=image.units,
                 flags=frozenset(flags),
                 method=method,
                 parameters=parameters,
+                background_radiance_std=bs.std if bs is not None else None,
+                background_subtracted=subtracted,
+                detection_limit_radiance=limit.radiance if limit is not None else None,
+                detection_limit_ps=limit.total_flux_ps if limit is not None else None,
             )
         )
     return tuple(out)

@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test lint chromium bench
+.PHONY: serve test lint chromium bench workspace
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.runtime
 
-serve: $(VENV)/.runtime
+serve: $(VENV)/.runtime workspace
 	$(BIN)/osteolux serve
 
 # The browser tests need Debian's chromium; install it once if it is missing.
@@ -30,8 +30,21 @@ chromium:
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 
-test: $(VENV)/.test chromium lint
+test: $(VENV)/.test chromium lint workspace
+	cd web && npm test
 	$(BIN)/pytest
+
+# The lab workspace (web/): npm ci from the lock file, then a production build into web/dist,
+# which the app serves at /. Rebuilt only when a source file changed.
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
+
+workspace: web/dist/index.html
 
 # Benchmarks print medians and ratios against references measured in the same run.
 bench: $(VENV)/.test

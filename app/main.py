@@ -30,6 +30,7 @@ from app.responses import PROBLEM_SCHEMA
 from app.sessions.router import router as sessions_router
 from app.storage import make_blob_store
 from app.studies.router import router as studies_router
+from app.workspace import router as workspace_router
 
 DESCRIPTION = """
 Osteolux keeps preclinical **bioluminescence imaging** studies of bone metastasis:
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         requantify_router,
         measurements_router,
         analysis_router,
+        workspace_router,
     ):
         app.include_router(router)
     _serve_docs_offline(app)

@@ -1,0 +1,173 @@
+"""The lab workspace end to end in a real browser, as a lab uses it.
+
+Sign in → create a study with arms and a roster import → open a session and upload two
+real-format clicks (Living Image's reference click and a synthetic one) → review an
+acquisition → draw and move an ROI and see the flux the API reports → compare arms and
+download the Prism CSV. Each step leaves a screenshot in ``test-output/workspace/`` and its
+time in ``timings.json`` there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from imaging import default_hotel, write_synthetic_click
+from tests.app.clicks import zip_folder
+
+pytestmark = pytest.mark.browser
+
+ROSTER = """Ear tag,Arm,Cage,Sex,Strain,Date of birth
+3466,Isotype IgG1,C1,F,NSG,2021-10-01
+3467,Isotype IgG1,C1,F,NSG,2021-10-01
+3468,Isotype IgG1,C1,F,NSG,2021-10-01
+3469,1D11 10 mg/kg,C2,F,NSG,2021-10-01
+3470,1D11 10 mg/kg,C2,F,NSG,2021-10-01
+"""
+
+
+class Steps:
+    """Times each step and saves its screenshot."""
+
+    def __init__(self, page: Any, out: Path) -> None:
+        self.page, self.out, self.times = page, out, {}
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.out / f"{name}.png"), full_page=True)
+
+    def timed(self, name: str, started: float) -> None:
+        self.times[name] = round(time.perf_counter() - started, 3)
+        self.shot(name)
+
+
+@pytest.fixture(scope="module")
+def page(browser: Any, server: dict[str, str], shots: Path) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield p
+    context.close()
+    # 4xx answers the workspace shows to the user are logged by Chromium as failed loads
+    assert [e for e in errors if "status of 4" not in e] == []
+
+
+@pytest.fixture(scope="module")
+def clicks(tmp_path_factory: pytest.TempPathFactory, ivis_reference_folder: Path) -> list[Path]:
+    """Living Image's reference click and a synthetic five-mouse click, zipped."""
+    folder = tmp_path_factory.mktemp("clicks")
+    ref = folder / "DG20220105114235.zip"
+    ref.write_bytes(zip_folder(ivis_reference_folder))
+    mice, sources = default_hotel((2.0e5, 1.0e7, 8.0e6, 5.0e5, 1.0e5))
+    click = write_synthetic_click(
+        folder / "SY20220105120000", mice=mice, sources=sources, click_number="SY20220105120000"
+    )
+    syn = folder / "SY20220105120000.zip"
+    syn.write_bytes(zip_folder(click.path))
+    return [ref, syn]
+
+
+def test_workspace_end_to_end(
+    page: Any, server: dict[str, str], shots: Path, clicks: list[Path]
+) -> None:
+    base, key = server["url"], server["key"]
+    steps = Steps(page, shots)
+    with httpx2.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as api:
+        _scenario(page, steps, api, base, key, clicks, shots)
+
+
+def _scenario(
+    page: Any,
+    steps: Steps,
+    api: httpx2.Client,
+    base: str,
+    key: str,
+    clicks: list[Path],
+    shots: Path,
+) -> None:
+
+    # 1. cold open: the page, its script and style, and the sign-in form
+    t = time.perf_counter()
+    response = page.goto(f"{base}/")
+    assert response.status == 200
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    page.wait_for_selector("input[name=key]")
+    nav = page.evaluate(
+        "() => { const n = performance.getEntriesByType('navigation')[0];"
+        " return {load: n.loadEventEnd, dcl: n.domContentLoadedEventEnd,"
+        " form: performance.now()}; }"
+    )
+    steps.timed("01-sign-in", t)
+    steps.times["cold_open_ms"] = nav
+    assert nav["load"] < 1000, nav
+
+    # sign in: the key stays in sessionStorage, never in a URL
+    t = time.perf_counter()
+    page.fill("input[name=key]", key)
+    page.click("button[type=submit]")
+    page.wait_for_selector("text=Studies of Bone Metastasis Lab")
+    assert page.evaluate("() => sessionStorage.getItem('osteolux.apiKey')") == key
+    assert key not in page.url
+    steps.timed("02-studies", t)
+
+    # 2. a study with a control and a treatment arm, animals from a roster CSV
+    t = time.perf_counter()
+    page.click("text=New study…")
+    form = page.locator("form[aria-label='New study']")
+    form.locator("input[name=name]").fill("BM-07 1D11 vs isotype")
+    form.locator("input[name=cell_line]").fill("MDA-MB-231-luc")
+    form.locator("input[name=day0]").fill("2021-12-20")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("h1:has-text('BM-07 1D11 vs isotype')")
+    arm = page.locator("form[aria-label='Add an arm']")
+    arm.locator("input[name=name]").fill("Isotype IgG1")
+    arm.locator("select[name=role]").select_option("control")
+    arm.locator("select[name=agent_class]").select_option("isotype_control")
+    arm.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=arms] >> text=Isotype IgG1")
+    arm.locator("input[name=name]").fill("1D11 10 mg/kg")
+    arm.locator("select[name=role]").select_option("treatment")
+    arm.locator("select[name=agent_class]").select_option("neutralizing_antibody")
+    arm.locator("input[name=agent]").fill("1D11")
+    arm.locator("input[name=target]").fill("TGF-β")
+    arm.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=arms] >> text=1D11 10 mg/kg")
+    page.set_input_files(
+        "input[aria-label='Roster CSV file']",
+        files=[{"name": "roster.csv", "mimeType": "text/csv", "buffer": ROSTER.encode()}],
+    )
+    page.wait_for_selector("[data-testid=roster-status] >> text=5 of 5 animals added.")
+    page.wait_for_selector("[data-testid=animals] >> text=3470")
+    steps.timed("03-study-set-up", t)
+    study_id = page.url.split("#/s/")[1].split("/")[0]
+    animals = api.get(f"/studies/{study_id}/animals").json()["items"]
+    assert sorted(a["identifier"] for a in animals) == ["3466", "3467", "3468", "3469", "3470"]
+
+    # 3. a session, two clicks dropped at once; each ends with a review card
+    t = time.perf_counter()
+    page.click("a[role=tab]:has-text('Imaging sessions')")
+    session_form = page.locator("form[aria-label='Open a session']")
+    session_form.locator("input[name=acquired_at]").fill("2022-01-05T11:42")
+    session_form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=sessions] >> text=2022-01-05")
+    page.set_input_files("input[aria-label='Click zips']", files=[str(p) for p in clicks])
+    cards = page.locator("[data-testid=upload-card]")
+    for i in range(2):
+        cards.nth(i).locator("text=Review").wait_for(timeout=60_000)
+    steps.timed("04-uploads", t)
+
+    # 4. review the synthetic acquisition
+    t = time.perf_counter()
+    cards.nth(1).locator("a:has-text('Review')").click()
+    page.wait_for_selector("[data-testid=measurements]")
+    page.wait_for_selector("img.overlay, [data-testid=roi-layer]")
+    steps.timed("05-review", t)
+    (shots / "timings.json").write_text(json.dumps(steps.times, indent=2))

@@ -1,0 +1,251 @@
+import { useState } from "preact/hooks";
+import { all, api } from "../lib/api";
+import { formatSci } from "../lib/colour";
+import { type UploadProgress, uploadWithRetry } from "../lib/upload";
+import type { Acquisition, ImagingSession, Study } from "../types";
+import { ErrorBox, Field, Loading, fmtDate, formValues, useLoad } from "../ui";
+
+interface SessionWithAcqs extends ImagingSession {
+  acquisitions: Acquisition[];
+}
+
+export function SessionsPage({ study }: { study: Study }) {
+  const base = `/studies/${study.id}/sessions`;
+  const sessions = useLoad(async () => {
+    const list = await all<ImagingSession>(base);
+    return Promise.all(
+      list.map(async (s) => ({ ...s, acquisitions: await api<Acquisition[]>(`${base}/${s.id}/acquisitions`) })),
+    );
+  }, [study.id]);
+  return (
+    <div>
+      <Uploader study={study} sessions={sessions.data ?? []} onUploaded={sessions.reload} />
+      <h2>Sessions</h2>
+      <ErrorBox error={sessions.error} />
+      {!sessions.data ? (
+        <Loading what="sessions" />
+      ) : sessions.data.length === 0 ? (
+        <p class="muted">No imaging session yet: open one above and drop its clicks.</p>
+      ) : (
+        <table class="list" data-testid="sessions">
+          <thead>
+            <tr>
+              <th>Day</th>
+              <th>Acquired</th>
+              <th>Operator</th>
+              <th>Acquisitions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {[...sessions.data].reverse().map((s: SessionWithAcqs) => (
+              <tr key={s.id}>
+                <td>{s.day}</td>
+                <td>{fmtDate(s.acquired_at)}</td>
+                <td>{s.operator ?? ""}</td>
+                <td>
+                  {s.acquisitions.map((a) => (
+                    <a class="chip" href={`#/s/${study.id}/a/${s.id}/${a.id}`} title={a.animals.map((x) => x.identifier).join(", ")}>
+                      {a.click_number ?? a.id.slice(0, 8)} · {a.view}
+                    </a>
+                  ))}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </div>
+  );
+}
+
+interface Item {
+  file: File;
+  progress: UploadProgress;
+  result?: Acquisition;
+  error?: string;
+  replayed?: boolean;
+}
+
+function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: ImagingSession[]; onUploaded: () => void }) {
+  const [sessionId, setSessionId] = useState<string>("");
+  const [items, setItems] = useState<Item[]>([]);
+  const [error, setError] = useState<unknown>();
+  const [over, setOver] = useState(false);
+  const chosen = sessionId || sessions[sessions.length - 1]?.id || "";
+
+  async function openSession(e: Event) {
+    e.preventDefault();
+    const v = formValues(e.target as HTMLFormElement);
+    setError(undefined);
+    try {
+      // the instrument's local time with this browser's UTC offset (the day is its local date)
+      const local = new Date(v.acquired_at);
+      const off = -local.getTimezoneOffset();
+      const sign = off >= 0 ? "+" : "-";
+      const hh = String(Math.floor(Math.abs(off) / 60)).padStart(2, "0");
+      const mm = String(Math.abs(off) % 60).padStart(2, "0");
+      const body: Record<string, unknown> = { acquired_at: `${v.acquired_at}:00${sign}${hh}:${mm}` };
+      if (v.operator) body.operator = v.operator;
+      if (v.instrument) body.instrument = v.instrument;
+      if (v.luciferin) body.luciferin_dose_mg_per_kg = Number(v.luciferin);
+      const s = await api<ImagingSession>(`/studies/${study.id}/sessions`, { json: body });
+      setSessionId(s.id);
+      onUploaded();
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  async function addFiles(files: File[]) {
+    if (!chosen) {
+      setError(new Error("Open an imaging session first."));
+      return;
+    }
+    const zips = files.filter((f) => /\.zip$/i.test(f.name));
+    const start = items.length;
+    const next: Item[] = [
+      ...items,
+      ...zips.map((file) => ({ file, progress: { phase: "uploading", sent: 0, total: file.size, attempt: 1 } as UploadProgress })),
+    ];
+    setItems(next);
+    const update = (i: number, patch: Partial<Item>) => {
+      next[i] = { ...next[i], ...patch };
+      setItems([...next]);
+    };
+    // two at a time: the server serialises each study's writes anyway
+    let cursor = 0;
+    const worker = async () => {
+      while (cursor < zips.length) {
+        const k = cursor++;
+        const i = start + k;
+        const url = `/studies/${study.id}/sessions/${chosen}/acquisitions`;
+        const res = await uploadWithRetry(url, zips[k], {}, (p) => update(i, { progress: p }));
+        if (res.status >= 200 && res.status < 300) update(i, { result: res.body as Acquisition, replayed: res.status === 200 });
+        else {
+          const b = res.body as { detail?: string; title?: string } | string;
+          update(i, { error: typeof b === "string" ? b : `${res.status} ${b.title ?? ""}: ${b.detail ?? ""}` });
+        }
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    onUploaded();
+  }
+
+  function onDrop(e: DragEvent) {
+    e.preventDefault();
+    setOver(false);
+    addFiles([...(e.dataTransfer?.files ?? [])]);
+  }
+
+  return (
+    <section class="card">
+      <h2>Image a session</h2>
+      <div class="two">
+        <div>
+          <Field label="Session">
+            <select value={chosen} onChange={(e) => setSessionId((e.target as HTMLSelectElement).value)} aria-label="Session">
+              {sessions.length === 0 && <option value="">— open one →</option>}
+              {sessions.map((s) => (
+                <option value={s.id}>
+                  day {s.day} · {fmtDate(s.acquired_at)}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <div
+            class={`drop ${over ? "over" : ""}`}
+            onDragOver={(e) => {
+              e.preventDefault();
+              setOver(true);
+            }}
+            onDragLeave={() => setOver(false)}
+            onDrop={onDrop}
+          >
+            <p>
+              Drop Living Image clicks here (each click folder zipped, many at once), or{" "}
+              <label class="filelabel">
+                choose files
+                <input
+                  type="file"
+                  accept=".zip,application/zip"
+                  multiple
+                  aria-label="Click zips"
+                  onChange={(e) => addFiles([...((e.target as HTMLInputElement).files ?? [])])}
+                />
+              </label>
+              .
+            </p>
+            <p class="hint">
+              Each upload carries an Idempotency-Key: after a network cut it is retried and never stored twice.
+            </p>
+          </div>
+        </div>
+        <form onSubmit={openSession} class="grid" aria-label="Open a session">
+          <h3>Open a new session</h3>
+          <Field label="Imaging started (instrument clock)">
+            <input name="acquired_at" type="datetime-local" required />
+          </Field>
+          <Field label="Operator">
+            <input name="operator" />
+          </Field>
+          <Field label="Instrument">
+            <input name="instrument" placeholder="IVIS Spectrum" />
+          </Field>
+          <Field label="D-luciferin (mg/kg)">
+            <input name="luciferin" type="number" step="any" min="0" placeholder="150" />
+          </Field>
+          <div class="actions">
+            <button type="submit">Open session</button>
+          </div>
+        </form>
+      </div>
+      <ErrorBox error={error} />
+      {items.length > 0 && (
+        <div class="uploads" data-testid="uploads">
+          {items.map((it) => (
+            <UploadCard item={it} studyId={study.id} sessionId={chosen} />
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
+
+function UploadCard({ item, studyId, sessionId }: { item: Item; studyId: string; sessionId: string }) {
+  const { progress: p, result, error } = item;
+  const pct = p.total ? Math.round((100 * p.sent) / p.total) : 0;
+  const phase = result ? "stored" : error ? "failed" : p.phase === "processing" ? "processing (calibrating, finding mice)…" : p.phase === "retrying" ? `network problem, ${p.message}` : `uploading ${pct} %`;
+  return (
+    <div class={`upload ${result ? "ok" : error ? "bad" : ""}`} data-testid="upload-card">
+      <div class="upload-head">
+        <strong>{item.file.name}</strong> <span class="muted">{(item.file.size / 1e6).toFixed(1)} MB</span>
+        <span class="spacer" />
+        <span class="phase">{phase}</span>
+      </div>
+      {!result && !error && <progress max={100} value={p.phase === "processing" ? undefined : pct} />}
+      {error && <div class="error">{error}</div>}
+      {result && (
+        <div class="review">
+          <a href={`#/s/${studyId}/a/${sessionId}/${result.id}`}>
+            Review {result.click_number} ({result.view})
+          </a>
+          {item.replayed || result.already_stored ? <span class="muted"> — already stored, nothing changed</span> : null}
+          <table class="list compact">
+            <tbody>
+              {result.animals.map((a) => {
+                const m = result.measurements.find((x) => x.animal === a.identifier && x.site === "whole_body");
+                return (
+                  <tr>
+                    <td>mouse {a.position + 1}</td>
+                    <td>{a.identifier}</td>
+                    <td>{m ? `${formatSci(m.total_flux_ps)} p/s whole body` : ""}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </div>
+  );
+}

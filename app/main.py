@@ -15,7 +15,6 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from app import __version__
-from app.acquisitions.requantify_router import router as requantify_router
 from app.acquisitions.router import router as acquisitions_router
 from app.analysis.router import router as analysis_router
 from app.animals.router import router as animals_router
@@ -23,10 +22,12 @@ from app.arms.router import router as arms_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory
 from app.errors import install_error_handlers
+from app.ingest.router import router as ingest_router
 from app.labs.router import router as labs_router
 from app.limits import BodySizeLimit
 from app.measurements.router import router as measurements_router
 from app.responses import PROBLEM_SCHEMA
+from app.rois.router import router as rois_router
 from app.sessions.router import router as sessions_router
 from app.storage import make_blob_store
 from app.studies.router import router as studies_router
@@ -78,8 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         arms_router,
         animals_router,
         sessions_router,
+        ingest_router,
         acquisitions_router,
-        requantify_router,
+        rois_router,
         measurements_router,
         analysis_router,
         workspace_router,

@@ -1,30 +1,78 @@
-"""An acquisition's image rebuilt from its stored raw file, and the overlay drawn on it."""
+"""An acquisition's image: read from its raw file (zip or TIFF), calibrated to radiance and
+measured in ROIs — the same steps on arrival (ingest), after an ROI edit, on requantification
+and for the overlay, so a stored measurement can always be reproduced from the raw file."""
 
 from __future__ import annotations
 
-import uuid
+import math
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import select
+import numpy as np
 from sqlalchemy.orm import Session
 
 import imaging
-from app.acquisitions.service import (
-    CLICK_ROLE,
-    IMAGE_ROLES,
-    calibrate,
-    current_rois,
-    get_acquisition,
-    image_limits,
-    image_roi,
-    quantify_rois,
-)
-from app.acquisitions.tiff_ingest import read_tiff, tiff_image
-from app.acquisitions.tiff_schemas import TiffImageMetadata
-from app.auth import Principal
+from app.acquisitions import repository
+from app.acquisitions.repository import CLICK_ROLE
 from app.config import Settings
 from app.errors import Unprocessable
-from app.models import Acquisition, AcquisitionFile
+from app.ingest.schemas import TiffImageMetadata
+from app.models import Acquisition, Measurement, Roi
+from app.rois.geometry import for_image, from_json
 from app.storage import BlobStore
+
+
+def image_limits(settings: Settings) -> imaging.ImageLimits:
+    """What an uploaded image may be, from the configured pixel limit."""
+    return imaging.ImageLimits(max_pixels=settings.max_image_pixels)
+
+
+def calibrate(click: imaging.IvisClick, filename: str) -> imaging.CalibratedImage:
+    try:
+        return imaging.calibrate_click(click)
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{filename}: cannot calibrate to radiance: {exc}") from exc
+
+
+def read_tiff(path_or_bytes: object, name: str, settings: Settings) -> np.ndarray:
+    try:
+        return imaging.read_tiff(
+            path_or_bytes,  # type: ignore[arg-type]
+            name=name,
+            limits=image_limits(settings),
+        ).data
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{exc} — send a single-image TIFF within the size limits.") from exc
+
+
+def tiff_image(data: np.ndarray, meta: TiffImageMetadata, name: str) -> imaging.CalibratedImage:
+    """The image in the stated units; counts become radiance only with c_ccd and friends."""
+    if data.ndim != 2:
+        raise Unprocessable(
+            f"{name}: expected one grey-level image, got an array of shape {data.shape}; send "
+            "the luminescent image alone (one page, one channel)."
+        )
+    try:
+        if meta.units == "counts" and meta.c_ccd is not None:
+            return imaging.calibrate_counts(
+                data,
+                exposure_s=meta.exposure_s,
+                binning=meta.binning,
+                c_ccd=meta.c_ccd,
+                bias_counts=meta.bias_counts,
+                sensor_pixel_cm=meta.sensor_pixel_cm,  # type: ignore[arg-type]
+                saturation_counts=meta.saturation_counts,
+                source=name,
+            )
+        return imaging.image_from_array(
+            data,
+            units=meta.units,
+            binning=meta.binning,
+            sensor_pixel_cm=meta.sensor_pixel_cm,
+            source=name,
+        )
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{name}: {exc}") from exc
 
 
 def load_calibrated(
@@ -32,12 +80,7 @@ def load_calibrated(
 ) -> tuple[imaging.IvisClick | None, imaging.CalibratedImage]:
     """Read an acquisition's stored raw file again and calibrate it as on arrival
     (deterministic): the click, if it was one, and the image."""
-    file = session.scalar(
-        select(AcquisitionFile).where(
-            AcquisitionFile.acquisition_id == acquisition.id,
-            AcquisitionFile.role.in_(IMAGE_ROLES),
-        )
-    )
+    file = repository.image_file(session, acquisition.id)
     if file is None:
         raise Unprocessable(
             "This acquisition was imported from a table of measurements; it has no image."
@@ -52,30 +95,69 @@ def load_calibrated(
     return click, calibrate(click, name)
 
 
-def overlay_png(
+def image_roi(roi: Roi, image: imaging.CalibratedImage) -> imaging.Roi:
+    """A stored ROI as an ``imaging`` ROI for this image."""
+    geometry = from_json(roi.geometry, label=roi.label or roi.site.value)
+    return for_image(geometry, image.binning, image.radiance.shape)
+
+
+def quantify_rois(
+    image: imaging.CalibratedImage, rois: Sequence[imaging.Roi], filename: str
+) -> tuple[imaging.RoiMeasurement, ...]:
+    try:
+        return imaging.quantify(image, rois)
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{filename}: {exc}") from exc
+
+
+def measure_stored(
     session: Session,
-    principal: Principal,
     store: BlobStore,
     settings: Settings,
-    study_id: uuid.UUID,
-    session_id: uuid.UUID,
-    acquisition_id: uuid.UUID,
-    *,
-    scale: str = "log",
-) -> bytes:
-    """The luminescence on the photograph with each current ROI, its label and its flux."""
-    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    click, image = load_calibrated(session, store, settings, acquisition)
-    rows = current_rois(session, acquisition)
-    rois = [image_roi(r, image) for r in rows]
-    measurements = quantify_rois(image, rois, f"{acquisition.click_number}.zip")
-    photo = click.photograph if click is not None else None
-    return imaging.render_overlay(
-        image,
-        photograph=photo.data if photo is not None else None,
-        photograph_binning=photo.binning if photo is not None else None,
-        rois=rois,
-        measurements=measurements,
-        scale="linear" if scale == "linear" else "log",
-        title=f"{acquisition.click_number} — {acquisition.view.value}",
+    acquisition: Acquisition,
+    rois: Sequence[Roi],
+) -> list[Measurement]:
+    """New (unsaved) measurement rows for these stored ROIs, measured on the acquisition's
+    image rebuilt from its raw file."""
+    _, image = load_calibrated(session, store, settings, acquisition)
+    name = f"{acquisition.click_number}.zip"
+    results = quantify_rois(image, [image_roi(r, image) for r in rois], name)
+    return [measurement_row(roi, result) for roi, result in zip(rois, results, strict=True)]
+
+
+def measurement_row(roi: Roi, result: imaging.RoiMeasurement) -> Measurement:
+    """The (unsaved) measurement row of one ROI's result."""
+    return Measurement(
+        roi_id=roi.id,
+        total_flux_ps=result.total_flux_ps,
+        radiance_mean=_finite(result.radiance_mean),
+        radiance_std=_finite(result.radiance_std),
+        radiance_min=_finite(result.radiance_min),
+        radiance_max=_finite(result.radiance_max),
+        area_cm2=result.area_cm2,
+        area_pixels=result.area_pixels,
+        saturated_pixels=result.saturated_pixels,
+        background_radiance=result.background_radiance_mean,
+        units=result.units,
+        flags=sorted(result.flags),
+        method=f"imaging.quantify:{result.method}",
+        parameters=jsonable(dict(result.parameters)),
+        imaging_version=result.imaging_version,
     )
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with only JSON types (non-finite floats become null), for JSON columns."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

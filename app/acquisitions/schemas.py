@@ -1,4 +1,4 @@
-"""Response bodies for acquisitions and their measurements."""
+"""Response bodies for acquisitions (their measurements: ``app.measurements.schemas``)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.measurements.schemas import MeasurementRead
+
 
 class AcquisitionAnimalRead(BaseModel):
     position: int = Field(description="0 = leftmost mouse in the field.")
     animal_id: uuid.UUID
     identifier: str
-
-
-class MeasurementRead(BaseModel):
-    measurement_id: uuid.UUID
-    roi_id: uuid.UUID
-    animal: str | None
-    site: str
-    label: str | None
-    roi_source: str
-    total_flux_ps: float | None
-    radiance_mean: float | None
-    radiance_std: float | None
-    radiance_min: float | None
-    radiance_max: float | None
-    area_cm2: float | None
-    saturated_pixels: int
-    units: str
-    flags: list[str]
-    method: str
 
 
 class AcquisitionRead(BaseModel):

@@ -11,7 +11,7 @@ from app.deps import BlobStoreDep, PrincipalDep, SessionDep
 from app.idempotency import IdempotencyKey
 from app.labs.roles import EditorsOnly
 from app.measurements import service
-from app.measurements.schemas import ImportFormat, ImportResult, MeasurementRow, Metric, Series
+from app.measurements.schemas import ImportFormat, ImportResult, MeasurementRead, Metric, Series
 from app.models import Site
 from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES
@@ -108,7 +108,7 @@ def list_measurements(
         bool, Query(description="Also superseded measurements (after ROI edits or recalculation)")
     ] = False,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
-) -> Page[MeasurementRow]:
+) -> Page[MeasurementRead]:
     """Every ROI measurement with its image, animal, arm, site, day, QC flags and method.
     format=csv gives all matching rows with Living Image's export columns first."""
     filters = {
@@ -124,4 +124,4 @@ def list_measurements(
         rows, _ = service.list_measurements(session, principal, study_id, None, **filters)
         return Response(service.measurements_csv(rows), media_type=CSV_MEDIA_TYPE)  # type: ignore[return-value]
     rows, total = service.list_measurements(session, principal, study_id, page, **filters)
-    return Page[MeasurementRow](items=rows, total=total, limit=page.limit, offset=page.offset)
+    return Page[MeasurementRead](items=rows, total=total, limit=page.limit, offset=page.offset)

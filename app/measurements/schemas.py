@@ -1,4 +1,4 @@
-"""Response bodies for measurement imports and per-animal series."""
+"""Response bodies for measurements, measurement imports and per-animal series."""
 
 from __future__ import annotations
 
@@ -62,29 +62,32 @@ class Series(BaseModel):
     points: list[SeriesPoint]
 
 
-class MeasurementRow(BaseModel):
-    """One ROI measurement with where it comes from."""
+class MeasurementRead(BaseModel):
+    """One ROI measurement with where it comes from: the one shape of a measurement in every
+    response (an acquisition's measurements, the study's measurement list). The CSV export
+    (``LIVING_IMAGE_COLUMNS``) is built from these fields."""
 
     measurement_id: uuid.UUID
     roi_id: uuid.UUID
     acquisition_id: uuid.UUID
-    click_number: str | None
+    click_number: str | None = Field(description="Living Image click (image) name.")
     view: str
-    day: int
-    animal: str | None
+    day: int = Field(description="Days since injection.")
+    animal: str | None = Field(description="The animal's identifier; none for background.")
     arm: str | None
     site: str
-    roi_label: str | None
+    label: str | None = Field(description="The ROI's label.")
     roi_source: str
-    total_flux_ps: float | None
-    radiance_mean: float | None
+    total_flux_ps: float | None = Field(description="Total flux, p/s.")
+    radiance_mean: float | None = Field(description="Average radiance, p/s/cm²/sr.")
     radiance_std: float | None
     radiance_min: float | None
     radiance_max: float | None
     area_cm2: float | None
     saturated_pixels: int
-    flags: list[str]
+    units: str = Field(description="Units of the image it was measured on.")
+    flags: list[str] = Field(description="QC flags, e.g. saturated.")
     method: str
     imaging_version: str
-    is_current: bool
+    is_current: bool = Field(description="False once superseded (ROI edit or requantify).")
     created_at: datetime

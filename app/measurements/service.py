@@ -14,15 +14,18 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app import audit, idempotency
+from app.acquisitions import repository
+from app.acquisitions.repository import IMPORT_ROLE
 from app.auth import Principal
 from app.blobs import keep_blob
 from app.csv_cells import safe_cell
 from app.errors import Unprocessable
+from app.measurements import repository as measurement_queries
 from app.measurements.living_image import to_tidy_rows
 from app.measurements.schemas import (
     ImportFormat,
     ImportResult,
-    MeasurementRow,
+    MeasurementRead,
     Metric,
     Series,
     SeriesPoint,
@@ -48,7 +51,6 @@ from app.studies.service import get_study, lock_study
 from app.uploads import staged_upload
 from imaging import ImagingError, read_living_image_measurements
 
-IMPORT_ROLE = "measurement_import"
 MAX_IMPORT_BYTES = 64 * 1024**2
 UNITS = {"total_flux_ps": "p/s", "radiance_mean": "p/s/cm²/sr"}
 
@@ -60,23 +62,6 @@ def _decode(content: bytes, filename: str) -> str:
         except UnicodeDecodeError:
             continue
     raise Unprocessable(f"{filename} is not text (UTF-8 or Windows-1252); export it as CSV.")
-
-
-def _previous_import(session: Session, study: Study, sha256: str) -> bool:
-    return (
-        session.scalar(
-            select(AcquisitionFile.blob_sha256)
-            .join(Acquisition, Acquisition.id == AcquisitionFile.acquisition_id)
-            .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
-            .where(
-                ImagingSession.study_id == study.id,
-                AcquisitionFile.blob_sha256 == sha256,
-                AcquisitionFile.role == IMPORT_ROLE,
-            )
-            .limit(1)
-        )
-        is not None
-    )
 
 
 @dataclass(frozen=True)
@@ -176,7 +161,7 @@ def _import_staged(
     rows = _parse(staged, filename=filename, file_format=file_format, animals=set(animals))
     resolved = _resolve(study, animals, rows, filename)
     lock_study(session, study.id)  # concurrent imports of one file: the second sees the first
-    if _previous_import(session, study, staged.sha256):
+    if repository.by_file(session, study.id, staged.sha256, roles=(IMPORT_ROLE,)) is not None:
         return ImportResult(
             filename=filename,
             sha256=staged.sha256,
@@ -340,7 +325,8 @@ def load_points(
     """Points of one site and metric in day order: the current measurements, or exactly the
     given ones (superseded measurements stay in the database, so old analyses can be redrawn)."""
     query = (
-        select(
+        measurement_queries.of_study(
+            study.id,
             Measurement.id,
             Animal.id,
             Animal.identifier,
@@ -350,22 +336,15 @@ def load_points(
             getattr(Measurement, metric),
             Measurement.flags,
         )
-        .join(Roi, Roi.id == Measurement.roi_id)
-        .join(Acquisition, Acquisition.id == Roi.acquisition_id)
-        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
         .join(Animal, Animal.id == Roi.animal_id)
         .join(Arm, Arm.id == Animal.arm_id)
-        .where(ImagingSession.study_id == study.id, Roi.site == site)
+        .where(Roi.site == site)
         .order_by(ImagingSession.acquired_on, Arm.name, Animal.identifier)
     )
     if measurement_ids is not None:
         query = query.where(Measurement.id.in_(measurement_ids))
     else:
-        query = query.where(
-            Roi.is_current.is_(True),
-            Measurement.is_current.is_(True),
-            Animal.archived_at.is_(None),
-        )
+        query = measurement_queries.current(query).where(Animal.archived_at.is_(None))
     if arm_ids:
         query = query.where(Arm.id.in_(arm_ids))
     return [
@@ -463,23 +442,16 @@ def list_measurements(
     day_to: int | None = None,
     flag: str | None = None,
     include_history: bool = False,
-) -> tuple[list[MeasurementRow], int]:
+) -> tuple[list[MeasurementRead], int]:
     """Measurements of a study, filtered; superseded ones only with ``include_history``."""
     study = get_study(session, principal, study_id)
     query = (
-        select(
-            Measurement, Roi, Acquisition, ImagingSession.acquired_on, Animal.identifier, Arm.name
-        )
-        .join(Roi, Roi.id == Measurement.roi_id)
-        .join(Acquisition, Acquisition.id == Roi.acquisition_id)
-        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
-        .outerjoin(Animal, Animal.id == Roi.animal_id)
-        .outerjoin(Arm, Arm.id == Animal.arm_id)
+        measurement_queries.readable()
         .where(ImagingSession.study_id == study.id)
         .order_by(ImagingSession.acquired_on, Animal.identifier, Roi.site, Measurement.created_at)
     )
     if not include_history:
-        query = query.where(Measurement.is_current.is_(True), Roi.is_current.is_(True))
+        query = measurement_queries.current(query)
     if arm_id is not None:
         query = query.where(Animal.arm_id == arm_id)
     if animal_id is not None:
@@ -501,37 +473,10 @@ def list_measurements(
     else:
         rows = session.execute(query).all()
         total = len(rows)
-    return [
-        MeasurementRow(
-            measurement_id=m.id,
-            roi_id=roi.id,
-            acquisition_id=acq.id,
-            click_number=acq.click_number,
-            view=acq.view.value,
-            day=(on - study.day0).days,
-            animal=ident,
-            arm=arm,
-            site=roi.site.value,
-            roi_label=roi.label,
-            roi_source=roi.source.value,
-            total_flux_ps=m.total_flux_ps,
-            radiance_mean=m.radiance_mean,
-            radiance_std=m.radiance_std,
-            radiance_min=m.radiance_min,
-            radiance_max=m.radiance_max,
-            area_cm2=m.area_cm2,
-            saturated_pixels=m.saturated_pixels,
-            flags=list(m.flags or []),
-            method=m.method,
-            imaging_version=m.imaging_version,
-            is_current=m.is_current and roi.is_current,
-            created_at=m.created_at,
-        )
-        for m, roi, acq, on, ident, arm in rows
-    ], total
+    return [measurement_queries.to_read(r) for r in rows], total
 
 
-def measurements_csv(rows: Sequence[MeasurementRow]) -> str:
+def measurements_csv(rows: Sequence[MeasurementRead]) -> str:
     """Living Image's ROI-measurement export columns, then osteolux's own."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
@@ -544,7 +489,7 @@ def measurements_csv(rows: Sequence[MeasurementRow]) -> str:
         writer.writerow(
             [
                 safe_cell(r.click_number),
-                safe_cell(r.roi_label),
+                safe_cell(r.label),
                 number(r.total_flux_ps),
                 number(r.radiance_mean),
                 number(r.radiance_std),

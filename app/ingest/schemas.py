@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from app.acquisitions.roi_schemas import Geometry
 from app.models import Site, View
+from app.rois.schemas import Geometry
 from app.schemas import InputModel, ShortText
 
 

@@ -1,13 +1,14 @@
-"""Request bodies for adding and editing ROIs."""
+"""Request and response bodies for drawing, correcting and retiring ROIs and for
+requantification."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.acquisitions import roi_geometry
 from app.models import Site
+from app.rois import geometry as roi_geometry
 from app.schemas import InputModel, LongText, ShortText, UpdateModel
 
 _GEOMETRY_DOC = (
@@ -93,3 +94,9 @@ class RoiRetire(InputModel):
     )
 
     reason: LongText = Field(min_length=3, description="Why the ROI no longer counts.")
+
+
+class RequantifyResult(BaseModel):
+    acquisitions: int = Field(description="Acquisitions measured again from their raw files.")
+    measurements: int = Field(description="New measurements (the previous ones are history).")
+    changed: int = Field(description="Measurements whose total flux differs from before.")

@@ -5,35 +5,19 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import audit
-from app.acquisitions.images import load_calibrated
-from app.acquisitions.roi_schemas import RoiCreate, RoiUpdate
+from app.acquisitions import repository
+from app.acquisitions.images import measure_stored
 from app.acquisitions.schemas import AcquisitionRead
-from app.acquisitions.service import (
-    IMAGE_ROLES,
-    acquisition_read,
-    current_rois,
-    get_acquisition,
-    quantify_stored,
-)
+from app.acquisitions.service import acquisition_read, get_acquisition
 from app.auth import Principal
 from app.config import Settings
 from app.errors import Conflict, NotFound, Unprocessable
-from app.models import (
-    Acquisition,
-    AcquisitionAnimal,
-    AcquisitionFile,
-    Animal,
-    ImagingSession,
-    Measurement,
-    Roi,
-    RoiSource,
-    Site,
-)
+from app.models import Acquisition, AcquisitionAnimal, Animal, Measurement, Roi, RoiSource, Site
+from app.rois.schemas import RequantifyResult, RoiCreate, RoiUpdate
 from app.storage import BlobStore
 from app.studies.service import get_study, lock_study
 
@@ -97,10 +81,23 @@ def _measure(
     acquisition: Acquisition,
     rois: list[Roi],
 ) -> None:
-    _, image = load_calibrated(session, store, settings, acquisition)
-    for row in quantify_stored(image, rois, f"{acquisition.click_number}.zip"):
-        session.add(row)
+    session.add_all(measure_stored(session, store, settings, acquisition, rois))
     session.flush()
+
+
+def _editable_acquisition(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+) -> Acquisition:
+    """The acquisition, once the caller may write, with the study locked until commit (two
+    edits of one ROI: one wins; the one-ROI-per-site check sees concurrent edits)."""
+    principal.require_write()
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    lock_study(session, study_id)
+    return acquisition
 
 
 def add_roi(
@@ -114,9 +111,7 @@ def add_roi(
     data: RoiCreate,
 ) -> AcquisitionRead:
     """Draw a new ROI on an acquisition and measure it."""
-    principal.require_write()
-    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, study_id)
+    acquisition = _editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     animal_id = _animal_in_field(session, acquisition, data.animal)
     _ensure_single(session, acquisition, animal_id, data.site)
     roi = Roi(
@@ -158,9 +153,7 @@ def edit_roi(
 ) -> AcquisitionRead:
     """Replace an ROI by a corrected version and measure it; the old ROI and its
     measurements stay as history."""
-    principal.require_write()
-    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, study_id)  # two edits of one ROI: one wins
+    acquisition = _editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     old = _get_roi(session, acquisition, roi_id)
     changes = data.changes()
     if old.source == RoiSource.imported:
@@ -215,9 +208,7 @@ def retire_roi(
     reason: str,
 ) -> AcquisitionRead:
     """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
-    principal.require_write()
-    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, study_id)
+    acquisition = _editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     roi = _get_roi(session, acquisition, roi_id)
     roi.is_current = False
     session.flush()
@@ -225,12 +216,6 @@ def retire_roi(
         session, principal, action="retire", object_type="roi", object_id=roi.id, reason=reason
     )
     return acquisition_read(session, acquisition, already_stored=True)
-
-
-class RequantifyResult(BaseModel):
-    acquisitions: int = Field(description="Acquisitions measured again from their raw files.")
-    measurements: int = Field(description="New measurements (the previous ones are history).")
-    changed: int = Field(description="Measurements whose total flux differs from before.")
 
 
 def requantify(
@@ -248,19 +233,10 @@ def requantify(
     principal.require_write()
     study = get_study(session, principal, study_id)
     lock_study(session, study.id)  # concurrent requantifications must not both add a current row
-    query = (
-        select(Acquisition)
-        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
-        .join(AcquisitionFile, AcquisitionFile.acquisition_id == Acquisition.id)
-        .where(ImagingSession.study_id == study.id, AcquisitionFile.role.in_(IMAGE_ROLES))
-        .order_by(Acquisition.created_at)
-    )
-    if session_id is not None:
-        query = query.where(ImagingSession.id == session_id)
-    acquisitions = list(session.scalars(query))
+    acquisitions = repository.with_image(session, study.id, session_id=session_id)
     measured = changed = 0
     for acquisition in acquisitions:
-        rois = current_rois(session, acquisition)
+        rois = repository.current_rois(session, acquisition.id)
         old = {
             m.roi_id: m
             for m in session.scalars(
@@ -269,8 +245,7 @@ def requantify(
                 )
             )
         }
-        _, image = load_calibrated(session, store, settings, acquisition)
-        for row in quantify_stored(image, rois, f"{acquisition.click_number}.zip"):
+        for row in measure_stored(session, store, settings, acquisition, rois):
             previous = old.get(row.roi_id)
             if previous is not None:
                 previous.is_current = False

@@ -1,0 +1,134 @@
+"""Queries over acquisitions that several features share (ingest, ROI edits, requantification,
+the read side, measurement imports).
+
+An acquisition belongs to a study through its imaging session: ``join_session`` is the one
+place that join is written, and ``of_study`` the one statement that scopes acquisitions to a
+study (polar's ``get_readable_statement`` pattern). The caller has already checked that the
+study is in its lab (``get_study``/``get_imaging_session``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    Acquisition,
+    AcquisitionAnimal,
+    AcquisitionFile,
+    Animal,
+    Blob,
+    ImagingSession,
+    Roi,
+)
+
+# The role of an acquisition's raw file: an IVIS click (zip) or a TIFF are images that can be
+# measured again; an imported table of measurements is not.
+CLICK_ROLE = "ivis_zip"
+TIFF_ROLE = "tiff"
+IMAGE_ROLES = (CLICK_ROLE, TIFF_ROLE)
+IMPORT_ROLE = "measurement_import"
+
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def join_session(query: Select[_Row]) -> Select[_Row]:
+    """``query`` (which selects from Acquisition) joined to the acquisition's imaging session."""
+    return query.join(ImagingSession, ImagingSession.id == Acquisition.session_id)
+
+
+def of_study(study_id: uuid.UUID) -> Select[tuple[Acquisition]]:
+    """Every acquisition of a study."""
+    return join_session(select(Acquisition)).where(ImagingSession.study_id == study_id)
+
+
+def by_file(
+    session: Session, study_id: uuid.UUID, sha256: str, *, roles: Sequence[str] = IMAGE_ROLES
+) -> Acquisition | None:
+    """The acquisition of this study whose raw file (in one of ``roles``) has this SHA-256."""
+    return session.scalar(
+        of_study(study_id)
+        .join(AcquisitionFile, AcquisitionFile.acquisition_id == Acquisition.id)
+        .where(AcquisitionFile.blob_sha256 == sha256, AcquisitionFile.role.in_(roles))
+        .limit(1)
+    )
+
+
+def by_click_number(session: Session, study_id: uuid.UUID, click_number: str) -> Acquisition | None:
+    return session.scalar(
+        of_study(study_id).where(Acquisition.click_number == click_number).limit(1)
+    )
+
+
+def with_image(
+    session: Session, study_id: uuid.UUID, *, session_id: uuid.UUID | None = None
+) -> list[Acquisition]:
+    """The study's acquisitions that have an image to measure (not imported tables)."""
+    query = (
+        of_study(study_id)
+        .join(AcquisitionFile, AcquisitionFile.acquisition_id == Acquisition.id)
+        .where(AcquisitionFile.role.in_(IMAGE_ROLES))
+        .order_by(Acquisition.created_at)
+    )
+    if session_id is not None:
+        query = query.where(ImagingSession.id == session_id)
+    return list(session.scalars(query))
+
+
+def in_session(
+    session: Session, session_id: uuid.UUID, *, acquisition_id: uuid.UUID | None = None
+) -> list[Acquisition]:
+    """An imaging session's acquisitions in upload order (or the one with this id)."""
+    query = select(Acquisition).where(Acquisition.session_id == session_id)
+    if acquisition_id is not None:
+        query = query.where(Acquisition.id == acquisition_id)
+    return list(session.scalars(query.order_by(Acquisition.created_at)))
+
+
+def image_file(session: Session, acquisition_id: uuid.UUID) -> AcquisitionFile | None:
+    """The acquisition's raw image file (None for an imported table)."""
+    return session.scalar(
+        select(AcquisitionFile).where(
+            AcquisitionFile.acquisition_id == acquisition_id, AcquisitionFile.role.in_(IMAGE_ROLES)
+        )
+    )
+
+
+def original_file(
+    session: Session, acquisition_id: uuid.UUID
+) -> tuple[AcquisitionFile, Blob] | None:
+    """The file the acquisition was made from, and its blob."""
+    row = session.execute(
+        select(AcquisitionFile, Blob)
+        .join(Blob, Blob.sha256 == AcquisitionFile.blob_sha256)
+        .where(AcquisitionFile.acquisition_id == acquisition_id)
+        .order_by(AcquisitionFile.role)
+        .limit(1)
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+def field(session: Session, acquisition_id: uuid.UUID) -> list[tuple[int, uuid.UUID, str]]:
+    """The animals in the field of view, left to right: (position, animal id, identifier)."""
+    rows = session.execute(
+        select(AcquisitionAnimal.position, Animal.id, Animal.identifier)
+        .join(Animal, Animal.id == AcquisitionAnimal.animal_id)
+        .where(AcquisitionAnimal.acquisition_id == acquisition_id)
+        .order_by(AcquisitionAnimal.position)
+    )
+    return [(p, i, ident) for p, i, ident in rows]
+
+
+def current_rois(session: Session, acquisition_id: uuid.UUID) -> list[Roi]:
+    """The ROIs that count now (not superseded or retired), in drawing order."""
+    return list(
+        session.scalars(
+            select(Roi)
+            .where(Roi.acquisition_id == acquisition_id, Roi.is_current.is_(True))
+            .order_by(Roi.created_at, Roi.label)
+        )
+    )

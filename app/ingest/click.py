@@ -1,0 +1,99 @@
+"""An IVIS click as uploaded: read from its zip, the mice found on the photograph and the
+image calibrated — all before the first query, so no transaction is held during the slow part."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import imaging
+from app.acquisitions.images import calibrate, image_limits, jsonable
+from app.config import Settings
+from app.errors import Unprocessable
+from app.models import Acquisition, ImagingSession, View
+from app.storage import StagedFile
+
+
+def _read_click(staged: StagedFile, filename: str, settings: Settings) -> imaging.IvisClick:
+    try:
+        return imaging.read_ivis_click(staged.path, limits=image_limits(settings), name=filename)
+    except imaging.ImagingError as exc:
+        raise Unprocessable(
+            f"{exc} — upload the whole Living Image folder of one acquisition as a .zip "
+            "(ClickInfo.txt, luminescent.TIF, photograph.TIF, …)."
+        ) from exc
+
+
+def _find_bodies(
+    click: imaging.IvisClick, identifiers: Sequence[str], filename: str
+) -> tuple[imaging.AnimalBody, ...]:
+    if click.photograph is None:
+        raise Unprocessable(f"{filename}: no photograph.TIF, so the mice cannot be told apart.")
+    try:
+        return imaging.find_animals(
+            click.photograph.data,
+            binning=click.photograph.binning,
+            animal_numbers=list(identifiers),
+            n_animals=len(identifiers),
+        )
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{filename}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class PreparedClick:
+    """What can be known of an upload without the database: read, mice found, calibrated."""
+
+    click: imaging.IvisClick
+    identifiers: list[str]
+    bodies: tuple[imaging.AnimalBody, ...]
+    image: imaging.CalibratedImage
+
+
+def prepare(
+    staged: StagedFile, settings: Settings, *, filename: str, animals: Sequence[str] | None
+) -> PreparedClick:
+    click = _read_click(staged, filename, settings)
+    identifiers = list(animals or click.animal_numbers)
+    if not identifiers:
+        raise Unprocessable(
+            f"{filename}: ClickInfo.txt lists no 'Animal Number'; give the animals in the field "
+            "left to right in the `animals` form field (e.g. 3466,3467,3468)."
+        )
+    if len(set(identifiers)) != len(identifiers):
+        raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
+    bodies = _find_bodies(click, identifiers, filename)
+    return PreparedClick(click, identifiers, bodies, calibrate(click, filename))
+
+
+def choose_view(requested: View | None, click: imaging.IvisClick) -> View:
+    if requested is not None:
+        return requested
+    return View.from_label(click.labels.get("View", "")) or View.other
+
+
+def click_acquisition(
+    imaging_session: ImagingSession,
+    click: imaging.IvisClick,
+    view: View,
+    image: imaging.CalibratedImage,
+) -> Acquisition:
+    """The (unsaved) acquisition row describing a click."""
+    settings = click.settings
+    return Acquisition(
+        session_id=imaging_session.id,
+        view=view,
+        click_number=click.click_number,
+        exposure_s=settings.exposure_s,
+        binning=settings.binning,
+        f_number=settings.f_number,
+        fov_cm=settings.fov_cm,
+        units=image.units,
+        camera_metadata=jsonable(
+            {
+                "labels": dict(click.labels),
+                "calibration": [{"name": s.name, **dict(s.parameters)} for s in image.steps],
+                "sensor_pixels": click.sensor_pixels,
+            }
+        ),
+    )

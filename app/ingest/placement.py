@@ -1,0 +1,134 @@
+"""Where the ROIs of a new click go: Living Image's own ROIs, each given to the mouse it sits
+on, or a whole-body ROI and the study's site template on every mouse found, plus a background
+square as far from every mouse as the field allows."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+import imaging
+from app.measurements.living_image import site_from_label
+from app.models import Animal, RoiSource, Site, View
+from app.rois.geometry import UnionRoi
+from app.studies.roi_template import TemplateSite
+
+
+@dataclass
+class PlacedRoi:
+    geometry: imaging.Roi | UnionRoi
+    animal: Animal | None
+    site: Site
+    label: str
+    source: RoiSource
+
+
+def _nearest_animal(
+    roi: imaging.Roi, bodies: Sequence[imaging.AnimalBody], animals: list[Animal]
+) -> Animal:
+    row, col = roi.center_row, roi.center_col  # type: ignore[union-attr]
+    distances = [math.hypot(b.centroid_row - row, b.centroid_col - col) for b in bodies]
+    return animals[bodies[distances.index(min(distances))].position]
+
+
+def place_rois(
+    click: imaging.IvisClick,
+    animals: list[Animal],
+    bodies: Sequence[imaging.AnimalBody],
+    view: View,
+    template: Sequence[TemplateSite],
+) -> list[PlacedRoi]:
+    """Living Image's own ROIs when the click has them, each given to the mouse it sits on;
+    otherwise a whole-body ROI and the study's site template on every mouse found."""
+    if click.rois:
+        placed = []
+        for li_roi in click.rois:
+            geometry = imaging.roi_from_living_image(li_roi)
+            if (li_roi.roi_type or "").lower().startswith(("bkg", "background")):
+                placed.append(
+                    PlacedRoi(
+                        geometry,
+                        None,
+                        Site.background,
+                        li_roi.label or li_roi.name,
+                        RoiSource.living_image,
+                    )
+                )
+                continue
+            site = site_from_label(li_roi.label or "") or "whole_body"
+            placed.append(
+                PlacedRoi(
+                    geometry,
+                    _nearest_animal(geometry, bodies, animals),
+                    Site(site),
+                    li_roi.label or li_roi.name,
+                    RoiSource.living_image,
+                )
+            )
+        return placed
+    placed = []
+    side = "ventral" if view == View.ventral else "dorsal"
+    shapes = [
+        imaging.SiteTemplate(
+            name=t.name, shape=t.shape, u=t.u, v=t.v, size_u=t.size_u, size_v=t.size_v
+        )
+        for t in template
+    ]
+    site_of = {t.name: t.site for t in template}
+    for body in bodies[: len(animals)]:
+        animal = animals[body.position]
+        placed.append(
+            PlacedRoi(
+                body.body_roi,
+                animal,
+                Site.whole_body,
+                f"{animal.identifier} whole body",
+                RoiSource.automatic,
+            )
+        )
+        by_site: dict[Site, list[imaging.Roi]] = {}
+        for roi in imaging.site_rois(body, template=shapes, view=side):
+            name = roi.label.removeprefix(f"{body.animal_number} ").strip()
+            by_site.setdefault(site_of[name], []).append(roi)
+        for site, parts in by_site.items():
+            geometry = parts[0] if len(parts) == 1 else UnionRoi(parts=tuple(parts))
+            placed.append(
+                PlacedRoi(
+                    geometry, animal, site, f"{animal.identifier} {site.value}", RoiSource.automatic
+                )
+            )
+    background = _background_roi(click, bodies)
+    if background is not None:
+        placed.append(
+            PlacedRoi(background, None, Site.background, "background", RoiSource.automatic)
+        )
+    return placed
+
+
+def _background_roi(
+    click: imaging.IvisClick, bodies: Sequence[imaging.AnimalBody]
+) -> imaging.Roi | None:
+    """A square as far from every mouse as the field allows: the acquisition's background
+    level (recorded for QC; not subtracted from the animals' ROIs)."""
+    binning = click.luminescent.binning
+    rows, cols = click.luminescent.data.shape
+    free = np.ones((rows, cols), dtype=bool)
+    for body in bodies:
+        mask = imaging.roi_mask(body.body_roi, binning, within=(rows, cols))
+        free[mask.slices] &= ~(mask.weights > 0)
+    distance = ndimage.distance_transform_cdt(np.pad(free, 1), metric="chessboard")[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    half = min(int(distance[row, col]) - 1, max(rows, cols) // 16)
+    if half < 2:
+        return None  # the mice fill the field
+    return imaging.RectangleRoi(
+        center_row=(row + 0.5) * binning,
+        center_col=(col + 0.5) * binning,
+        width=2 * half * binning,
+        height=2 * half * binning,
+        label="background",
+    )

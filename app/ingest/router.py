@@ -1,0 +1,235 @@
+"""HTTP routes to upload acquisitions: an IVIS click as a zip (POST, multipart), the same as a
+raw body for instrument PCs (PUT, checked against Content-Digest), or a TIFF with metadata.
+
+Reading them back (GET on the same prefix) is in ``app/acquisitions/router.py``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from typing import Annotated
+
+import anyio.from_thread
+from fastapi import (
+    APIRouter,
+    File,
+    Form,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from app.acquisitions.schemas import AcquisitionRead
+from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
+from app.errors import BadRequest, Unprocessable
+from app.idempotency import IdempotencyKey
+from app.ingest import service
+from app.ingest.schemas import TiffMetadata
+from app.models import View
+from app.responses import PROBLEM_RESPONSES
+
+router = APIRouter(
+    prefix="/studies/{study_id}/sessions/{session_id}/acquisitions",
+    tags=["acquisitions"],
+    responses=PROBLEM_RESPONSES,
+)
+
+_ANIMALS = Form(
+    description="Animals in the field left to right, comma separated; default: the click's "
+    "'Animal Number'.",
+    examples=["3466,3467,3468,3469,3470"],
+)
+
+
+def _animal_list(animals: str | None) -> list[str] | None:
+    if animals is None or not animals.strip():
+        return None
+    return [a.strip() for a in animals.split(",") if a.strip()]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload an IVIS click (zip)",
+    responses={200: {"description": "This exact click was uploaded before; nothing changed."}},
+)
+def upload_click(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    file: Annotated[
+        UploadFile, File(description="A Living Image folder of one acquisition, zipped")
+    ],
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    response: Response,
+    view: Annotated[View | None, Form(description="Default: the click's 'View' label")] = None,
+    animals: Annotated[str | None, _ANIMALS] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> AcquisitionRead:
+    """Store a zipped Living Image export unchanged, calibrate it to radiance, place ROIs on
+    each mouse (Living Image's own ROIs, or a whole-body ROI and the site template on every
+    mouse found on the photograph) and quantify them. All of it is kept, or none of it."""
+    result = service.ingest_click(
+        session,
+        principal,
+        store,
+        settings,
+        study_id,
+        session_id,
+        file.file,
+        filename=file.filename or "click.zip",
+        view=view,
+        animals=_animal_list(animals),
+        idempotency_key=idempotency_key,
+    )
+    if result.already_stored:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+@router.post(
+    "/tiff",
+    status_code=status.HTTP_201_CREATED,
+    summary="Upload a TIFF with metadata (other instruments)",
+    responses={200: {"description": "This exact TIFF was uploaded before; nothing changed."}},
+)
+def upload_tiff(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    file: Annotated[UploadFile, File(description="One luminescent image as a TIFF")],
+    metadata: Annotated[
+        str,
+        Form(
+            description="JSON: units, binning, pixel size, calibration constants, animals "
+            "(left to right) and ROIs; see the TiffMetadata schema"
+        ),
+    ],
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> AcquisitionRead:
+    """For instruments without Living Image: the TIFF is kept unchanged, read in the units
+    the metadata states (counts are calibrated to radiance only with c_ccd, exposure and
+    bias; otherwise measurements are flagged uncalibrated) and measured in the given ROIs."""
+    result = service.ingest_tiff(
+        session,
+        principal,
+        store,
+        settings,
+        study_id,
+        session_id,
+        file.file,
+        filename=file.filename or "image.tif",
+        metadata=parse_tiff_metadata(metadata),
+        idempotency_key=idempotency_key,
+    )
+    if result.already_stored:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
+def parse_tiff_metadata(text: str) -> TiffMetadata:
+    try:
+        return TiffMetadata.model_validate_json(text)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(["metadata", *map(str, e["loc"])]), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        raise Unprocessable(f"The metadata JSON is invalid: {summary}", errors=errors) from None
+
+
+_DIGEST = re.compile(r"sha-256=:([A-Za-z0-9+/=]+):")
+
+
+def _sha256_from_digest(header: str) -> str:
+    match = _DIGEST.search(header)
+    if match is None:
+        raise BadRequest(
+            "Content-Digest must carry a SHA-256 of the body, as 'sha-256=:<base64>:' (RFC 9530)."
+        )
+    try:
+        digest = base64.b64decode(match[1], validate=True)
+    except binascii.Error:
+        raise BadRequest("The sha-256 value in Content-Digest is not valid base64.") from None
+    if len(digest) != 32:
+        raise BadRequest("The sha-256 value in Content-Digest is not 32 bytes long.")
+    return digest.hex()
+
+
+class _RequestBody:
+    """The request body as a blocking file-like object for the sync service, pulling chunks
+    from the event loop as it reads: the body streams to the staging file, never to memory."""
+
+    def __init__(self, request: Request) -> None:
+        self._chunks = request.stream().__aiter__()
+
+    def read(self, _size: int = -1) -> bytes:
+        while True:
+            try:
+                chunk = anyio.from_thread.run(self._chunks.__anext__)
+            except StopAsyncIteration:
+                return b""
+            if chunk:
+                return chunk
+
+
+@router.put(
+    "/{click_number}",
+    summary="Push an IVIS click (raw zip body)",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "Already stored; nothing changed."}},
+)
+async def put_click(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    click_number: Annotated[str, Path(max_length=100, description="Living Image click name")],
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    response: Response,
+    content_digest: Annotated[
+        str, Header(description="sha-256=:<base64 SHA-256 of the body>: (RFC 9530)")
+    ],
+    view: View | None = None,
+    animals: Annotated[
+        str | None, Query(description="Animals left to right, comma separated")
+    ] = None,
+) -> AcquisitionRead:
+    """For instrument PCs: the zipped click as the request body with its SHA-256 in
+    Content-Digest, which is checked (a mismatch keeps nothing). Repeating it is harmless."""
+    expected = _sha256_from_digest(content_digest)
+    result = await run_in_threadpool(
+        service.ingest_click,
+        session,
+        principal,
+        store,
+        settings,
+        study_id,
+        session_id,
+        _RequestBody(request),
+        filename=f"{click_number}.zip",
+        view=view,
+        animals=_animal_list(animals),
+        expected_sha256=expected,
+        expected_click=click_number,
+    )
+    if result.already_stored:
+        response.status_code = status.HTTP_200_OK
+    return result

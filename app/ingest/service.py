@@ -1,0 +1,402 @@
+"""Ingest of uploaded images — an IVIS / Living Image click (zip) or a plain TIFF with JSON
+metadata: stored unchanged, calibrated, ROIs placed on the right mice and quantified on
+arrival, all in one transaction (all of it is kept, or none of it)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import BinaryIO, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import imaging
+from app import audit, idempotency
+from app.acquisitions import repository
+from app.acquisitions.images import jsonable, quantify_rois, read_tiff, tiff_image
+from app.acquisitions.images import measurement_row as new_measurement
+from app.acquisitions.repository import CLICK_ROLE, TIFF_ROLE
+from app.acquisitions.schemas import AcquisitionRead
+from app.acquisitions.service import acquisition_read
+from app.auth import Principal
+from app.blobs import keep_blob
+from app.config import Settings
+from app.errors import BadRequest, Conflict, Unprocessable
+from app.ingest import click as clicks
+from app.ingest.placement import PlacedRoi, place_rois
+from app.ingest.schemas import TiffImageMetadata, TiffMetadata
+from app.models import (
+    Acquisition,
+    AcquisitionAnimal,
+    AcquisitionFile,
+    Animal,
+    ImagingSession,
+    Roi,
+    RoiSource,
+    Study,
+    View,
+)
+from app.rois.geometry import for_image, from_json, to_json
+from app.sessions.service import get_imaging_session
+from app.storage import BlobStore, StagedFile
+from app.studies.roi_template import study_template
+from app.studies.service import lock_study
+from app.uploads import staged_upload
+
+_Prepared = TypeVar("_Prepared")
+
+
+def _ingest_upload(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    upload: BinaryIO,
+    *,
+    filename: str,
+    idempotency_key: str | None,
+    request: Sequence[object],
+    prepare: Callable[[StagedFile], _Prepared],
+    keep: Callable[[ImagingSession, Study, StagedFile, _Prepared], AcquisitionRead],
+) -> AcquisitionRead:
+    """Stage the upload and ``prepare`` it (read, check, calibrate) before the first query, so
+    no transaction (on SQLite: no write lock) is held during the slow part; then ``keep`` it,
+    once per Idempotency-Key (``request`` and the content's SHA-256 identify the request)."""
+    principal.require_write(allow_instrument=True)
+    with staged_upload(
+        store, upload, max_bytes=settings.max_upload_bytes, filename=filename
+    ) as staged:
+        prepared = prepare(staged)
+        imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
+        kind, *details = request
+        return idempotency.run_once(
+            session,
+            principal,
+            idempotency_key,
+            idempotency.fingerprint(kind, session_id, staged.sha256, *details),
+            AcquisitionRead,
+            lambda: keep(imaging_session, study, staged, prepared),
+        )
+
+
+def ingest_click(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    upload: BinaryIO,
+    *,
+    filename: str,
+    view: View | None = None,
+    animals: Sequence[str] | None = None,
+    expected_sha256: str | None = None,
+    expected_click: str | None = None,
+    idempotency_key: str | None = None,
+) -> AcquisitionRead:
+    """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
+
+    def prepare(staged: StagedFile) -> clicks.PreparedClick:
+        if expected_sha256 is not None and staged.sha256 != expected_sha256:
+            raise BadRequest(
+                f"Content-Digest says sha-256 {expected_sha256} but the body received hashes to "
+                f"{staged.sha256}: the upload was corrupted or truncated; send it again."
+            )
+        return clicks.prepare(staged, settings, filename=filename, animals=animals)
+
+    def keep(
+        imaging_session: ImagingSession,
+        study: Study,
+        staged: StagedFile,
+        prepared: clicks.PreparedClick,
+    ) -> AcquisitionRead:
+        return _keep_click(
+            session,
+            principal,
+            store,
+            imaging_session,
+            study,
+            staged,
+            prepared,
+            filename=filename,
+            view=view,
+            expected_click=expected_click,
+        )
+
+    return _ingest_upload(
+        session,
+        principal,
+        store,
+        settings,
+        study_id,
+        session_id,
+        upload,
+        filename=filename,
+        idempotency_key=idempotency_key,
+        request=("click", view, animals),
+        prepare=prepare,
+        keep=keep,
+    )
+
+
+def _keep_click(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    imaging_session: ImagingSession,
+    study: Study,
+    staged: StagedFile,
+    prepared: clicks.PreparedClick,
+    *,
+    filename: str,
+    view: View | None,
+    expected_click: str | None,
+) -> AcquisitionRead:
+    click = prepared.click
+    # Concurrent uploads to one study serialise here, so the duplicate checks see each other.
+    lock_study(session, study.id)
+    existing = repository.by_file(session, study.id, staged.sha256)
+    if existing is not None:
+        return acquisition_read(session, existing, already_stored=True)
+    if expected_click is not None and click.click_number != expected_click:
+        raise Unprocessable(
+            f"The URL names click {expected_click} but the zip holds click "
+            f"{click.click_number}; PUT it to …/acquisitions/{click.click_number}."
+        )
+    duplicate = repository.by_click_number(session, study.id, click.click_number)
+    if duplicate is not None:
+        raise Conflict(
+            f"Click {click.click_number} is already stored in this study (acquisition "
+            f"{duplicate.id}) with different content; a click's raw files never change."
+        )
+    field = field_animals(session, study, prepared.identifiers, imaging_session, filename)
+    chosen_view = clicks.choose_view(view, click)
+    placed = place_rois(click, field, prepared.bodies, chosen_view, study_template(study))
+    return store_acquisition(
+        session,
+        principal,
+        store,
+        clicks.click_acquisition(imaging_session, click, chosen_view, prepared.image),
+        animals=field,
+        placed=placed,
+        results=quantify_placed(prepared.image, placed, filename),
+        staged=staged,
+        filename=filename,
+        role=CLICK_ROLE,
+        media_type="application/zip",
+    )
+
+
+def ingest_tiff(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    upload: BinaryIO,
+    *,
+    filename: str,
+    metadata: TiffMetadata,
+    idempotency_key: str | None = None,
+) -> AcquisitionRead:
+    """Store a TIFF unchanged and measure the ROIs its metadata gives (stored once)."""
+
+    def prepare(staged: StagedFile) -> imaging.CalibratedImage:
+        return tiff_image(read_tiff(staged.path, filename, settings), metadata, filename)
+
+    def keep(
+        imaging_session: ImagingSession,
+        study: Study,
+        staged: StagedFile,
+        image: imaging.CalibratedImage,
+    ) -> AcquisitionRead:
+        return _keep_tiff(
+            session,
+            principal,
+            store,
+            imaging_session,
+            study,
+            staged,
+            image,
+            filename=filename,
+            metadata=metadata,
+        )
+
+    return _ingest_upload(
+        session,
+        principal,
+        store,
+        settings,
+        study_id,
+        session_id,
+        upload,
+        filename=filename,
+        idempotency_key=idempotency_key,
+        request=("tiff", metadata.model_dump_json()),
+        prepare=prepare,
+        keep=keep,
+    )
+
+
+def _keep_tiff(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    imaging_session: ImagingSession,
+    study: Study,
+    staged: StagedFile,
+    image: imaging.CalibratedImage,
+    *,
+    filename: str,
+    metadata: TiffMetadata,
+) -> AcquisitionRead:
+    lock_study(session, study.id)
+    existing = repository.by_file(session, study.id, staged.sha256)
+    if existing is not None:
+        return acquisition_read(session, existing, already_stored=True)
+    animals = field_animals(session, study, metadata.animals, imaging_session, filename)
+    by_id = {a.identifier: a for a in animals}
+    placed = [
+        PlacedRoi(
+            from_json(r.geometry),
+            by_id[r.animal],
+            r.site,
+            r.label or f"{r.animal} {r.site.value}",
+            RoiSource.client,
+        )
+        for r in metadata.rois
+    ]
+    acquisition = Acquisition(
+        session_id=imaging_session.id,
+        view=metadata.view,
+        click_number=metadata.name,
+        exposure_s=metadata.exposure_s,
+        binning=metadata.binning,
+        f_number=metadata.f_number,
+        fov_cm=metadata.fov_cm,
+        units=image.units,
+        camera_metadata=jsonable(
+            {
+                "tiff": metadata.model_dump(
+                    mode="json", include=set(TiffImageMetadata.model_fields)
+                ),
+                "calibration": [{"name": s.name, **dict(s.parameters)} for s in image.steps],
+            }
+        ),
+    )
+    return store_acquisition(
+        session,
+        principal,
+        store,
+        acquisition,
+        animals=animals,
+        placed=placed,
+        results=quantify_placed(image, placed, filename),
+        staged=staged,
+        filename=filename,
+        role=TIFF_ROLE,
+        media_type="image/tiff",
+    )
+
+
+def field_animals(
+    session: Session,
+    study: Study,
+    identifiers: Sequence[str],
+    imaging_session: ImagingSession,
+    filename: str,
+) -> list[Animal]:
+    """The study's animals with these (distinct) identifiers, in the given (left → right)
+    order, each alive on the session's date."""
+    animals = {
+        a.identifier: a
+        for a in session.scalars(
+            select(Animal).where(Animal.study_id == study.id, Animal.identifier.in_(identifiers))
+        )
+    }
+    missing = [i for i in identifiers if i not in animals]
+    if missing:
+        raise Unprocessable(
+            f"{filename}: animal(s) {', '.join(missing)} are not in this study. Add them first, "
+            "or correct 'Animal Number' with the `animals` form field."
+        )
+    field = [animals[i] for i in identifiers]
+    for animal in field:
+        if animal.end_date is not None and imaging_session.acquired_on > animal.end_date:
+            raise Unprocessable(
+                f"{filename}: animal {animal.identifier} ended on {animal.end_date} "
+                f"({animal.end_reason}) but this session is on {imaging_session.acquired_on}."
+            )
+    return field
+
+
+def quantify_placed(
+    image: imaging.CalibratedImage, placed: Sequence[PlacedRoi], filename: str
+) -> tuple[imaging.RoiMeasurement, ...]:
+    shape = image.radiance.shape
+    return quantify_rois(
+        image, [for_image(p.geometry, image.binning, shape) for p in placed], filename
+    )
+
+
+def store_acquisition(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    acquisition: Acquisition,
+    *,
+    animals: list[Animal],
+    placed: list[PlacedRoi],
+    results: Sequence[imaging.RoiMeasurement],
+    staged: StagedFile,
+    filename: str,
+    role: str,
+    media_type: str,
+) -> AcquisitionRead:
+    """Save an acquisition with its raw file (moved into the store), the animals in its
+    field, its ROIs and their measurements, and audit it."""
+    keep_blob(session, store, staged, media_type=media_type)
+    session.add(acquisition)
+    session.flush()
+    session.add(
+        AcquisitionFile(
+            acquisition_id=acquisition.id,
+            role=role,
+            blob_sha256=staged.sha256,
+            filename=filename[:255],
+        )
+    )
+    for position, animal in enumerate(animals):
+        session.add(
+            AcquisitionAnimal(acquisition_id=acquisition.id, animal_id=animal.id, position=position)
+        )
+    for roi_spec, result in zip(placed, results, strict=True):
+        geometry = to_json(roi_spec.geometry)
+        roi = Roi(
+            acquisition_id=acquisition.id,
+            animal_id=roi_spec.animal.id if roi_spec.animal else None,
+            site=roi_spec.site,
+            label=roi_spec.label,
+            shape=geometry["type"],
+            geometry=geometry,
+            source=roi_spec.source,
+            created_by_key_id=principal.key_id,
+        )
+        session.add(roi)
+        session.flush()
+        session.add(new_measurement(roi, result))
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        action="ingest",
+        object_type="acquisition",
+        object_id=acquisition.id,
+        changes={"filename": filename, "sha256": staged.sha256, "name": acquisition.click_number},
+    )
+    return acquisition_read(session, acquisition, already_stored=False)

@@ -1,0 +1,83 @@
+"""Queries over measurements shared by the measurement list, the per-animal series and an
+acquisition's read side: a measurement reaches its study through ROI → acquisition → imaging
+session, joined here once."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Row, Select, select
+
+from app.acquisitions.repository import join_session
+from app.measurements.schemas import MeasurementRead
+from app.models import Acquisition, Animal, Arm, ImagingSession, Measurement, Roi, Study
+
+
+def joined(*columns: Any) -> Select[Any]:
+    """``columns`` selected from measurements joined to their ROI, acquisition and session."""
+    return join_session(
+        select(*columns)
+        .select_from(Measurement)
+        .join(Roi, Roi.id == Measurement.roi_id)
+        .join(Acquisition, Acquisition.id == Roi.acquisition_id)
+    )
+
+
+def of_study(study_id: uuid.UUID, *columns: Any) -> Select[Any]:
+    """``columns`` of a study's measurements (current and history)."""
+    return joined(*columns).where(ImagingSession.study_id == study_id)
+
+
+def readable() -> Select[Any]:
+    """Rows for :func:`to_read`; animal and arm are outer joins (background ROIs have none)."""
+    return (
+        joined(
+            Measurement,
+            Roi,
+            Acquisition,
+            ImagingSession.acquired_on,
+            Study.day0,
+            Animal.identifier,
+            Arm.name,
+        )
+        .join(Study, Study.id == ImagingSession.study_id)
+        .outerjoin(Animal, Animal.id == Roi.animal_id)
+        .outerjoin(Arm, Arm.id == Animal.arm_id)
+    )
+
+
+def current(query: Select[Any]) -> Select[Any]:
+    """Only measurements that count now: neither they nor their ROI superseded or retired."""
+    return query.where(Measurement.is_current.is_(True), Roi.is_current.is_(True))
+
+
+def to_read(row: Row[Any]) -> MeasurementRead:
+    """A row of :func:`readable` as the API's measurement."""
+    m, roi, acquisition, acquired_on, day0, animal, arm = row
+    return MeasurementRead(
+        measurement_id=m.id,
+        roi_id=roi.id,
+        acquisition_id=acquisition.id,
+        click_number=acquisition.click_number,
+        view=acquisition.view.value,
+        day=(acquired_on - day0).days,
+        animal=animal,
+        arm=arm,
+        site=roi.site.value,
+        label=roi.label,
+        roi_source=roi.source.value,
+        total_flux_ps=m.total_flux_ps,
+        radiance_mean=m.radiance_mean,
+        radiance_std=m.radiance_std,
+        radiance_min=m.radiance_min,
+        radiance_max=m.radiance_max,
+        area_cm2=m.area_cm2,
+        saturated_pixels=m.saturated_pixels,
+        units=m.units,
+        flags=list(m.flags or []),
+        method=m.method,
+        imaging_version=m.imaging_version,
+        is_current=m.is_current and roi.is_current,
+        created_at=m.created_at,
+    )

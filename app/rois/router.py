@@ -1,0 +1,89 @@
+"""HTTP routes that change what is measured: draw, correct or retire an ROI on an acquisition
+(``/studies/{study_id}/sessions/{session_id}/acquisitions/{acquisition_id}/rois…``), and
+measure a whole study again from its raw files (``/studies/{study_id}/requantify``)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from app.acquisitions.schemas import AcquisitionRead
+from app.deps import BlobStoreDep, PrincipalDep, ReasonHeader, SessionDep, SettingsDep
+from app.responses import PROBLEM_RESPONSES
+from app.rois import service
+from app.rois.schemas import RequantifyResult, RoiCreate, RoiRetire, RoiUpdate
+
+router = APIRouter(tags=["acquisitions"], responses=PROBLEM_RESPONSES)
+
+_ROIS = "/studies/{study_id}/sessions/{session_id}/acquisitions/{acquisition_id}/rois"
+
+
+@router.post(_ROIS, status_code=status.HTTP_201_CREATED, summary="Draw an ROI")
+def add_roi(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    body: RoiCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+) -> AcquisitionRead:
+    """Add an ROI (animal, site, shape in sensor pixels) and measure it at once."""
+    return service.add_roi(
+        session, principal, store, settings, study_id, session_id, acquisition_id, body
+    )
+
+
+@router.patch(_ROIS + "/{roi_id}", summary="Correct an ROI")
+def edit_roi(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    roi_id: uuid.UUID,
+    body: RoiUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+) -> AcquisitionRead:
+    """Move, resize or reassign an ROI: a new version is measured; the old ROI and its
+    measurement stay as history with who changed it, when and why."""
+    return service.edit_roi(
+        session, principal, store, settings, study_id, session_id, acquisition_id, roi_id, body
+    )
+
+
+@router.post(_ROIS + "/{roi_id}/retire", summary="Retire an ROI")
+def retire_roi(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    roi_id: uuid.UUID,
+    body: RoiRetire,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> AcquisitionRead:
+    """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
+    return service.retire_roi(
+        session, principal, study_id, session_id, acquisition_id, roi_id, reason=body.reason
+    )
+
+
+@router.post("/studies/{study_id}/requantify", summary="Measure again from the raw files")
+def requantify(
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    session_id: Annotated[uuid.UUID | None, Query(description="Only this imaging session")] = None,
+    reason: ReasonHeader = None,
+) -> RequantifyResult:
+    """Calibrate and quantify every current ROI of the study (or of one session) again,
+    e.g. after a software update; the previous measurements are kept as history."""
+    return service.requantify(
+        session, principal, store, settings, study_id, session_id=session_id, reason=reason
+    )

@@ -1,0 +1,94 @@
+"""The one shape of a measurement: the same keys, in the same order, wherever the API shows
+one (an acquisition's measurements, the study's measurement list), and the CSV export's
+column order."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from fastapi.testclient import TestClient
+
+from tests.app.clicks import post_zip
+
+# Pinned on purpose: a client reads these names. Change them only with a note to API users.
+MEASUREMENT_KEYS = [
+    "measurement_id",
+    "roi_id",
+    "acquisition_id",
+    "click_number",
+    "view",
+    "day",
+    "animal",
+    "arm",
+    "site",
+    "label",
+    "roi_source",
+    "total_flux_ps",
+    "radiance_mean",
+    "radiance_std",
+    "radiance_min",
+    "radiance_max",
+    "area_cm2",
+    "saturated_pixels",
+    "units",
+    "flags",
+    "method",
+    "imaging_version",
+    "is_current",
+    "created_at",
+]
+# Living Image's ROI-measurement export names first (its users' tools read them), then ours.
+CSV_COLUMNS = [
+    "Image Number",
+    "ROI",
+    "Total Flux [p/s]",
+    "Avg Radiance [p/s/cm²/sr]",
+    "Stdev Radiance",
+    "Min Radiance",
+    "Max Radiance",
+    "Animal Number",
+    "Arm",
+    "Site",
+    "Day",
+    "View",
+    "Flags",
+    "Method",
+    "Measurement ID",
+]
+
+
+def test_one_measurement_shape_in_acquisitions_and_the_list(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    acquisition = post_zip(client, imaging_session, synthetic_zip).json()
+    listed = client.get(
+        f"/studies/{imaging_session['study_id']}/measurements", params={"limit": 500}
+    ).json()["items"]
+    assert acquisition["measurements"], "the synthetic click has ROIs"
+    for shown in (acquisition["measurements"], listed):
+        assert [list(m) for m in shown] == [MEASUREMENT_KEYS] * len(shown)
+    by_id = {m["measurement_id"]: m for m in listed}
+    for m in acquisition["measurements"]:
+        assert by_id[m["measurement_id"]] == m
+    spine = next(m for m in listed if m["site"] == "spine" and m["animal"] == "3466")
+    assert (spine["day"], spine["arm"], spine["view"], spine["is_current"]) == (
+        14,
+        "Isotype IgG1",
+        "dorsal",
+        True,
+    )
+
+
+def test_measurement_csv_columns_in_order(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    acquisition = post_zip(client, imaging_session, synthetic_zip).json()
+    exported = client.get(
+        f"/studies/{imaging_session['study_id']}/measurements", params={"format": "csv"}
+    )
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    assert rows[0] == CSV_COLUMNS
+    first = dict(zip(CSV_COLUMNS, rows[1], strict=True))
+    assert first["Image Number"] == acquisition["click_number"]
+    assert first["Measurement ID"] in {m["measurement_id"] for m in acquisition["measurements"]}

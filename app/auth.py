@@ -39,6 +39,12 @@ class Principal:
             "Ask your lab admin for an editor key to change study data."
         )
 
+    def require_role(self, roles: frozenset[ApiKeyRole], *, to: str) -> None:
+        """Only keys with one of ``roles`` may do this (``to`` says what, for the 403)."""
+        if self.role not in roles:
+            allowed = " and ".join(sorted(r.value for r in roles))
+            raise Forbidden(f"Only {allowed} keys may {to}; this key is '{self.role}'.")
+
     def require_admin(self) -> None:
         if self.role != ApiKeyRole.admin:
             raise Forbidden(f"Only admin keys may manage API keys; this key is '{self.role}'.")

@@ -19,6 +19,7 @@ from app.acquisitions.router import router as acquisitions_router
 from app.analysis.router import router as analysis_router
 from app.animals.router import router as animals_router
 from app.arms.router import router as arms_router
+from app.audit.router import router as audit_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory
 from app.errors import install_error_handlers
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rois_router,
         measurements_router,
         analysis_router,
+        audit_router,
         workspace_router,
     ):
         app.include_router(router)

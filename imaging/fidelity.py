@@ -32,7 +32,9 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
 
-from .calibration import CalibratedImage, calibrate_click, corrected_image
+import numpy as np
+
+from .calibration import CalibratedImage, calibrate_click, calibrate_counts, corrected_image
 from .errors import CalibrationError
 from .geometry import Roi, WeightMethod
 from .ivis import IvisClick
@@ -94,6 +96,13 @@ class CalibrationComparison:
     disagrees : bool
         ``|F_raw − F_LI|`` exceeds ``allowed_difference_ps``; also ``True`` when one
         calibration gives a flux and the other none.
+    dark_equivalent_counts : float or None
+        The difference expressed as a uniform offset of the raw counts:
+        ``(F_raw − F_LI) / F_1``, with ``F_1`` the ROI's flux for one count in every pixel
+        under the raw calibration [counts per binned pixel]. A few tenths of a count in a
+        faint ROI is the dark charge Living Image subtracted from its background click (not
+        in the folder); many counts in a bright ROI is a gain or geometry difference, not a
+        dark frame. ``None`` when not computed.
     """
 
     label: str
@@ -102,6 +111,7 @@ class CalibrationComparison:
     relative_difference: float | None
     allowed_difference_ps: float | None
     disagrees: bool
+    dark_equivalent_counts: float | None = None
 
     def as_parameters(self, tolerance: CalibrationTolerance) -> dict[str, object]:
         """Plain JSON-able values for a measurement's ``parameters``."""
@@ -111,6 +121,7 @@ class CalibrationComparison:
             "relative_difference": self.relative_difference,
             "allowed_difference_ps": self.allowed_difference_ps,
             "disagrees": self.disagrees,
+            "dark_equivalent_counts": self.dark_equivalent_counts,
             "rtol": tolerance.rtol,
             "radiance_atol": tolerance.radiance_atol,
         }
@@ -121,18 +132,31 @@ def compare_calibrations(
     raw: Sequence[RoiMeasurement],
     *,
     tolerance: CalibrationTolerance = CalibrationTolerance(),
+    flux_per_count_ps: Sequence[float | None] | None = None,
 ) -> tuple[CalibrationComparison, ...]:
     """Compare the same ROIs measured on Living Image's image and on the raw calibration.
+
+    Parameters
+    ----------
+    living_image, raw : sequences of RoiMeasurement
+        The same ROIs, in the same order.
+    tolerance : CalibrationTolerance
+    flux_per_count_ps : sequence of float, optional
+        Per ROI, the raw calibration's total flux for one count in every pixel [p/s]; gives
+        :attr:`CalibrationComparison.dark_equivalent_counts`.
 
     Raises
     ------
     ValueError
-        The two sequences differ in length or labels (not the same ROIs).
+        The sequences differ in length or labels (not the same ROIs).
     """
     if len(living_image) != len(raw):
         raise ValueError(f"{len(living_image)} Living Image ROIs but {len(raw)} raw ROIs")
+    per_count = list(flux_per_count_ps) if flux_per_count_ps is not None else [None] * len(raw)
+    if len(per_count) != len(raw):
+        raise ValueError(f"{len(per_count)} flux-per-count values for {len(raw)} ROIs")
     out = []
-    for li, rw in zip(living_image, raw, strict=True):
+    for li, rw, unit in zip(living_image, raw, per_count, strict=True):
         if li.label != rw.label:
             raise ValueError(f"ROI {li.label!r} compared with ROI {rw.label!r}")
         f_li, f_raw = li.total_flux_ps, rw.total_flux_ps
@@ -159,6 +183,7 @@ def compare_calibrations(
                 relative_difference=f_raw / f_li - 1.0 if f_li != 0 else None,
                 allowed_difference_ps=allowed,
                 disagrees=abs(f_raw - f_li) > allowed,
+                dark_equivalent_counts=(f_raw - f_li) / unit if unit else None,
             )
         )
     return tuple(out)
@@ -276,9 +301,11 @@ def quantify_click(
     image = corrected_image(click)
     primary = measure(image)
     raw_error: str | None = None
+    per_count: list[float | None] | None = None
     if raw_image is None:
         try:
             raw_image = calibrate_click(click)
+            per_count = [m.total_flux_ps for m in measure(_one_count_image(click))]
         except CalibrationError as exc:
             raw_error = str(exc)
     if raw_image is None:
@@ -293,7 +320,9 @@ def quantify_click(
             raw_error=raw_error,
         )
     raw = measure(raw_image)
-    comparisons = compare_calibrations(primary, raw, tolerance=tolerance)
+    comparisons = compare_calibrations(
+        primary, raw, tolerance=tolerance, flux_per_count_ps=per_count
+    )
     checked = tuple(_with_check(m, c, tolerance) for m, c in zip(primary, comparisons, strict=True))
     return ClickQuantification(
         measurements=checked,
@@ -303,6 +332,26 @@ def quantify_click(
         raw_image=raw_image,
         comparisons=comparisons,
         tolerance=tolerance,
+    )
+
+
+def _one_count_image(click: IvisClick) -> CalibratedImage:
+    """What :func:`calibrate_click` (default options) makes of one net count in every pixel."""
+    s, camera, lum = click.settings, click.camera, click.luminescent
+    if camera is None:
+        raise CalibrationError(f"{click.source}: no 'Camera System Info' section")
+    c_ccd = camera.c_ccd_for(s.fov_cm, s.f_number)
+    if c_ccd is None:
+        raise CalibrationError(f"{click.source}: no C-ccd for this FOV and f-number")
+    return calibrate_counts(
+        np.ones(lum.data.shape, dtype=np.float32),
+        exposure_s=s.exposure_s,
+        binning=lum.binning,
+        c_ccd=c_ccd,
+        bias_counts=0.0,
+        flat_field=camera.flat_field_for(s.fov_cm, s.f_number),
+        sensor_pixel_cm=click.sensor_pixel_cm,
+        cosmic=None,
     )
 
 

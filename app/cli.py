@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import time
 
 from app.config import Settings, get_settings
 
@@ -120,6 +121,54 @@ def _clean_staging(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fsck(args: argparse.Namespace) -> int:
+    from app.blobs import fsck
+    from app.db import make_engine, make_session_factory
+    from app.storage import make_blob_store
+
+    settings = get_settings()
+    engine = make_engine(settings.resolved_database_url)
+    store = make_blob_store(settings)
+    started = time.monotonic()
+    try:
+        report = fsck(
+            make_session_factory(engine),
+            store,
+            remove_orphans=args.remove_orphans,
+            grace_s=args.grace_hours * 3600,
+        )
+    finally:
+        engine.dispose()
+    elapsed = time.monotonic() - started
+    ok = report.checked - len(report.missing) - len(report.corrupt)
+    print(
+        f"checked {report.checked} blob(s), {report.checked_bytes:,} bytes, against their "
+        f"SHA-256 and size in {elapsed:.1f} s: {ok} ok"
+    )
+    for sha256 in report.missing:
+        print(f"MISSING {sha256}: the database has a row, the store has no file")
+    for sha256, problem in report.corrupt:
+        print(f"CORRUPT {sha256}: {problem}")
+    for orphan in report.orphans:
+        if orphan.sha256 in report.removed:
+            state = "removed"
+        elif args.remove_orphans:
+            state = f"kept: younger than --grace-hours {args.grace_hours:g}"
+        else:
+            state = "kept (--remove-orphans removes it)"
+        print(
+            f"ORPHAN {orphan.sha256}: {orphan.size_bytes:,} bytes, "
+            f"{orphan.age_s / 3600:.1f} h old, no row; {state}"
+        )
+    if report.damaged:
+        print(
+            "raw data is missing or altered: restore those files from a backup",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 # Commands that live in their own modules (each has add_parser(subparsers)); a module is
 # imported only when its command runs, so e.g. `push` on an instrument PC starts quickly.
 _PLUGGED_COMMANDS: dict[str, tuple[str, str]] = {
@@ -168,6 +217,22 @@ def main(argv: list[str] | None = None) -> int:
         "--older-than-hours", type=float, default=24.0, help="keep younger files (default 24)"
     )
     clean.set_defaults(func=_clean_staging)
+    check = sub.add_parser(
+        "fsck",
+        help="verify every stored blob against its row (SHA-256, size); report orphan files",
+    )
+    check.add_argument(
+        "--remove-orphans",
+        action="store_true",
+        help="remove files that no row refers to, once older than the grace period",
+    )
+    check.add_argument(
+        "--grace-hours",
+        type=float,
+        default=24.0,
+        help="never remove an orphan younger than this (default 24)",
+    )
+    check.set_defaults(func=_fsck)
     arguments = sys.argv[1:] if argv is None else argv
     requested = next((a for a in arguments if not a.startswith("-")), None)
     for name, (module, summary) in _PLUGGED_COMMANDS.items():

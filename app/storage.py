@@ -13,6 +13,7 @@ Two backends share that local staging area: ``LocalBlobStore`` (a directory, the
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import logging
 import os
@@ -122,26 +123,52 @@ class LocalBlobStore:
 @contextmanager
 def _staging_file(staging_dir: Path, *, max_bytes: int, name: str) -> Iterator[StagingWriter]:
     staging_dir.mkdir(parents=True, exist_ok=True)
-    path = staging_dir / f"{uuid.uuid4().hex}.part"
+    handle, path = _leased_staging_file(staging_dir)
     try:
-        with path.open("xb") as handle:
+        with handle:
             yield StagingWriter(handle, path, max_bytes=max_bytes, name=name)
     finally:
         path.unlink(missing_ok=True)
 
 
+def _leased_staging_file(staging_dir: Path) -> tuple[BinaryIO, Path]:
+    """A new staging file, open and locked (``flock``) for as long as the upload runs: the
+    lease tells ``clean_staging`` the file is in use, and ends by itself if the process dies."""
+    while True:
+        path = staging_dir / f"{uuid.uuid4().hex}.part"
+        handle = path.open("xb")
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+                return handle, path
+        except FileNotFoundError:
+            pass
+        handle.close()  # a cleaner removed it before the lock was taken: take another name
+
+
 def _clean_staging(staging_dir: Path, *, older_than_s: float) -> int:
+    """Remove staging files older than ``older_than_s`` that no running upload holds."""
     if not staging_dir.is_dir():
         return 0
     cutoff = time.time() - older_than_s
     removed = 0
     for path in staging_dir.iterdir():
-        if path.stat().st_mtime < cutoff:
+        try:
+            if path.stat().st_mtime >= cutoff:
+                continue
             if path.is_dir():
                 shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-            removed += 1
+                removed += 1
+                continue
+            with path.open("rb") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # an upload in progress holds it
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # its upload finished meanwhile
     return removed
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx2
@@ -83,3 +86,37 @@ def test_create_key_for_an_existing_lab(tmp_path: Path) -> None:
             "SELECT action, object_type, api_key_id, reason FROM audit_event"
         ).fetchall()
     assert events == [("create", "api_key", None, "bootstrap key lost with the old laptop")]
+
+
+def test_fsck_reports_missing_files_and_removes_old_orphans(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert run_cli(data_dir, "create-lab", "Bone Metastasis Lab").returncode == 0
+    blobs = data_dir / "blobs"
+    orphan = hashlib.sha256(b"moved in before a kill -9").hexdigest()
+    orphan_path = blobs / orphan[:2] / orphan[2:4] / orphan
+    orphan_path.parent.mkdir(parents=True)
+    orphan_path.write_bytes(b"moved in before a kill -9")
+    two_days_ago = time.time() - 48 * 3600
+    os.utime(orphan_path, (two_days_ago, two_days_ago))
+
+    report = run_cli(data_dir, "fsck")
+    assert report.returncode == 0, report.stderr
+    assert "checked 0 blob(s)" in report.stdout
+    assert f"ORPHAN {orphan}: 25 bytes, 48.0 h old, no row; kept" in report.stdout
+    assert orphan_path.exists()
+
+    removed = run_cli(data_dir, "fsck", "--remove-orphans")
+    assert f"ORPHAN {orphan}" in removed.stdout and "removed" in removed.stdout
+    assert not orphan_path.exists()
+
+    lost = hashlib.sha256(b"a click whose file was deleted").hexdigest()
+    with sqlite3.connect(data_dir / "osteolux.db") as db:
+        db.execute(
+            "INSERT INTO blob (sha256, size_bytes, media_type, created_at) "
+            "VALUES (?, 30, 'application/zip', '2026-07-01 10:00:00.000000')",
+            (lost,),
+        )
+    damaged = run_cli(data_dir, "fsck")
+    assert damaged.returncode == 1
+    assert f"MISSING {lost}" in damaged.stdout
+    assert "restore those files from a backup" in damaged.stderr

@@ -9,6 +9,36 @@ with ``FF(r) = k0 + k1 r + k2 r² + k3 r³ + k4 r⁴``, ``r`` in cm from the opt
 ``[flat_field_min, flat_field_max]``. Cosmic rays / hot pixels are replaced by the median of
 their eight neighbours before scaling. Every step that ran is recorded in
 :attr:`CalibratedImage.steps` with its constants; a step that was skipped says why.
+
+Where this differs from Living Image's ``luminescentFloatCorrected.TIF``
+--------------------------------------------------------------------------
+Compared pixel by pixel on the reference click (``DG20220105114235``, 40 s, binning 8, f/1,
+FOV 22.4 cm), total flux from raw counts differs from Living Image by +2.5, +1.7, −2.2, +2.1
+and +25 % in ROIs 1–5. What differs, and why it cannot be reproduced from the folder:
+
+* **Dark frame.** Living Image subtracts the dark frame of the instrument's background click
+  (``Background Click: BKG20220105025931``), which is not in the folder: ``background.TIF`` is
+  a constant 65534 placeholder, ``readbias.TIF`` (mean 496.20 counts) is that click's bias
+  only, and the ``readbiasonly.TIF`` whose level (496.628) the luminescent section quotes is
+  missing. Expressed as a uniform offset the differences of the faint ROIs 1, 4, 5 are
+  +0.22, +0.43, +0.74 counts per binned pixel — a dark charge of the expected size for a
+  −90 °C CCD over 40 s × 64 pixels, and spatially varying (it is not one level). ROI 5 moves
+  34 % per count, so 2 % needs the dark to ±0.06 counts: only the frame gives that.
+* **Resampling.** The corrected image is resampled through a radial lens-distortion model
+  (bilinear, flux-conserving): features sit up to ~2.5 binned pixels further from the optical
+  axis (≈ row 117.5, col 118.5 of 240) at the field's edge, and neighbouring noise pixels
+  correlate by ~0.3. Its coefficients are not in ``ClickInfo.txt``; fitted to the shift field
+  they move the edge ROIs 1, 4, 5 by −2.0, −1.1, −6.3 % and leave ROIs 2–3 unchanged.
+* **Cosmic filter.** Living Image's cosmic correction also flattens the sharp peaks of the
+  brightest heads (ROI 2's central 3×3 by ~25 %, −4.7 % of its flux; ROI 3 −0.9 %); a median
+  replacement above 25 √median counts reproduces those pixels (rms 181 → 42 counts). It is
+  not emulated here: it removes real signal.
+* **Gain.** With the three above emulated, Living Image is still ~1–3 % brighter in the head
+  regions (rows 40–60) than ``C_ccd / FF`` gives, ~1 % in the bodies; no constant of the
+  folder (C-ccd, exposure, the FF polynomial and its centre conventions) explains it.
+
+:func:`imaging.quantify_click` therefore uses the corrected image when the click has it and
+reports the raw-count result beside it (``calibration_disagrees``).
 """
 
 from __future__ import annotations

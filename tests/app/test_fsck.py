@@ -7,16 +7,22 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import fsck
 from app.models import Blob
-from app.storage import LocalBlobStore
+from app.storage import LocalBlobStore, S3BlobStore
 from tests.app.clicks import post_zip
+from tests.live_server import free_port
 
 DAY_S = 24 * 3600.0
 
@@ -93,3 +99,64 @@ def test_a_file_whose_row_exists_is_never_an_orphan(
     report = fsck(test_session_factory, store, remove_orphans=True, grace_s=0)
     assert (report.checked, report.orphans, report.removed) == (1, [], [])
     assert store.exists(sha256)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 API (moto's server mode) on a free loopback port."""
+    nowhere = tmp_path_factory.mktemp("aws") / "absent"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(nowhere),
+            "AWS_SHARED_CREDENTIALS_FILE": str(nowhere),
+        }.items():
+            mp.setenv(name, value)
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            mp.delenv(name, raising=False)
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.stop()
+
+
+def test_fsck_on_object_storage(
+    s3_endpoint: str,
+    tmp_path: Path,
+    db_session: Session,
+    test_session_factory: sessionmaker[Session],
+) -> None:
+    bucket = f"osteolux-{uuid.uuid4().hex[:12]}"
+    store = S3BlobStore(
+        bucket, endpoint_url=s3_endpoint, staging_dir=tmp_path / "staging", prefix="lab/"
+    )
+    store.client.create_bucket(Bucket=bucket)
+    try:
+        contents = {
+            "kept": b"a click with its row",
+            "orphan": b"an object whose request died",
+            "lost": b"a row whose object is gone",
+        }
+        shas = {name: hashlib.sha256(c).hexdigest() for name, c in contents.items()}
+        for name in ("kept", "orphan"):
+            with store.staging(max_bytes=1000, name=name) as writer:
+                writer.write(contents[name])
+                assert store.put(writer.finish())
+        for name in ("kept", "lost"):
+            db_session.add(
+                Blob(sha256=shas[name], size_bytes=len(contents[name]), media_type="text/plain")
+            )
+        db_session.commit()
+        report = fsck(test_session_factory, store, remove_orphans=True, grace_s=0)
+        assert report.checked == 2 and report.corrupt == []
+        assert report.missing == [shas["lost"]]
+        assert [o.sha256 for o in report.orphans] == report.removed == [shas["orphan"]]
+        assert report.orphans[0].size_bytes == len(contents["orphan"])
+        assert store.exists(shas["kept"]) and not store.exists(shas["orphan"])
+    finally:
+        store.close()

@@ -305,7 +305,8 @@ def quantify_click(
     if raw_image is None:
         try:
             raw_image = calibrate_click(click)
-            per_count = [m.total_flux_ps for m in measure(_one_count_image(click))]
+            unit = quantify(_one_count_image(click), rois, method=method)
+            per_count = [m.total_flux_ps for m in unit]
         except CalibrationError as exc:
             raw_error = str(exc)
     if raw_image is None:

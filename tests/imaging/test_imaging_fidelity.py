@@ -16,11 +16,13 @@ from imaging import (
     calibrate_click,
     compare_calibrations,
     corrected_image,
+    flat_field_map,
     image_from_array,
     primary_image,
     quantify,
     quantify_click,
     read_ivis_click,
+    roi_mask,
     rois_from_click,
 )
 from imaging.synthetic import default_hotel, write_synthetic_click
@@ -180,6 +182,28 @@ def test_dark_equivalent_counts_recovers_a_simulated_dark_offset(tmp_path: Path)
     click = replace(clean, luminescent=offset, corrected=corrected)
     result = quantify_click(click, rois_from_click(click))
     assert_allclose([c.dark_equivalent_counts for c in result.comparisons], 0.5, rtol=1e-4)
+    # Against a subtracted background square a uniform dark cancels but for the flat field:
+    # 0.5 count is 0.5 / FF in radiance units, so what is left in ROI i is
+    # 0.5 · (1 − ⟨1/FF⟩_background / ⟨1/FF⟩_i) counts.
+    stage = RectangleRoi(center_row=1700, center_col=960, width=1600, height=200)
+    subtracted = quantify_click(click, rois_from_click(click), background=stage)
+    s = click.settings
+    ff, _ = flat_field_map(
+        lum.data.shape,
+        binning=8,
+        sensor_pixel_cm=click.sensor_pixel_cm,
+        coefficients=click.camera.flat_field_for(s.fov_cm, s.f_number),
+    )
+
+    def mean_inverse_ff(roi) -> float:
+        mask = roi_mask(roi, 8, method="center", within=ff.shape)
+        return float((1.0 / ff[mask.slices].astype(np.float64))[mask.weights].mean())
+
+    expected = [
+        0.5 * (1 - mean_inverse_ff(stage) / mean_inverse_ff(roi)) for roi in rois_from_click(click)
+    ]
+    got = [c.dark_equivalent_counts for c in subtracted.comparisons]
+    assert_allclose(got, expected, rtol=1e-3)
     # and the primary numbers are the truth image's, untouched by the offset
     assert_allclose(
         [m.total_flux_ps for m in result.measurements],

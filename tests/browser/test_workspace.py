@@ -71,7 +71,14 @@ def clicks(tmp_path_factory: pytest.TempPathFactory, ivis_reference_folder: Path
     )
     syn = folder / "SY20220105120000.zip"
     syn.write_bytes(zip_folder(click.path))
-    return [ref, syn]
+    # a week later: the control mice's signal grew tenfold, the treated mice's stayed
+    mice, sources = default_hotel((2.0e6, 1.0e8, 8.0e7, 5.0e5, 1.0e5))
+    click = write_synthetic_click(
+        folder / "SY20220112120000", mice=mice, sources=sources, click_number="SY20220112120000"
+    )
+    later = folder / "SY20220112120000.zip"
+    later.write_bytes(zip_folder(click.path))
+    return [ref, syn, later]
 
 
 def test_workspace_end_to_end(
@@ -80,7 +87,10 @@ def test_workspace_end_to_end(
     base, key = server["url"], server["key"]
     steps = Steps(page, shots)
     with httpx2.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as api:
-        _scenario(page, steps, api, base, key, clicks, shots)
+        try:
+            _scenario(page, steps, api, base, key, clicks, shots)
+        finally:
+            steps.shot("last")  # where it stopped, when it fails
 
 
 def _scenario(
@@ -158,11 +168,17 @@ def _scenario(
     session_form.locator("input[name=acquired_at]").fill("2022-01-05T11:42")
     session_form.locator("button[type=submit]").click()
     page.wait_for_selector("[data-testid=sessions] >> text=2022-01-05")
-    page.set_input_files("input[aria-label='Click zips']", files=[str(p) for p in clicks])
+    page.set_input_files("input[aria-label='Click zips']", files=[str(p) for p in clicks[:2]])
     cards = page.locator("[data-testid=upload-card]")
     for i in range(2):
         cards.nth(i).locator("text=Review").wait_for(timeout=60_000)
     steps.timed("04-uploads", t)
+    # a second session a week later, for the comparison
+    session_form.locator("input[name=acquired_at]").fill("2022-01-12T11:00")
+    session_form.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=sessions] >> text=2022-01-12")
+    page.set_input_files("input[aria-label='Click zips']", files=[str(clicks[2])])
+    cards.nth(2).locator("text=Review").wait_for(timeout=60_000)
 
     # 4. review the synthetic acquisition
     t = time.perf_counter()
@@ -170,4 +186,22 @@ def _scenario(
     page.wait_for_selector("[data-testid=measurements]")
     page.wait_for_selector("img.overlay, [data-testid=roi-layer]")
     steps.timed("05-review", t)
+
+    # 7. compare the arms: a form with visible defaults, tables, inline plots, downloads
+    t = time.perf_counter()
+    page.click("a[role=tab]:has-text('Compare arms')")
+    compare = page.locator("form[aria-label='Compare arms']")
+    assert compare.locator("input[name=floor]").input_value() == "10000"
+    compare.locator("select[name=site]").select_option("spine")  # the synthetic mice's site
+    compare.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=comparison]")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('img[data-testid=plot]')]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length >= 3"
+    )
+    steps.timed("07-compare", t)
+    with page.expect_download() as download:
+        compare.locator("text=Download Prism CSV").click()
+    saved = Path(download.value.path()).read_bytes()
+    assert saved == api.get(f"/studies/{study_id}/export/prism.csv").content
     (shots / "timings.json").write_text(json.dumps(steps.times, indent=2))

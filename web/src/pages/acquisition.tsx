@@ -78,7 +78,7 @@ export function AcquisitionPage({ study, sessionId, acquisitionId }: { study: St
         <a href={`#/s/${study.id}/sessions`}>Imaging sessions</a> › {a ? `${a.click_number ?? a.id} (${a.view})` : "…"}
       </nav>
       <ErrorBox error={acq.error ?? info.error} />
-      {!a || info.data === undefined ? (
+      {acq.error || info.error ? null : !a || info.data === undefined ? (
         <Loading what="the acquisition" />
       ) : info.data === null ? (
         <OverlayFallback base={base} acquisition={a} />

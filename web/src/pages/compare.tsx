@@ -183,7 +183,15 @@ export function ComparePage({ study }: { study: Study }) {
 }
 
 function ComparisonView({ base, c, armName }: { base: string; c: Comparison; armName: Map<string, string> }) {
-  const kinds = ["growth", "spaghetti", "waterfall", ...(c.results.survival?.status === "ok" ? ["survival", "incidence"] : [])];
+  // the waterfall is drawn for one day: the last imaging day of the per-day tests
+  const days = ((c.results.per_day?.result?.rows ?? []) as { day: number }[]).map((r) => r.day);
+  const lastDay = days.length ? Math.max(...days) : null;
+  const kinds = [
+    "growth",
+    "spaghetti",
+    ...(lastDay !== null ? [`waterfall?day=${lastDay}`] : []),
+    ...(c.results.survival?.status === "ok" ? ["survival", "incidence"] : []),
+  ];
   const path = `${base}/comparisons/${c.id}`;
   const [error, setError] = useState<unknown>();
   return (
@@ -201,15 +209,18 @@ function ComparisonView({ base, c, armName }: { base: string; c: Comparison; arm
           Result tables (JSON)
         </button>
         {kinds.map((k) => (
-          <button class="secondary" onClick={() => download(`${path}/plots/${k}?format=svg`, `${k}.svg`).catch(setError)}>
-            {k}.svg
+          <button
+            class="secondary"
+            onClick={() => download(`${path}/plots/${k}${k.includes("?") ? "&" : "?"}format=svg`, `${k.split("?")[0]}.svg`).catch(setError)}
+          >
+            {k.split("?")[0]}.svg
           </button>
         ))}
       </div>
       <ErrorBox error={error} />
       <div class="plots">
         {kinds.map((k) => (
-          <Plot path={`${path}/plots/${k}`} alt={`${k} plot`} />
+          <Plot path={`${path}/plots/${k}`} alt={`${k.replace("?day=", " plot, day ")}${k.includes("?") ? "" : " plot"}`} />
         ))}
       </div>
       {Object.entries(c.results).map(([name, o]) => (

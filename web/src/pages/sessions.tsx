@@ -60,6 +60,7 @@ export function SessionsPage({ study }: { study: Study }) {
 
 interface Item {
   file: File;
+  sessionId: string;
   progress: UploadProgress;
   result?: Acquisition;
   error?: string;
@@ -105,7 +106,7 @@ function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: Ima
     const start = items.length;
     const next: Item[] = [
       ...items,
-      ...zips.map((file) => ({ file, progress: { phase: "uploading", sent: 0, total: file.size, attempt: 1 } as UploadProgress })),
+      ...zips.map((file) => ({ file, sessionId: chosen, progress: { phase: "uploading", sent: 0, total: file.size, attempt: 1 } as UploadProgress })),
     ];
     setItems(next);
     const update = (i: number, patch: Partial<Item>) => {
@@ -203,7 +204,7 @@ function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: Ima
       {items.length > 0 && (
         <div class="uploads" data-testid="uploads">
           {items.map((it) => (
-            <UploadCard item={it} studyId={study.id} sessionId={chosen} />
+            <UploadCard item={it} studyId={study.id} />
           ))}
         </div>
       )}
@@ -211,8 +212,8 @@ function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: Ima
   );
 }
 
-function UploadCard({ item, studyId, sessionId }: { item: Item; studyId: string; sessionId: string }) {
-  const { progress: p, result, error } = item;
+function UploadCard({ item, studyId }: { item: Item; studyId: string }) {
+  const { progress: p, result, error, sessionId } = item;
   const pct = p.total ? Math.round((100 * p.sent) / p.total) : 0;
   const phase = result ? "stored" : error ? "failed" : p.phase === "processing" ? "processing (calibrating, finding mice)…" : p.phase === "retrying" ? `network problem, ${p.message}` : `uploading ${pct} %`;
   return (

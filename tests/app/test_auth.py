@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from app.auth import hash_key
-from app.models import ApiKey, AuditEvent
+from app.auth import Principal, hash_key
+from app.db import make_engine, make_session_factory, transaction
+from app.errors import Conflict
+from app.labs.service import create_key, create_lab, revoke_key
+from app.migrations import upgrade_to_head
+from app.models import ApiKey, ApiKeyRole, AuditEvent
+from tests.app.conftest import postgres_url
 from tests.app.factories import STUDY
 from tests.app.problems import assert_problem
 
@@ -136,3 +147,59 @@ def test_key_creation_and_revocation_record_the_reason(
 def created_revoked_at(client: TestClient, key_id: str) -> str:
     key = next(k for k in client.get("/keys").json() if k["id"] == key_id)
     return str(datetime.fromisoformat(key["revoked_at"]))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated database of its own, for tests that must commit from several threads."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'keys.db'}"
+        upgrade_to_head(url)
+        yield url
+        return
+    base = postgres_url()
+    schema = f"keys_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    upgrade_to_head(url)
+    try:
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_two_admins_revoking_each_other_at_once_leave_one(own_database: str) -> None:
+    engine = make_engine(own_database)
+    factory = make_session_factory(engine)
+    try:
+        with transaction(factory) as session:
+            lab, first, _ = create_lab(session, "Lab A")
+            principal = Principal(lab_id=lab.id, key_id=first.id, role=ApiKeyRole.admin)
+            second, _ = create_key(session, principal, "second admin", ApiKeyRole.admin)
+        admins = [
+            Principal(lab_id=lab.id, key_id=k.id, role=ApiKeyRole.admin) for k in (first, second)
+        ]
+        start = threading.Barrier(2)
+
+        def revoke_the_other(me: int) -> str:
+            start.wait()
+            try:
+                with transaction(factory) as session:
+                    revoke_key(session, admins[me], admins[1 - me].key_id)
+                    time.sleep(0.5)  # both would be inside their transaction at once
+            except Conflict:
+                return "refused"
+            return "revoked"
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outcomes = sorted(pool.map(revoke_the_other, (0, 1)))
+        assert outcomes == ["refused", "revoked"]
+        with factory() as session:
+            active = session.scalars(select(ApiKey.name).where(ApiKey.revoked_at.is_(None))).all()
+        assert len(active) == 1
+    finally:
+        engine.dispose()

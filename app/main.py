@@ -32,6 +32,7 @@ from app.rois.router import router as rois_router
 from app.sessions.router import router as sessions_router
 from app.storage import make_blob_store
 from app.studies.router import router as studies_router
+from app.viewer.router import router as viewer_router
 from app.workspace import router as workspace_router
 
 DESCRIPTION = """
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         measurements_router,
         analysis_router,
         audit_router,
+        viewer_router,
         workspace_router,
     ):
         app.include_router(router)

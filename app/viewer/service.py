@@ -1,0 +1,144 @@
+"""The image layers and ROIs of an acquisition, for the workspace's viewer and ROI editor."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.acquisitions.images import load_calibrated
+from app.acquisitions.service import get_acquisition
+from app.auth import Principal
+from app.config import Settings
+from app.errors import NotFound
+from app.models import Animal, Roi
+from app.storage import BlobStore
+from app.viewer.schemas import DefaultScales, ImageRead, PhotographLayer, RoiVersion, ScaleRange
+
+
+def default_scales(radiance: np.ndarray) -> DefaultScales:
+    """The overlay's colour ranges (imaging.render_overlay): log from 1/50 of the 99.9th
+    percentile of positive pixels to it; linear from the median to the maximum."""
+    finite = radiance[np.isfinite(radiance)].astype(np.float64)
+    positive = finite[finite > 0]
+    hi = float(np.percentile(positive, 99.9)) if positive.size else 10.0
+    lo_lin = float(np.percentile(finite, 50)) if finite.size else 0.0
+    hi_lin = float(finite.max()) if finite.size else 1.0
+    return DefaultScales(
+        log=ScaleRange(min=hi / 50.0, max=max(hi, hi / 50.0 * 1.0001)),
+        linear=ScaleRange(min=lo_lin, max=max(hi_lin, lo_lin + 1e-12)),
+    )
+
+
+def roi_versions(session: Session, acquisition_id: uuid.UUID, *, history: bool) -> list[RoiVersion]:
+    query = (
+        select(Roi, Animal.identifier)
+        .outerjoin(Animal, Animal.id == Roi.animal_id)
+        .where(Roi.acquisition_id == acquisition_id)
+        .order_by(Roi.created_at, Roi.label)
+    )
+    if not history:
+        query = query.where(Roi.is_current.is_(True))
+    return [
+        RoiVersion(
+            roi_id=roi.id,
+            animal=identifier,
+            site=roi.site.value,
+            label=roi.label,
+            source=roi.source.value,
+            geometry=roi.geometry,
+            is_current=roi.is_current,
+            supersedes_id=roi.supersedes_id,
+            reason=roi.change_reason,
+            created_at=roi.created_at,
+        )
+        for roi, identifier in session.execute(query)
+    ]
+
+
+def image_info(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+) -> ImageRead:
+    """Shape, binning, units and default colour ranges of the image, and its current ROIs."""
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    click, image = load_calibrated(session, store, settings, acquisition)
+    rows, cols = image.radiance.shape
+    photo = click.photograph if click is not None else None
+    return ImageRead(
+        rows=rows,
+        cols=cols,
+        binning=image.binning,
+        sensor_rows=rows * image.binning,
+        sensor_cols=cols * image.binning,
+        sensor_pixel_cm=image.sensor_pixel_cm,
+        units=image.units,
+        calibrated=image.calibrated,
+        photograph=None
+        if photo is None
+        else PhotographLayer(
+            rows=photo.data.shape[0], cols=photo.data.shape[1], binning=photo.binning
+        ),
+        scale=default_scales(np.asarray(image.radiance)),
+        rois=roi_versions(session, acquisition.id, history=False),
+    )
+
+
+def radiance_f32(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+) -> tuple[bytes, int, int]:
+    """The calibrated image as little-endian float32, row-major: (bytes, rows, cols)."""
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    _, image = load_calibrated(session, store, settings, acquisition)
+    data = np.ascontiguousarray(image.radiance, dtype="<f4")
+    return data.tobytes(), data.shape[0], data.shape[1]
+
+
+def photograph_png(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+) -> bytes:
+    """The photograph as an 8-bit grey PNG, stretched between its 0.5th and 99.5th percentiles."""
+    from PIL import Image  # matplotlib's own dependency
+
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    click, _ = load_calibrated(session, store, settings, acquisition)
+    if click is None or click.photograph is None:
+        raise NotFound(f"Acquisition {acquisition_id} has no photograph.")
+    data = np.asarray(click.photograph.data, dtype=np.float64)
+    lo, hi = np.percentile(data[np.isfinite(data)], [0.5, 99.5])
+    grey = np.clip((data - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(grey * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def roi_history(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+) -> list[RoiVersion]:
+    """Every version of every ROI of the acquisition, current or not, oldest first."""
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    return roi_versions(session, acquisition.id, history=True)

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=64 * 1024**2, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     page_size_max: int = Field(default=500, gt=0)
+    db_lock_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        le=600,
+        description="How long a request waits for a database lock before it answers 503 "
+        "with Retry-After (SQLite busy timeout, PostgreSQL lock_timeout).",
+    )
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:

@@ -23,16 +23,37 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, **kwargs: object) -> Engine:
-    """Create an engine; SQLite gets foreign keys and real transactions (SAVEPOINT-safe)."""
+READ_ONLY = "osteolux_read_only"
+"""Execution option of the engine behind read-only sessions (see ``read_only_engine``)."""
+
+
+def make_engine(url: str, *, lock_timeout_s: float = 15.0, **kwargs: object) -> Engine:
+    """Create an engine that waits at most ``lock_timeout_s`` for a lock, then fails.
+
+    SQLite gets foreign keys, write-ahead logging (readers never block the writer, nor the
+    writer them) and real transactions: a write transaction takes the database's write lock
+    when it begins (``BEGIN IMMEDIATE``), so it cannot fail half-way for want of it; a
+    read-only one (``READ_ONLY`` execution option) takes no lock. PostgreSQL gets the same
+    ``lock_timeout``, and read-only sessions run in ``READ ONLY`` transactions.
+    """
+    timeout_ms = max(1, round(lock_timeout_s * 1000))
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
-        _make_sqlite_transactional(engine)
+        _make_sqlite_transactional(engine, timeout_ms)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _lock_timeout(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute(f"SET lock_timeout = {timeout_ms}")
+        dbapi_connection.autocommit = autocommit
+
+    return engine
 
 
-def _make_sqlite_transactional(engine: Engine) -> None:
+def _make_sqlite_transactional(engine: Engine, busy_timeout_ms: int) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and transactional DDL;
     # the SQLAlchemy-documented recipe hands BEGIN back to SQLAlchemy.
     @event.listens_for(engine, "connect")
@@ -40,12 +61,24 @@ def _make_sqlite_transactional(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        # WAL is a property of the database file; an in-memory database keeps "memory".
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """The same engine and pool, for transactions that only read: no write lock on SQLite,
+    ``READ ONLY`` on PostgreSQL (a stray write fails loudly instead of committing)."""
+    options: dict[str, object] = {READ_ONLY: True}
+    if engine.dialect.name == "postgresql":
+        options["postgresql_readonly"] = True
+    return engine.execution_options(**options)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

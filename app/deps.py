@@ -19,9 +19,20 @@ def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """The request's one transaction: committed when the handler returns, else rolled back."""
-    yield from session_scope(request.app.state.session_factory)
+    """The request's one transaction: committed when the handler returns, else rolled back.
+
+    It is a function-scoped dependency (``SessionDep``): the commit runs after the handler has
+    built its response and *before* a byte of it is sent, so a 2xx only ever reports committed
+    data, and a commit that fails answers with an error instead. Reads (GET, HEAD) run in a
+    read-only transaction that takes no write lock.
+    """
+    state = request.app.state
+    read_only = request.method in READ_METHODS
+    yield from session_scope(state.read_session_factory if read_only else state.session_factory)
 
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")
@@ -34,20 +45,25 @@ def get_blob_store(request: Request) -> BlobStore:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
-    return request.app.state.session_factory
+def get_read_session_factory(request: Request) -> sessionmaker[Session]:
+    """Sessions whose transactions only read (no write lock on SQLite, READ ONLY on PostgreSQL):
+    for the key lookup, and for loading a computation's inputs before its write transaction."""
+    return request.app.state.read_session_factory
+
+
+ReadSessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_read_session_factory)]
 
 
 def get_principal(
-    factory: Annotated[sessionmaker[Session], Depends(get_session_factory)],
+    factory: ReadSessionFactoryDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
 ) -> Principal:
-    # A short transaction of its own: the request's transaction (and, on SQLite, the
-    # database write lock) starts only when the work does, not while a body streams in.
+    # A short read-only transaction of its own: the request's transaction (and, on SQLite,
+    # the database write lock) starts only when the work does, not while a body streams in.
     with factory() as session:
         return authenticate(session, bearer.credentials if bearer else api_key)
 

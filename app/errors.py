@@ -13,6 +13,11 @@ scientist can act on (which field, what was wrong, what is allowed):
 - ``Unprocessable`` (422): well-formed but scientifically or referentially invalid input.
 - ``PayloadTooLarge`` (413): an upload over the configured limit.
 - ``ServiceUnavailable`` (503): a backing service (e.g. object storage) cannot be reached.
+
+The database's own failures are rendered here too, never as a 2xx (the request's transaction
+commits before its response is sent): a lock not granted in time, a lost connection or a
+failed commit is a 503 with ``Retry-After`` (nothing was saved; the same request may simply
+be sent again), and a uniqueness clash found only at commit is a 409.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imaging import ImagingError
@@ -188,6 +194,32 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )
 
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return _database_busy(request)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if exc.connection_invalidated:  # the server went away mid-request
+            log.warning("database connection lost on %s %s", request.method, request.url.path)
+            return _database_busy(request)
+        return await _unexpected(request, exc)
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Services check uniqueness before writing; a clash found only at commit means
+        # another request stored the same thing a moment earlier.
+        log.warning("integrity error on %s %s: %s", request.method, request.url.path, exc.orig)
+        return problem_response(
+            request,
+            status=409,
+            title="Conflict",
+            detail="Another request changed the same data at the same moment; nothing from this "
+            "request was saved. Reload the object and send the request again if still needed.",
+            slug="conflict",
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -199,3 +231,18 @@ def install_error_handlers(app: FastAPI) -> None:
             "Please report it with the time of the request.",
             slug="internal-error",
         )
+
+
+DATABASE_RETRY_AFTER_S = 2
+
+
+def _database_busy(request: Request) -> JSONResponse:
+    return problem_response(
+        request,
+        status=503,
+        title=ServiceUnavailable.title,
+        detail="The database is busy or unreachable, so nothing from this request was saved. "
+        f"Send the same request again in a few seconds (Retry-After: {DATABASE_RETRY_AFTER_S}).",
+        slug=ServiceUnavailable.slug,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+    )

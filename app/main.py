@@ -21,7 +21,7 @@ from app.animals.router import router as animals_router
 from app.arms.router import router as arms_router
 from app.audit.router import router as audit_router
 from app.config import Settings, get_settings
-from app.db import make_engine, make_session_factory
+from app.db import make_engine, make_session_factory, read_only_engine
 from app.errors import install_error_handlers
 from app.ingest.router import router as ingest_router
 from app.labs.router import router as labs_router
@@ -54,8 +54,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.resolved_database_url)
+        engine = make_engine(
+            settings.resolved_database_url, lock_timeout_s=settings.db_lock_timeout_s
+        )
         app.state.session_factory = make_session_factory(engine)
+        app.state.read_session_factory = make_session_factory(read_only_engine(engine))
         yield
         engine.dispose()
         close_store = getattr(app.state.blob_store, "close", None)

@@ -7,8 +7,10 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -76,3 +78,42 @@ def live_server(data_dir: Path, **env: str) -> Iterator[str]:
             process.wait()
         if process.stdout:
             process.stdout.close()
+
+
+@contextmanager
+def live_server_on(backend: str, tmp_path: Path, **env: str) -> Iterator[LiveServer]:
+    """`osteolux serve` on SQLite (a fresh data folder) or PostgreSQL (a fresh schema of the
+    test database), with a lab and its admin key already created by `osteolux create-lab`."""
+    from sqlalchemy import text
+
+    from app.db import make_engine
+    from tests.app.conftest import postgres_url
+
+    data_dir = tmp_path / "data"
+    schema = None
+    if backend == "postgresql":
+        schema = f"live_{uuid.uuid4().hex[:10]}"
+        admin = make_engine(postgres_url())
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        env = env | {"OSTEOLUX_DATABASE_URL": f"{postgres_url()}?options=-csearch_path%3D{schema}"}
+    try:
+        created = run_cli(data_dir, "create-lab", "Live Lab", env=env)
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip().splitlines()[-1]
+        database_url = env.get("OSTEOLUX_DATABASE_URL") or f"sqlite:///{data_dir / 'osteolux.db'}"
+        with live_server(data_dir, **env) as base_url:
+            yield LiveServer(base_url, {"X-API-Key": key}, database_url, schema)
+    finally:
+        if schema:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    headers: dict[str, str]
+    database_url: str
+    schema: str | None

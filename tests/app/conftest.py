@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, unit_of_work
-from app.deps import get_session, get_session_factory
+from app.deps import get_read_session_factory, get_session
 from app.labs.service import create_lab
 from app.main import create_app
 from app.migrations import upgrade_to_head
@@ -112,10 +112,13 @@ def app(
     app = create_app(settings)
 
     def _test_session() -> Iterator[Session]:
-        yield from unit_of_work(db_session)
+        # As in production, a fresh session per request (so stale objects cannot hide bugs);
+        # its commit is a SAVEPOINT release inside the test's transaction.
+        with test_session_factory() as session:
+            yield from unit_of_work(session)
 
     app.dependency_overrides[get_session] = _test_session
-    app.dependency_overrides[get_session_factory] = lambda: test_session_factory
+    app.dependency_overrides[get_read_session_factory] = lambda: test_session_factory
     return app
 
 

@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from app import audit
+from app.auth import Principal
+from app.models import Acquisition, ApiKeyRole, Roi
 from tests.app.clicks import post_zip
 from tests.app.factories import make_study
 from tests.app.problems import assert_problem
@@ -167,3 +172,32 @@ def test_the_trail_is_read_only_through_the_api(
             response = client.request(method, url, json={})
             assert response.status_code in (404, 405), (method, url)
     assert _all(client, "/audit")[0] == event
+
+
+def test_roi_events_belong_to_their_study(
+    client: TestClient, history: dict[str, Any], db_session: Session
+) -> None:
+    roi_id = db_session.scalars(
+        select(Roi.id)
+        .join(Acquisition, Acquisition.id == Roi.acquisition_id)
+        .where(Acquisition.session_id == uuid.UUID(history["session_id"]))
+    ).first()
+    assert roi_id is not None, "the upload placed ROIs"
+    me = client.get("/me").json()
+    principal = Principal(
+        lab_id=uuid.UUID(me["lab_id"]), key_id=uuid.UUID(me["key_id"]), role=ApiKeyRole.admin
+    )
+    audit.record(
+        db_session,
+        principal,
+        action="update",
+        object_type="roi",
+        object_id=roi_id,
+        changes={"radius_px": (40.0, 42.5)},
+        reason="ROI cut the spine",
+    )
+    db_session.commit()
+    (event,) = _all(client, f"/studies/{history['study_id']}/audit", object_type="roi")
+    assert (event["object_id"], event["reason"]) == (str(roi_id), "ROI cut the spine")
+    assert event["changes"] == {"radius_px": [40.0, 42.5]}
+    assert _all(client, f"/studies/{history['other_study_id']}/audit", object_type="roi") == []

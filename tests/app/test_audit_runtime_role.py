@@ -20,6 +20,7 @@ from app.db import make_engine, make_session_factory, transaction
 from app.labs.service import create_lab
 from app.main import create_app
 from app.models import AuditEvent
+from tests.app.clicks import new_imaging_session, synthetic_hotel_zip, url
 from tests.app.conftest import postgres_url
 from tests.app.factories import STUDY
 from tests.live_server import run_cli
@@ -102,6 +103,17 @@ def test_the_api_works_as_the_runtime_role(
             headers={"X-Change-Reason": "typo"},
         )
         assert renamed.status_code == 200, renamed.text
+        # Uploads (blob rows, study lock), idempotency records and key revocation (lab lock).
+        imaging_session = new_imaging_session(client)
+        uploaded = client.post(
+            url(imaging_session),
+            files={"file": ("click.zip", synthetic_hotel_zip(tmp_path), "application/zip")},
+            headers={"Idempotency-Key": "click-1"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        viewer = client.post("/keys", json={"name": "PI", "role": "viewer"}).json()
+        assert client.post(f"/keys/{viewer['id']}/revoke").status_code == 200
+        assert client.get(f"/studies/{study.json()['id']}/audit").status_code == 200
     with runtime_engine.connect() as conn:
         reasons = conn.scalars(
             select(AuditEvent.reason)

@@ -92,7 +92,7 @@ from .quantify import (
     roi_from_living_image,
     rois_from_click,
 )
-from .render import render_overlay
+from .render import OverlayPanel, colour_range, place_labels, render_overlay, render_sequence
 from .synthetic import (
     SyntheticClick,
     SyntheticMouse,
@@ -140,6 +140,7 @@ __all__ = [
     "LuciferinTiming",
     "LuminescentSettings",
     "MaskRoi",
+    "OverlayPanel",
     "PolygonRoi",
     "RectangleRoi",
     "Roi",
@@ -160,6 +161,7 @@ __all__ = [
     "calibrate_counts",
     "check_exposure",
     "check_settings_series",
+    "colour_range",
     "compare_calibrations",
     "contour_rois",
     "corrected_image",
@@ -172,6 +174,7 @@ __all__ = [
     "kinetic_peak",
     "luciferin_timing",
     "parse_clickinfo",
+    "place_labels",
     "primary_image",
     "quantify",
     "quantify_click",
@@ -181,6 +184,7 @@ __all__ = [
     "read_tiff",
     "remove_cosmic_rays",
     "render_overlay",
+    "render_sequence",
     "roi_from_living_image",
     "roi_mask",
     "rois_from_click",

@@ -1,6 +1,7 @@
 """Synthetic IVIS acquisitions with known truth (tests, benchmarks, demo).
 
-Mice are bright ellipses on the photograph; luciferase sources are 2-D Gaussians of known
+Mice are shaded nude bodies on a dark stage in the photograph (their silhouettes are the
+drawn ellipses); luciferase sources are 2-D Gaussians of known
 total flux Φ [p/s] emitted into 4π sr, so the radiance is ``L = Φ / 4π · g(x, y)`` with
 ``g`` the Gaussian density [1/cm²] integrated exactly over each pixel (error functions).
 Counts follow the inverse of :mod:`imaging.calibration`::
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-from scipy.special import erf
+from scipy.special import erf, expit
 
 from .geometry import CircleRoi, EllipseRoi
 
@@ -148,15 +149,49 @@ def _flat_field(n_pix: int, pix_cm: float) -> np.ndarray:
 
 
 def _photograph(mice, n_pix: int, pix_cm: float, rng: np.random.Generator) -> np.ndarray:
+    """A grey photograph of nude mice lying prone on the IVIS's dark stage.
+
+    Each body keeps exactly its ellipse as silhouette (what :func:`imaging.find_animals` must
+    recover), shaded like a dome with a faint spine ridge and a skin texture; ears and a
+    tapering tail are drawn dimmer than any body pixel so segmentation ignores them, and the
+    stage is dark with a little vignetting and noise, as on the instrument.
+    """
     centres = (np.arange(n_pix) + 0.5) * pix_cm
-    image = np.full((n_pix, n_pix), 300.0)
+    rows, cols = centres[:, None], centres[None, :]
+    field_cm = n_pix * pix_cm
+    r2 = ((rows - field_cm / 2) ** 2 + (cols - field_cm / 2) ** 2) / (field_cm / 2) ** 2
+    image = 220.0 + 80.0 * (1.0 - 0.5 * r2)  # dark stage, slightly vignetted
+    body_level = 2600.0
+    texture = _smooth_noise(rng, (n_pix, n_pix), max(1.0, 0.08 / pix_cm))
     for m in mice:
-        d2 = ((centres[:, None] - m.center_row_cm) / (m.length_cm / 2)) ** 2 + (
-            (centres[None, :] - m.center_col_cm) / (m.width_cm / 2)
-        ) ** 2
-        image += 2700.0 / (1.0 + np.exp((np.sqrt(d2) - 1.0) * 25.0))
-    image += rng.normal(0.0, 20.0, image.shape)
+        half_len, half_width = m.length_cm / 2, m.width_cm / 2
+        u = (rows - m.center_row_cm) / half_len  # −1 = head (top), +1 = tail end
+        v = (cols - m.center_col_cm) / half_width
+        d = np.sqrt(u**2 + v**2)
+        inside = expit((1.0 - d) * 25.0)  # the silhouette's soft edge
+        dome = 0.62 + 0.38 * np.sqrt(np.clip(1.0 - d**2, 0.0, 1.0))
+        ridge = 0.06 * np.exp(-(v**2) / 0.02) * (np.abs(u) < 0.8)
+        image += body_level * inside * (dome + ridge + 0.05 * texture)
+        # ears at the head end, a tail from the rear end: below the body's darkest level
+        faint = 0.3 * body_level
+        for side in (-1.0, 1.0):
+            ear = ((u + 0.78) / 0.09) ** 2 + ((v - 0.85 * side) / 0.28) ** 2
+            image += faint * (1.0 - inside) * expit((1.0 - np.sqrt(ear)) * 12.0)
+        along = (rows - (m.center_row_cm + half_len)) / (0.9 * m.length_cm)  # 0 → 1
+        tail_half_width = 0.12 * (1.0 - 0.6 * np.clip(along, 0.0, 1.0))
+        tail = (along > -0.02) & (along < 1.0) & (np.abs(cols - m.center_col_cm) < tail_half_width)
+        image += 0.25 * body_level * tail * (1.0 - inside)
+    image += rng.normal(0.0, 15.0, image.shape)
     return np.clip(np.rint(image), 0, 65535).astype(np.uint16)
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
+    """Zero-mean, unit-SD spatially correlated noise (a skin texture)."""
+    from scipy import ndimage
+
+    noise = ndimage.gaussian_filter(rng.normal(0.0, 1.0, shape), sigma_px)
+    sd = float(noise.std())
+    return noise / sd if sd > 0 else noise
 
 
 def write_synthetic_click(

@@ -65,7 +65,17 @@ def get_principal(
     # A short read-only transaction of its own: the request's transaction (and, on SQLite,
     # the database write lock) starts only when the work does, not while a body streams in.
     with factory() as session:
-        return authenticate(session, bearer.credentials if bearer else api_key)
+        return authenticate(session, bearer.credentials if bearer else _bare_key(api_key))
+
+
+def _bare_key(value: str | None) -> str | None:
+    """The key itself, also when 'Bearer <key>' was pasted into X-API-Key."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    return value
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -120,6 +120,8 @@ def _describe_validation_error(error: dict[str, Any]) -> dict[str, Any]:
         message = "is not a known field (check the spelling; see the schema in /docs)"
     elif error.get("type") == "missing":
         message = "is required"
+    elif error.get("type") == "uuid_parsing":
+        message = _uuid_message(field.rsplit(".", 1)[-1], error.get("input"))
     elif error.get("type") in {"enum", "literal_error"}:
         expected = (error.get("ctx") or {}).get("expected")
         message = f"must be one of {expected}" if expected else message
@@ -127,6 +129,21 @@ def _describe_validation_error(error: dict[str, Any]) -> dict[str, Any]:
     if "input" in error and error.get("type") != "missing" and _is_small(error["input"]):
         described["input"] = error["input"]
     return described
+
+
+def _uuid_message(name: str, value: Any) -> str:
+    message = (
+        "must be an id (a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6), as returned when "
+        "the object was created or listed"
+    )
+    if name in {"animal_id", "animals"} and isinstance(value, str) and len(value) < 40:
+        message += (
+            f"; '{value}' looks like an ear tag: look its id up with "
+            f"GET /studies/{{study_id}}/animals?identifier={value}"
+        )
+    elif isinstance(value, str) and len(value) < 40:
+        message += f"; '{value}' is not one (names and labels are not ids)"
+    return message
 
 
 def _is_small(value: Any) -> bool:

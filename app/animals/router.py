@@ -39,6 +39,10 @@ def list_animals(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
+    identifier: Annotated[
+        str | None,
+        Query(max_length=200, description="Only the animal with this ear tag / identifier."),
+    ] = None,
     arm_id: uuid.UUID | None = None,
     cage: Annotated[str | None, Query(max_length=200)] = None,
     sex: Sex | None = None,
@@ -47,12 +51,13 @@ def list_animals(
     ] = None,
     include_archived: bool = False,
 ) -> Page[AnimalRead]:
-    """Animals of a study, filterable by arm, cage, sex and whether their series has ended."""
+    """Animals of a study, filterable by ear tag, arm, cage, sex and whether their series ended."""
     items, total = service.list_animals(
         session,
         principal,
         study_id,
         page,
+        identifier=identifier,
         arm_id=arm_id,
         cage=cage,
         sex=sex,

@@ -110,6 +110,7 @@ def list_animals(
     study_id: uuid.UUID,
     params: PageParams,
     *,
+    identifier: str | None = None,
     arm_id: uuid.UUID | None = None,
     cage: str | None = None,
     sex: Sex | None = None,
@@ -119,6 +120,8 @@ def list_animals(
     """Animals of one study ordered by identifier."""
     study = get_study(session, principal, study_id)
     query = select(Animal).where(Animal.study_id == study.id)
+    if identifier is not None:
+        query = query.where(Animal.identifier == identifier)
     if arm_id is not None:
         query = query.where(Animal.arm_id == arm_id)
     if cage is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.auth import Principal
 from app.errors import Conflict, NotFound, Unprocessable
-from app.models import Animal, InjectionModel, Study
+from app.models import Animal, ImagingSession, InjectionModel, Study
 from app.pagination import PageParams, paginate
 from app.studies.schemas import StudyCreate, StudyUpdate
 
@@ -96,17 +97,44 @@ def update_study(
     changes = data.changes()
     if "name" in changes:
         _ensure_unique_name(session, principal, changes["name"], exclude=study.id)
-    if "day0" in changes:
-        earliest_end = session.scalar(
-            select(func.min(Animal.end_date)).where(Animal.study_id == study.id)
-        )
-        if earliest_end is not None and earliest_end < changes["day0"]:
-            raise Unprocessable(
-                f"day0 {changes['day0']} is after an animal's end date ({earliest_end}); "
-                "correct that animal's end record first."
-            )
+    if "day0" in changes and changes["day0"] != study.day0:
+        _check_new_day0(session, study, changes["day0"], reason=reason)
     audit.apply_changes(session, principal, study, changes, object_type="study", reason=reason)
     return study
+
+
+def _check_new_day0(session: Session, study: Study, day0: date, *, reason: str | None) -> None:
+    """A new day 0 must precede every animal's end and every imaging session; once sessions
+    exist it shifts all their days, so it needs a reason (kept in the audit trail)."""
+    earliest_end = session.scalar(
+        select(func.min(Animal.end_date)).where(Animal.study_id == study.id)
+    )
+    if earliest_end is not None and earliest_end < day0:
+        raise Unprocessable(
+            f"day0 {day0} is after an animal's end date ({earliest_end}); "
+            "correct that animal's end record first."
+        )
+    first, sessions = session.execute(
+        select(func.min(ImagingSession.acquired_on), func.count()).where(
+            ImagingSession.study_id == study.id
+        )
+    ).one()
+    if not sessions:
+        return
+    if first < day0:
+        raise Unprocessable(
+            f"day0 {day0} is after the study's first imaging session ({first}), which would "
+            f"then be day {(first - day0).days}. Day 0 is the day of tumour-cell injection: "
+            "check the date, or correct the session's date first."
+        )
+    if not reason:
+        shift = (study.day0 - day0).days
+        raise Unprocessable(
+            f"Moving day 0 from {study.day0} to {day0} changes the day of all {sessions} imaging "
+            f"session(s) of this study by {shift:+d} and every series, summary and comparison "
+            "built on them. If that is intended, send the request again with an "
+            "X-Change-Reason header saying why (it is kept in the audit trail)."
+        )
 
 
 def archive_study(

@@ -125,3 +125,48 @@ def test_duplicate_name_conflicts_and_writes_nothing(
     before = row_counts(db_session, Study, AuditEvent)
     assert_problem(client.post("/studies", json=STUDY), 409, "already has a study named")
     assert row_counts(db_session, Study, AuditEvent) == before
+
+
+def test_moving_day0_after_imaging_needs_a_reason_and_never_makes_negative_days(
+    client: TestClient, db_session: Session
+) -> None:
+    from tests.app.clicks import new_imaging_session
+
+    imaging = new_imaging_session(client)  # day 0 = 2026-07-01, a session on 2026-07-15
+    study_url = f"/studies/{imaging['study_id']}"
+    # After the first session: its day would be −5.
+    assert_problem(
+        client.patch(study_url, json={"day0": "2026-07-20"}, headers={"X-Change-Reason": "x"}),
+        422,
+        "first imaging session (2026-07-15)",
+        "day -5",
+    )
+    # Earlier, but without saying why: every session's day would silently shift.
+    assert_problem(
+        client.patch(study_url, json={"day0": "2026-06-28"}),
+        422,
+        "changes the day of all 1 imaging session(s) of this study by +3",
+        "X-Change-Reason",
+    )
+    assert client.get(study_url).json()["day0"] == "2026-07-01"
+    # With a reason it is applied, audited old → new, and every day follows.
+    moved = client.patch(
+        study_url,
+        json={"day0": "2026-06-28"},
+        headers={"X-Change-Reason": "injection was on the 28th (lab book p. 12)"},
+    )
+    assert moved.status_code == 200, moved.text
+    sessions = client.get(f"{study_url}/sessions").json()
+    items = sessions["items"] if isinstance(sessions, dict) else sessions
+    assert [s["day"] for s in items] == [17]
+    event = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.reason.like("injection was on%"))
+    ).one()
+    assert "2026-07-01" in str(event.changes) and "2026-06-28" in str(event.changes)
+
+
+def test_day0_moves_freely_before_any_imaging(client: TestClient) -> None:
+    study = make_study(client)
+    moved = client.patch(f"/studies/{study['id']}", json={"day0": "2026-08-01"})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["day0"] == "2026-08-01"

@@ -32,6 +32,11 @@ ROSTER = """Ear tag,Arm,Cage,Sex,Strain,Date of birth
 """
 
 
+def _flux(api: httpx2.Client, acq_path: str, roi_id: str) -> float:
+    measurements = api.get(acq_path).json()["measurements"]
+    return next(m["total_flux_ps"] for m in measurements if m["roi_id"] == roi_id)
+
+
 class Steps:
     """Times each step and saves its screenshot."""
 
@@ -184,8 +189,39 @@ def _scenario(
     t = time.perf_counter()
     cards.nth(1).locator("a:has-text('Review')").click()
     page.wait_for_selector("[data-testid=measurements]")
-    page.wait_for_selector("img.overlay, [data-testid=roi-layer]")
+    page.wait_for_selector("[data-testid=roi-layer] text[data-tag='3467']")
+    page.wait_for_function("() => document.querySelector('img.photo')?.complete")
     steps.timed("05-review", t)
+
+    # 5. move the spine ROI of mouse 3467 off its lesion: the flux shown is the API's
+    base_path = page.url.split("#")[1].replace("/s/", "/studies/", 1)
+    study_path, rest = base_path.split("/a/")
+    session_id, acquisition_id = rest.split("/")
+    acq_path = f"{study_path}/sessions/{session_id}/acquisitions/{acquisition_id}"
+    rois = api.get(f"{acq_path}/image").json()["rois"]
+    spine = next(r for r in rois if r["animal"] == "3467" and r["site"] == "spine")
+    before = _flux(api, acq_path, spine["roi_id"])
+    box = page.locator(f"path[data-roi='{spine['roi_id']}']").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    t = time.perf_counter()
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 60, y + 10, steps=6)
+    page.mouse.up()
+    flux = page.locator("[data-testid=selected-flux]")
+    page.wait_for_function(
+        "() => { const e = document.querySelector('[data-testid=selected-flux]');"
+        " return e && e.dataset.ms !== '' && !e.textContent.includes('measuring'); }"
+    )
+    steps.timed("06-roi-moved", t)
+    steps.times["roi_release_to_flux_ms"] = int(flux.get_attribute("data-ms"))
+    now = api.get(f"{acq_path}/image").json()["rois"]
+    moved = next(r for r in now if r["animal"] == "3467" and r["site"] == "spine")
+    assert moved["roi_id"] != spine["roi_id"]  # a new version; the old one is history
+    after = _flux(api, acq_path, moved["roi_id"])
+    assert after < before / 10  # off the lesion
+    shown = float(flux.inner_text().split()[0])
+    assert shown == pytest.approx(after, rel=0.006)  # 3 significant digits
 
     # 7. compare the arms: a form with visible defaults, tables, inline plots, downloads
     t = time.perf_counter()

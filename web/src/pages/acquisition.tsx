@@ -407,7 +407,17 @@ function Editor({
 
   const transform = `translate(${view.offsetX}px, ${view.offsetY}px) scale(${view.scale})`;
   const photoScale = info.photograph ? info.photograph.binning : 1;
-  const mice = shapes.filter((s) => s.site === "whole_body" && s.animal);
+  // each mouse labelled with its ear tag above its ROIs (its whole-body outline if it has one)
+  const mice = useMemo(() => {
+    const boxes = new Map<string, { r0: number; c0: number; c1: number }>();
+    for (const s of shapes) {
+      if (!s.animal) continue;
+      const b = bbox(s.geometry);
+      const o = boxes.get(s.animal);
+      boxes.set(s.animal, o ? { r0: Math.min(o.r0, b.r0), c0: Math.min(o.c0, b.c0), c1: Math.max(o.c1, b.c1) } : b);
+    }
+    return [...boxes.entries()].map(([animal, b]) => ({ animal, row: b.r0, col: (b.c0 + b.c1) / 2 }));
+  }, [shapes]);
   const selM = sel ? byRoi.get(sel.roiId) : undefined;
 
   return (
@@ -485,12 +495,11 @@ function Editor({
                 />
               )}
             </g>
-            {mice.map((s) => {
-              const c = centre(s.geometry);
-              const top = sensorToScreen(view, { row: topOf(s.geometry), col: c.col });
+            {mice.map((m) => {
+              const top = sensorToScreen(view, { row: m.row, col: m.col });
               return (
-                <text x={top.x} y={Math.max(14, top.y - 6)} class="tag" text-anchor="middle" data-tag={s.animal!}>
-                  {s.animal}
+                <text x={top.x} y={Math.max(14, top.y - 6)} class="tag" text-anchor="middle" data-tag={m.animal}>
+                  {m.animal}
                 </text>
               );
             })}
@@ -612,10 +621,6 @@ function bbox(g: Geometry): { r0: number; r1: number; c0: number; c1: number } {
   }
   const ext = g.type === "ellipse" ? Math.max(g.semi_axis_col, g.semi_axis_row) : Math.hypot(g.width, g.height) / 2;
   return { r0: g.center_row - ext, r1: g.center_row + ext, c0: g.center_col - ext, c1: g.center_col + ext };
-}
-
-function topOf(g: Geometry): number {
-  return bbox(g).r0;
 }
 
 function Handles({ g, view }: { g: Geometry; view: View }) {

@@ -40,6 +40,9 @@ from typing import Any, BinaryIO, TypeVar
 import httpx2
 from tqdm import tqdm
 
+from imaging.clickinfo import ClickInfo, parse_clickinfo
+from imaging.errors import ClickFolderError
+
 STATE_FILE = ".osteolux-push.json"
 REQUIRED_FILES = ("ClickInfo.txt", "luminescent.TIF", "photograph.TIF")
 _CHUNK = 1024**2
@@ -159,32 +162,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _clickinfo(click: Path) -> list[tuple[str, str, str]]:
-    """``(section, key, value)`` of every ``Key:<TAB>Value`` line of ``ClickInfo.txt``."""
+def _clickinfo(click: Path) -> ClickInfo:
+    """The click's ``ClickInfo.txt``, parsed as the server parses it; a file that is not a
+    Living Image click file rejects the click (the server would refuse it too)."""
     path = next(p for p in _files(click) if p.name.lower() == "clickinfo.txt")
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="replace")
-    entries, section = [], ""
-    for line in text.splitlines():
-        if line.startswith("***"):
-            name, _, value = line[3:].partition(":")
-            section = name.strip().lower()
-            entries.append((section, "", value.strip()))
-        elif ":" in line and not line.startswith("#"):
-            key, _, value = line.partition(":")
-            entries.append((section, key.strip(), value.strip()))
-    return entries
+        return parse_clickinfo(path.read_bytes(), source=f"{click.name}/{path.name}")
+    except ClickFolderError as exc:
+        raise _Rejected(str(exc)) from None
 
 
 def click_number(click: Path) -> str:
     """The click's name: the ``*** ClickNumber`` header, else the folder's name."""
-    for section, key, value in _clickinfo(click):
-        if section == "clicknumber" and not key and value:
-            return value
-    return click.name
+    header = _clickinfo(click).section("ClickNumber")
+    return header.value if header is not None and header.value else click.name
 
 
 def _parse(value: str, formats: tuple[str, ...]) -> datetime | None:
@@ -201,10 +192,10 @@ def click_time(click: Path) -> datetime:
 
     ``Acquisition Date`` / ``Acquisition Time`` of the luminescent image (else of any image);
     else the ``YYYYMMDDhhmmss`` at the end of the click name (``DG20220105114235``)."""
-    entries = _clickinfo(click)
-    ordered = [e for e in entries if e[0] == "luminescent image"] + entries
-    dates = [v for _, k, v in ordered if k.lower() == "acquisition date" and v]
-    times = [v for _, k, v in ordered if k.lower() == "acquisition time" and v]
+    info = _clickinfo(click)
+    ordered = [*info.sections_named("luminescent image"), *info.sections]
+    dates = [v for s in ordered for v in s.get_all("Acquisition Date") if v]
+    times = [v for s in ordered for v in s.get_all("Acquisition Time") if v]
     if dates and times:
         day, clock = _parse(dates[0], _DATE_FORMATS), _parse(times[0], _TIME_FORMATS)
         if day is not None and clock is not None:
@@ -222,8 +213,9 @@ def click_time(click: Path) -> datetime:
 
 
 def _user_label(click: Path) -> str | None:
-    users = [v for s, k, v in _clickinfo(click) if s == "user label name set" and k == "User"]
-    return users[0][:200] if users and users[0] else None
+    labels = _clickinfo(click).section("User Label Name Set")
+    user = labels.get("User") if labels is not None else None
+    return user[:200] if user else None
 
 
 # ---------------------------------------------------------------- what was sent already

@@ -1,44 +1,88 @@
-"""OpenAPI descriptions of the problem+json error responses every route can return."""
+"""Response conventions shared by every route: the problem+json error responses (and their
+OpenAPI examples), CSV bodies, and download headers."""
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from app.errors import PROBLEM_JSON
+from fastapi import Response
+
+from app.csv_cells import safe_cell
+from app.errors import (
+    PROBLEM_JSON,
+    PROBLEM_TYPE_BASE,
+    Conflict,
+    Forbidden,
+    NotFound,
+    OsteoluxError,
+    Unauthorized,
+    Unprocessable,
+)
 
 
-def _problem(description: str, status: int, title: str, detail: str) -> dict[str, Any]:
+def problem_example(error: OsteoluxError, *, instance: str = "/studies") -> dict[str, Any]:
+    """The problem+json body the error handler sends for ``error`` (type, title and status
+    come from the error class, so the documentation cannot drift from the server)."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.slug,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": instance,
+    }
+    if error.errors:
+        body["errors"] = error.errors
+    return body
+
+
+def problem_responses(*examples: tuple[str, OsteoluxError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses, one per ``(description, example error)``, keyed by its status."""
     return {
-        "description": description,
-        "content": {
-            PROBLEM_JSON: {
-                "schema": {"$ref": "#/components/schemas/Problem"},
-                "example": {
-                    "type": f"https://osteolux.org/problems/{title.lower().replace(' ', '-')}",
-                    "title": title,
-                    "status": status,
-                    "detail": detail,
-                    "instance": "/studies",
-                },
-            }
-        },
+        error.status: {
+            "description": description,
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": problem_example(error),
+                }
+            },
+        }
+        for description, error in examples
     }
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _problem(
-        "No or invalid API key", 401, "Not authenticated", "This request needs an API key."
+# What every route can answer. Details are real messages the server sends, or neutral ones
+# where the message depends on the route (a route adds its own with ``problem_responses``).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = problem_responses(
+    (
+        "No or invalid API key",
+        Unauthorized("The API key is not valid (unknown or revoked). Check for typos."),
     ),
-    403: _problem(
-        "The key's role may not do this", 403, "Not allowed", "This API key may only read."
+    (
+        "The key's role may not do this",
+        Forbidden(
+            "This API key has the role 'viewer', which may only read. Ask your lab admin for "
+            "an editor key to change study data."
+        ),
     ),
-    404: _problem("Not found in your lab", 404, "Not found", "No study with this id in your lab."),
-    409: _problem(
-        "Clashes with existing data", 409, "Conflict", "Your lab already has a study named 'X'."
+    ("Not found in your lab", NotFound("No study with id 7d3c… in your lab.")),
+    (
+        "Clashes with existing data",
+        Conflict("The request clashes with data already stored; the detail says which."),
     ),
-    422: _problem("Invalid input", 422, "Invalid request", "day0: is required"),
-}
+    (
+        "Invalid input",
+        Unprocessable(
+            "The request has 1 invalid field(s): day0: is required",
+            errors=[{"field": "day0", "message": "is required"}],
+        ),
+    ),
+)
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -71,4 +115,54 @@ def attachment_headers(filename: str) -> dict[str, str]:
     encoded = quote(filename, safe="")
     return {
         "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    }
+
+
+# ---------------------------------------------------------------- CSV
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+def csv_cell(value: object) -> str:
+    """One cell by the API's CSV convention: numbers as the shortest text that reads back to
+    the same value (``repr``; a non-finite or missing number is an empty cell), lists joined
+    with ``;``, text that a spreadsheet would run as a formula quoted with ``'``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return safe_cell(";".join(map(str, value)))
+    return safe_cell(value)
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Every CSV the API writes: RFC 4180 (comma separated, CRLF line ends, quoted where
+    needed), UTF-8, a header row, then cells by :func:`csv_cell`. Column names are the JSON
+    field names, with the unit in brackets where one applies (``total_flux_ps [p/s]``);
+    an export that mirrors another program's file (Living Image) uses that program's names."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([csv_cell(v) for v in row] for row in rows)
+    return buffer.getvalue()
+
+
+def csv_response(text: str) -> Response:
+    """A CSV body (Starlette adds ``; charset=utf-8``)."""
+    return Response(text, media_type=CSV_MEDIA_TYPE)
+
+
+def csv_or_json(description: str, example: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI for a route that answers JSON (its response model) or, with ``format=csv``,
+    a CSV file (``text/csv``)."""
+    return {
+        200: {
+            "description": description,
+            "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}, "example": example}},
+        }
     }

@@ -64,9 +64,21 @@ class ClickInfo:
 
 
 def decode_text(content: bytes, *, source: str) -> str:
-    """Decode a Living Image text file: UTF-8 (with or without BOM), else cp1252."""
+    """Decode a text file written on an instrument PC: UTF-8 (with or without BOM), else
+    cp1252 (undefined bytes become U+FFFD).
+
+    The one decoder for ``ClickInfo.txt``, Living Image's CSV exports, measurement CSVs and
+    the push client, so they all read (and refuse) the same bytes the same way.
+
+    Raises
+    ------
+    ClickFolderError
+        The content has NUL bytes: a binary file (e.g. an .xlsx or an image), not text.
+    """
     if b"\x00" in content:
-        raise ClickFolderError(f"{source}: contains NUL bytes, not a Living Image text file")
+        raise ClickFolderError(
+            f"{source}: contains NUL bytes, so it is not a text file (UTF-8 or Windows-1252)"
+        )
     try:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -441,3 +441,23 @@ def test_click_time_from_clickinfo_or_click_name(tmp_path: Path) -> None:
 
     (click / "ClickInfo.txt").write_bytes(b"*** ClickNumber:\tDG20220105114235\r\n")
     assert click_time(click) == datetime(2022, 1, 5, 11, 42, 35).astimezone()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"\x00\x01\x02 not text", "not a text file"),
+        (b"Acquisition Date:\tWednesday, January 5, 2022\r\n", "not a Living Image click file"),
+    ],
+)
+def test_a_clickinfo_the_server_cannot_read_rejects_the_click(
+    tmp_path: Path, content: bytes, reason: str
+) -> None:
+    # The client reads ClickInfo.txt with the server's decoder (imaging.clickinfo), so it
+    # refuses what the server would refuse instead of guessing a name and a date.
+    click = tmp_path / "DG20220105114235"
+    click.mkdir()
+    (click / "ClickInfo.txt").write_bytes(content)
+    with pytest.raises(Exception, match=reason) as raised:
+        click_time(click)
+    assert "DG20220105114235/ClickInfo.txt" in str(raised.value)

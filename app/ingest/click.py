@@ -48,6 +48,7 @@ class PreparedClick:
     identifiers: list[str]
     bodies: tuple[imaging.AnimalBody, ...]
     image: imaging.CalibratedImage
+    living_image_rois: tuple[imaging.Roi, ...]  # ``click.rois`` as geometry, in their order
 
 
 def prepare(
@@ -63,7 +64,12 @@ def prepare(
     if len(set(identifiers)) != len(identifiers):
         raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
     bodies = _find_bodies(click, identifiers, filename)
-    return PreparedClick(click, identifiers, bodies, calibrate(click, filename))
+    try:
+        # All at once, so the check that each ROI was drawn for this click's pixel size runs.
+        rois = imaging.rois_from_click(click)
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{filename}: {exc}") from exc
+    return PreparedClick(click, identifiers, bodies, calibrate(click, filename), rois)
 
 
 def choose_view(requested: View | None, click: imaging.IvisClick) -> View:

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import ndimage
 
 import imaging
+from app.ingest.click import PreparedClick
 from app.measurements.living_image import site_from_label
 from app.models import Animal, RoiSource, Site, View
 from app.rois.geometry import UnionRoi
@@ -36,39 +37,24 @@ def _nearest_animal(
 
 
 def place_rois(
-    click: imaging.IvisClick,
+    prepared: PreparedClick,
     animals: list[Animal],
-    bodies: Sequence[imaging.AnimalBody],
     view: View,
     template: Sequence[TemplateSite],
 ) -> list[PlacedRoi]:
     """Living Image's own ROIs when the click has them, each given to the mouse it sits on;
     otherwise a whole-body ROI and the study's site template on every mouse found."""
+    click, bodies = prepared.click, prepared.bodies
     if click.rois:
         placed = []
-        for li_roi in click.rois:
-            geometry = imaging.roi_from_living_image(li_roi)
+        for li_roi, geometry in zip(click.rois, prepared.living_image_rois, strict=True):
+            label = li_roi.label or li_roi.name
             if (li_roi.roi_type or "").lower().startswith(("bkg", "background")):
-                placed.append(
-                    PlacedRoi(
-                        geometry,
-                        None,
-                        Site.background,
-                        li_roi.label or li_roi.name,
-                        RoiSource.living_image,
-                    )
-                )
-                continue
-            site = site_from_label(li_roi.label or "") or "whole_body"
-            placed.append(
-                PlacedRoi(
-                    geometry,
-                    _nearest_animal(geometry, bodies, animals),
-                    Site(site),
-                    li_roi.label or li_roi.name,
-                    RoiSource.living_image,
-                )
-            )
+                animal, site = None, Site.background
+            else:
+                animal = _nearest_animal(geometry, bodies, animals)
+                site = Site(site_from_label(li_roi.label or "") or "whole_body")
+            placed.append(PlacedRoi(geometry, animal, site, label, RoiSource.living_image))
         return placed
     placed = []
     side = "ventral" if view == View.ventral else "dorsal"

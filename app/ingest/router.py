@@ -29,17 +29,26 @@ from starlette.concurrency import run_in_threadpool
 
 from app.acquisitions.schemas import AcquisitionRead
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
-from app.errors import BadRequest, Unprocessable
+from app.errors import BadRequest, Conflict, Unprocessable
 from app.idempotency import IdempotencyKey
 from app.ingest import service
 from app.ingest.schemas import TiffMetadata
 from app.models import View
-from app.responses import PROBLEM_RESPONSES
+from app.responses import PROBLEM_RESPONSES, problem_responses
 
 router = APIRouter(
     prefix="/studies/{study_id}/sessions/{session_id}/acquisitions",
     tags=["acquisitions"],
-    responses=PROBLEM_RESPONSES,
+    responses=PROBLEM_RESPONSES
+    | problem_responses(
+        (
+            "A click of this name is stored with other content",
+            Conflict(
+                "Click DG20220105114235 is already stored in this study (acquisition 5b1e…) "
+                "with different content; a click's raw files never change."
+            ),
+        )
+    ),
 )
 
 _ANIMALS = Form(

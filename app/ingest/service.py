@@ -175,7 +175,7 @@ def _keep_click(
         )
     field = field_animals(session, study, prepared.identifiers, imaging_session, filename)
     chosen_view = clicks.choose_view(view, click)
-    placed = place_rois(click, field, prepared.bodies, chosen_view, study_template(study))
+    placed = place_rois(prepared, field, chosen_view, study_template(study))
     return store_acquisition(
         session,
         principal,

@@ -10,16 +10,14 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep
 from app.idempotency import IdempotencyKey
 from app.labs.roles import EditorsOnly
-from app.measurements import service
+from app.measurements import imports, service
 from app.measurements.schemas import ImportFormat, ImportResult, MeasurementRead, Metric, Series
 from app.models import Site
 from app.pagination import Page, PageDep
-from app.responses import PROBLEM_RESPONSES
+from app.responses import PROBLEM_RESPONSES, csv_or_json, csv_response
 from app.schemas import DayQuery
 
 router = APIRouter(prefix="/studies/{study_id}", tags=["measurements"], responses=PROBLEM_RESPONSES)
-
-CSV_MEDIA_TYPE = "text/csv"
 
 
 @router.post(
@@ -49,7 +47,7 @@ def import_measurements(
 ) -> ImportResult:
     """Bring measurements from a spreadsheet or an earlier analysis into a study, before or
     without images. The file is stored unchanged; importing the same file again changes nothing."""
-    result = service.import_measurements(
+    result = imports.import_measurements(
         session,
         principal,
         store,
@@ -67,9 +65,12 @@ def import_measurements(
 @router.get(
     "/series",
     summary="Per-animal series",
-    responses={
-        200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON, or tidy CSV with format=csv"}
-    },
+    response_model=Series,
+    responses=csv_or_json(
+        "The series as JSON, or as a tidy CSV with format=csv",
+        "animal,arm,day,site,total_flux_ps [p/s],flags,measurement_id\r\n"
+        "3466,Vehicle,7,whole_body,1250000.0,,9b2f…\r\n",
+    ),
 )
 def get_series(
     study_id: uuid.UUID,
@@ -79,19 +80,24 @@ def get_series(
     metric: Metric = "total_flux_ps",
     arm_id: Annotated[list[uuid.UUID] | None, Query(description="Only these arms")] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
-) -> Series:
+) -> Series | Response:
     """One point per animal and image for a site and metric (total flux in p/s or average
     radiance in p/s/cm²/sr), with QC flags, in day order. format=csv gives a tidy CSV."""
     result = service.series(session, principal, study_id, site=site, metric=metric, arm_ids=arm_id)
     if format == "csv":
-        return Response(service.series_csv(result), media_type=CSV_MEDIA_TYPE)  # type: ignore[return-value]
+        return csv_response(service.series_csv(result))
     return result
 
 
 @router.get(
     "/measurements",
     summary="List measurements",
-    responses={200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON page, or CSV"}},
+    response_model=Page[MeasurementRead],
+    responses=csv_or_json(
+        "A JSON page, or with format=csv every matching row in Living Image's columns first",
+        "Image Number,ROI,Total Flux [p/s],Avg Radiance [p/s/cm²/sr],…,Measurement ID\r\n"
+        "DG20220105114235,3466 spine,250000.0,3100.5,…,9b2f…\r\n",
+    ),
 )
 def list_measurements(
     study_id: uuid.UUID,
@@ -108,7 +114,7 @@ def list_measurements(
         bool, Query(description="Also superseded measurements (after ROI edits or recalculation)")
     ] = False,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
-) -> Page[MeasurementRead]:
+) -> Page[MeasurementRead] | Response:
     """Every ROI measurement with its image, animal, arm, site, day, QC flags and method.
     format=csv gives all matching rows with Living Image's export columns first."""
     filters = {
@@ -122,6 +128,6 @@ def list_measurements(
     }
     if format == "csv":
         rows, _ = service.list_measurements(session, principal, study_id, None, **filters)
-        return Response(service.measurements_csv(rows), media_type=CSV_MEDIA_TYPE)  # type: ignore[return-value]
+        return csv_response(service.measurements_csv(rows))
     rows, total = service.list_measurements(session, principal, study_id, page, **filters)
     return Page[MeasurementRead](items=rows, total=total, limit=page.limit, offset=page.offset)

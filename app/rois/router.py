@@ -11,16 +11,32 @@ from fastapi import APIRouter, Query, status
 
 from app.acquisitions.schemas import AcquisitionRead
 from app.deps import BlobStoreDep, PrincipalDep, ReasonHeader, SessionDep, SettingsDep
-from app.responses import PROBLEM_RESPONSES
+from app.errors import Conflict
+from app.responses import PROBLEM_RESPONSES, problem_responses
 from app.rois import service
 from app.rois.schemas import RequantifyResult, RoiCreate, RoiRetire, RoiUpdate
 
 router = APIRouter(tags=["acquisitions"], responses=PROBLEM_RESPONSES)
 
+_ONE_ROI_PER_SITE = problem_responses(
+    (
+        "The image already has a current ROI for that animal and site",
+        Conflict(
+            "This image already has a current spine ROI for that animal (ROI 0c9e…); correct "
+            "it with PATCH, retire it first, or use site 'custom' for an extra region."
+        ),
+    )
+)
+
 _ROIS = "/studies/{study_id}/sessions/{session_id}/acquisitions/{acquisition_id}/rois"
 
 
-@router.post(_ROIS, status_code=status.HTTP_201_CREATED, summary="Draw an ROI")
+@router.post(
+    _ROIS,
+    status_code=status.HTTP_201_CREATED,
+    summary="Draw an ROI",
+    responses=_ONE_ROI_PER_SITE,
+)
 def add_roi(
     study_id: uuid.UUID,
     session_id: uuid.UUID,
@@ -37,7 +53,7 @@ def add_roi(
     )
 
 
-@router.patch(_ROIS + "/{roi_id}", summary="Correct an ROI")
+@router.patch(_ROIS + "/{roi_id}", summary="Correct an ROI", responses=_ONE_ROI_PER_SITE)
 def edit_roi(
     study_id: uuid.UUID,
     session_id: uuid.UUID,

@@ -63,6 +63,30 @@ def test_upload_quantifies_each_mouse(
     assert {(p["animal"], p["day"]) for p in series["points"]} == {(a, 14) for a in ANIMALS}
 
 
+def test_living_image_rois_drawn_for_another_pixel_size_are_422(
+    client: TestClient, imaging_session: dict, tmp_path: Path, db_session: Session, app
+) -> None:  # type: ignore[no-untyped-def]
+    # An ROI line's "cm per pixel" is the sensor pixel size it was drawn for; one that
+    # disagrees with the click's (22.4 cm / 1920 px) would measure the wrong region.
+    mice, sources = default_hotel(FLUXES)
+    click = write_synthetic_click(
+        tmp_path / "c", mice=mice, sources=sources, click_number="SYN20260715101800"
+    ).path
+    analyzed = click / "AnalyzedClickInfo.txt"
+    text = analyzed.read_text(encoding="cp1252")
+    assert "cm per pixel=0.011666666667" in text
+    analyzed.write_text(
+        text.replace("cm per pixel=0.011666666667", "cm per pixel=0.0125"), "cp1252"
+    )
+    before = row_counts(db_session, *TABLES)
+
+    response = post_zip(client, imaging_session, zip_folder(click))
+
+    assert_problem(response, 422, "0.0125 cm per pixel", "another field of view")
+    assert row_counts(db_session, *TABLES) == before
+    assert stored_blob_files(app) == []
+
+
 @pytest.mark.parametrize(
     ("label", "view"),
     [

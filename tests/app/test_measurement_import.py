@@ -114,10 +114,17 @@ def test_dates_semicolons_and_decimal_commas(client: TestClient, study: dict) ->
         ("mouse,when,flux\nm1,0,1e5\n", ["missing column", "site", "day or date"]),
         ("animal,day,site,total_flux_ps\n", ["no data rows"]),
         ("", ["empty"]),
+        # A spreadsheet (zip) sent as CSV: the one text decoder (imaging.clickinfo) refuses it.
+        (b"PK\x03\x04\x14\x00\x00\x00 xl/workbook.xml", ["NUL bytes", "not a text file"]),
     ],
 )
 def test_bad_files_leave_nothing(
-    client: TestClient, study: dict, db_session: Session, app, content: str, fragments: list[str]
+    client: TestClient,
+    study: dict,
+    db_session: Session,
+    app,
+    content: str | bytes,
+    fragments: list[str],
 ) -> None:  # type: ignore[no-untyped-def]
     tables = (Measurement, Roi, ImagingSession, Acquisition, Blob)
     before = row_counts(db_session, *tables)

@@ -92,3 +92,34 @@ def test_measurement_csv_columns_in_order(
     first = dict(zip(CSV_COLUMNS, rows[1], strict=True))
     assert first["Image Number"] == acquisition["click_number"]
     assert first["Measurement ID"] in {m["measurement_id"] for m in acquisition["measurements"]}
+
+
+def test_csv_convention_crlf_and_numbers_that_read_back_exactly(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    # RFC 4180 line ends, and every number the shortest text that parses to the same float
+    # as the JSON value (no rounding to 6 digits on the way to a spreadsheet).
+    post_zip(client, imaging_session, synthetic_zip)
+    study = imaging_session["study_id"]
+    listed = client.get(f"/studies/{study}/measurements", params={"limit": 500}).json()["items"]
+    flux = {m["measurement_id"]: m["total_flux_ps"] for m in listed}
+    measurements = client.get(f"/studies/{study}/measurements", params={"format": "csv"})
+    series = client.get(f"/studies/{study}/series", params={"site": "spine", "format": "csv"})
+    for response in (measurements, series):
+        assert response.headers["content-type"] == "text/csv; charset=utf-8"
+        assert response.text.endswith("\r\n") and "\n" not in response.text.replace("\r\n", "")
+    rows = list(csv.DictReader(io.StringIO(measurements.text)))
+    assert {r["Measurement ID"]: float(r["Total Flux [p/s]"]) for r in rows} == flux
+    points = list(csv.DictReader(io.StringIO(series.text)))
+    assert len(points) == 5
+    for point in points:
+        assert float(point["total_flux_ps [p/s]"]) == flux[point["measurement_id"]]
+
+
+def test_csv_routes_are_documented_as_text_csv(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/studies/{study_id}/measurements", "/studies/{study_id}/series"):
+        content = paths[path]["get"]["responses"]["200"]["content"]
+        assert set(content) == {"application/json", "text/csv"}, path
+        assert content["text/csv"]["schema"] == {"type": "string"}, path
+        assert content["application/json"]["schema"]["$ref"], path

@@ -103,7 +103,9 @@ class RoiMeasurement:
     method : str
         ``"center"`` or ``"exact"``.
     parameters : Mapping[str, object]
-        binning, pixel area, detection floor, calibration steps' names.
+        binning, pixel area, detection floor, calibration steps' names; with a background ROI
+        also ``detection`` (``k``, ``limit_radiance``, ``limit_total_flux_ps``,
+        ``background_radiance_mean``, ``background_radiance_std``).
     imaging_version : str
     background_radiance_std : float or None
         Population SD of the background ROI's pixel radiances ``σ_bkg``.
@@ -239,6 +241,17 @@ def _detection(
         background_radiance_mean=mean_b,
         background_radiance_std=sd_b,
     )
+
+
+def _detection_parameters(limit: DetectionLimit) -> dict[str, float | None]:
+    """A measurement's detection limit as plain values (stored with its parameters)."""
+    return {
+        "k": limit.k,
+        "limit_radiance": limit.radiance,
+        "limit_total_flux_ps": limit.total_flux_ps,
+        "background_radiance_mean": limit.background_radiance_mean,
+        "background_radiance_std": limit.background_radiance_std,
+    }
 
 
 @dataclass(frozen=True)
@@ -639,7 +652,9 @@ def quantify(
                 units=image.units,
                 flags=frozenset(flags),
                 method=method,
-                parameters=parameters,
+                parameters=parameters
+                if limit is None
+                else MappingProxyType({**parameters, "detection": _detection_parameters(limit)}),
                 background_radiance_std=bs.std if bs is not None else None,
                 background_subtracted=subtracted,
                 detection_limit_radiance=limit.radiance if limit is not None else None,

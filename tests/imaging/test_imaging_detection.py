@@ -49,6 +49,14 @@ def test_detection_limit_is_mean_plus_k_sd(value: float, below: bool) -> None:
     assert ("below_detection" in m.flags) is below
     assert (m.total_flux_ps < m.detection_limit_ps) is below
     assert not m.background_subtracted and m.radiance_mean == pytest.approx(value)
+    # the same numbers travel in the parameters a service stores as JSON
+    assert m.parameters["detection"] == {
+        "k": 3.0,
+        "limit_radiance": pytest.approx(500.0),
+        "limit_total_flux_ps": pytest.approx(500.0 * 4 * math.pi),
+        "background_radiance_mean": pytest.approx(200.0),
+        "background_radiance_std": pytest.approx(100.0),
+    }
 
 
 def test_subtracted_background_shifts_the_limit_to_the_same_scale() -> None:

@@ -97,9 +97,8 @@ class RoiMeasurement:
     units : str
     flags : frozenset[str]
         ``saturated``, ``below_detection`` (see the module docstring), ``partly_off_image``
-        (part of the shape lies
-        beyond the image's edge; only the part on the image is measured), ``uncalibrated``,
-        ``background_partly_off_image``, ``non_finite``.
+        (part of the shape lies beyond the image's edge; only the part on the image is
+        measured), ``uncalibrated``, ``background_partly_off_image``, ``non_finite``.
     method : str
         ``"center"`` or ``"exact"``.
     parameters : Mapping[str, object]

@@ -141,3 +141,21 @@ def test_synthetic_click_source_detected_and_empty_stage_not(tmp_path: Path) -> 
     assert "below_detection" in m_empty.flags
     assert_allclose(m_source.total_flux_ps, 5e7, rtol=0.05)
     assert m_empty.total_flux_ps < m_empty.detection_limit_ps
+
+
+def test_reference_click_faintest_mouse_is_below_detection(ivis_reference_folder: Path) -> None:
+    """Living Image's ROI 5 (7.4e4 p/s, ~1080 p/s/cm²/sr: the autoluminescence of a nude
+    mouse, 1000–1600 in BLI.md) is not distinguishable from the empty stage; ROI 1, the next
+    faintest (3460 p/s/cm²/sr), is."""
+    from imaging import quantify_click, rois_from_click
+
+    click = read_ivis_click(ivis_reference_folder)
+    stage = RectangleRoi(center_row=1750, center_col=960, width=1400, height=200)  # no mouse
+    result = quantify_click(
+        click, rois_from_click(click), background=stage, subtract_background=False
+    )
+    below = ["below_detection" in m.flags for m in result.measurements]
+    assert below == [False, False, False, False, True]
+    # five circles of one size (625–628 pixels): one limit, within their pixel counts
+    limits = [m.detection_limit_ps for m in result.measurements]
+    assert_allclose(limits, limits[0], rtol=0.01)

@@ -128,7 +128,9 @@ def photograph_png(
     lo, hi = np.percentile(data[np.isfinite(data)], [0.5, 99.5])
     grey = np.clip((data - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
     buffer = io.BytesIO()
-    Image.fromarray(np.round(grey * 255).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    Image.fromarray(np.round(grey * 255).astype(np.uint8), mode="L").save(
+        buffer, format="PNG", compress_level=1
+    )
     return buffer.getvalue()
 
 

@@ -79,6 +79,7 @@ from .qc import (
     check_settings_series,
     failed_injections,
     kinetic_peak,
+    kinetic_sequences,
     luciferin_timing,
 )
 from .quantify import (
@@ -172,6 +173,7 @@ __all__ = [
     "flat_field_map",
     "image_from_array",
     "kinetic_peak",
+    "kinetic_sequences",
     "luciferin_timing",
     "parse_clickinfo",
     "place_labels",

@@ -52,6 +52,7 @@ __all__ = [
     "check_settings_series",
     "failed_injections",
     "kinetic_peak",
+    "kinetic_sequences",
     "luciferin_timing",
 ]
 
@@ -449,6 +450,69 @@ def kinetic_peak(values: Sequence[float], *, minutes: Sequence[float] | None = N
         minutes=float(minutes[index]) if minutes is not None else None,
         flags=frozenset(flags),
     )
+
+
+def kinetic_sequences(
+    acquired_at: Sequence[datetime],
+    view: Sequence[str | None],
+    animals: Sequence[Sequence[str]],
+    *,
+    max_gap_min: float = 30.0,
+) -> list[int | None]:
+    """Group one session's clicks into kinetic sequences.
+
+    Clicks of the same view of the same set of mice, each taken within ``max_gap_min`` of the
+    previous one of the group, form a kinetic curve (one injection imaged repeatedly). A click
+    alone in its group is not a sequence.
+
+    Parameters
+    ----------
+    acquired_at : sequence of datetime
+        Acquisition times (all aware or all naive).
+    view : sequence of str or None
+        ``"dorsal"``, ``"ventral"``… (compared case-insensitively; ``None`` is its own view).
+    animals : sequence of sequences of str
+        The mice in each click (order ignored).
+    max_gap_min : float
+        Largest gap [min] inside one sequence.
+
+    Returns
+    -------
+    list of int or None
+        Per click, its sequence number (0, 1, … in order of first acquisition), ``None`` for a
+        click that is no sequence.
+
+    Raises
+    ------
+    ValueError
+        Inputs of different lengths or a negative ``max_gap_min``.
+    """
+    n = len(acquired_at)
+    if not (len(view) == len(animals) == n):
+        raise ValueError("acquired_at, view and animals must have one value per click")
+    if not (math.isfinite(max_gap_min) and max_gap_min >= 0):
+        raise ValueError(f"max_gap_min must be ≥ 0, got {max_gap_min!r}")
+    order = sorted(range(n), key=lambda i: acquired_at[i])
+    open_groups: dict[tuple[object, frozenset[str]], tuple[int, datetime]] = {}
+    group_of: list[int] = [0] * n
+    next_group = 0
+    for i in order:
+        key = ((view[i] or "").casefold() or None, frozenset(animals[i]))
+        last = open_groups.get(key)
+        gap = (acquired_at[i] - last[1]).total_seconds() / 60.0 if last else math.inf
+        if last is not None and gap <= max_gap_min:
+            group = last[0]
+        else:
+            group, next_group = next_group, next_group + 1
+        group_of[i] = group
+        open_groups[key] = (group, acquired_at[i])
+    sizes = Counter(group_of)
+    numbering: dict[int, int] = {}
+    out: list[int | None] = [None] * n
+    for i in order:
+        if sizes[group_of[i]] >= 2:
+            out[i] = numbering.setdefault(group_of[i], len(numbering))
+    return out
 
 
 def failed_injections(

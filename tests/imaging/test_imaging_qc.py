@@ -234,3 +234,25 @@ def test_failed_injection_input_errors() -> None:
         failed_injections(["a"], ["A"], [0.0], [1.0], factor=1.0)
     with pytest.raises(ValueError, match="two measurements"):
         failed_injections(["a", "a"], ["A", "A"], [0.0, 0.0], [1.0, 2.0])
+
+
+def test_kinetic_sequences_group_same_view_same_mice_close_in_time() -> None:
+    from imaging import kinetic_sequences
+
+    t0 = datetime(2026, 3, 2, 10, 0)
+    minutes = [0, 5, 10, 15, 3, 8, 60, 200]
+    view = ["dorsal", "Dorsal", "dorsal", "dorsal", "ventral", "ventral", "dorsal", "dorsal"]
+    mice = [("1", "2"), ("2", "1"), ("1", "2"), ("1", "2")]  # order of the mice is ignored
+    mice += [("1", "2")] * 3 + [("3",)]
+    groups = kinetic_sequences([t0 + timedelta(minutes=m) for m in minutes], view, mice)
+    # dorsal 0–15 min: one curve; ventral 3, 8: another; dorsal at 60 min (45 min after the
+    # last) and the other mice at 200 min stand alone
+    assert groups == [0, 0, 0, 0, 1, 1, None, None]
+    shuffled = kinetic_sequences(
+        [t0 + timedelta(minutes=m) for m in reversed(minutes)],
+        list(reversed(view)),
+        list(reversed(mice)),
+    )
+    assert shuffled == [None, None, 1, 1, 0, 0, 0, 0]
+    with pytest.raises(ValueError, match="one value per click"):
+        kinetic_sequences([t0], [], [])

@@ -16,8 +16,8 @@ Flags
     Raw counts reach the CCD saturation level, come within ``near_fraction`` of it, or the
     brightest source stays below ``min_peak_counts`` above bias.
 ``outside_luciferin_window``, ``acquired_before_injection``
-    Time since D-luciferin injection outside the window (default 5–30 min for i.p.; signal
-    peaks ~8–15 min after 150 mg/kg, BLI.md).
+    Time since D-luciferin injection outside the window (default 5–15 min: the study
+    convention for i.p. 150 mg/kg, peak ~8 min, BLI.md).
 ``peak_at_last_point``, ``peak_at_first_point``
     A kinetic sequence whose maximum is at an end: the peak may lie outside the sequence.
 ``suspected_failed_injection``
@@ -359,7 +359,7 @@ def luciferin_timing(
     injected_at: datetime,
     acquired_at: datetime,
     *,
-    window_min: tuple[float, float] = (5.0, 30.0),
+    window_min: tuple[float, float] = (5.0, 15.0),
 ) -> LuciferinTiming:
     """Minutes since D-luciferin injection and whether they fall in the imaging window.
 
@@ -368,9 +368,9 @@ def luciferin_timing(
     injected_at, acquired_at : datetime
         Both timezone-aware, or both naive on the same clock.
     window_min : (float, float)
-        Accepted minutes after injection, inclusive. The default 5–30 min covers the plateau
-        of i.p. D-luciferin 150 mg/kg (peak ~8–15 min, BLI.md); a study imaging at a fixed
-        time passes its own window.
+        Accepted minutes after injection, inclusive. The default 5–15 min is the convention
+        for i.p. D-luciferin 150 mg/kg (peak ~8 min, BLI.md); a study with its own protocol
+        (a later plateau, s.c. injection) passes its own window.
 
     Raises
     ------

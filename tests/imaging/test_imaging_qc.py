@@ -109,8 +109,8 @@ def test_reference_click_acquisition_time(ivis_reference_folder: Path) -> None:
         (4.0, {"outside_luciferin_window"}),
         (5.0, set()),
         (12.0, set()),
-        (30.0, set()),
-        (31.0, {"outside_luciferin_window"}),
+        (15.0, set()),
+        (16.0, {"outside_luciferin_window"}),
         (-2.0, {"outside_luciferin_window", "acquired_before_injection"}),
     ],
 )

@@ -35,7 +35,7 @@ and +25 % in ROIs 1–5. What differs, and why it cannot be reproduced from the 
   not emulated here: it removes real signal.
 * **Gain.** Even so, Living Image is brighter than ``C_ccd / FF`` gives: with its cosmic
   filter emulated, one gain of 1.02–1.03 and a dark of 0.4–1.0 counts per pixel account for
-  all five ROIs (the bright ROIs 2–3 then agree within 0.3 %). No constant of the folder
+  all five ROIs (the bright ROIs 2–3 then agree within ~0.4 %). No constant of the folder
   (C-ccd, exposure, the FF polynomial, its centre conventions, the distortion's Jacobian)
   gives that gain; it is fitted, so it is reported here and not applied.
 

@@ -1,6 +1,6 @@
 """osteolux numeric core: bioluminescence images in, calibrated numbers out.
 
-Pure library (numpy, scipy, tifffile; matplotlib only inside :func:`render_overlay`). Arrays
+Pure library (numpy, scipy, tifffile; matplotlib only inside :mod:`imaging.render`). Arrays
 and frozen dataclasses in and out; inputs are never modified. Errors: see
 :mod:`imaging.errors` (one hierarchy rooted at :class:`ImagingError`).
 
@@ -9,6 +9,16 @@ Typical use::
     click = read_ivis_click("DG20220105114235.zip")
     image = calibrate_click(click)                    # counts → p/s/cm²/sr
     measurements = quantify(image, rois_from_click(click))
+
+    # Living Image's own corrected image when the click has it, raw counts checked beside it,
+    # detection limits from a background patch of the stage:
+    result = quantify_click(click, rois, background=stage, subtract_background=False)
+    result.measurements[0].flags        # e.g. {"calibration_disagrees", "below_detection"}
+
+QC of a series (:mod:`imaging.qc`): :func:`check_settings_series`, :func:`check_exposure`,
+:func:`luciferin_timing`, :func:`kinetic_sequences`, :func:`kinetic_peak`,
+:func:`failed_injections`. Figures (:mod:`imaging.render`): :func:`render_overlay`,
+:func:`render_sequence`, :func:`colour_range`.
 """
 
 from ._version import __version__

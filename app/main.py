@@ -23,6 +23,7 @@ from app.audit.router import router as audit_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
 from app.errors import install_error_handlers
+from app.field.router import router as field_router
 from app.ingest.router import router as ingest_router
 from app.labs.router import router as labs_router
 from app.limits import BodySizeLimit
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analysis_router,
         audit_router,
         viewer_router,
+        field_router,
         workspace_router,
     ):
         app.include_router(router)

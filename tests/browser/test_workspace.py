@@ -193,13 +193,31 @@ def _scenario(
     page.wait_for_function("() => document.querySelector('img.photo')?.complete")
     steps.timed("05-review", t)
 
-    # 5. move the spine ROI of mouse 3467 off its lesion: the flux shown is the API's
     base_path = page.url.split("#")[1].replace("/s/", "/studies/", 1)
     study_path, rest = base_path.split("/a/")
     session_id, acquisition_id = rest.split("/")
     acq_path = f"{study_path}/sessions/{session_id}/acquisitions/{acquisition_id}"
+
+    # 4b. the first two mice were swapped on the stage: drag tag 1 onto position 2, save
+    t = time.perf_counter()
+    page.drag_and_drop(
+        "[data-testid=mice] li[data-position='0']", "[data-testid=mice] li[data-position='1']"
+    )
+    page.fill("input[aria-label='Field correction reason']", "mice 1 and 2 swapped on the stage")
+    page.click("text=Save mouse order")
+    page.wait_for_selector("text=Save mouse order", state="detached")
+    first = page.locator("[data-testid=mice] li[data-position='0'] select")
+    assert first.input_value() == "3467"
+    page.wait_for_selector("[data-testid=roi-layer] text[data-tag='3466']")
+    steps.timed("05b-mouse-order-fixed", t)
+    field = [a["identifier"] for a in api.get(acq_path).json()["animals"]]
+    assert field == ["3467", "3466", "3468", "3469", "3470"]
+    # the signal stayed where it was: the bright second mouse is now 3466
     rois = api.get(f"{acq_path}/image").json()["rois"]
-    spine = next(r for r in rois if r["animal"] == "3467" and r["site"] == "spine")
+    spine = next(r for r in rois if r["animal"] == "3466" and r["site"] == "spine")
+    assert _flux(api, acq_path, spine["roi_id"]) == pytest.approx(1.0e7, rel=0.02)
+
+    # 5. move the spine ROI of mouse 3466 off its lesion: the flux shown is the API's
     before = _flux(api, acq_path, spine["roi_id"])
     box = page.locator(f"path[data-roi='{spine['roi_id']}']").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -216,7 +234,7 @@ def _scenario(
     steps.timed("06-roi-moved", t)
     steps.times["roi_release_to_flux_ms"] = int(flux.get_attribute("data-ms"))
     now = api.get(f"{acq_path}/image").json()["rois"]
-    moved = next(r for r in now if r["animal"] == "3467" and r["site"] == "spine")
+    moved = next(r for r in now if r["animal"] == "3466" and r["site"] == "spine")
     assert moved["roi_id"] != spine["roi_id"]  # a new version; the old one is history
     after = _flux(api, acq_path, moved["roi_id"])
     assert after < before / 10  # off the lesion

@@ -71,6 +71,12 @@ export function AcquisitionPage({ study, sessionId, acquisitionId }: { study: St
   const animals = useLoad(() => all<Animal>(`/studies/${study.id}/animals`), [study.id]);
   const [current, setCurrent] = useState<Acquisition>();
   useEffect(() => setCurrent(acq.data), [acq.data]);
+  // after a field correction the ROIs are new versions of other animals: reload and redraw
+  // (the editor is keyed by its ROI versions)
+  function reloadAll() {
+    acq.reload();
+    info.reload();
+  }
   const a = current;
   return (
     <div>
@@ -83,7 +89,15 @@ export function AcquisitionPage({ study, sessionId, acquisitionId }: { study: St
       ) : info.data === null ? (
         <OverlayFallback base={base} acquisition={a} />
       ) : (
-        <Editor base={base} acquisition={a} info={info.data} animals={animals.data ?? []} onChange={setCurrent} />
+        <Editor
+          key={`${base}-${info.data.rois.map((r) => r.roi_id).join()}`}
+          base={base}
+          acquisition={a}
+          info={info.data}
+          animals={animals.data ?? []}
+          onChange={setCurrent}
+          onFieldChanged={reloadAll}
+        />
       )}
     </div>
   );
@@ -165,12 +179,14 @@ function Editor({
   info,
   animals,
   onChange,
+  onFieldChanged,
 }: {
   base: string;
   acquisition: Acquisition;
   info: ImageInfo;
   animals: Animal[];
   onChange: (a: Acquisition) => void;
+  onFieldChanged: () => void;
 }) {
   const [kind, setKind] = useState<ScaleKind>(sharedScale()?.kind ?? "log");
   const [scale, setScale] = useState<ColourScale>(() => sharedScale() ?? { kind: "log", ...info.scale.log });
@@ -589,7 +605,7 @@ function Editor({
           </label>
         </section>
         <ErrorBox error={error} />
-        <MiceInField acquisition={acquisition} animals={animals} />
+        <MiceInField base={base} acquisition={acquisition} animals={animals} onSaved={onFieldChanged} />
       </aside>
       <div class="wide">
         <MeasurementTable acquisition={acquisition} selected={selected} onSelect={setSelected} />
@@ -754,18 +770,97 @@ export function ColourBar({ scale }: { scale: ColourScale }) {
   );
 }
 
-function MiceInField({ acquisition, animals }: { acquisition: Acquisition; animals: Animal[] }) {
-  const known = new Set(animals.map((a) => a.identifier));
+/**
+ * The mice in the field, left to right, as the server placed them. Wrong order or a wrong
+ * ear tag is fixed here: drag a tag onto another position (the two swap) or pick another
+ * animal, then save with a reason (PUT …/field: audited; each mouse's ROIs follow).
+ */
+function MiceInField({
+  base,
+  acquisition,
+  animals,
+  onSaved,
+}: {
+  base: string;
+  acquisition: Acquisition;
+  animals: Animal[];
+  onSaved: () => void;
+}) {
+  const original = acquisition.animals.map((a) => a.identifier);
+  const [order, setOrder] = useState<string[]>(original);
+  useEffect(() => setOrder(original), [original.join()]);
+  const [dragged, setDragged] = useState<number | null>(null);
+  const [reason, setReason] = useState("");
+  const [error, setError] = useState<unknown>();
+  const changed = order.join() !== original.join();
+  function swap(i: number, j: number) {
+    const next = [...order];
+    [next[i], next[j]] = [next[j], next[i]];
+    setOrder(next);
+  }
+  async function save() {
+    setError(undefined);
+    try {
+      await api(`${base}/field`, { method: "PUT", json: { animals: order, reason } });
+      onSaved();
+    } catch (e) {
+      setError(e);
+    }
+  }
   return (
-    <section class="card">
+    <section class="card" aria-label="Mice in the field">
       <h3>Mice in the field (left → right)</h3>
       <ol class="mice" data-testid="mice">
-        {acquisition.animals.map((a) => (
-          <li>
-            {a.identifier} {known.size && !known.has(a.identifier) ? <span class="pill bad">not in study</span> : null}
+        {order.map((ident, i) => (
+          <li
+            draggable
+            class={`mouse ${dragged === i ? "dragging" : ""}`}
+            data-position={i}
+            onDragStart={() => setDragged(i)}
+            onDragOver={(e) => e.preventDefault()}
+            onDrop={(e) => {
+              e.preventDefault();
+              if (dragged !== null && dragged !== i) swap(dragged, i);
+              setDragged(null);
+            }}
+          >
+            <span class="grip" aria-hidden="true">
+              ⋮⋮
+            </span>
+            <select
+              value={ident}
+              aria-label={`Mouse ${i + 1}`}
+              onChange={(e) => {
+                const next = [...order];
+                next[i] = (e.target as HTMLSelectElement).value;
+                setOrder(next);
+              }}
+            >
+              {[...new Set([ident, ...animals.filter((a) => !a.archived_at).map((a) => a.identifier)])].map((x) => (
+                <option value={x}>{x}</option>
+              ))}
+            </select>
+            {ident !== original[i] && <span class="pill treatment">was {original[i] ?? "—"}</span>}
           </li>
         ))}
       </ol>
+      {changed && (
+        <div>
+          <label class="field">
+            <span class="field-label">Why (kept in the audit trail)</span>
+            <input value={reason} onInput={(e) => setReason((e.target as HTMLInputElement).value)} aria-label="Field correction reason" />
+          </label>
+          <div class="actions">
+            <button onClick={save} disabled={reason.trim().length < 3}>
+              Save mouse order
+            </button>
+            <button class="secondary" onClick={() => setOrder(original)}>
+              Undo
+            </button>
+          </div>
+        </div>
+      )}
+      <ErrorBox error={error} />
     </section>
   );
 }

@@ -1,0 +1,1 @@
+"""Correcting which animals are in an acquisition's field (wrong order, a missing mouse)."""

@@ -135,7 +135,7 @@ def revoke_key(
             action="revoke",
             object_type="api_key",
             object_id=key.id,
-            changes={"revoked_at": key.revoked_at},
+            changes={"revoked_at": (None, key.revoked_at)},
             reason=reason,
         )
     return key

@@ -141,7 +141,7 @@ def test_key_creation_and_revocation_record_the_reason(
         ("revoke", "PC sent for repair"),
     ]
     assert events[0].changes == {"name": "IVIS PC", "role": "instrument"}
-    assert events[1].changes["revoked_at"] == created_revoked_at(client, created["id"])
+    assert events[1].changes == {"revoked_at": [None, created_revoked_at(client, created["id"])]}
 
 
 def created_revoked_at(client: TestClient, key_id: str) -> str:

@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
         from app.migrations import upgrade_to_head
 
         upgrade_to_head(settings.resolved_database_url)
+    _warn_if_owner(settings.resolved_database_url)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -28,6 +29,26 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
     )
     return 0
+
+
+def _warn_if_owner(url: str) -> None:
+    if not url.startswith("postgresql"):
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.audit.runtime_role import owner_warning
+    from app.db import make_engine
+
+    engine = make_engine(url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            warning = owner_warning(connection)
+    except SQLAlchemyError:
+        return  # the database is not up yet: the service reports that itself
+    finally:
+        engine.dispose()
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _prepare_storage(settings: Settings) -> None:

@@ -68,3 +68,24 @@ def grant_runtime_role(connection: Connection, role: str) -> None:
     ]
     for statement in statements:
         connection.execute(text(statement))
+
+
+def owner_warning(connection: Connection) -> str | None:
+    """A warning when the service connects as the owner of the audit trail (so it could
+    drop the triggers that keep it append-only), else None; always None on SQLite."""
+    if connection.dialect.name != "postgresql":
+        return None
+    owner = connection.scalar(
+        text(
+            "SELECT tableowner FROM pg_tables "
+            "WHERE schemaname = current_schema() AND tablename = 'audit_event'"
+        )
+    )
+    user = connection.scalar(text("SELECT current_user"))
+    if owner is None or owner != user:
+        return None
+    return (
+        f"the service connects as '{user}', the owner of the audit trail, so it could remove "
+        "the triggers that keep it append-only; run it as a runtime role "
+        "(osteolux migrate --grant-runtime-role, README: Security and roles)"
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
+from app.audit.runtime_role import owner_warning
 from app.config import Settings
 from app.db import make_engine, make_session_factory, transaction
 from app.labs.service import create_lab
@@ -172,3 +173,15 @@ def test_the_runtime_role_must_be_a_limited_role(two_roles: TwoRoles, tmp_path: 
 def test_runtime_role_needs_postgresql(tmp_path: Path) -> None:
     refused = run_cli(tmp_path / "data", "migrate", "--grant-runtime-role", "osteolux_app")
     assert refused.returncode == 1 and "need PostgreSQL" in refused.stderr
+
+
+def test_serving_as_the_owner_is_warned_about(two_roles: TwoRoles, runtime_engine: Engine) -> None:
+    owner_engine = make_engine(two_roles.owner_url)
+    try:
+        with owner_engine.connect() as conn:
+            warning = owner_warning(conn)
+    finally:
+        owner_engine.dispose()
+    assert warning is not None and "owner of the audit trail" in warning
+    with runtime_engine.connect() as conn:
+        assert owner_warning(conn) is None

@@ -209,6 +209,8 @@ def _scenario(
     first = page.locator("[data-testid=mice] li[data-position='0'] select")
     assert first.input_value() == "3467"
     page.wait_for_selector("[data-testid=roi-layer] text[data-tag='3466']")
+    page.wait_for_selector("[data-testid=measurements] tr:has-text('3466 spine') >> text=1.00e+7")
+    page.evaluate("() => window.scrollTo(0, 0)")  # the drags below use viewport coordinates
     steps.timed("05b-mouse-order-fixed", t)
     field = [a["identifier"] for a in api.get(acq_path).json()["animals"]]
     assert field == ["3467", "3466", "3468", "3469", "3470"]
@@ -240,6 +242,52 @@ def _scenario(
     assert after < before / 10  # off the lesion
     shown = float(flux.inner_text().split()[0])
     assert shown == pytest.approx(after, rel=0.006)  # 3 significant digits
+    # and back onto the lesion: the flux returns to the synthetic truth
+    page.evaluate("() => document.querySelector('[data-testid=selected-flux]').dataset.ms = ''")
+    page.mouse.move(x + 60, y + 10)
+    page.mouse.down()
+    page.mouse.move(x, y, steps=6)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => { const e = document.querySelector('[data-testid=selected-flux]');"
+        " return e && e.dataset.ms !== '' && !e.textContent.includes('measuring'); }"
+    )
+    back = next(
+        r
+        for r in api.get(f"{acq_path}/image").json()["rois"]
+        if r["animal"] == "3466" and r["site"] == "spine"
+    )
+    assert _flux(api, acq_path, back["roi_id"]) == pytest.approx(1.0e7, rel=0.02)
+    assert float(flux.inner_text().split()[0]) == pytest.approx(1.0e7, rel=0.02)
+
+    # 5b. draw a new circle on mouse 3468's lesion: measured at once, as the API says
+    t = time.perf_counter()
+    lesion = next(r for r in now if r["animal"] == "3468" and r["site"] == "spine")
+    page.select_option("select[aria-label='New ROI mouse']", "3468")
+    page.click("[role=toolbar] >> text=circle")
+    page.evaluate("() => document.querySelector('[data-testid=selected-flux]').dataset.ms = ''")
+    target = page.locator(f"path[data-roi='{lesion['roi_id']}']")
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + box["width"] / 2, y, steps=5)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => { const e = document.querySelector('[data-testid=selected-flux]');"
+        " return e && e.dataset.ms !== '' && !e.textContent.includes('measuring'); }"
+    )
+    steps.timed("06b-roi-drawn", t)
+    drawn = [
+        r
+        for r in api.get(f"{acq_path}/image").json()["rois"]
+        if r["animal"] == "3468" and r["site"] == "custom"
+    ]
+    assert len(drawn) == 1 and drawn[0]["geometry"]["type"] == "circle"
+    value = _flux(api, acq_path, drawn[0]["roi_id"])
+    assert float(flux.inner_text().split()[0]) == pytest.approx(value, rel=0.006)
+    assert value > 0.5 * 8.0e6  # most of the 8e6 p/s lesion lies inside
 
     # 7. compare the arms: a form with visible defaults, tables, inline plots, downloads
     t = time.perf_counter()

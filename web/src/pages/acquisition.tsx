@@ -310,6 +310,9 @@ function Editor({
   }
 
   function onPointerDown(e: PointerEvent) {
+    // keyboard nudging needs focus, but focusing must not scroll the page under the pointer
+    e.preventDefault();
+    svgRef.current?.focus({ preventScroll: true });
     (e.target as Element).setPointerCapture?.(e.pointerId);
     const p = point(e);
     const target = (e.target as SVGElement).dataset;

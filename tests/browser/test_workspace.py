@@ -306,4 +306,23 @@ def _scenario(
         compare.locator("text=Download Prism CSV").click()
     saved = Path(download.value.path()).read_bytes()
     assert saved == api.get(f"/studies/{study_id}/export/prism.csv").content
+
+    # 6. follow mouse 3466: both sessions' images on one scale, its growth curve
+    t = time.perf_counter()
+    page.click("a[role=tab]:has-text('Set-up')")
+    page.click("[data-testid=animals] >> text=3466")
+    page.select_option("select[aria-label='Growth site']", "spine")
+    page.wait_for_selector("[data-testid=animal-series] >> text=23")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=sequence] canvas.lum').length === 3"
+    )
+    steps.timed("08-follow-an-animal", t)
+
+    # 8. the audit trail says who fixed the mouse order, when and why
+    t = time.perf_counter()
+    page.click("a[role=tab]:has-text('Audit trail')")
+    page.select_option("form[aria-label='Audit filters'] select >> nth=0", "acquisition")
+    page.select_option("form[aria-label='Audit filters'] select >> nth=1", "update")
+    page.wait_for_selector("[data-testid=audit] >> text=mice 1 and 2 swapped on the stage")
+    steps.timed("09-audit", t)
     (shots / "timings.json").write_text(json.dumps(steps.times, indent=2))

@@ -2,6 +2,8 @@ import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, api, clearKey, getKey, setKey } from "./lib/api";
 import { AcquisitionPage } from "./pages/acquisition";
+import { AnimalPage } from "./pages/animal";
+import { AuditPage } from "./pages/audit";
 import { ComparePage } from "./pages/compare";
 import { SessionsPage } from "./pages/sessions";
 import { SetupPage } from "./pages/setup";
@@ -72,6 +74,7 @@ function StudyShell({ route, me }: { route: string[]; me: Me }) {
     ["setup", "Set-up"],
     ["sessions", "Imaging sessions"],
     ["compare", "Compare arms"],
+    ["audit", "Audit trail"],
   ];
   return (
     <div>
@@ -88,7 +91,7 @@ function StudyShell({ route, me }: { route: string[]; me: Me }) {
           </p>
           <div class="tabs" role="tablist">
             {tabs.map(([id, label]) => (
-              <a role="tab" aria-selected={tab === id || (tab === "a" && id === "sessions")} href={`#/s/${studyId}/${id}`}>
+              <a role="tab" aria-selected={tab === id || (tab === "a" && id === "sessions") || (tab === "animal" && id === "setup")} href={`#/s/${studyId}/${id}`}>
                 {label}
               </a>
             ))}
@@ -97,6 +100,8 @@ function StudyShell({ route, me }: { route: string[]; me: Me }) {
           {tab === "sessions" && <SessionsPage study={study} />}
           {tab === "a" && <AcquisitionPage study={study} sessionId={rest[0]} acquisitionId={rest[1]} />}
           {tab === "compare" && <ComparePage study={study} />}
+          {tab === "audit" && <AuditPage study={study} />}
+          {tab === "animal" && <AnimalPage study={study} animalId={rest[0]} />}
         </>
       ) : null}
     </div>

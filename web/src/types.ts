@@ -33,6 +33,7 @@ export interface Arm {
 
 export interface Animal {
   id: string;
+  study_id: string;
   identifier: string;
   arm_id: string;
   cage: string | null;

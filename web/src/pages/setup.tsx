@@ -166,7 +166,9 @@ function AnimalTable({ animals, arms }: { animals: Animal[]; arms: Arm[] }) {
       <tbody>
         {animals.map((a) => (
           <tr key={a.id}>
-            <td>{a.identifier}</td>
+            <td>
+              <a href={`#/s/${a.study_id}/animal/${a.id}`}>{a.identifier}</a>
+            </td>
             <td>{armName.get(a.arm_id) ?? "?"}</td>
             <td>{a.cage ?? ""}</td>
             <td>{a.sex}</td>

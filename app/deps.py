@@ -79,6 +79,13 @@ def _bare_key(value: str | None) -> str | None:
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+NOT_PREFILLED: dict[str, object] = {"example": ""}
+"""``json_schema_extra`` of form fields that change what is stored or computed (animals, view,
+metadata). Swagger UI fills a form field with its schema's example, or an enum's first value,
+and sends it: a ventral click was stored as dorsal with mice in the example's order. An empty
+example leaves the field empty, so the documented default (e.g. the click's own label) applies.
+Describe such fields in words instead."""
+
 ReasonHeader = Annotated[
     str | None,
     Header(

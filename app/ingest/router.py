@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.acquisitions.schemas import AcquisitionRead
-from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
+from app.deps import NOT_PREFILLED, BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.errors import BadRequest, Conflict, Unprocessable
 from app.idempotency import IdempotencyKey
 from app.ingest import service
@@ -53,8 +53,8 @@ router = APIRouter(
 
 _ANIMALS = Form(
     description="Animals in the field left to right, comma separated; default: the click's "
-    "'Animal Number'.",
-    examples=["3466,3467,3468,3469,3470"],
+    "'Animal Number' (e.g. 3466,3467,3468,3469,3470). The count must match the mice found.",
+    json_schema_extra=NOT_PREFILLED,
 )
 
 
@@ -81,7 +81,10 @@ def upload_click(
     store: BlobStoreDep,
     settings: SettingsDep,
     response: Response,
-    view: Annotated[View | None, Form(description="Default: the click's 'View' label")] = None,
+    view: Annotated[
+        View | None,
+        Form(description="Default: the click's 'View' label", json_schema_extra=NOT_PREFILLED),
+    ] = None,
     animals: Annotated[str | None, _ANIMALS] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> AcquisitionRead:
@@ -120,7 +123,8 @@ def upload_tiff(
         str,
         Form(
             description="JSON: units, binning, pixel size, calibration constants, animals "
-            "(left to right) and ROIs; see the TiffMetadata schema"
+            "(left to right) and ROIs; see the TiffMetadata schema",
+            json_schema_extra=NOT_PREFILLED,
         ),
     ],
     session: SessionDep,

@@ -30,7 +30,9 @@ def list_studies(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    name_contains: Annotated[str | None, Query(max_length=200, examples=["TGF"])] = None,
+    name_contains: Annotated[
+        str | None, Query(max_length=200, description="Part of the name, e.g. TGF")
+    ] = None,
     injection_model: InjectionModel | None = None,
     include_archived: bool = False,
 ) -> Page[StudyRead]:

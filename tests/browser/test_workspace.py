@@ -60,8 +60,9 @@ def page(browser: Any, server: dict[str, str], shots: Path) -> Iterator[Any]:
     p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     yield p
     context.close()
-    # 4xx answers the workspace shows to the user are logged by Chromium as failed loads
-    assert [e for e in errors if "status of 4" not in e] == []
+    # 4xx answers the workspace shows to the user, and the deliberate network cut, are logged
+    # by Chromium as failed loads
+    assert [e for e in errors if "status of 4" not in e and "ERR_CONNECTION_RESET" not in e] == []
 
 
 @pytest.fixture(scope="module")
@@ -182,8 +183,28 @@ def _scenario(
     session_form.locator("input[name=acquired_at]").fill("2022-01-12T11:00")
     session_form.locator("button[type=submit]").click()
     page.wait_for_selector("[data-testid=sessions] >> text=2022-01-12")
+    # ...through a network cut: the server stores the click but its answer is lost; the
+    # browser retries with the same Idempotency-Key and gets the first answer back
+    keys: list[str] = []
+
+    def cut_first_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        keys.append(route.request.headers.get("idempotency-key", ""))
+        if len(keys) == 1:
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/acquisitions", cut_first_answer)
     page.set_input_files("input[aria-label='Click zips']", files=[str(clicks[2])])
     cards.nth(2).locator("text=Review").wait_for(timeout=60_000)
+    page.unroute("**/acquisitions")
+    assert len(keys) == 2 and keys[0] == keys[1] != ""
+    later = page.locator("[data-testid=sessions] tr:has-text('2022-01-12') a.chip")
+    assert later.count() == 1  # stored once
 
     # 4. review the synthetic acquisition
     t = time.perf_counter()

@@ -23,6 +23,7 @@ COPY alembic alembic
 COPY app app
 COPY imaging imaging
 COPY cohorts cohorts
+COPY push push
 RUN pip install --quiet --no-deps -e .
 
 USER osteolux

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,8 +24,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from app.push import STATE_FILE, PushOptions, click_time, push, zip_click
 from imaging import default_hotel, write_synthetic_click
+from osteolux_push import STATE_FILE, PushOptions, click_time, push, zip_click
 from tests.live_server import ROOT, free_port, live_server, run_cli
 
 ANIMALS = [str(3466 + i) for i in range(5)]
@@ -265,7 +268,9 @@ class FlakyProxy(ThreadingHTTPServer):
     def __init__(self, target: str, *, fail: dict[str, int], cut: dict[str, set[int]]) -> None:
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.target, self.fail, self.cut = target, fail, cut
+        self.retry_after: str | None = None  # sent with the 503s when set
         self.seen: dict[str, int] = {}
+        self.times: dict[str, list[float]] = {}
         self.lock = threading.Lock()
 
     @property
@@ -281,8 +286,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with proxy.lock:
             n = proxy.seen[self.command] = proxy.seen.get(self.command, 0) + 1
+            proxy.times.setdefault(self.command, []).append(time.monotonic())
         if n <= proxy.fail.get(self.command, 0):
-            self._answer(503, b'{"status": 503, "detail": "restarting"}', "application/json")
+            extra = {"Retry-After": proxy.retry_after} if proxy.retry_after else {}
+            self._answer(503, b'{"status": 503, "detail": "restarting"}', "application/json", extra)
             return
         forwarded = httpx2.request(
             self.command,
@@ -298,8 +305,12 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return
         self._answer(forwarded.status_code, forwarded.content, forwarded.headers["content-type"])
 
-    def _answer(self, status: int, body: bytes, content_type: str) -> None:
+    def _answer(
+        self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> None:
         self.send_response(status)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -344,6 +355,21 @@ def test_retries_and_cut_connections_never_duplicate(
     retries = capsys.readouterr().err
     assert retries.count("HTTP 503: restarting; retry") == 2
     assert "RemoteProtocolError" in retries
+
+
+def test_retry_after_is_honoured(
+    study: Study, flaky: FlakyProxy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Backoff alone would wait 0.05–0.2 s; the server asks for 1 s (RFC 9110 Retry-After).
+    flaky.fail, flaky.cut, flaky.retry_after = {"PUT": 1}, {}, "1"
+    make_click(tmp_path, "SYN20260726100000")
+    options_ = dataclasses.replace(options(study, tmp_path), url=flaky.url, max_backoff_s=5.0)
+
+    assert push(options_) == 0
+
+    first, second = flaky.times["PUT"]
+    assert second - first >= 1.0
+    assert "HTTP 503: restarting; retry 1/3 in 1 s (Retry-After)" in capsys.readouterr().err
 
 
 def test_gives_up_when_the_server_cannot_be_reached(
@@ -461,3 +487,60 @@ def test_a_clickinfo_the_server_cannot_read_rejects_the_click(
     with pytest.raises(Exception, match=reason) as raised:
         click_time(click)
     assert "DG20220105114235/ClickInfo.txt" in str(raised.value)
+
+
+# What `pip install osteolux` would bring and an instrument PC must not need.
+SERVER_MODULES = (
+    "app imaging cohorts numpy scipy pandas statsmodels matplotlib tifffile boto3 botocore "
+    "psycopg fastapi starlette sqlalchemy pydantic alembic uvicorn"
+)
+_ALONE = """
+import importlib.abc, sys
+SERVER = set(sys.argv.pop(1).split())
+class NotOnAnInstrumentPC(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in SERVER:
+            raise ImportError(f"{name} is not installed with osteolux-push")
+sys.meta_path.insert(0, NotOnAnInstrumentPC())
+from osteolux_push.cli import main
+code = main(sys.argv[1:])
+print("server modules loaded:", sorted({m.split(".")[0] for m in sys.modules} & SERVER))
+sys.exit(code)
+"""
+
+
+def test_the_client_alone_pushes_without_the_server_packages(study: Study, tmp_path: Path) -> None:
+    make_click(tmp_path, "SYN20260730100000")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OSTEOLUX_")}
+    result = subprocess.run(
+        [
+            *(sys.executable, "-c", _ALONE, SERVER_MODULES, str(tmp_path)),
+            *("--url", study.url, "--study", study.id, "--backoff", "0.05"),
+        ],
+        cwd=tmp_path,
+        env=env | {"OSTEOLUX_API_KEY": study.key},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "stored: SYN20260730100000" in result.stdout
+    assert "server modules loaded: []" in result.stdout
+    assert study.acquisitions() == {"2026-07-30": ["SYN20260730100000"]}
+
+
+def test_the_client_distribution_declares_what_it_imports() -> None:
+    # push/pyproject.toml is `pip install ./push`; every module the client imports is the
+    # standard library's, its own, or one of the distribution's three dependencies.
+    project = tomllib.loads((ROOT / "push" / "pyproject.toml").read_text())["project"]
+    declared = {re.split(r"[<>=!~ \\[]", d)[0] for d in project["dependencies"]}
+    assert declared == {"httpx2", "tqdm", "stamina"}
+    imported: set[str] = set()
+    for path in (ROOT / "push").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    own = {"osteolux_push", "livingimage_text"}
+    assert imported - sys.stdlib_module_names - own == declared

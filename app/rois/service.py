@@ -4,6 +4,7 @@ keeps the old ones as history (who, when, why)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -100,6 +101,39 @@ def _editable_acquisition(
     return acquisition
 
 
+def _draw(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    acquisition: Acquisition,
+    roi: Roi,
+    *,
+    reason: str | None,
+    action: str,
+    changes: dict[str, Any],
+) -> AcquisitionRead:
+    """Keep a client's ROI on this acquisition, measure it at once and audit who drew it."""
+    roi.acquisition_id = acquisition.id
+    roi.shape = roi.geometry["type"]
+    roi.source = RoiSource.client
+    roi.created_by_key_id = principal.key_id
+    roi.change_reason = reason
+    session.add(roi)
+    session.flush()
+    _measure(session, store, settings, acquisition, [roi])
+    audit.record(
+        session,
+        principal,
+        action=action,
+        object_type="roi",
+        object_id=roi.id,
+        changes=changes,
+        reason=reason,
+    )
+    return acquisition_read(session, acquisition, already_stored=True)
+
+
 def add_roi(
     session: Session,
     principal: Principal,
@@ -114,30 +148,17 @@ def add_roi(
     acquisition = _editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     animal_id = _animal_in_field(session, acquisition, data.animal)
     _ensure_single(session, acquisition, animal_id, data.site)
-    roi = Roi(
-        acquisition_id=acquisition.id,
-        animal_id=animal_id,
-        site=data.site,
-        label=data.label,
-        shape=data.geometry["type"],
-        geometry=data.geometry,
-        source=RoiSource.client,
-        created_by_key_id=principal.key_id,
-        change_reason=data.reason,
-    )
-    session.add(roi)
-    session.flush()
-    _measure(session, store, settings, acquisition, [roi])
-    audit.record(
+    return _draw(
         session,
         principal,
-        action="create",
-        object_type="roi",
-        object_id=roi.id,
-        changes={"geometry": data.geometry, "site": data.site},
+        store,
+        settings,
+        acquisition,
+        Roi(animal_id=animal_id, site=data.site, label=data.label, geometry=data.geometry),
         reason=data.reason,
+        action="create",
+        changes={"geometry": data.geometry, "site": data.site},
     )
-    return acquisition_read(session, acquisition, already_stored=True)
 
 
 def edit_roi(
@@ -169,32 +190,24 @@ def edit_roi(
     )
     site = changes.get("site", old.site)
     _ensure_single(session, acquisition, animal_id, site, replacing=old.id)
-    new = Roi(
-        acquisition_id=acquisition.id,
-        animal_id=animal_id,
-        site=site,
-        label=changes.get("label", old.label),
-        shape=geometry["type"],
-        geometry=geometry,
-        source=RoiSource.client,
-        supersedes_id=old.id,
-        created_by_key_id=principal.key_id,
-        change_reason=data.reason,
-    )
     old.is_current = False
-    session.add(new)
-    session.flush()
-    _measure(session, store, settings, acquisition, [new])
-    audit.record(
+    return _draw(
         session,
         principal,
-        action="update",
-        object_type="roi",
-        object_id=new.id,
-        changes={"supersedes": str(old.id), **{k: v for k, v in changes.items() if k != "reason"}},
+        store,
+        settings,
+        acquisition,
+        Roi(
+            animal_id=animal_id,
+            site=site,
+            label=changes.get("label", old.label),
+            geometry=geometry,
+            supersedes_id=old.id,
+        ),
         reason=data.reason,
+        action="update",
+        changes={"supersedes": str(old.id), **{k: v for k, v in changes.items() if k != "reason"}},
     )
-    return acquisition_read(session, acquisition, already_stored=True)
 
 
 def retire_roi(

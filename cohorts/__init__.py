@@ -14,7 +14,7 @@ per_animal_auc             AUC per animal over a common window
 compare_auc                ... treated vs control
 per_animal_growth_rates    OLS slope per animal, doubling time
 compare_growth_rates       ... treated vs control
-fit_growth_model           linear mixed model y ~ day x arm, random intercept + slope
+fit_growth_model           linear mixed model y ~ day x arm (REML as lme4, Kenward-Roger df)
 tc_ratio                   T/C % on geometric means per day
 tumor_growth_inhibition    %TGI between two days
 site_onsets                day each animal's site becomes positive
@@ -56,7 +56,14 @@ from ._errors import (
     MixedStudiesError,
     NoDataError,
 )
-from ._mixed import FixedEffect, GrowthModelResult, GrowthRate, OptimizerAttempt, fit_growth_model
+from ._mixed import (
+    FixedEffect,
+    GrowthModelResult,
+    GrowthRate,
+    ModelReduction,
+    OptimizerAttempt,
+    fit_growth_model,
+)
 from ._summary import ArmDaySummary, SummaryTable, summarize
 from ._survival import (
     AnimalOnset,
@@ -99,6 +106,7 @@ __all__ = [
     "KMCurve",
     "KMPoint",
     "MixedStudiesError",
+    "ModelReduction",
     "NoDataError",
     "Observation",
     "OnsetTable",

@@ -1,37 +1,51 @@
-"""Linear mixed-effects growth model (statsmodels MixedLM)."""
+"""Linear mixed-effects growth model: REML fit, singular-fit handling, KR / Satterthwaite
+small-sample inference (the numerics are in :mod:`cohorts._lmm`)."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
-from statsmodels.regression.mixed_linear_model import MixedLM
 
 from ._common import Effect, _f, scale_label
 from ._data import Adjustment, Cohort, Exclusion, _AsDict, prepare, require_animals
 from ._errors import InsufficientDataError, InvalidInputError
+from ._lmm import SINGULAR_TOL, LmmFit, fit_lmm
 
-__all__ = ["FixedEffect", "GrowthModelResult", "GrowthRate", "OptimizerAttempt", "fit_growth_model"]
+__all__ = [
+    "FixedEffect",
+    "GrowthModelResult",
+    "GrowthRate",
+    "ModelReduction",
+    "OptimizerAttempt",
+    "fit_growth_model",
+]
 
-DEFAULT_OPTIMIZERS: tuple[str, ...] = ("lbfgs", "powell")
+DF_METHODS = ("kenward-roger", "satterthwaite")
 
-_Z975 = float(stats.norm.ppf(0.975))
+# The documented reduction rule for singular fits (see GrowthModelResult)
+_REDUCE_CORRELATED = "intercept_slope_uncorrelated"
 
 
 @dataclass(frozen=True, slots=True)
 class FixedEffect(_AsDict):
-    """One fixed-effect coefficient: estimate, standard error, Wald z = estimate / se,
-    two-sided normal p and 95 % Wald CI (estimate -/+ 1.96 se)."""
+    """One fixed-effect coefficient with its small-sample t test.
+
+    ``se``: standard error — Kenward-Roger adjusted (sqrt of the diagonal of pbkrtest's
+    ``vcovAdj``) or, with Satterthwaite, model-based (``vcov``); ``df``: denominator
+    degrees of freedom of ``df_method``; ``t`` = estimate / se; ``p_value``: two-sided,
+    t distribution with ``df``; 95 % CI estimate -/+ t(0.975, df) se. As lmerTest
+    ``summary(fit, ddf = "Kenward-Roger")`` / ``ddf = "Satterthwaite"``.
+    """
 
     name: str
     estimate: float
     se: float | None
-    z: float | None
+    df: float | None
+    t: float | None
     p_value: float | None
     ci_low: float | None
     ci_high: float | None
@@ -40,35 +54,52 @@ class FixedEffect(_AsDict):
 @dataclass(frozen=True, slots=True)
 class GrowthRate(_AsDict):
     """An arm's model-based growth rate (scale unit per day) and, for treated arms, its
-    difference from the control arm.
+    difference from the control arm, each tested like a :class:`FixedEffect`.
 
-    - ``rate``: beta_day + beta_{arm:day} (control: beta_day), 95 % Wald CI from the
-      fixed-effect covariance.
-    - ``difference``: beta_{arm:day} = rate(arm) - rate(control) with its Wald 95 % CI;
-      ``z``/``p_value``: Wald z test (normal reference; statsmodels has no
-      Satterthwaite / Kenward-Roger df, so p is slightly anti-conservative for few animals).
+    - ``rate``: beta_day + beta_{arm:day} (control: beta_day) with its 95 % CI
+      (t(0.975, ``rate_df``)); ``rate_se``, ``rate_df`` for the contrast.
+    - ``difference``: beta_{arm:day} = rate(arm) - rate(control) with its 95 % CI;
+      ``difference_se``, ``df``, ``t`` and two-sided ``p_value`` of the slope contrast
+      (lmerTest ``contest1D`` / emmeans with the same df method).
     - ``doubling_time_days``: log_b(2) / rate on log10 / ln, None if rate <= 0.
     """
 
     arm: str
     n_animals: int
     rate: Effect
+    rate_se: float | None
+    rate_df: float | None
     difference: Effect | None
-    z: float | None
+    difference_se: float | None
+    df: float | None
+    t: float | None
     p_value: float | None
     doubling_time_days: float | None
 
 
 @dataclass(frozen=True, slots=True)
 class OptimizerAttempt(_AsDict):
-    """One fit attempt: optimiser, random-effects structure, whether statsmodels reported
-    convergence, its log-likelihood and the warnings it raised."""
+    """One optimiser run: ``optimizer`` (method and starting point), the random-effects
+    structure, whether it reported success, the log-likelihood it reached and its message."""
 
     optimizer: str
     random_effects: str
     converged: bool
     log_likelihood: float | None
     warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReduction(_AsDict):
+    """A singular fit of ``from_structure`` replaced by ``to_structure``, and why;
+    ``log_likelihood`` and ``theta`` (lme4's relative covariance factor) of the singular
+    fit."""
+
+    from_structure: str
+    to_structure: str
+    reason: str
+    log_likelihood: float
+    theta: tuple[float, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,27 +113,41 @@ class GrowthModelResult(_AsDict):
 
     (``random_effects="intercept"`` drops u1; ``common_intercept=True`` drops b_g; with a
     ``baseline`` y is the log fold change, t the days since baseline and b0, b_g, u0 are
-    dropped). Fitted by REML (default) or ML with statsmodels ``MixedLM``.
+    dropped). Fitted by REML (default) or ML as lme4 does (profiled criterion in the
+    relative covariance factor theta; see :mod:`cohorts._lmm`), from several starting
+    points, the best optimum polished by Newton steps.
 
     - ``fixed_effects``: names ``Intercept``, ``day``, ``arm[<g>]``, ``arm[<g>]:day``
-      (``day`` is the control arm's growth rate, ``arm[<g>]:day`` the difference).
+      (``day`` is the control arm's growth rate, ``arm[<g>]:day`` the difference), each
+      with its small-sample t test (see :class:`FixedEffect`).
+    - ``df_method``: ``kenward-roger`` (default for REML: Kenward & Roger 1997, as
+      pbkrtest / lmerTest and TumGrowth) or ``satterthwaite`` (lmerTest's default; the
+      only choice for ML fits).
     - ``growth_rates``: per arm, control first (see :class:`GrowthRate`).
     - ``re_intercept_variance``, ``re_slope_variance``, ``re_correlation``: G on the
-      absolute scale (lme4 ``VarCorr``); terms absent from the fitted structure are None.
+      absolute scale (lme4 ``VarCorr``); terms absent from the fitted structure are None
+      (``re_correlation`` is None for the uncorrelated structure).
       (nlme/SynergyLMM print the slope SD relative to the residual SD.)
     - ``residual_variance``: sigma^2.
     - ``log_likelihood``: the REML or ML log-likelihood (nlme ``logLik``);
       ``reml_criterion`` = -2 x REML log-likelihood (lme4 "REML criterion at
       convergence"), None for ML; ``aic`` = -2 logLik + 2 k (k = fixed + variance
       parameters, as nlme), reported for ML and REML alike.
-    - ``optimizer``: the optimiser whose fit is reported. Every optimiser in
-      ``optimizers`` is tried; among fits statsmodels reports converged, the one with the
-      highest log-likelihood is kept (an optimiser can stop at a worse local optimum and
-      still report convergence). If none converges with random slopes, the random-
-      intercept model is fitted (``fallback_used`` True, ``random_effects`` says what was
-      fitted); if that fails too, the best non-converged fit is reported with
-      ``converged`` False. Never trust numbers when ``converged`` is False.
-    - ``attempts``: every fit tried; ``warnings``: warnings of the reported fit.
+    - ``singular``: the reported fit is singular, as lme4 ``isSingular``: a diagonal
+      entry of the relative covariance factor (theta) below 1e-4 — a variance estimated
+      as 0 or a correlation of -/+1.
+    - ``reductions``: the rule applied to singular fits (Bates, Kliegl, Vasishth & Baayen
+      2015, arXiv:1506.04967; Matuschek et al. 2017, J Mem Lang 94:305): a singular
+      correlated intercept + slope model is refitted without the correlation
+      (``intercept_slope_uncorrelated``, lme4 ``(1 + day || animal)``); a singular
+      model is then refitted without each variance estimated as 0 (``intercept``,
+      ``slope``, or ``none`` = ordinary least squares). ``random_effects`` is the
+      structure reported, ``random_effects_requested`` the one asked for,
+      ``fallback_used`` whether they differ.
+    - ``converged``: the score at the reported interior optimum is ~0 (relative 1e-4)
+      or the optimum is on the boundary (singular) and the optimisers agree.
+      ``optimizer``: the run whose optimum is reported; ``attempts``: every run of every
+      structure tried; ``warnings``: only statements true of the reported fit.
     """
 
     control: str
@@ -110,6 +155,7 @@ class GrowthModelResult(_AsDict):
     site: str
     scale: str
     method: str
+    df_method: str
     random_effects_requested: str
     random_effects: str
     common_intercept: bool
@@ -124,9 +170,11 @@ class GrowthModelResult(_AsDict):
     log_likelihood: float
     reml_criterion: float | None
     aic: float
+    singular: bool
     converged: bool
     optimizer: str
     fallback_used: bool
+    reductions: tuple[ModelReduction, ...]
     attempts: tuple[OptimizerAttempt, ...]
     warnings: tuple[str, ...]
     exclusions: tuple[Exclusion, ...]
@@ -140,17 +188,46 @@ class GrowthModelResult(_AsDict):
         raise KeyError(name)
 
 
-def _fit_once(endog, exog, groups, exog_re, reml, optimizer):  # type: ignore[no-untyped-def]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            res = MixedLM(endog, exog, groups=groups, exog_re=exog_re).fit(
-                reml=reml, method=[optimizer]
-            )
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            return None, (f"{type(exc).__name__}: {exc}",)
-    msgs = tuple(dict.fromkeys(f"{w.category.__name__}: {w.message}" for w in caught))
-    return res, msgs
+def _attempts(fit: LmmFit) -> list[OptimizerAttempt]:
+    return [
+        OptimizerAttempt(
+            a.optimizer,
+            fit.structure,
+            a.success,
+            _f(-0.5 * a.deviance) if a.deviance is not None else None,
+            (a.message,),
+        )
+        for a in fit.attempts
+    ]
+
+
+def _zero_terms(fit: LmmFit) -> list[str]:
+    """Random-effect terms of a singular fit whose variance is estimated as 0."""
+    from ._lmm import STRUCTURES
+
+    cols, _ = STRUCTURES[fit.structure]
+    names = {0: "intercept", 1: "slope"}
+    return [names[c] for k, c in enumerate(cols) if fit.g[k, k] <= SINGULAR_TOL**2 * fit.sigma2]
+
+
+def _reduce(fit: LmmFit) -> tuple[str, str]:
+    """The next structure for a singular fit, and the reason (see GrowthModelResult)."""
+    if fit.structure == "intercept_slope":
+        g = fit.g
+        denom = math.sqrt(max(g[0, 0] * g[1, 1], 0.0))
+        what = (
+            f"correlation {g[0, 1] / denom:+.3f}"
+            if denom > 0 and not _zero_terms(fit)
+            else "a variance estimated as 0"
+        )
+        return _REDUCE_CORRELATED, f"singular fit ({what}): refitted without the correlation"
+    zero = _zero_terms(fit)
+    keep = [t for t in ("intercept", "slope") if t in fit.structure and t not in zero]
+    if fit.structure in ("intercept", "slope"):
+        keep = []
+    target = keep[0] if len(keep) == 1 else "none"
+    dropped = ", ".join(zero) if zero else "a term"
+    return target, f"singular fit (random {dropped} variance estimated as 0): dropped"
 
 
 def fit_growth_model(
@@ -166,7 +243,7 @@ def fit_growth_model(
     common_intercept: bool = False,
     baseline: Literal["first"] | float | None = None,
     method: Literal["reml", "ml"] = "reml",
-    optimizers: Sequence[str] = DEFAULT_OPTIMIZERS,
+    df_method: Literal["kenward-roger", "satterthwaite"] | None = None,
 ) -> GrowthModelResult:
     """Fit y ~ day * arm with a random intercept and slope per animal; compare growth rates.
 
@@ -195,9 +272,9 @@ def fit_growth_model(
     method : {"reml", "ml"}
         REML (default; lme4/nlme default) or maximum likelihood (for likelihood-ratio tests
         between models with different fixed effects).
-    optimizers : sequence of str
-        statsmodels optimisers to try, default ``("lbfgs", "powell")``; see
-        :class:`GrowthModelResult` for how the reported fit is chosen.
+    df_method : {"kenward-roger", "satterthwaite"}, optional
+        Degrees of freedom of the t tests (default Kenward-Roger for REML, Satterthwaite
+        for ML; Kenward-Roger is defined for REML only).
 
     Returns
     -------
@@ -213,14 +290,20 @@ def fit_growth_model(
         random_effects = "slope"
     elif random_effects is None:
         random_effects = "intercept_slope"
-    elif random_effects not in ("intercept_slope", "intercept"):
+    elif random_effects not in ("intercept_slope", "intercept_slope_uncorrelated", "intercept"):
         raise InvalidInputError(
             "random_effects must be 'intercept_slope' or 'intercept' ('slope' needs baseline=)"
         )
     if method not in ("reml", "ml"):
         raise InvalidInputError(f"method must be 'reml' or 'ml', got {method!r}")
-    if not optimizers:
-        raise InvalidInputError("optimizers is empty")
+    if df_method is None:
+        df_method = "kenward-roger" if method == "reml" else "satterthwaite"
+    if df_method not in DF_METHODS:
+        raise InvalidInputError(
+            f"df_method must be 'kenward-roger' or 'satterthwaite', got {df_method!r}"
+        )
+    if df_method == "kenward-roger" and method != "reml":
+        raise InvalidInputError("Kenward-Roger df need a REML fit; use df_method='satterthwaite'")
     treated_arms = (
         tuple(a for a in cohort.arms if a != control) if treated is None else tuple(treated)
     )
@@ -273,116 +356,90 @@ def fit_growth_model(
     reml = method == "reml"
 
     attempts: list[OptimizerAttempt] = []
-    chosen = None
-    structures = {
-        "intercept_slope": ["intercept_slope", "intercept"],
-        "intercept": ["intercept"],
-        "slope": ["slope"],
-    }[random_effects]
-    best_failed = None
-    for structure in structures:
-        exog_re = {
-            "intercept_slope": np.column_stack([np.ones(len(df)), day]),
-            "intercept": np.ones((len(df), 1)),
-            "slope": day[:, None],
-        }[structure]
-        fits = []
-        for opt in optimizers:
-            res, msgs = _fit_once(endog, exog, groups, exog_re, reml, opt)
-            llf = _f(res.llf) if res is not None else None
-            ok = bool(res is not None and res.converged and llf is not None)
-            attempts.append(OptimizerAttempt(opt, structure, ok, llf, msgs))
-            if res is not None and llf is not None:
-                fits.append((ok, llf, opt, res, msgs, structure))
-        good = [f for f in fits if f[0]]
-        if good:
-            chosen = max(good, key=lambda f: f[1])
-            break
-        if fits and best_failed is None:
-            best_failed = max(fits, key=lambda f: f[1])
-    if chosen is None:
-        if best_failed is None:
+    reductions: list[ModelReduction] = []
+    structure = random_effects
+    while True:
+        fit = fit_lmm(endog, exog, day, groups, structure=structure, reml=reml)
+        if fit is None:
             raise InsufficientDataError(
-                f"the mixed model at site {site!r} could not be fitted by any optimiser: "
-                + "; ".join(m for a in attempts for m in a.warnings)
+                f"the mixed model at site {site!r} ({structure} random effects) could not be "
+                "fitted: no optimiser reached a finite REML criterion"
             )
-        chosen = best_failed
-    ok, llf, opt, res, msgs, structure = chosen
-
-    k = exog.shape[1]
-    fe = np.asarray(res.fe_params, dtype=np.float64)
-    cov = np.asarray(res.cov_params(), dtype=np.float64)[:k, :k]
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    fixed = []
-    for i, nm in enumerate(names):
-        s = _f(se[i]) if se[i] > 0 else None
-        z = fe[i] / s if s else None
-        fixed.append(
-            FixedEffect(
-                nm,
-                float(fe[i]),
-                s,
-                _f(z),
-                _f(2 * stats.norm.sf(abs(z))) if z is not None else None,
-                _f(fe[i] - _Z975 * s) if s else None,
-                _f(fe[i] + _Z975 * s) if s else None,
+        attempts.extend(_attempts(fit))
+        if not fit.singular or structure == "none":
+            break
+        target, why = _reduce(fit)
+        reductions.append(
+            ModelReduction(
+                structure,
+                target,
+                why,
+                fit.log_likelihood,
+                tuple(float(v) for v in fit.theta),
             )
         )
+        structure = target
 
-    def lincomb(idx: list[int]) -> tuple[float, float | None]:
-        c = np.zeros(k)
-        c[idx] = 1.0
-        v = float(c @ cov @ c)
-        return float(c @ fe), (math.sqrt(v) if v > 0 else None)
+    k = exog.shape[1]
+    fixed = []
+    for i, nm in enumerate(names):
+        c = fit.contrast(np.eye(k)[i], df_method=df_method)
+        fixed.append(FixedEffect(nm, float(fit.beta[i]), *_test(c)))
 
     label = scale_label(scale)
     rates = []
     for a, n in n_per_arm:
-        if a == control:
-            est, s = lincomb([names.index("day")])
-            diff = None
-            z = p = None
-        else:
+        lv = np.zeros(k)
+        lv[names.index("day")] = 1.0
+        diff = d_se = d_df = d_t = d_p = None
+        if a != control:
             j = names.index(f"arm[{a}]:day")
-            est, s = lincomb([names.index("day"), j])
-            d_est, d_se = float(fe[j]), _f(se[j])
+            lv[j] = 1.0
+            dc = fit.contrast(np.eye(k)[j], df_method=df_method)
             diff = Effect(
                 f"difference in growth rate ({label} per day, {a} - {control})",
-                d_est,
-                d_est - _Z975 * d_se if d_se else None,
-                d_est + _Z975 * d_se if d_se else None,
+                dc.estimate,
+                _f(dc.ci_low),
+                _f(dc.ci_high),
             )
-            z = d_est / d_se if d_se else None
-            p = float(2 * stats.norm.sf(abs(z))) if z is not None else None
-        rate = Effect(
-            f"growth rate ({label} per day)",
-            est,
-            est - _Z975 * s if s else None,
-            est + _Z975 * s if s else None,
-        )
+            d_se, d_df, d_t, d_p = _f(dc.se), _f(dc.df), _f(dc.t), _f(dc.p_value)
+        rc = fit.contrast(lv, df_method=df_method)
+        rate = Effect(f"growth rate ({label} per day)", rc.estimate, _f(rc.ci_low), _f(rc.ci_high))
         dbl = None
-        if scale in ("log10", "ln") and est > 0:
-            dbl = (math.log10(2) if scale == "log10" else math.log(2)) / est
-        rates.append(GrowthRate(a, n, rate, diff, z, p, dbl))
+        if scale in ("log10", "ln") and rc.estimate > 0:
+            dbl = (math.log10(2) if scale == "log10" else math.log(2)) / rc.estimate
+        rates.append(GrowthRate(a, n, rate, _f(rc.se), _f(rc.df), diff, d_se, d_df, d_t, d_p, dbl))
 
-    g = np.asarray(res.cov_re, dtype=np.float64)
-    int_var: float | None = float(g[0, 0])
-    if structure == "intercept_slope":
-        slope_var = float(g[1, 1])
-        denom = math.sqrt(g[0, 0] * g[1, 1])
-        corr = float(g[0, 1] / denom) if denom > 0 else None
-        n_var = 3
+    g = fit.g
+    int_var = slope_var = corr = None
+    if structure in ("intercept_slope", "intercept_slope_uncorrelated"):
+        int_var, slope_var = float(g[0, 0]), float(g[1, 1])
+        if structure == "intercept_slope":
+            denom = math.sqrt(g[0, 0] * g[1, 1])
+            corr = float(g[0, 1] / denom) if denom > 0 else None
+    elif structure == "intercept":
+        int_var = float(g[0, 0])
     elif structure == "slope":
-        int_var, slope_var, corr, n_var = None, float(g[0, 0]), None, 1
-    else:
-        slope_var, corr, n_var = None, None, 1
-    n_par = k + n_var + 1
+        slope_var = float(g[0, 0])
+    n_par = k + fit.n_variance_parameters
+    llf = fit.log_likelihood
+    msgs = [r.reason + f" ({r.from_structure} -> {r.to_structure})" for r in reductions]
+    if fit.singular:
+        msgs.append(f"the reported fit ({structure}) is singular: a variance is estimated as 0")
+    elif not fit.hessian_ok:
+        msgs.append(
+            "the Hessian of the criterion is not positive definite at the reported optimum: "
+            "the variance parameters are poorly determined; treat the df with caution"
+        )
+    if not fit.converged:
+        msgs.append("the optimiser did not reach a stationary point: do not trust the numbers")
     return GrowthModelResult(
         control=control,
         arms=arms,
         site=site,
         scale=scale,
         method=method,
+        df_method=df_method,
         random_effects_requested=random_effects,
         random_effects=structure,
         common_intercept=common_intercept,
@@ -393,15 +450,22 @@ def fit_growth_model(
         re_intercept_variance=int_var,
         re_slope_variance=slope_var,
         re_correlation=corr,
-        residual_variance=float(res.scale),
+        residual_variance=float(fit.sigma2),
         log_likelihood=float(llf),
-        reml_criterion=-2.0 * float(llf) if reml else None,
+        reml_criterion=float(fit.deviance) if reml else None,
         aic=-2.0 * float(llf) + 2.0 * n_par,
-        converged=bool(ok),
-        optimizer=opt,
+        singular=fit.singular,
+        converged=fit.converged,
+        optimizer=fit.optimizer,
         fallback_used=structure != random_effects,
+        reductions=tuple(reductions),
         attempts=tuple(attempts),
-        warnings=msgs,
+        warnings=tuple(msgs),
         exclusions=tuple(excl),
         adjustments=tuple(prep.adjustments),
     )
+
+
+def _test(c) -> tuple[float | None, ...]:  # type: ignore[no-untyped-def]
+    """se, df, t, p, CI of a contrast, None where undefined."""
+    return _f(c.se), _f(c.df), _f(c.t), _f(c.p_value), _f(c.ci_low), _f(c.ci_high)

@@ -130,6 +130,12 @@ class ComparisonCreate(InputModel):
     tgi_end_day: float | None = Field(
         default=None, description="Day for %TGI (default: the last day both arms were imaged)."
     )
+    df_method: Literal["kenward-roger", "satterthwaite"] = Field(
+        default="kenward-roger",
+        description="Degrees of freedom of the mixed model's t tests: Kenward–Roger (as R "
+        "pbkrtest / lmerTest ddf='Kenward-Roger', TumGrowth) or Satterthwaite (lmerTest's "
+        "default).",
+    )
 
     @model_validator(mode="after")
     def _threshold_unit(self) -> ComparisonCreate:

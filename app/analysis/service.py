@@ -150,6 +150,7 @@ def _analyses(
             site=data.site.value,
             scale=data.scale,
             floor=data.floor,
+            df_method=data.df_method,
         ),
         "tc": lambda: cohorts.tc_ratio(cohort, **common, floor=data.floor),
         "tgi": lambda: cohorts.tumor_growth_inhibition(

@@ -128,6 +128,11 @@ def test_comparison_per_day_matches_scipy(client: TestClient, study: dict) -> No
     )
     model = comparison["results"]["mixed_model"]["result"]
     assert model["converged"] is True
+    assert model["df_method"] == "kenward-roger"
+    contrast = model["fixed_effects"][-1]
+    assert contrast["name"] == "arm[1D11 10 mg/kg]:day"
+    # 12 mice: Kenward-Roger df far from the infinite df of a Wald z test
+    assert 5 < contrast["df"] < 20
     treated_rate = next(g for g in model["growth_rates"] if g["arm"] == "1D11 10 mg/kg")
     assert_allclose(
         treated_rate["difference"]["estimate"], -0.05, atol=0.02

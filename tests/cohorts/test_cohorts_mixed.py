@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from scipy import stats
 
 import cohorts
 from cohorts import Cohort, InsufficientDataError, fit_growth_model
@@ -36,11 +37,10 @@ def test_tumr_melanoma2_lmer_fixed_effects_variances_and_reml_criterion(melanoma
     assert_allclose(res.re_slope_variance, 0.0006511, rtol=2e-3)
     assert_allclose(res.re_correlation, -0.51, atol=0.005)
     assert_allclose(res.residual_variance, 0.3220706, rtol=1e-4)
-    # emmeans slope contrast A-B: estimate 0.03972, SE 0.0127 (KR df not in statsmodels)
+    # emmeans slope contrast A-B (Kenward-Roger): estimate 0.03972, SE 0.0127
     b = next(g for g in res.growth_rates if g.arm == "B")
     assert_allclose(-b.difference.estimate, 0.03972, atol=6e-6)
-    se = (b.difference.ci_high - b.difference.ci_low) / (2 * 1.959963984540054)
-    assert_allclose(se, 0.0127, atol=5e-5)
+    assert_allclose(b.difference_se, 0.0127, atol=5e-5)
     assert dict(res.n_animals) == {"A": 10, "B": 9, "C": 10, "D": 10, "E": 8}
     json.dumps(res.to_dict())
 
@@ -86,13 +86,15 @@ def test_cruk_lrt_intercept_vs_slope(cruk: Cohort):
     assert_allclose(2 * (ml1.log_likelihood - ml0.log_likelihood), 0.4724599, atol=1e-4)
 
 
-def test_cruk_ml_picks_best_optimizer_not_first_converged(cruk: Cohort):
-    # lbfgs stops at logLik -65.25 here while reporting convergence; powell finds nlme's
-    # -57.46153. The reported fit must be the better one, and every attempt recorded.
+def test_cruk_ml_reaches_nlme_optimum_and_records_every_run(cruk: Cohort):
+    # statsmodels' lbfgs stopped at logLik -65.25 here while reporting convergence; nlme
+    # finds -57.46153 (test above). Every optimiser run is recorded with what it reached.
     res = fit_growth_model(cruk, control="Vehicle", scale="ln", method="ml")
-    assert res.optimizer == "powell"
-    assert [a.optimizer for a in res.attempts] == ["lbfgs", "powell"]
-    assert max(a.log_likelihood for a in res.attempts) == res.log_likelihood
+    assert res.df_method == "satterthwaite"
+    assert len(res.attempts) >= 3
+    assert max(a.log_likelihood for a in res.attempts) == pytest.approx(res.log_likelihood)
+    assert res.optimizer in {a.optimizer for a in res.attempts}
+    assert res.warnings == ()  # nothing that is not true of this fit
 
 
 def test_xeva_repdx_p1_random_intercept(xeva_p1: Cohort):
@@ -126,6 +128,7 @@ def test_synergylmm_relative_growth_model(longitudinal_data):
     assert res.n_observations == 352 - 32
     assert sum(e.reason.startswith("baseline image") for e in res.exclusions) == 32
     rates = {g.arm: g.rate for g in res.growth_rates}
+    g_se = {g.arm: g.rate_se for g in res.growth_rates}
     expected = {
         "Control": 0.07855242,
         "DrugA": 0.07491984,
@@ -134,8 +137,7 @@ def test_synergylmm_relative_growth_model(longitudinal_data):
     }
     for arm, value in expected.items():
         assert_allclose(rates[arm].estimate, value, atol=1e-8, err_msg=arm)
-        se = (rates[arm].ci_high - rates[arm].estimate) / 1.959963984540054
-        assert_allclose(se, 0.00322683, atol=1e-8, err_msg=arm)
+        assert_allclose(g_se[arm], 0.00322683, atol=1e-8, err_msg=arm)
     assert_allclose(np.sqrt(res.residual_variance), 0.2124122, rtol=1e-6)
     assert_allclose(np.sqrt(res.re_slope_variance / res.residual_variance), 0.03946667, rtol=1e-5)
     assert res.re_intercept_variance is None
@@ -145,15 +147,17 @@ def test_synergylmm_relative_growth_model(longitudinal_data):
         )
 
 
-def test_growth_rate_difference_is_the_interaction_with_wald_ci(melanoma2: Cohort):
+def test_growth_rate_difference_is_the_interaction_with_its_t_test(melanoma2: Cohort):
     res = fit_growth_model(melanoma2, control="A", treated=["C"], scale="log1p")
     fe = res.fixed_effect("arm[C]:day")
     c = res.growth_rates[1]
     assert c.arm == "C"
     assert c.difference.estimate == fe.estimate
     assert_allclose([c.difference.ci_low, c.difference.ci_high], [fe.ci_low, fe.ci_high])
-    assert_allclose(fe.ci_high - fe.estimate, 1.959963984540054 * fe.se, rtol=1e-12)
+    # CI half-width t(0.975, df) x SE with the Kenward-Roger df
+    assert_allclose(fe.ci_high - fe.estimate, stats.t.ppf(0.975, fe.df) * fe.se, rtol=1e-12)
     assert_allclose(c.p_value, fe.p_value, rtol=1e-12)
+    assert_allclose(fe.p_value, 2 * stats.t.sf(abs(fe.t), fe.df), rtol=1e-12)
     # control's rate is the day coefficient
     assert res.growth_rates[0].rate.estimate == res.fixed_effect("day").estimate
 
@@ -170,56 +174,6 @@ def _noisy_parallel() -> Cohort:
             {d: 10 ** (b0 + slope * d + rng.normal(0, 0.05)) for d in (0, 7, 14, 21, 28)},
         )
     return make_cohort(table)
-
-
-def test_fallback_to_random_intercept_is_reported(monkeypatch: pytest.MonkeyPatch):
-    from cohorts import _mixed
-
-    real = _mixed._fit_once
-
-    def refuse_slopes(endog, exog, groups, exog_re, reml, optimizer):
-        res, msgs = real(endog, exog, groups, exog_re, reml, optimizer)
-        if exog_re.shape[1] == 2:
-            return None, ("LinAlgError: simulated failure",)
-        return res, msgs
-
-    monkeypatch.setattr(_mixed, "_fit_once", refuse_slopes)
-    res = fit_growth_model(_noisy_parallel(), control="vehicle")
-    assert res.fallback_used
-    assert res.random_effects == "intercept"
-    assert res.random_effects_requested == "intercept_slope"
-    assert res.converged
-    assert [a.random_effects for a in res.attempts] == [
-        "intercept_slope",
-        "intercept_slope",
-        "intercept",
-        "intercept",
-    ]
-    assert res.attempts[0].warnings == ("LinAlgError: simulated failure",)
-
-
-def test_nonconverged_fit_is_reported_not_hidden(monkeypatch: pytest.MonkeyPatch):
-    from cohorts import _mixed
-
-    real = _mixed._fit_once
-
-    class NotConverged:
-        def __init__(self, res):
-            self._res = res
-            self.converged = False
-
-        def __getattr__(self, name):
-            return getattr(self._res, name)
-
-    def never(endog, exog, groups, exog_re, reml, optimizer):
-        res, msgs = real(endog, exog, groups, exog_re, reml, optimizer)
-        return NotConverged(res), (*msgs, "ConvergenceWarning: simulated")
-
-    monkeypatch.setattr(_mixed, "_fit_once", never)
-    res = fit_growth_model(_noisy_parallel(), control="vehicle")
-    assert res.converged is False
-    assert "ConvergenceWarning: simulated" in res.warnings
-    assert len(res.attempts) == 4
 
 
 def test_simulated_slopes_recovered():

@@ -1,12 +1,11 @@
 """Real bioluminescence series (tumr prostate: 49 mice, 3 genotypes, photons).
 
-No published numbers exist for it (tumr README), so these tests check the pipeline end to
-end against statsmodels and scipy called directly on the same data.
+No published numbers exist for it (tumr README): these tests check the pipeline end to
+end against R and scipy on the same data (the mixed model: test_cohorts_lmm_r.py).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,8 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
-from statsmodels.regression.mixed_linear_model import MixedLM
 
-from cohorts import Cohort, EmptyWindowError, compare_by_day, fit_growth_model, summarize
+from cohorts import Cohort, EmptyWindowError, compare_by_day, summarize
 
 
 @pytest.fixture(scope="module")
@@ -28,28 +26,6 @@ def prostate_frame(longitudinal_data: Path) -> pd.DataFrame:
 def prostate(prostate_frame: pd.DataFrame) -> Cohort:
     cols = {"ID": "animal", "Genotype": "arm", "Age": "day", "BLI": "value"}
     return Cohort.from_frame(prostate_frame, columns=cols)
-
-
-def test_mixed_model_on_bli_matches_direct_statsmodels(prostate, prostate_frame):
-    res = fit_growth_model(prostate, control="WT", treated=["DOKO"])
-    assert res.converged and not res.fallback_used
-    df = prostate_frame[prostate_frame["Genotype"].isin(["WT", "DOKO"])]
-    y = np.log10(df["BLI"].to_numpy())
-    day = df["Age"].to_numpy(dtype=float)
-    doko = (df["Genotype"] == "DOKO").to_numpy(dtype=float)
-    x = np.column_stack([np.ones_like(day), day, doko, doko * day])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        direct = MixedLM(y, x, groups=df["ID"].to_numpy(), exog_re=x[:, :2]).fit(
-            reml=True, method=["powell"]
-        )
-    assert_allclose(res.log_likelihood, direct.llf, atol=1e-3)
-    assert_allclose(
-        [fe.estimate for fe in res.fixed_effects], direct.fe_params, rtol=1e-3, atol=1e-5
-    )
-    doko_rate = res.growth_rates[1]
-    assert doko_rate.arm == "DOKO" and doko_rate.n_animals == 17
-    assert doko_rate.difference.ci_low > 0  # double knockout grows faster
 
 
 # R 4.2.2, per day: wilcox.test(log10(BLI[HET]), log10(BLI[WT])) -> W, p (exact without

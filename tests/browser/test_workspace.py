@@ -162,8 +162,24 @@ def _scenario(
     )
     page.wait_for_selector("[data-testid=roster-status] >> text=5 of 5 animals added.")
     page.wait_for_selector("[data-testid=animals] >> text=3470")
-    steps.timed("03-study-set-up", t)
     study_id = page.url.split("#/s/")[1].split("/")[0]
+    # the ROI site template on the body outline: move the left hindlimb lower, save
+    site = page.locator("[data-testid=template-body] [data-site='left hindlimb']")
+    site.scroll_into_view_if_needed()
+    box = site.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x, y + 17, steps=4)  # 17 px = 0.1 of the 170 px semi-major axis
+    page.mouse.up()
+    page.fill("input[aria-label='Template reason']", "femur lower in this strain")
+    page.click("text=Save template")
+    page.wait_for_selector("[data-testid=template-saved]")
+    steps.timed("03-study-set-up", t)
+    template = api.get(f"/studies/{study_id}/roi-template").json()
+    hind = next(s for s in template["sites"] if s["name"] == "left hindlimb")
+    assert template["is_default"] is False
+    assert hind["u"] == pytest.approx(0.7, abs=0.01) and hind["v"] == pytest.approx(-0.6, abs=0.01)
     animals = api.get(f"/studies/{study_id}/animals").json()["items"]
     assert sorted(a["identifier"] for a in animals) == ["3466", "3467", "3468", "3469", "3470"]
 

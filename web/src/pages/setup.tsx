@@ -3,6 +3,7 @@ import { all, api } from "../lib/api";
 import { parseRoster } from "../lib/csv";
 import type { Animal, Arm, Me, Study } from "../types";
 import { ErrorBox, Field, Loading, formValues, useLoad } from "../ui";
+import { TemplateEditor } from "./template";
 
 const CONTROL_CLASSES = ["vehicle", "isotype_control", "other"];
 const TREATMENT_CLASSES = ["inhibitor", "neutralizing_antibody", "other"];
@@ -31,6 +32,10 @@ export function SetupPage({ study, me }: { study: Study; me: Me }) {
           </div>
         )}
         {canWrite && arms.data && arms.data.length === 0 && <p class="muted">Add an arm first; every animal belongs to one.</p>}
+      </section>
+      <section>
+        <h2>ROI site template</h2>
+        <TemplateEditor studyId={study.id} canWrite={canWrite} />
       </section>
     </div>
   );

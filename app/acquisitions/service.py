@@ -18,6 +18,7 @@ from app.measurements import repository as measurement_queries
 from app.models import Acquisition, Roi
 from app.sessions.service import get_imaging_session
 from app.storage import BlobStore
+from app.studies.service import lock_study
 
 
 def get_acquisition(
@@ -33,6 +34,21 @@ def get_acquisition(
     if not found:
         raise NotFound(f"No acquisition with id {acquisition_id} in imaging session {session_id}.")
     return found[0]
+
+
+def editable_acquisition(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+) -> Acquisition:
+    """The acquisition, for a change: the caller may write, and the study is locked until
+    commit (two edits of one ROI: one wins; checks see concurrent changes)."""
+    principal.require_write()
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    lock_study(session, study_id)
+    return acquisition
 
 
 def acquisition_read(

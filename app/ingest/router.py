@@ -58,6 +58,13 @@ _ANIMALS = Form(
 )
 
 
+def _created_or_found(result: AcquisitionRead, response: Response) -> AcquisitionRead:
+    """201 for a new acquisition, 200 when these bytes were stored before."""
+    if result.already_stored:
+        response.status_code = status.HTTP_200_OK
+    return result
+
+
 def _animal_list(animals: str | None) -> list[str] | None:
     if animals is None or not animals.strip():
         return None
@@ -104,9 +111,7 @@ def upload_click(
         animals=_animal_list(animals),
         idempotency_key=idempotency_key,
     )
-    if result.already_stored:
-        response.status_code = status.HTTP_200_OK
-    return result
+    return _created_or_found(result, response)
 
 
 @router.post(
@@ -149,9 +154,7 @@ def upload_tiff(
         metadata=parse_tiff_metadata(metadata),
         idempotency_key=idempotency_key,
     )
-    if result.already_stored:
-        response.status_code = status.HTTP_200_OK
-    return result
+    return _created_or_found(result, response)
 
 
 def parse_tiff_metadata(text: str) -> TiffMetadata:
@@ -243,6 +246,4 @@ async def put_click(
         expected_sha256=expected,
         expected_click=click_number,
     )
-    if result.already_stored:
-        response.status_code = status.HTTP_200_OK
-    return result
+    return _created_or_found(result, response)

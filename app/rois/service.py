@@ -13,7 +13,7 @@ from app import audit
 from app.acquisitions import repository
 from app.acquisitions.images import measure_stored
 from app.acquisitions.schemas import AcquisitionRead
-from app.acquisitions.service import acquisition_read, get_acquisition
+from app.acquisitions.service import acquisition_read, editable_acquisition
 from app.auth import Principal
 from app.config import Settings
 from app.errors import Conflict, NotFound, Unprocessable
@@ -86,21 +86,6 @@ def _measure(
     session.flush()
 
 
-def _editable_acquisition(
-    session: Session,
-    principal: Principal,
-    study_id: uuid.UUID,
-    session_id: uuid.UUID,
-    acquisition_id: uuid.UUID,
-) -> Acquisition:
-    """The acquisition, once the caller may write, with the study locked until commit (two
-    edits of one ROI: one wins; the one-ROI-per-site check sees concurrent edits)."""
-    principal.require_write()
-    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, study_id)
-    return acquisition
-
-
 def _draw(
     session: Session,
     principal: Principal,
@@ -145,7 +130,7 @@ def add_roi(
     data: RoiCreate,
 ) -> AcquisitionRead:
     """Draw a new ROI on an acquisition and measure it."""
-    acquisition = _editable_acquisition(session, principal, study_id, session_id, acquisition_id)
+    acquisition = editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     animal_id = _animal_in_field(session, acquisition, data.animal)
     _ensure_single(session, acquisition, animal_id, data.site)
     return _draw(
@@ -174,7 +159,7 @@ def edit_roi(
 ) -> AcquisitionRead:
     """Replace an ROI by a corrected version and measure it; the old ROI and its
     measurements stay as history."""
-    acquisition = _editable_acquisition(session, principal, study_id, session_id, acquisition_id)
+    acquisition = editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     old = _get_roi(session, acquisition, roi_id)
     changes = data.changes()
     if old.source == RoiSource.imported:
@@ -221,7 +206,7 @@ def retire_roi(
     reason: str,
 ) -> AcquisitionRead:
     """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
-    acquisition = _editable_acquisition(session, principal, study_id, session_id, acquisition_id)
+    acquisition = editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     roi = _get_roi(session, acquisition, roi_id)
     roi.is_current = False
     session.flush()

@@ -39,16 +39,17 @@ from app.responses import PROBLEM_RESPONSES, problem_responses
 router = APIRouter(
     prefix="/studies/{study_id}/sessions/{session_id}/acquisitions",
     tags=["acquisitions"],
-    responses=PROBLEM_RESPONSES
-    | problem_responses(
-        (
-            "A click of this name is stored with other content",
-            Conflict(
-                "Click DG20220105114235 is already stored in this study (acquisition 5b1e…) "
-                "with different content; a click's raw files never change."
-            ),
-        )
-    ),
+    responses=PROBLEM_RESPONSES,
+)
+
+_CLICK_CONFLICT = problem_responses(
+    (
+        "A click of this name is stored with other content",
+        Conflict(
+            "Click DG20220105114235 is already stored in this study (acquisition 5b1e…) "
+            "with different content; a click's raw files never change."
+        ),
+    )
 )
 
 _ANIMALS = Form(
@@ -75,7 +76,10 @@ def _animal_list(animals: str | None) -> list[str] | None:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Upload an IVIS click (zip)",
-    responses={200: {"description": "This exact click was uploaded before; nothing changed."}},
+    responses={
+        200: {"description": "This exact click was uploaded before; nothing changed."},
+        **_CLICK_CONFLICT,
+    },
 )
 def upload_click(
     study_id: uuid.UUID,
@@ -208,7 +212,7 @@ class _RequestBody:
     "/{click_number}",
     summary="Push an IVIS click (raw zip body)",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "Already stored; nothing changed."}},
+    responses={200: {"description": "Already stored; nothing changed."}, **_CLICK_CONFLICT},
 )
 async def put_click(
     study_id: uuid.UUID,

@@ -8,8 +8,10 @@ import csv
 import io
 
 from fastapi.testclient import TestClient
+from numpy.testing import assert_allclose
 
-from tests.app.clicks import post_zip
+from imaging import read_living_image_measurements
+from tests.app.clicks import ANIMALS, FLUXES, post_zip
 
 # Pinned on purpose: a client reads these names. Change them only with a note to API users.
 MEASUREMENT_KEYS = [
@@ -123,3 +125,28 @@ def test_csv_routes_are_documented_as_text_csv(client: TestClient) -> None:
         assert set(content) == {"application/json", "text/csv"}, path
         assert content["text/csv"]["schema"] == {"type": "string"}, path
         assert content["application/json"]["schema"]["$ref"], path
+
+
+def test_measurement_list_and_living_image_csv(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    post_zip(client, imaging_session, synthetic_zip)
+    base = f"/studies/{imaging_session['study_id']}/measurements"
+    page = client.get(base, params={"site": "spine", "limit": 2}).json()
+    assert page["total"] == 5 and len(page["items"]) == 2
+    assert page["items"][0]["click_number"] == "SYN20260715101500"
+    assert page["items"][0]["day"] == 14
+    animals = client.get(f"/studies/{imaging_session['study_id']}/animals").json()["items"]
+    first = next(a for a in animals if a["identifier"] == "3466")
+    mine = client.get(base, params={"animal_id": first["id"]}).json()
+    assert {m["animal"] for m in mine["items"]} == {"3466"}
+    assert client.get(base, params={"day_from": 20}).json()["total"] == 0
+    assert client.get(base, params={"flag": "saturated"}).json()["total"] == 0
+    exported = client.get(base, params={"format": "csv"})
+    assert exported.headers["content-type"].startswith("text/csv")
+    # Living Image's own column names first, so its users' tools read the file.
+    rows = read_living_image_measurements(exported.content, name="export.csv")
+    assert len(rows) == 5
+    spine = {r.labels["Animal Number"]: r.total_flux_ps for r in rows}
+    for animal, flux in zip(ANIMALS, FLUXES, strict=True):
+        assert_allclose(spine[animal], flux, rtol=0.02)

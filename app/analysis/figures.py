@@ -25,6 +25,13 @@ StudyPlot = Literal["growth", "spaghetti", "waterfall"]
 ComparisonPlot = Literal["growth", "spaghetti", "waterfall", "survival", "incidence"]
 
 
+def study_colors(session: Session, study: Study) -> dict[str, str]:
+    """Every arm's colour, from all arms of the study (archived too), so that an arm has
+    the same colour in each study and comparison figure."""
+    arms, controls = _arms(session, study)
+    return plots.arm_colors(arms, controls=controls)
+
+
 def _arms(
     session: Session, study: Study, only: Sequence[uuid.UUID] | None = None
 ) -> tuple[list[str], set[str]]:
@@ -66,23 +73,58 @@ def animal_points(
     ]
 
 
-def fold_changes(animals: Sequence[plots.AnimalPoint], day: int) -> list[tuple[str, str, float]]:
+def waterfall_day(animals: Sequence[plots.AnimalPoint]) -> int:
+    """The last day on which an animal has an image after its baseline (first) image."""
+    first: dict[str, float] = {}
+    for a in animals:
+        first[a.animal] = min(a.day, first.get(a.animal, a.day))
+    days = [a.day for a in animals if a.day > first[a.animal]]
+    if not days:
+        raise Unprocessable(
+            "No animal has an image after its first one: a waterfall needs a baseline and a "
+            "later image."
+        )
+    return int(max(days))
+
+
+def fold_changes(
+    animals: Sequence[plots.AnimalPoint], day: int
+) -> tuple[list[tuple[str, str, float]], list[str]]:
     """(animal, arm, value on ``day`` / value on the animal's first image) for animals imaged
-    on that day with a positive baseline."""
+    on that day with a positive baseline, and a line saying which animals were left out
+    and why."""
     by_animal: dict[str, list[plots.AnimalPoint]] = defaultdict(list)
     for a in animals:
         by_animal[a.animal].append(a)
     out = []
-    for series in by_animal.values():
+    ended: dict[str, list[str]] = defaultdict(list)
+    missing: list[str] = []
+    no_baseline: list[str] = []
+    for animal, series in sorted(by_animal.items()):
         series.sort(key=lambda a: a.day)
         on_day = [a for a in series if a.day == day]
-        if on_day and series[0].value > 0 and series[0].day < day:
-            out.append((series[0].animal, series[0].arm, on_day[0].value / series[0].value))
+        if not on_day:
+            last = series[-1]
+            if last.day < day and last.ended_reason is not None:
+                ended[last.ended_reason.replace("_", " ")].append(animal)
+            else:
+                missing.append(animal)
+        elif series[0].day >= day or not series[0].value > 0:
+            no_baseline.append(animal)
+        else:
+            out.append((animal, series[0].arm, on_day[0].value / series[0].value))
     if not out:
         raise Unprocessable(
             f"No animal has a baseline image before day {day} and an image on day {day}."
         )
-    return out
+    reasons = [f"{reason} before day {day} ({len(ids)})" for reason, ids in ended.items()]
+    if missing:
+        reasons.append(f"no image on day {day} ({len(missing)})")
+    if no_baseline:
+        reasons.append(f"no positive baseline image before day {day} ({len(no_baseline)})")
+    left = len(by_animal) - len(out)
+    note = [f"{left} of {len(by_animal)} animals left out: {'; '.join(reasons)}."] if left else []
+    return out, note
 
 
 def _draw(
@@ -93,6 +135,7 @@ def _draw(
     *,
     arms: list[str],
     controls: set[str],
+    colors: dict[str, str],
     site: str,
     metric: str,
     day: int | None,
@@ -102,17 +145,26 @@ def _draw(
     animals = animal_points(session, study, points)
     if kind == "growth":
         cohort = build_cohort(session, study, points, site=site)
-        summary = _stats(lambda: cohorts.summarize(cohort, site=site, arms=arms))
+        present = [a for a in arms if a in cohort.arms]  # an arm without data has no row
+        summary = _stats(lambda: cohorts.summarize(cohort, site=site, arms=present))
         return plots.growth_curves(
-            summary, animals, title=title, unit=unit, arms=arms, controls=controls
+            summary, animals, title=title, unit=unit, arms=arms, controls=controls, colors=colors
         )
     if kind == "spaghetti":
-        return plots.spaghetti(animals, title=title, unit=unit, arms=arms, controls=controls)
+        return plots.spaghetti(
+            animals, title=title, unit=unit, arms=arms, controls=controls, colors=colors
+        )
     if kind == "waterfall":
-        if day is None:
-            raise Unprocessable("A waterfall plot needs ?day=<day since injection>.")
+        day = waterfall_day(animals) if day is None else day
+        rows, left_out = fold_changes(animals, day)
         return plots.waterfall(
-            fold_changes(animals, day), day=day, title=title, arms=arms, controls=controls
+            rows,
+            day=day,
+            title=f"{title} — day {day}",
+            arms=arms,
+            controls=controls,
+            colors=colors,
+            left_out=left_out,
         )
     raise Unprocessable(f"Unknown plot '{kind}'.")
 
@@ -149,6 +201,7 @@ def study_plot(
         points,
         arms=arms,
         controls=controls,
+        colors=study_colors(session, study),
         site=site.value,
         metric=metric,
         day=day,
@@ -171,6 +224,7 @@ def comparison_plot(
     row, study = get_comparison_row(session, principal, study_id, comparison_id)
     points = stored_points(row)
     arms, controls = _arms(session, study, only=[row.control_arm_id, row.treatment_arm_id])
+    colors = study_colors(session, study)
     control = next(a for a in arms if a in controls)
     treated = next(a for a in arms if a != control)
     title = f"{treated} vs {control} — {row.site.replace('_', ' ')}"
@@ -194,14 +248,18 @@ def comparison_plot(
             result = _stats(
                 lambda: cohorts.metastasis_free_survival(cohort, **common, death_is_event=death)
             )
-            figure = plots.kaplan_meier(result, title=title, arms=arms, controls=controls)
+            figure = plots.kaplan_meier(
+                result, title=title, arms=arms, controls=controls, colors=colors
+            )
         else:
             result = _stats(
                 lambda: cohorts.incidence_by_day(
                     cohort, **common, correction=row.parameters["correction"]
                 )
             )
-            figure = plots.incidence_bars(result, title=title, arms=arms, controls=controls)
+            figure = plots.incidence_bars(
+                result, title=title, arms=arms, controls=controls, colors=colors
+            )
         return plots.render(figure, fmt)
     figure = _draw(
         session,
@@ -210,6 +268,7 @@ def comparison_plot(
         points,
         arms=arms,
         controls=controls,
+        colors=colors,
         site=row.site,
         metric=row.metric,
         day=day,

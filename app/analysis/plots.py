@@ -25,7 +25,7 @@ import math
 import re
 import textwrap
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -169,6 +169,15 @@ def arm_colors(arms: Sequence[str], *, controls: Collection[str] | None = None) 
 # --------------------------------------------------------------------------------- helpers
 
 
+def _colors(
+    order: Sequence[str], controls: Collection[str] | None, given: Mapping[str, str] | None
+) -> dict[str, str]:
+    """``given`` colours (the study's, so an arm looks the same in every figure), the
+    order-based colours for arms it does not name."""
+    own = arm_colors(order, controls=controls)
+    return {arm: (given or {}).get(arm, own[arm]) for arm in order}
+
+
 def _arm_order(given: Iterable[str] | None, present: Iterable[str]) -> list[str]:
     """Arms as given, then arms present in the data but not given, in order of appearance."""
     order = list(dict.fromkeys(given or ()))
@@ -270,6 +279,7 @@ def growth_curves(
     unit: str,
     arms: Sequence[str] | None = None,
     controls: Collection[str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """Geometric mean ± 95 % CI of each arm over time on a log axis, animals faint behind.
 
@@ -284,7 +294,7 @@ def growth_curves(
     for row in summary.rows:
         rows_by_arm.setdefault(row.arm, []).append(row)
     order = _arm_order(arms, [*rows_by_arm, *(p.arm for p in animals)])
-    colors = arm_colors(order, controls=controls)
+    colors = _colors(order, controls, colors)
     relative = summary.baseline is not None
 
     fig = _new_figure()
@@ -418,6 +428,7 @@ def spaghetti(
     unit: str,
     arms: Sequence[str],
     controls: Collection[str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """One panel per arm, one line per animal on a shared log axis, with end markers.
 
@@ -428,7 +439,7 @@ def spaghetti(
     """
     series = _series(animals)
     order = _arm_order(arms, (pts[0].arm for pts in series.values()))
-    colors = arm_colors(order, controls=controls)
+    colors = _colors(order, controls, colors)
     n_panels = max(len(order), 1)
     ncols = n_panels if n_panels <= 4 else 3
     nrows = math.ceil(n_panels / ncols)
@@ -436,6 +447,8 @@ def spaghetti(
     axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
+    # characters of a 10 pt title that fit a panel (~0.55 em per character, 85 % usable)
+    title_chars = max(int(0.85 * fig.get_figwidth() / ncols * 72 / (10 * 0.55)), 8)
 
     kept: dict[str, dict[str, list[AnimalPoint]]] = {arm: {} for arm in order}
     not_drawn = 0
@@ -451,7 +464,10 @@ def spaghetti(
     for ax, arm in zip(axes, order, strict=False):
         color = colors[arm]
         n_animals = sum(1 for pts in series.values() if pts[0].arm == arm)
-        ax.set_title(f"{arm} (n = {n_animals})", fontsize=10, color=color)
+        # wrapped to the panel's width so neighbouring titles do not run into each other
+        ax.set_title(
+            textwrap.fill(f"{arm} (n = {n_animals})", width=title_chars), fontsize=10, color=color
+        )
         ax.grid(True, which="major", axis="y", color="0.9", linewidth=0.8)
         ax.set_axisbelow(True)
         if not kept[arm]:
@@ -670,6 +686,7 @@ def kaplan_meier(
     title: str,
     arms: Sequence[str] | None = None,
     controls: Collection[str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """Kaplan-Meier curves of metastasis-free survival with CI, censor ticks and risk table.
 
@@ -680,7 +697,7 @@ def kaplan_meier(
     """
     order = _arm_order(arms, [c.arm for c in result.curves])
     ctrl = {a for a in order if is_control(a, controls)} | {result.control}
-    colors = arm_colors(order, controls=ctrl)
+    colors = _colors(order, ctrl, colors)
     curves = sorted(result.curves, key=lambda c: order.index(c.arm))
     t_max = 0.0
     for c in curves:
@@ -815,15 +832,18 @@ def waterfall(
     title: str,
     arms: Sequence[str],
     controls: Collection[str] | None = None,
+    colors: Mapping[str, str] | None = None,
+    left_out: Sequence[str] = (),
 ) -> Figure:
     """Per-animal fold change vs baseline on ``day`` as bars sorted descending (log2 scale).
 
     One bar per (animal, arm, fold change), tallest first, coloured by arm, height log2 of
     the fold change with a line at 0 (no change); the legend gives each arm with its n.
-    Animal ids label the bars when there are at most 40.
+    Animal ids label the bars when there are at most 40. ``left_out``: lines saying which
+    animals have no bar and why, written under the axes.
     """
     order = _arm_order(arms, (arm for _, arm, _ in fold_changes))
-    colors = arm_colors(order, controls=controls)
+    colors = _colors(order, controls, colors)
     keep = [(a, arm, float(fc)) for a, arm, fc in fold_changes if _positive(float(fc))]
     not_drawn = len(fold_changes) - len(keep)
     keep.sort(key=lambda r: (-r[2], order.index(r[1]), r[0]))
@@ -863,6 +883,7 @@ def waterfall(
         edgecolor="none",
     )
     notes = ["log2 fold change: +1 = doubled, −1 = halved relative to the animal's baseline."]
+    notes.extend(left_out)
     if not_drawn:
         notes.append(_not_drawn_note(not_drawn, "fold change"))
     _footnotes(fig, notes)
@@ -878,6 +899,7 @@ def incidence_bars(
     title: str,
     arms: Sequence[str] | None = None,
     controls: Collection[str] | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Figure:
     """Percentage of positive animals per arm on each day as grouped bars, with Fisher p.
 
@@ -888,7 +910,7 @@ def incidence_bars(
     pair = [incidence.control, incidence.treated]
     order = _arm_order(arms, pair)
     ctrl = {a for a in order if is_control(a, controls)} | {incidence.control}
-    colors = arm_colors(order, controls=ctrl)
+    colors = _colors(order, ctrl, colors)
     rows = sorted(incidence.rows, key=lambda r: r.day)
 
     fig = _new_figure()

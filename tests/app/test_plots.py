@@ -410,3 +410,28 @@ def test_no_pyplot_figure_is_created() -> None:
     if "matplotlib.pyplot" in sys.modules:
         assert sys.modules["matplotlib.pyplot"].get_fignums() == []
     assert isinstance(FIGURES["waterfall"]().axes[0].get_lines()[0], Line2D)
+
+
+def test_spaghetti_panel_titles_do_not_collide() -> None:
+    long_names = [
+        "Vehicle (10 % DMSO in corn oil)",
+        "Anti-TGF-beta 1D11 10 mg/kg i.p. twice weekly",
+        "LY2109761 50 mg/kg p.o. daily",
+        "Zoledronic acid 100 ug/kg s.c. weekly",
+    ]
+    pts = [
+        AnimalPoint(f"m{k}", arm, d, 1e5 * (k + 1) * (d + 1))
+        for k, arm in enumerate(long_names)
+        for d in (0, 7)
+    ]
+    fig = plots.spaghetti(pts, title="t", unit="p/s", arms=long_names)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # constrained layout runs here
+    renderer = canvas.get_renderer()
+    boxes = [ax.title.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    assert len(boxes) == 4
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            assert not boxes[i].overlaps(boxes[j]), (long_names[i], long_names[j])

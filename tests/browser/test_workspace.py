@@ -56,10 +56,16 @@ def page(browser: Any, server: dict[str, str], shots: Path) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     p = context.new_page()
     errors: list[str] = []
+    requests: list[str] = []
     p.on("pageerror", lambda e: errors.append(str(e)))
     p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    p.on("request", lambda r: requests.append(r.url))
     yield p
     context.close()
+    # offline: nothing but this server (and blob:/data: URLs made in the page)
+    assert [u for u in requests if not u.startswith((server["url"], "blob:", "data:"))] == []
+    # the key never travels in a URL
+    assert [u for u in requests if server["key"] in u] == []
     # 4xx answers the workspace shows to the user, and the deliberate network cut, are logged
     # by Chromium as failed loads
     assert [e for e in errors if "status of 4" not in e and "ERR_CONNECTION_RESET" not in e] == []
@@ -237,6 +243,7 @@ def _scenario(
 
     # 4b. the first two mice were swapped on the stage: drag tag 1 onto position 2, save
     t = time.perf_counter()
+    page.locator("section[aria-label='Mice in the field']").scroll_into_view_if_needed()
     page.drag_and_drop(
         "[data-testid=mice] li[data-position='0']", "[data-testid=mice] li[data-position='1']"
     )
@@ -296,6 +303,28 @@ def _scenario(
     )
     assert _flux(api, acq_path, back["roi_id"]) == pytest.approx(1.0e7, rel=0.02)
     assert float(flux.inner_text().split()[0]) == pytest.approx(1.0e7, rel=0.02)
+    # its history, newest first: moved back, moved off, given to 3466 by the order fix, and
+    # Living Image's original — each with its reason
+    page.click("details.history summary")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=roi-history] li').length === 4"
+    )
+    history = page.locator("[data-testid=roi-history] li").all_inner_texts()
+    assert ["adjusted in the workspace" in h for h in history] == [True, True, False, False]
+    assert "mice 1 and 2 swapped on the stage" in history[2]
+    assert "living_image" in history[3]
+
+    # the colour scale: a linear 0–2e5 scale, then the whole session's range
+    page.select_option("select[aria-label='Scale type']", "linear")
+    page.fill("input[aria-label='Colour max']", "2e5")
+    page.fill("input[aria-label='Colour min']", "0")
+    page.click("section[aria-label='Colour scale'] >> text=Apply")
+    page.wait_for_selector("[data-testid=colourbar] >> text=2.00e+5")
+    page.click("text=Range of this session")
+    page.wait_for_function(
+        "() => document.querySelector(\"input[aria-label='Colour max']\").value !== '2.00e+5'"
+    )
+    steps.shot("06a-colour-scale")
 
     # 5b. draw a new circle on mouse 3468's lesion: measured at once, as the API says
     t = time.perf_counter()

@@ -113,6 +113,16 @@ function OverlayFallback({ base, acquisition }: { base: string; acquisition: Acq
   );
 }
 
+function position(a: Acquisition, identifier: string | null): number {
+  const p = a.animals.find((x) => x.identifier === identifier)?.position;
+  return p ?? 999;
+}
+
+function siteOrder(site: string): number {
+  const i = (SITES as readonly string[]).indexOf(site);
+  return i < 0 ? 99 : i;
+}
+
 function MeasurementTable({
   acquisition,
   selected,
@@ -136,6 +146,7 @@ function MeasurementTable({
       <tbody>
         {acquisition.measurements
           .filter((m) => m.site !== "background")
+          .sort((a, b) => position(acquisition, a.animal) - position(acquisition, b.animal) || siteOrder(a.site) - siteOrder(b.site))
           .map((m) => (
             <tr
               key={m.roi_id}
@@ -558,6 +569,18 @@ function Editor({
             setLocked(v);
             if (!v) sessionStorage.removeItem(SHARED_SCALE);
           }}
+          onWide={async (what) => {
+            // one range for every image of the session (or study): the smallest default
+            // minimum and the largest default maximum, then kept for every image opened
+            setError(undefined);
+            try {
+              const r = await wideRange(base, what, kind);
+              setScale(r);
+              setLocked(true);
+            } catch (e) {
+              setError(e);
+            }
+          }}
         />
         <section class="card">
           <h3>Selected ROI</h3>
@@ -577,6 +600,7 @@ function Editor({
               <button class="secondary" onClick={retire}>
                 Retire…
               </button>
+              <RoiHistory base={base} roiId={sel.roiId} />
             </div>
           ) : (
             <p class="muted">Click an ROI on the image or in the table.</p>
@@ -662,6 +686,41 @@ function Handles({ g, view }: { g: Geometry; view: View }) {
   );
 }
 
+interface RoiVersionRead extends RoiInfo {
+  is_current: boolean;
+  supersedes_id: string | null;
+  reason: string | null;
+  created_at: string;
+}
+
+/** The versions of the selected ROI, newest first, each with its reason (GET …/roi-history). */
+function RoiHistory({ base, roiId }: { base: string; roiId: string }) {
+  const [open, setOpen] = useState(false);
+  const history = useLoad(
+    () => (open ? api<RoiVersionRead[]>(`${base}/roi-history`) : Promise.resolve([] as RoiVersionRead[])),
+    [open, roiId],
+  );
+  const chain: RoiVersionRead[] = [];
+  const byId = new Map((history.data ?? []).map((v) => [v.roi_id, v]));
+  for (let v = byId.get(roiId); v; v = v.supersedes_id ? byId.get(v.supersedes_id) : undefined) chain.push(v);
+  return (
+    <details class="history" onToggle={(e) => setOpen((e.target as HTMLDetailsElement).open)}>
+      <summary>History</summary>
+      {open && !history.data ? <Loading what="the history" /> : null}
+      <ol data-testid="roi-history">
+        {chain.map((v) => (
+          <li>
+            <span class="mono">{v.created_at.replace("T", " ").slice(0, 19)}</span> · {v.source}
+            {v.reason ? ` · “${v.reason}”` : ""}
+            <br />
+            <span class="muted mono">{JSON.stringify(v.geometry)}</span>
+          </li>
+        ))}
+      </ol>
+    </details>
+  );
+}
+
 function GeometryText({ g }: { g: Geometry }) {
   const f = (x: number) => x.toFixed(1);
   let text = "";
@@ -684,6 +743,7 @@ function ColourControls(props: {
   onScale: (s: ColourScale) => void;
   onAuto: () => void;
   onLock: (v: boolean) => void;
+  onWide: (what: "session" | "study") => void;
 }) {
   const { scale, units } = props;
   const [minText, setMin] = useState(scale.min.toPrecision(3));
@@ -731,10 +791,40 @@ function ColourControls(props: {
       </div>
       <label class="check">
         <input type="checkbox" checked={props.locked} onChange={(e) => props.onLock((e.target as HTMLInputElement).checked)} />
-        Same scale for every image I open (session / study)
+        Same scale for every image I open
       </label>
+      <div class="actions">
+        <button type="button" class="secondary" onClick={() => props.onWide("session")}>
+          Range of this session
+        </button>
+        <button type="button" class="secondary" onClick={() => props.onWide("study")}>
+          Range of the study
+        </button>
+      </div>
     </section>
   );
+}
+
+async function wideRange(base: string, what: "session" | "study", kind: ScaleKind): Promise<ColourScale> {
+  const study = base.split("/sessions/")[0];
+  const session = base.split("/acquisitions/")[0];
+  const sessions =
+    what === "session" ? [session] : (await all<{ id: string }>(`${study}/sessions`)).map((x) => `${study}/sessions/${x.id}`);
+  const infos: ImageInfo[] = [];
+  for (const s of sessions) {
+    for (const a of await api<Acquisition[]>(`${s}/acquisitions`)) {
+      try {
+        infos.push(await api<ImageInfo>(`${s}/acquisitions/${a.id}/image`));
+      } catch {
+        // an acquisition imported from a table has no image
+      }
+    }
+  }
+  return {
+    kind,
+    min: Math.min(...infos.map((i) => i.scale[kind].min)),
+    max: Math.max(...infos.map((i) => i.scale[kind].max)),
+  };
 }
 
 export function ColourBar({ scale }: { scale: ColourScale }) {

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Header
+from fastapi import Header, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -95,7 +95,18 @@ def remember(
         session.flush()
 
 
-Response = TypeVar("Response", bound=BaseModel)
+_REPLAYED = "osteolux_idempotency_replayed"
+REPLAY_HEADER = "Idempotency-Replayed"
+
+
+def mark_replay(session: Session, response: Response) -> None:
+    """Say so when this request's answer is the replay of an earlier one with the same
+    Idempotency-Key (same status and body as the first time, nothing done again)."""
+    if session.info.get(_REPLAYED):
+        response.headers[REPLAY_HEADER] = "true"
+
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 def run_once(
@@ -103,12 +114,13 @@ def run_once(
     principal: Principal,
     key: str | None,
     request_fingerprint: str,
-    response_type: type[Response],
-    work: Callable[[], Response],
-) -> Response:
+    response_type: type[Model],
+    work: Callable[[], Model],
+) -> Model:
     """``work()``'s response, or the one remembered for this key (see the module docstring)."""
     replay = claim(session, principal, key, request_fingerprint)
     if replay is not None:
+        session.info[_REPLAYED] = True
         return response_type.model_validate(replay)
     response = work()
     remember(session, principal, key, response.model_dump(mode="json"))

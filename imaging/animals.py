@@ -84,6 +84,7 @@ def find_animals(
     n_animals: int | None = None,
     threshold: float | None = None,
     min_area_fraction: float = 0.002,
+    exact: bool = False,
 ) -> tuple[AnimalBody, ...]:
     """Segment mice on a photograph and pair them left → right with animal numbers.
 
@@ -101,11 +102,14 @@ def find_animals(
         Photograph level separating mice from the stage; default Otsu.
     min_area_fraction : float
         Components smaller than this fraction of the image are noise.
+    exact : bool
+        Require exactly ``N`` bodies; by default the ``N`` largest are kept when more are
+        found (pairing the wrong mice with the listed numbers when one was missed).
 
     Raises
     ------
     RoiError
-        Fewer bodies found than animals listed.
+        Fewer bodies found than animals listed (or, with ``exact``, more).
     """
     photo = np.asarray(photograph, dtype=np.float32)
     if photo.ndim != 2:
@@ -122,7 +126,7 @@ def find_animals(
     areas = ndimage.sum_labels(body, labels, index)
     keep = [i for i in np.argsort(-areas) if areas[i] >= min_area_fraction * photo.size]
     if want:
-        if len(keep) < want:
+        if len(keep) < want or (exact and len(keep) != want):
             raise RoiError(
                 f"found {len(keep)} animal bodies on the photograph but {want} animals are "
                 "listed; check the photograph or draw the ROIs by hand"

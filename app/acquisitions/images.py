@@ -52,6 +52,14 @@ def tiff_image(data: np.ndarray, meta: TiffImageMetadata, name: str) -> imaging.
             f"{name}: expected one grey-level image, got an array of shape {data.shape}; send "
             "the luminescent image alone (one page, one channel)."
         )
+    if data.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        if bad:
+            raise Unprocessable(
+                f"{name}: {bad} of {data.size} pixels are NaN or infinite, so no flux can be "
+                "measured over them; export the image again without masked or saturated "
+                "pixels set to NaN/Inf (e.g. as raw counts)."
+            )
     try:
         if meta.units == "counts" and meta.c_ccd is not None:
             return imaging.calibrate_counts(

@@ -1,4 +1,5 @@
-"""HTTP routes to read acquisitions back: list, one, the overlay image and the original file.
+"""HTTP routes to read acquisitions back (list, one, the overlay image and the original file)
+and to move one to another imaging session.
 
 Uploads (POST/PUT on the same prefix) are in ``app/ingest/router.py``; ROI edits
 (``…/{acquisition_id}/rois``) and ``/studies/{id}/requantify`` in ``app/rois/router.py``."""
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import StreamingResponse
 
 from app.acquisitions import service
-from app.acquisitions.schemas import AcquisitionRead
+from app.acquisitions.schemas import AcquisitionMove, AcquisitionRead
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.responses import PROBLEM_RESPONSES, attachment_headers
 
@@ -43,6 +44,20 @@ def get_acquisition(
     """One acquisition: camera settings, calibration steps, animals and measurements."""
     acquisition = service.get_acquisition(session, principal, study_id, session_id, acquisition_id)
     return service.acquisition_read(session, acquisition, already_stored=True)
+
+
+@router.post("/{acquisition_id}/move", summary="Move an acquisition to another session")
+def move_acquisition(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    data: AcquisitionMove,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> AcquisitionRead:
+    """Uploaded into the wrong imaging session: put it in the right one of the same study (its
+    day follows; ROIs and measurements stay). Audited with who, when and the reason."""
+    return service.move_acquisition(session, principal, study_id, session_id, acquisition_id, data)
 
 
 @router.get(

@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.measurements.schemas import MeasurementRead
+from app.schemas import InputModel, LongText
 
 
 class AcquisitionAnimalRead(BaseModel):
@@ -33,3 +34,21 @@ class AcquisitionRead(BaseModel):
     measurements: list[MeasurementRead]
     calibration: list[dict[str, Any]] = Field(description="Calibration steps with constants.")
     created_at: datetime
+
+
+class AcquisitionMove(InputModel):
+    """Move an acquisition to another imaging session of the same study."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "session_id": "1c2b3a4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                    "reason": "uploaded to day 14 by mistake; imaged on day 21",
+                }
+            ]
+        }
+    )
+
+    session_id: uuid.UUID = Field(description="The imaging session it belongs to.")
+    reason: LongText = Field(min_length=3, description="Why it moves (audited).")

@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 from typing import BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import imaging
+from app import audit
 from app.acquisitions import repository
 from app.acquisitions.images import image_roi, load_calibrated, quantify_rois
-from app.acquisitions.schemas import AcquisitionAnimalRead, AcquisitionRead
+from app.acquisitions.schemas import AcquisitionAnimalRead, AcquisitionMove, AcquisitionRead
 from app.auth import Principal
 from app.config import Settings
-from app.errors import NotFound
+from app.errors import NotFound, Unprocessable
 from app.measurements import repository as measurement_queries
-from app.models import Acquisition, Roi
+from app.models import Acquisition, AcquisitionAnimal, Animal, Roi
 from app.sessions.service import get_imaging_session
 from app.storage import BlobStore
 from app.studies.service import lock_study
@@ -81,6 +83,46 @@ def acquisition_read(
         calibration=acquisition.camera_metadata.get("calibration", []),
         created_at=acquisition.created_at,
     )
+
+
+def move_acquisition(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    data: AcquisitionMove,
+) -> AcquisitionRead:
+    """Put an acquisition in another imaging session of its study (its day follows); audited
+    old → new with the reason. Its ROIs and measurements are unchanged."""
+    principal.require_write()
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    lock_study(session, study_id)
+    target, _ = get_imaging_session(session, principal, study_id, data.session_id)
+    ended = [
+        f"{animal.identifier} (ended {animal.end_date})"
+        for animal in session.scalars(
+            select(Animal)
+            .join(AcquisitionAnimal, AcquisitionAnimal.animal_id == Animal.id)
+            .where(AcquisitionAnimal.acquisition_id == acquisition.id)
+        )
+        if animal.end_date is not None and target.acquired_on > animal.end_date
+    ]
+    if ended:
+        raise Unprocessable(
+            f"The session of {target.acquired_on} is after the end of animal(s) "
+            f"{', '.join(ended)} in this image; choose a session on or before their end."
+        )
+    audit.apply_changes(
+        session,
+        principal,
+        acquisition,
+        {"session_id": target.id},
+        object_type="acquisition",
+        reason=data.reason,
+    )
+    session.flush()
+    return acquisition_read(session, acquisition, already_stored=True)
 
 
 def list_acquisitions(

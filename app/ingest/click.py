@@ -25,7 +25,7 @@ def _read_click(staged: StagedFile, filename: str, settings: Settings) -> imagin
 
 
 def _find_bodies(
-    click: imaging.IvisClick, identifiers: Sequence[str], filename: str
+    click: imaging.IvisClick, identifiers: Sequence[str], filename: str, *, source: str
 ) -> tuple[imaging.AnimalBody, ...]:
     if click.photograph is None:
         raise Unprocessable(f"{filename}: no photograph.TIF, so the mice cannot be told apart.")
@@ -34,10 +34,15 @@ def _find_bodies(
             click.photograph.data,
             binning=click.photograph.binning,
             animal_numbers=list(identifiers),
-            n_animals=len(identifiers),
+            exact=True,
         )
     except imaging.ImagingError as exc:
-        raise Unprocessable(f"{filename}: {exc}") from exc
+        # One mouse too many or too few would shift every ROI to its neighbour's ear tag.
+        raise Unprocessable(
+            f"{filename}: {exc}. The animals given ({', '.join(identifiers)}; from "
+            f"{source}) must name every mouse in the field, left to right: correct the list "
+            "in the `animals` field, or draw the ROIs by hand on a TIFF upload."
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,8 @@ def prepare(
         )
     if len(set(identifiers)) != len(identifiers):
         raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
-    bodies = _find_bodies(click, identifiers, filename)
+    source = "the `animals` field" if animals else "ClickInfo.txt's 'Animal Number'"
+    bodies = _find_bodies(click, identifiers, filename, source=source)
     try:
         # All at once, so the check that each ROI was drawn for this click's pixel size runs.
         rois = imaging.rois_from_click(click)

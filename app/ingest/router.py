@@ -25,10 +25,19 @@ from fastapi import (
     status,
 )
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from app import idempotency
 from app.acquisitions.schemas import AcquisitionRead
-from app.deps import NOT_PREFILLED, BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
+from app.deps import (
+    NOT_PREFILLED,
+    BlobStoreDep,
+    PrincipalDep,
+    ReadSessionFactoryDep,
+    SessionDep,
+    SettingsDep,
+)
 from app.errors import BadRequest, Conflict, Unprocessable
 from app.idempotency import IdempotencyKey
 from app.ingest import service
@@ -39,17 +48,16 @@ from app.responses import PROBLEM_RESPONSES, problem_responses
 router = APIRouter(
     prefix="/studies/{study_id}/sessions/{session_id}/acquisitions",
     tags=["acquisitions"],
-    responses=PROBLEM_RESPONSES,
-)
-
-_CLICK_CONFLICT = problem_responses(
-    (
-        "A click of this name is stored with other content",
-        Conflict(
-            "Click DG20220105114235 is already stored in this study (acquisition 5b1e…) "
-            "with different content; a click's raw files never change."
-        ),
-    )
+    responses=PROBLEM_RESPONSES
+    | problem_responses(
+        (
+            "A click of this name is stored with other content",
+            Conflict(
+                "Click DG20220105114235 is already stored in this study (acquisition 5b1e…) "
+                "with different content; a click's raw files never change."
+            ),
+        )
+    ),
 )
 
 _ANIMALS = Form(
@@ -59,10 +67,11 @@ _ANIMALS = Form(
 )
 
 
-def _created_or_found(result: AcquisitionRead, response: Response) -> AcquisitionRead:
-    """201 for a new acquisition, 200 when these bytes were stored before."""
+def _answer(session: Session, response: Response, result: AcquisitionRead) -> AcquisitionRead:
+    """200 when the content was stored before; a replayed Idempotency-Key says so."""
     if result.already_stored:
         response.status_code = status.HTTP_200_OK
+    idempotency.mark_replay(session, response)
     return result
 
 
@@ -76,10 +85,7 @@ def _animal_list(animals: str | None) -> list[str] | None:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Upload an IVIS click (zip)",
-    responses={
-        200: {"description": "This exact click was uploaded before; nothing changed."},
-        **_CLICK_CONFLICT,
-    },
+    responses={200: {"description": "This exact click was uploaded before; nothing changed."}},
 )
 def upload_click(
     study_id: uuid.UUID,
@@ -88,6 +94,7 @@ def upload_click(
         UploadFile, File(description="A Living Image folder of one acquisition, zipped")
     ],
     session: SessionDep,
+    reader: ReadSessionFactoryDep,
     principal: PrincipalDep,
     store: BlobStoreDep,
     settings: SettingsDep,
@@ -104,6 +111,7 @@ def upload_click(
     mouse found on the photograph) and quantify them. All of it is kept, or none of it."""
     result = service.ingest_click(
         session,
+        reader,
         principal,
         store,
         settings,
@@ -115,7 +123,7 @@ def upload_click(
         animals=_animal_list(animals),
         idempotency_key=idempotency_key,
     )
-    return _created_or_found(result, response)
+    return _answer(session, response, result)
 
 
 @router.post(
@@ -137,6 +145,7 @@ def upload_tiff(
         ),
     ],
     session: SessionDep,
+    reader: ReadSessionFactoryDep,
     principal: PrincipalDep,
     store: BlobStoreDep,
     settings: SettingsDep,
@@ -148,6 +157,7 @@ def upload_tiff(
     bias; otherwise measurements are flagged uncalibrated) and measured in the given ROIs."""
     result = service.ingest_tiff(
         session,
+        reader,
         principal,
         store,
         settings,
@@ -158,7 +168,7 @@ def upload_tiff(
         metadata=parse_tiff_metadata(metadata),
         idempotency_key=idempotency_key,
     )
-    return _created_or_found(result, response)
+    return _answer(session, response, result)
 
 
 def parse_tiff_metadata(text: str) -> TiffMetadata:
@@ -212,7 +222,7 @@ class _RequestBody:
     "/{click_number}",
     summary="Push an IVIS click (raw zip body)",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "Already stored; nothing changed."}, **_CLICK_CONFLICT},
+    responses={200: {"description": "Already stored; nothing changed."}},
 )
 async def put_click(
     study_id: uuid.UUID,
@@ -220,6 +230,7 @@ async def put_click(
     click_number: Annotated[str, Path(max_length=100, description="Living Image click name")],
     request: Request,
     session: SessionDep,
+    reader: ReadSessionFactoryDep,
     principal: PrincipalDep,
     store: BlobStoreDep,
     settings: SettingsDep,
@@ -238,6 +249,7 @@ async def put_click(
     result = await run_in_threadpool(
         service.ingest_click,
         session,
+        reader,
         principal,
         store,
         settings,
@@ -250,4 +262,4 @@ async def put_click(
         expected_sha256=expected,
         expected_click=click_number,
     )
-    return _created_or_found(result, response)
+    return _answer(session, response, result)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import BinaryIO, TypeVar
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import imaging
 from app import audit, idempotency
@@ -49,6 +49,7 @@ _Prepared = TypeVar("_Prepared")
 
 def _ingest_upload(
     session: Session,
+    reader: sessionmaker[Session],
     principal: Principal,
     store: BlobStore,
     settings: Settings,
@@ -62,10 +63,13 @@ def _ingest_upload(
     prepare: Callable[[StagedFile], _Prepared],
     keep: Callable[[ImagingSession, Study, StagedFile, _Prepared], AcquisitionRead],
 ) -> AcquisitionRead:
-    """Stage the upload and ``prepare`` it (read, check, calibrate) before the first query, so
-    no transaction (on SQLite: no write lock) is held during the slow part; then ``keep`` it,
-    once per Idempotency-Key (``request`` and the content's SHA-256 identify the request)."""
+    """Check the session exists (a short read-only transaction: a wrong or another lab's
+    session answers 404 before the body is read or decoded), stage the upload and ``prepare``
+    it (read, check, calibrate) with no transaction held (on SQLite: no write lock), then
+    ``keep`` it, once per Idempotency-Key (``request`` and the content's SHA-256 identify it)."""
     principal.require_write(allow_instrument=True)
+    with reader() as lookup:
+        get_imaging_session(lookup, principal, study_id, session_id)
     with staged_upload(
         store, upload, max_bytes=settings.max_upload_bytes, filename=filename
     ) as staged:
@@ -84,6 +88,7 @@ def _ingest_upload(
 
 def ingest_click(
     session: Session,
+    reader: sessionmaker[Session],
     principal: Principal,
     store: BlobStore,
     settings: Settings,
@@ -124,11 +129,13 @@ def ingest_click(
             prepared,
             filename=filename,
             view=view,
+            requested_animals=animals is not None,
             expected_click=expected_click,
         )
 
     return _ingest_upload(
         session,
+        reader,
         principal,
         store,
         settings,
@@ -154,6 +161,7 @@ def _keep_click(
     *,
     filename: str,
     view: View | None,
+    requested_animals: bool,
     expected_click: str | None,
 ) -> AcquisitionRead:
     click = prepared.click
@@ -161,7 +169,14 @@ def _keep_click(
     lock_study(session, study.id)
     existing = repository.by_file(session, study.id, staged.sha256)
     if existing is not None:
-        return acquisition_read(session, existing, already_stored=True)
+        return _already_stored(
+            session,
+            existing,
+            imaging_session,
+            filename=filename,
+            animals=prepared.identifiers if requested_animals else None,
+            view=view,
+        )
     if expected_click is not None and click.click_number != expected_click:
         raise Unprocessable(
             f"The URL names click {expected_click} but the zip holds click "
@@ -193,6 +208,7 @@ def _keep_click(
 
 def ingest_tiff(
     session: Session,
+    reader: sessionmaker[Session],
     principal: Principal,
     store: BlobStore,
     settings: Settings,
@@ -229,6 +245,7 @@ def ingest_tiff(
 
     return _ingest_upload(
         session,
+        reader,
         principal,
         store,
         settings,
@@ -258,7 +275,14 @@ def _keep_tiff(
     lock_study(session, study.id)
     existing = repository.by_file(session, study.id, staged.sha256)
     if existing is not None:
-        return acquisition_read(session, existing, already_stored=True)
+        return _already_stored(
+            session,
+            existing,
+            imaging_session,
+            filename=filename,
+            animals=metadata.animals,
+            view=metadata.view,
+        )
     animals = field_animals(session, study, metadata.animals, imaging_session, filename)
     by_id = {a.identifier: a for a in animals}
     placed = [
@@ -302,6 +326,54 @@ def _keep_tiff(
         role=TIFF_ROLE,
         media_type="image/tiff",
     )
+
+
+def _already_stored(
+    session: Session,
+    existing: Acquisition,
+    imaging_session: ImagingSession,
+    *,
+    filename: str,
+    animals: Sequence[str] | None,
+    view: View | None,
+) -> AcquisitionRead:
+    """The stored acquisition of the same content (200) — unless this upload asks for another
+    session, other animals or another view, which would otherwise be silently ignored (409,
+    saying what is stored and which audited correction route changes it)."""
+    base = (
+        f"/studies/{imaging_session.study_id}/sessions/{existing.session_id}"
+        f"/acquisitions/{existing.id}"
+    )
+    stored_animals = [
+        identifier
+        for (identifier,) in session.execute(
+            select(Animal.identifier)
+            .join(AcquisitionAnimal, AcquisitionAnimal.animal_id == Animal.id)
+            .where(AcquisitionAnimal.acquisition_id == existing.id)
+            .order_by(AcquisitionAnimal.position)
+        )
+    ]
+    differences = []
+    if existing.session_id != imaging_session.id:
+        stored_in = session.get_one(ImagingSession, existing.session_id)
+        differences.append(
+            f"it is in the imaging session of {stored_in.acquired_on} ({existing.session_id}), "
+            f"not the one of {imaging_session.acquired_on}; to move it, POST {base}/move "
+            '{"session_id": …} with a reason'
+        )
+    if animals is not None and list(animals) != stored_animals:
+        differences.append(
+            f"its animals, left to right, are {', '.join(stored_animals) or 'none'}, not "
+            f"{', '.join(animals)}; to correct them, PUT {base}/field with a reason"
+        )
+    if view is not None and view != existing.view:
+        differences.append(f"its view is {existing.view.value}, not {view.value}")
+    if differences:
+        raise Conflict(
+            f"{filename} was uploaded before (same SHA-256) and is stored as acquisition "
+            f"{existing.id}, but " + "; and ".join(differences) + ". Nothing was changed."
+        )
+    return acquisition_read(session, existing, already_stored=True)
 
 
 def field_animals(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
+from app import idempotency
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep
 from app.idempotency import IdempotencyKey
 from app.labs.roles import EditorsOnly
@@ -59,6 +60,7 @@ def import_measurements(
     )
     if result.already_imported:
         response.status_code = status.HTTP_200_OK
+    idempotency.mark_replay(session, response)
     return result
 
 

@@ -19,6 +19,7 @@ from app.config import Settings
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Acquisition, AcquisitionAnimal, Animal, Measurement, Roi, RoiSource, Site
 from app.rois.schemas import RequantifyResult, RoiCreate, RoiUpdate
+from app.sessions.service import get_imaging_session
 from app.storage import BlobStore
 from app.studies.service import get_study, lock_study
 
@@ -230,6 +231,8 @@ def requantify(
     new measurements replace the current ones, which stay as history."""
     principal.require_write()
     study = get_study(session, principal, study_id)
+    if session_id is not None:  # a session of another study (or lab) is not found
+        get_imaging_session(session, principal, study_id, session_id)
     lock_study(session, study.id)  # concurrent requantifications must not both add a current row
     acquisitions = repository.with_image(session, study.id, session_id=session_id)
     measured = changed = 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
+from app import idempotency
 from app.deps import PrincipalDep, ReasonHeader, SessionDep
 from app.idempotency import IdempotencyKey
 from app.labs.roles import EditorsOnly
@@ -26,14 +27,18 @@ def create_imaging_session(
     body: ImagingSessionCreate,
     session: SessionDep,
     principal: PrincipalDep,
+    response: Response,
     reason: ReasonHeader = None,
     idempotency_key: IdempotencyKey = None,
 ) -> ImagingSessionRead:
     """Record an imaging day: when, who, which instrument, the D-luciferin dose and time.
-    With an Idempotency-Key a retried request returns the session created the first time."""
-    return service.create_imaging_session(
+    With an Idempotency-Key a retried request returns the session created the first time
+    (with the header Idempotency-Replayed: true)."""
+    created = service.create_imaging_session(
         session, principal, study_id, body, reason=reason, idempotency_key=idempotency_key
     )
+    idempotency.mark_replay(session, response)
+    return created
 
 
 @router.get("", summary="List imaging sessions")

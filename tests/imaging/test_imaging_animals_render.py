@@ -69,6 +69,19 @@ def test_too_few_bodies_is_an_error() -> None:
         find_animals(np.zeros((10, 10)), binning=1)
 
 
+def test_exact_refuses_more_bodies_than_animals_listed() -> None:
+    photo = np.full((100, 120), 100.0)
+    for left in (10, 50, 90):  # three mice of the same size
+        photo[20:80, left : left + 20] = 2000.0
+    # By default the two largest are kept (which two is arbitrary here) ...
+    assert len(find_animals(photo, binning=1, animal_numbers=("a", "b"))) == 2
+    # ... with exact=True a mouse too many is an error, not a silent pick.
+    with pytest.raises(RoiError, match="found 3 animal bodies on the photograph but 2"):
+        find_animals(photo, binning=1, animal_numbers=("a", "b"), exact=True)
+    bodies = find_animals(photo, binning=1, animal_numbers=("a", "b", "c"), exact=True)
+    assert [b.animal_number for b in bodies] == ["a", "b", "c"]
+
+
 def test_site_rois_follow_the_body(tmp_path: Path) -> None:
     write_synthetic_click(tmp_path, binning=8)
     click = read_ivis_click(tmp_path)

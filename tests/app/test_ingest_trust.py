@@ -1,0 +1,180 @@
+"""Uploads never store wrong data without a word: a mismatched animal list, a re-upload that
+asks for another mapping or session, NaN pixels; the session is checked before any decoding;
+an Idempotency-Key replay says it is one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Acquisition, AcquisitionFile, AuditEvent, Blob, Measurement, Roi
+from tests.app.clicks import ANIMALS, post_zip, url
+from tests.app.factories import make_animal
+from tests.app.problems import assert_problem, row_counts
+from tests.app.test_tiff_upload import metadata, post, radiance_image, tiff_bytes
+
+TABLES = (Acquisition, AcquisitionFile, Roi, Measurement, Blob)
+
+
+def _stored_files(app: Any) -> list[Path]:
+    return [p for p in Path(app.state.blob_store.root).rglob("*") if p.is_file()]
+
+
+def test_an_animal_list_that_does_not_match_the_mice_found_is_refused(
+    app: Any,
+    client: TestClient,
+    db_session: Session,
+    imaging_session: dict[str, Any],
+    synthetic_zip: bytes,
+) -> None:
+    make_animal(client, imaging_session["study_id"], _any_arm(client, imaging_session), "3471")
+    for listed, count in ((ANIMALS[:4], 4), ([*ANIMALS, "3471"], 6)):
+        assert_problem(
+            post_zip(client, imaging_session, synthetic_zip, animals=",".join(listed)),
+            422,
+            f"found 5 animal bodies on the photograph but {count} animals are listed",
+            "from the `animals` field",
+            "left to right",
+        )
+    assert row_counts(db_session, *TABLES) == (0, 0, 0, 0, 0)
+    assert _stored_files(app) == []
+
+
+def _any_arm(client: TestClient, imaging_session: dict[str, Any]) -> str:
+    arms = client.get(f"/studies/{imaging_session['study_id']}/arms").json()
+    return str(arms["items"][0]["id"])
+
+
+def test_a_reupload_asking_for_other_animals_or_another_session_is_a_conflict(
+    client: TestClient,
+    db_session: Session,
+    imaging_session: dict[str, Any],
+    synthetic_zip: bytes,
+) -> None:
+    first = post_zip(client, imaging_session, synthetic_zip)
+    assert first.status_code == 201, first.text
+    acquisition_id = first.json()["id"]
+    # The same click with the mice in another order: the new mapping would be ignored.
+    swapped = [ANIMALS[1], ANIMALS[0], *ANIMALS[2:]]
+    body = assert_problem(
+        post_zip(client, imaging_session, synthetic_zip, animals=",".join(swapped)),
+        409,
+        f"stored as acquisition {acquisition_id}",
+        f"its animals, left to right, are {', '.join(ANIMALS)}, not {', '.join(swapped)}",
+        f"PUT /studies/{imaging_session['study_id']}/sessions/{imaging_session['id']}"
+        f"/acquisitions/{acquisition_id}/field",
+    )
+    assert "Nothing was changed" in body["detail"]
+    # The same click into another session of the study.
+    later = client.post(
+        f"/studies/{imaging_session['study_id']}/sessions",
+        json={"acquired_at": "2026-07-22T10:15:00+02:00"},
+    ).json()
+    later_session = later | {"study_id": imaging_session["study_id"]}
+    assert_problem(
+        post_zip(client, later_session, synthetic_zip),
+        409,
+        "imaging session of 2026-07-15",
+        f"not the one of 2026-07-22; to move it, POST /studies/{imaging_session['study_id']}"
+        f"/sessions/{imaging_session['id']}/acquisitions/{acquisition_id}/move",
+    )
+    # Asking for what is stored is a plain repeat: 200, the stored acquisition.
+    again = post_zip(client, imaging_session, synthetic_zip, animals=",".join(ANIMALS))
+    assert again.status_code == 200, again.text
+    assert again.json()["already_stored"] is True
+    assert row_counts(db_session, Acquisition) == (1,)
+
+    # The documented correction: move it, with a reason; its day follows the session.
+    base = f"{url(imaging_session)}/{acquisition_id}"
+    assert_problem(client.post(f"{base}/move", json={"session_id": later["id"]}), 422, "reason")
+    moved = client.post(
+        f"{base}/move", json={"session_id": later["id"], "reason": "imaged on day 21"}
+    )
+    assert moved.status_code == 200, moved.text
+    assert [a["id"] for a in client.get(url(later_session)).json()] == [acquisition_id]
+    assert client.get(url(imaging_session)).json() == []
+    day21 = client.get(
+        f"/studies/{imaging_session['study_id']}/measurements", params={"site": "spine"}
+    ).json()["items"]
+    assert {m["day"] for m in day21} == {21}
+    event = db_session.scalars(
+        select(AuditEvent).where(AuditEvent.reason == "imaged on day 21")
+    ).one()
+    assert event.changes["session_id"] == [imaging_session["id"], later["id"]]
+    # ... and now the same upload into that session is the plain repeat.
+    assert post_zip(client, later_session, synthetic_zip).status_code == 200
+
+
+def test_a_tiff_with_nan_or_infinite_pixels_is_refused(
+    app: Any, client: TestClient, db_session: Session, imaging_session: dict[str, Any]
+) -> None:
+    for animal in ("m1", "m2"):
+        make_animal(client, imaging_session["study_id"], _any_arm(client, imaging_session), animal)
+    image = radiance_image().astype(np.float32)
+    image[10:12, 20:23] = np.nan
+    image[0, 0] = np.inf
+    assert_problem(
+        post(client, f"{url(imaging_session)}/tiff", tiff_bytes(image), metadata()),
+        422,
+        "7 of 65536 pixels are NaN or infinite",
+    )
+    assert row_counts(db_session, *TABLES) == (0, 0, 0, 0, 0)
+    assert _stored_files(app) == []
+
+
+def test_another_labs_session_is_not_found_before_the_upload_is_decoded(
+    other_lab: TestClient, imaging_session: dict[str, Any]
+) -> None:
+    # Not a zip at all: decoding it first would answer 422; the session is looked up first.
+    assert_problem(
+        other_lab.post(url(imaging_session), files={"file": ("x.zip", b"not a zip")}),
+        404,
+        "No study",
+    )
+
+
+def test_requantify_with_a_session_of_another_study_is_not_found(
+    client: TestClient, imaging_session: dict[str, Any]
+) -> None:
+    other = client.post(
+        "/studies",
+        json={
+            "name": "Other study",
+            "cell_line": "4T1",
+            "injection_model": "intratibial",
+            "day0": "2026-07-01",
+        },
+    ).json()
+    assert_problem(
+        client.post(
+            f"/studies/{other['id']}/requantify", params={"session_id": imaging_session["id"]}
+        ),
+        404,
+        f"No imaging session with id {imaging_session['id']}",
+    )
+
+
+def test_an_idempotency_key_replay_says_it_is_one(
+    client: TestClient, imaging_session: dict[str, Any], synthetic_zip: bytes
+) -> None:
+    headers = {"Idempotency-Key": "upload-1"}
+    files = {"file": ("click.zip", synthetic_zip, "application/zip")}
+    first = client.post(url(imaging_session), files=files, headers=headers)
+    assert first.status_code == 201, first.text
+    assert "Idempotency-Replayed" not in first.headers
+    replay = client.post(url(imaging_session), files=files, headers=headers)
+    assert replay.status_code == 201  # the original answer, replayed
+    assert replay.headers["Idempotency-Replayed"] == "true"
+    assert replay.json() == first.json()
+    study = f"/studies/{imaging_session['study_id']}/sessions"
+    body = {"acquired_at": "2026-07-29T10:15:00+02:00"}
+    opened = client.post(study, json=body, headers={"Idempotency-Key": "s-1"})
+    reopened = client.post(study, json=body, headers={"Idempotency-Key": "s-1"})
+    assert "Idempotency-Replayed" not in opened.headers
+    assert reopened.headers["Idempotency-Replayed"] == "true"
+    assert reopened.json()["id"] == opened.json()["id"]

@@ -16,8 +16,9 @@ from app.acquisitions import repository
 from app.acquisitions.repository import IMPORT_ROLE
 from app.auth import Principal
 from app.blobs import keep_blob
-from app.errors import Unprocessable
+from app.errors import Conflict, Unprocessable
 from app.measurements.living_image import to_tidy_rows
+from app.measurements.repository import current, of_study
 from app.measurements.schemas import (
     ImportFormat,
     ImportResult,
@@ -43,6 +44,7 @@ from imaging import ImagingError, read_living_image_measurements
 from imaging.clickinfo import decode_text
 
 MAX_IMPORT_BYTES = 64 * 1024**2
+BACKGROUND_SUBTRACTED = "background_subtracted"
 
 
 def _decode(content: bytes, filename: str) -> str:
@@ -95,6 +97,13 @@ def _resolve(
             raise Unprocessable(
                 f"{filename}, line {r.line}: {on} is before the study's day 0 ({study.day0})."
             )
+        negative = [v for v in (r.total_flux_ps, r.radiance_mean) if v is not None and v < 0]
+        if negative and BACKGROUND_SUBTRACTED not in r.flags:
+            raise Unprocessable(
+                f"{filename}, line {r.line}: a negative flux ({negative[0]:g}) is only possible "
+                "after a background was subtracted; if so, add the flag "
+                f"{BACKGROUND_SUBTRACTED} to the row's flags column, otherwise correct it."
+            )
         animal = animals[r.animal]
         if animal.end_date is not None and on > animal.end_date:
             raise Unprocessable(
@@ -114,6 +123,7 @@ def import_measurements(
     *,
     filename: str,
     file_format: ImportFormat,
+    replace: bool = False,
     idempotency_key: str | None = None,
 ) -> ImportResult:
     """Import a tidy or Living Image measurement CSV; the file itself is kept as raw data."""
@@ -128,9 +138,11 @@ def import_measurements(
             session,
             principal,
             idempotency_key,
-            idempotency.fingerprint("import", study.id, staged.sha256, file_format),
+            idempotency.fingerprint("import", study.id, staged.sha256, file_format, replace),
             ImportResult,
-            lambda: _import_staged(session, principal, store, study, staged, filename, file_format),
+            lambda: _import_staged(
+                session, principal, store, study, staged, filename, file_format, replace=replace
+            ),
         )
 
 
@@ -142,6 +154,8 @@ def _import_staged(
     staged: StagedFile,
     filename: str,
     file_format: ImportFormat,
+    *,
+    replace: bool,
 ) -> ImportResult:
     animals = {
         a.identifier: a for a in session.scalars(select(Animal).where(Animal.study_id == study.id))
@@ -160,9 +174,57 @@ def _import_staged(
             days=[],
             sessions_created=0,
             measurements_created=0,
+            measurements_superseded=0,
         )
+    superseded = _supersede(session, study, resolved, filename, replace=replace)
     keep_blob(session, store, staged, media_type="text/csv")
-    return _store(session, principal, study, resolved, staged, filename, file_format)
+    return _store(
+        session, principal, study, resolved, staged, filename, file_format, superseded=superseded
+    )
+
+
+def _supersede(
+    session: Session, study: Study, resolved: list[_Resolved], filename: str, *, replace: bool
+) -> int:
+    """Current values for the same animal, day, site and view: refused (409, naming each line
+    and what is stored) unless ``replace``, which makes them history. Returns how many."""
+    wanted = {(r.animal.id, r.on, r.site, r.view): r.row.line for r in resolved}
+    query = current(
+        of_study(
+            study.id,
+            Measurement,
+            Roi,
+            ImagingSession.acquired_on,
+            Acquisition.view,
+            Acquisition.click_number,
+        ).where(Roi.animal_id.in_({r.animal.id for r in resolved}))
+    )
+    clashes = [
+        (wanted[key], measurement, roi, acquired_on, click_number)
+        for measurement, roi, acquired_on, view, click_number in session.execute(query)
+        if (key := (roi.animal_id, acquired_on, roi.site, view)) in wanted
+    ]
+    if not clashes:
+        return 0
+    if not replace:
+        clashes.sort(key=lambda clash: clash[0])
+        lines = "; ".join(
+            f"line {line}: {roi.label or roi.site.value} on {on} already has "
+            f"{m.total_flux_ps:.4g} p/s (from {click or 'an earlier import'})"
+            for line, m, roi, on, click in clashes[:10]
+        )
+        more = f" and {len(clashes) - 10} more" if len(clashes) > 10 else ""
+        raise Conflict(
+            f"{filename}: {len(clashes)} row(s) give a value for an animal, day, site and view "
+            f"that already has one — {lines}{more}. Nothing was imported. To supersede the "
+            "stored values (they stay as history), import again with replace=true; otherwise "
+            "remove those rows."
+        )
+    for _, measurement, roi, _, _ in clashes:
+        measurement.is_current = False
+        roi.is_current = False
+    session.flush()
+    return len(clashes)
 
 
 def _parse(
@@ -185,6 +247,8 @@ def _store(
     staged: StagedFile,
     filename: str,
     file_format: ImportFormat,
+    *,
+    superseded: int,
 ) -> ImportResult:
     now = utc_now()
     sessions: dict[date, uuid.UUID] = {}
@@ -286,7 +350,12 @@ def _store(
         action="import",
         object_type="study",
         object_id=study.id,
-        changes={"filename": filename, "sha256": staged.sha256, "rows": len(resolved)},
+        changes={
+            "filename": filename,
+            "sha256": staged.sha256,
+            "rows": len(resolved),
+            "superseded": superseded,
+        },
     )
     return ImportResult(
         filename=filename,
@@ -298,4 +367,5 @@ def _store(
         days=days,
         sessions_created=len(sessions),
         measurements_created=len(measurement_rows),
+        measurements_superseded=superseded,
     )

@@ -44,10 +44,19 @@ def import_measurements(
             "[, radiance_mean, view, flags]"
         ),
     ] = "tidy",
+    replace: Annotated[
+        bool,
+        Form(
+            description="A row for an animal, day, site and view that already has a value is "
+            "refused (409, with the lines); true supersedes the stored value instead (it stays "
+            "as history)."
+        ),
+    ] = False,
     idempotency_key: IdempotencyKey = None,
 ) -> ImportResult:
     """Bring measurements from a spreadsheet or an earlier analysis into a study, before or
-    without images. The file is stored unchanged; importing the same file again changes nothing."""
+    without images. The file is stored unchanged; importing the same file again changes nothing.
+    A negative total flux is accepted only with the flag background_subtracted."""
     result = imports.import_measurements(
         session,
         principal,
@@ -56,6 +65,7 @@ def import_measurements(
         file.file,
         filename=file.filename or "upload.csv",
         file_format=format,
+        replace=replace,
         idempotency_key=idempotency_key,
     )
     if result.already_imported:

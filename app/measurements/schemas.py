@@ -26,6 +26,7 @@ class ImportResult(BaseModel):
                     "days": [0, 3, 7, 10, 14, 17, 21, 24],
                     "sessions_created": 8,
                     "measurements_created": 384,
+                    "measurements_superseded": 0,
                 }
             ]
         }
@@ -40,6 +41,11 @@ class ImportResult(BaseModel):
     days: list[int]
     sessions_created: int
     measurements_created: int
+    measurements_superseded: int = Field(
+        default=0,
+        description="Stored values of the same animal, day, site and view that this import "
+        "superseded (replace=true); they stay as history.",
+    )
 
 
 class SeriesPoint(BaseModel):

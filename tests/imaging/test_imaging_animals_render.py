@@ -80,6 +80,10 @@ def test_exact_refuses_more_bodies_than_animals_listed() -> None:
         find_animals(photo, binning=1, animal_numbers=("a", "b"), exact=True)
     bodies = find_animals(photo, binning=1, animal_numbers=("a", "b", "c"), exact=True)
     assert [b.animal_number for b in bodies] == ["a", "b", "c"]
+    # A piece far smaller than a mouse (a tail segmented apart) is not another mouse.
+    photo[85:95, 60:75] = 2000.0  # 150 px against 1200 px mice
+    bodies = find_animals(photo, binning=1, animal_numbers=("a", "b", "c"), exact=True)
+    assert [b.animal_number for b in bodies] == ["a", "b", "c"]
 
 
 def test_site_rois_follow_the_body(tmp_path: Path) -> None:

@@ -33,6 +33,11 @@ class AcquisitionRead(BaseModel):
     animals: list[AcquisitionAnimalRead]
     measurements: list[MeasurementRead]
     calibration: list[dict[str, Any]] = Field(description="Calibration steps with constants.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What needs a person's attention before these numbers are used, e.g. ROIs "
+        "whose site is unassigned (they count in no site's series until a site is given).",
+    )
     created_at: datetime
 
 

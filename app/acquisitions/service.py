@@ -17,7 +17,8 @@ from app.auth import Principal
 from app.config import Settings
 from app.errors import NotFound, Unprocessable
 from app.measurements import repository as measurement_queries
-from app.models import Acquisition, AcquisitionAnimal, Animal, Roi
+from app.measurements.schemas import MeasurementRead
+from app.models import Acquisition, AcquisitionAnimal, Animal, Roi, Site
 from app.sessions.service import get_imaging_session
 from app.storage import BlobStore
 from app.studies.service import lock_study
@@ -58,11 +59,14 @@ def acquisition_read(
 ) -> AcquisitionRead:
     """An acquisition with its animals and current measurements, as the API shows it."""
     file = repository.image_file(session, acquisition.id)
-    measurements = session.execute(
-        measurement_queries.current(measurement_queries.readable())
-        .where(Roi.acquisition_id == acquisition.id)
-        .order_by(Roi.created_at, Roi.label)
-    )
+    measurements = [
+        measurement_queries.to_read(row)
+        for row in session.execute(
+            measurement_queries.current(measurement_queries.readable())
+            .where(Roi.acquisition_id == acquisition.id)
+            .order_by(Roi.created_at, Roi.label)
+        )
+    ]
     return AcquisitionRead(
         id=acquisition.id,
         session_id=acquisition.session_id,
@@ -79,10 +83,24 @@ def acquisition_read(
             AcquisitionAnimalRead(position=p, animal_id=i, identifier=ident)
             for p, i, ident in repository.field(session, acquisition.id)
         ],
-        measurements=[measurement_queries.to_read(row) for row in measurements],
+        measurements=measurements,
         calibration=acquisition.camera_metadata.get("calibration", []),
+        warnings=_warnings(acquisition, measurements),
         created_at=acquisition.created_at,
     )
+
+
+def _warnings(acquisition: Acquisition, measurements: list[MeasurementRead]) -> list[str]:
+    unassigned = [m for m in measurements if m.site == Site.unassigned]
+    if not unassigned:
+        return []
+    labels = ", ".join(f"{m.label} ({m.animal or 'no animal'})" for m in unassigned)
+    return [
+        f"{len(unassigned)} ROI(s) name no site in their label and are stored as unassigned, "
+        f"counted in no site's series: {labels}. Assign each a site with PATCH "
+        f"…/acquisitions/{acquisition.id}/rois/{{roi_id}} "
+        '{"site": "skull_mandible", "reason": "…"} (the ROI ids are in measurements).'
+    ]
 
 
 def move_acquisition(

@@ -53,7 +53,8 @@ def place_rois(
                 animal, site = None, Site.background
             else:
                 animal = _nearest_animal(geometry, bodies, animals)
-                site = Site(site_from_label(li_roi.label or "") or "whole_body")
+                # A label that names no site (e.g. "ROI 1") is not silently whole-body flux.
+                site = Site(site_from_label(li_roi.label or "") or Site.unassigned)
             placed.append(PlacedRoi(geometry, animal, site, label, RoiSource.living_image))
         return placed
     placed = []

@@ -188,7 +188,7 @@ def _supersede(
 ) -> int:
     """Current values for the same animal, day, site and view: refused (409, naming each line
     and what is stored) unless ``replace``, which makes them history. Returns how many."""
-    wanted = {(r.animal.id, r.on, r.site, r.view): r.row.line for r in resolved}
+    wanted = {(r.animal.id, r.on, r.site, r.view): r for r in resolved}
     query = current(
         of_study(
             study.id,
@@ -200,18 +200,19 @@ def _supersede(
         ).where(Roi.animal_id.in_({r.animal.id for r in resolved}))
     )
     clashes = [
-        (wanted[key], measurement, roi, acquired_on, click_number)
+        (wanted[key], measurement, roi, click_number)
         for measurement, roi, acquired_on, view, click_number in session.execute(query)
         if (key := (roi.animal_id, acquired_on, roi.site, view)) in wanted
     ]
     if not clashes:
         return 0
     if not replace:
-        clashes.sort(key=lambda clash: clash[0])
+        clashes.sort(key=lambda clash: clash[0].row.line)
         lines = "; ".join(
-            f"line {line}: {roi.label or roi.site.value} on {on} already has "
-            f"{m.total_flux_ps:.4g} p/s (from {click or 'an earlier import'})"
-            for line, m, roi, on, click in clashes[:10]
+            f"line {item.row.line}: {item.animal.identifier} {item.site.value} on day "
+            f"{(item.on - study.day0).days} ({item.view.value}) already has "
+            f"{m.total_flux_ps:.4g} p/s from {click or roi.label}"
+            for item, m, roi, click in clashes[:10]
         )
         more = f" and {len(clashes) - 10} more" if len(clashes) > 10 else ""
         raise Conflict(
@@ -220,7 +221,7 @@ def _supersede(
             "stored values (they stay as history), import again with replace=true; otherwise "
             "remove those rows."
         )
-    for _, measurement, roi, _, _ in clashes:
+    for _, measurement, roi, _ in clashes:
         measurement.is_current = False
         roi.is_current = False
     session.flush()
@@ -367,5 +368,6 @@ def _store(
         days=days,
         sessions_created=len(sessions),
         measurements_created=len(measurement_rows),
+        unassigned_sites=sum(item.site == Site.unassigned for item in resolved),
         measurements_superseded=superseded,
     )

@@ -59,11 +59,12 @@ def to_tidy_rows(
     filename: str,
     known_animals: set[str],
     animal_label: str = "Animal Number",
-    default_site: str = "whole_body",
+    default_site: str = "unassigned",
 ) -> list[TidyRow]:
     """One tidy row per Living Image ROI row: the date from the click name, the animal from
     the ``Animal Number`` label (or an animal identifier in the ROI label when the image
-    shows several mice), the site from words in the ROI label (else ``default_site``)."""
+    shows several mice), the site from words in the ROI label (else ``default_site``: an ROI
+    named "ROI 1" is counted in no site's series until a site is assigned)."""
     if not rows:
         raise Unprocessable(f"{filename} has a header but no ROI rows.")
     tidy = []

@@ -41,6 +41,12 @@ class ImportResult(BaseModel):
     days: list[int]
     sessions_created: int
     measurements_created: int
+    unassigned_sites: int = Field(
+        default=0,
+        description="Rows whose ROI label names no site, stored with site unassigned: they "
+        "count in no site's series. Name the site in the ROI labels (e.g. '3466 spine') and "
+        "import the corrected file with replace=true.",
+    )
     measurements_superseded: int = Field(
         default=0,
         description="Stored values of the same animal, day, site and view that this import "

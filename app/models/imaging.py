@@ -142,6 +142,8 @@ class Site(enum.StrEnum):
     right_hindlimb = "right_hindlimb"
     background = "background"
     custom = "custom"
+    # A Living Image ROI whose label names no site: counted nowhere until a site is assigned.
+    unassigned = "unassigned"
 
 
 class RoiSource(enum.StrEnum):

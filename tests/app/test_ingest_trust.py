@@ -178,3 +178,102 @@ def test_an_idempotency_key_replay_says_it_is_one(
     assert "Idempotency-Replayed" not in opened.headers
     assert reopened.headers["Idempotency-Replayed"] == "true"
     assert reopened.json()["id"] == opened.json()["id"]
+
+
+def _import(client: TestClient, study_id: str, content: str, name: str, **form: str) -> Any:
+    return client.post(
+        f"/studies/{study_id}/measurements/import",
+        files={"file": (name, content.encode(), "text/csv")},
+        data=form,
+    )
+
+
+def test_a_csv_row_for_a_value_already_stored_is_refused_unless_replaced(
+    client: TestClient, db_session: Session, imaging_session: dict[str, Any]
+) -> None:
+    study_id = imaging_session["study_id"]
+    first = "animal,day,site,total_flux_ps\n3466,7,spine,1.0e6\n3467,7,spine,2.0e6\n"
+    assert _import(client, study_id, first, "week1.csv").status_code == 201
+    # A second file repeats 3467's day-7 spine value (and adds a new one).
+    second = "animal,day,site,total_flux_ps\n3468,7,spine,3.0e6\n3467,7,spine,2.5e6\n"
+    assert_problem(
+        _import(client, study_id, second, "week1-corrected.csv"),
+        409,
+        "1 row(s) give a value for an animal, day, site and view that already has one",
+        "line 3: 3467 spine on day 7 (other) already has 2e+06 p/s from week1.csv:3",
+        "replace=true",
+    )
+    assert row_counts(db_session, Measurement) == (2,)  # nothing of the second file
+    replaced = _import(client, study_id, second, "week1-corrected.csv", replace="true")
+    assert replaced.status_code == 201, replaced.text
+    assert replaced.json()["measurements_superseded"] == 1
+    values = client.get(
+        f"/studies/{study_id}/measurements", params={"site": "spine", "include_history": "true"}
+    ).json()["items"]
+    by_animal = {(m["animal"], m["is_current"]): m["total_flux_ps"] for m in values}
+    assert by_animal == {
+        ("3466", True): 1.0e6,
+        ("3467", False): 2.0e6,  # kept as history
+        ("3467", True): 2.5e6,
+        ("3468", True): 3.0e6,
+    }
+
+
+def test_a_negative_flux_is_only_accepted_as_background_subtracted(
+    client: TestClient, db_session: Session, imaging_session: dict[str, Any]
+) -> None:
+    study_id = imaging_session["study_id"]
+    content = "animal,day,site,total_flux_ps,flags\n3466,7,spine,1.0e6,\n3467,7,spine,-5,\n"
+    assert_problem(
+        _import(client, study_id, content, "flux.csv"),
+        422,
+        "flux.csv, line 3: a negative flux (-5) is only possible after a background was subtracted",
+        "background_subtracted",
+    )
+    assert row_counts(db_session, Measurement) == (0,)
+    flagged = content.replace("-5,", "-5,background_subtracted")
+    assert _import(client, study_id, flagged, "flux.csv").status_code == 201
+    stored = client.get(f"/studies/{study_id}/measurements", params={"site": "spine"}).json()
+    assert [m["flags"] for m in stored["items"] if m["animal"] == "3467"] == [
+        ["background_subtracted"]
+    ]
+
+
+def test_living_image_rois_that_name_no_site_are_unassigned_until_a_site_is_given(
+    client: TestClient, db_session: Session, ivis_reference_folder: Path
+) -> None:
+    from tests.app.clicks import zip_folder
+    from tests.app.factories import make_control, make_study
+
+    study = make_study(client, name="reference", day0="2021-12-20")
+    control = make_control(client, study["id"])
+    for animal in ANIMALS:
+        make_animal(client, study["id"], control["id"], animal)
+    opened = client.post(
+        f"/studies/{study['id']}/sessions", json={"acquired_at": "2022-01-05T11:42:35+00:00"}
+    ).json()
+    target = opened | {"study_id": study["id"]}
+    response = post_zip(client, target, zip_folder(ivis_reference_folder), name="DG.zip")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    # Living Image's head circles are labelled "ROI 1" … "ROI 5": no site, so not whole body.
+    sites = {m["label"]: m["site"] for m in body["measurements"] if m["label"].startswith("ROI")}
+    assert sites == {f"ROI {i}": "unassigned" for i in range(1, 6)}
+    assert len(body["warnings"]) == 1
+    assert "5 ROI(s) name no site" in body["warnings"][0]
+    whole_body = client.get(
+        f"/studies/{study['id']}/measurements", params={"site": "whole_body"}
+    ).json()
+    assert whole_body["total"] == 0
+    # The user assigns a site (audited, the unassigned version kept as history).
+    head = next(m for m in body["measurements"] if m["label"] == "ROI 2")
+    assigned = client.patch(
+        f"{url(target)}/{body['id']}/rois/{head['roi_id']}",
+        json={"site": "skull_mandible", "reason": "ROI 2 is the skull of 3467"},
+    )
+    assert assigned.status_code == 200, assigned.text
+    skull = client.get(
+        f"/studies/{study['id']}/measurements", params={"site": "skull_mandible"}
+    ).json()["items"]
+    assert [(m["animal"], m["total_flux_ps"]) for m in skull] == [("3467", head["total_flux_ps"])]
+    assert "4 ROI(s) name no site" in assigned.json()["warnings"][0]

@@ -60,3 +60,39 @@ def test_upgrade_downgrade_roundtrip(empty_database: str) -> None:
     assert _tables(empty_database) == set()
     command.upgrade(config, "head")
     assert _tables(empty_database) == set(Base.metadata.tables)
+
+
+def test_upgrade_keeps_the_data_of_a_database_in_use(tmp_path: Path) -> None:
+    """A table rebuilt by a migration (SQLite batch mode) keeps its rows and every reference
+    to them: a lab's database with an uploaded click is migrated from the previous head."""
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.db import make_session_factory, transaction
+    from app.labs.service import create_lab
+    from app.main import create_app
+    from tests.app.clicks import new_imaging_session, post_zip, synthetic_hotel_zip
+
+    url = f"sqlite:///{tmp_path / 'in-use.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "b979d7e05d37")  # before roi.site gained 'unassigned'
+    engine = make_engine(url)
+    with transaction(make_session_factory(engine)) as session:
+        _, _, key = create_lab(session, "Lab")
+    with TestClient(
+        create_app(Settings(data_dir=tmp_path / "data", database_url=url)),
+        headers={"X-API-Key": key},
+    ) as client:
+        imaging_session = new_imaging_session(client)
+        uploaded = post_zip(client, imaging_session, synthetic_hotel_zip(tmp_path))
+        assert uploaded.status_code == 201, uploaded.text
+    counts = "SELECT (SELECT count(*) FROM roi), (SELECT count(*) FROM measurement)"
+    with engine.connect() as conn:
+        before = conn.execute(text(counts)).one()
+    assert before[0] > 0 and before[1] == before[0]
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        assert conn.execute(text(counts)).one() == before
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()

@@ -48,16 +48,17 @@ from app.responses import PROBLEM_RESPONSES, problem_responses
 router = APIRouter(
     prefix="/studies/{study_id}/sessions/{session_id}/acquisitions",
     tags=["acquisitions"],
-    responses=PROBLEM_RESPONSES
-    | problem_responses(
-        (
-            "A click of this name is stored with other content",
-            Conflict(
-                "Click DG20220105114235 is already stored in this study (acquisition 5b1e…) "
-                "with different content; a click's raw files never change."
-            ),
-        )
-    ),
+    responses=PROBLEM_RESPONSES,
+)
+
+_CLICK_CONFLICT = problem_responses(
+    (
+        "A click of this name is stored with other content",
+        Conflict(
+            "Click DG20220105114235 is already stored in this study (acquisition 5b1e…) "
+            "with different content; a click's raw files never change."
+        ),
+    )
 )
 
 _ANIMALS = Form(
@@ -67,8 +68,11 @@ _ANIMALS = Form(
 )
 
 
-def _answer(session: Session, response: Response, result: AcquisitionRead) -> AcquisitionRead:
-    """200 when the content was stored before; a replayed Idempotency-Key says so."""
+def _created_or_found(
+    session: Session, result: AcquisitionRead, response: Response
+) -> AcquisitionRead:
+    """201 for a new acquisition, 200 when these bytes were stored before; a replayed
+    Idempotency-Key says so (Idempotency-Replayed: true)."""
     if result.already_stored:
         response.status_code = status.HTTP_200_OK
     idempotency.mark_replay(session, response)
@@ -85,7 +89,10 @@ def _animal_list(animals: str | None) -> list[str] | None:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Upload an IVIS click (zip)",
-    responses={200: {"description": "This exact click was uploaded before; nothing changed."}},
+    responses={
+        200: {"description": "This exact click was uploaded before; nothing changed."},
+        **_CLICK_CONFLICT,
+    },
 )
 def upload_click(
     study_id: uuid.UUID,
@@ -123,7 +130,7 @@ def upload_click(
         animals=_animal_list(animals),
         idempotency_key=idempotency_key,
     )
-    return _answer(session, response, result)
+    return _created_or_found(session, result, response)
 
 
 @router.post(
@@ -168,7 +175,7 @@ def upload_tiff(
         metadata=parse_tiff_metadata(metadata),
         idempotency_key=idempotency_key,
     )
-    return _answer(session, response, result)
+    return _created_or_found(session, result, response)
 
 
 def parse_tiff_metadata(text: str) -> TiffMetadata:
@@ -222,7 +229,7 @@ class _RequestBody:
     "/{click_number}",
     summary="Push an IVIS click (raw zip body)",
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"description": "Already stored; nothing changed."}},
+    responses={200: {"description": "Already stored; nothing changed."}, **_CLICK_CONFLICT},
 )
 async def put_click(
     study_id: uuid.UUID,
@@ -262,4 +269,4 @@ async def put_click(
         expected_sha256=expected,
         expected_click=click_number,
     )
-    return _answer(session, response, result)
+    return _created_or_found(session, result, response)

@@ -35,3 +35,14 @@ class FieldCorrection(InputModel):
         if repeated:
             raise ValueError(f"each animal may stand at one position only: {', '.join(repeated)}")
         return value
+
+
+class TemplateApplication(InputModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"animal": "3467", "reason": "Living Image ROIs missed the femurs"}]
+        }
+    )
+
+    animal: ShortText = Field(min_length=1, description="Ear tag of a mouse in the field.")
+    reason: LongText = Field(min_length=3, description="Why (kept with each new ROI version).")

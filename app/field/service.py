@@ -1,4 +1,5 @@
-"""Put the right animals at the right positions of an acquisition's field.
+"""Put the right animals at the right positions of an acquisition's field, and place the
+study's site template on one mouse.
 
 Every current ROI of the mouse at position *p* becomes a new version belonging to the animal
 now named at *p* (same geometry, measured again from the raw file); the old versions and
@@ -11,18 +12,21 @@ import uuid
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+import imaging
 from app import audit
 from app.acquisitions import repository
-from app.acquisitions.images import measure_stored
+from app.acquisitions.images import load_calibrated, measure_stored
 from app.acquisitions.schemas import AcquisitionRead
 from app.acquisitions.service import acquisition_read, get_acquisition
 from app.auth import Principal
 from app.config import Settings
 from app.errors import Unprocessable
-from app.field.schemas import FieldCorrection
-from app.models import AcquisitionAnimal, Animal, ImagingSession, Roi, RoiSource
+from app.field.schemas import FieldCorrection, TemplateApplication
+from app.models import AcquisitionAnimal, Animal, ImagingSession, Roi, RoiSource, Site, View
+from app.rois.geometry import UnionRoi, to_json
 from app.storage import BlobStore
-from app.studies.service import lock_study
+from app.studies.roi_template import study_template
+from app.studies.service import get_study, lock_study
 
 
 def correct_field(
@@ -122,6 +126,93 @@ def correct_field(
             "animals": [old_ids, data.animals],
             "rois": {str(v.supersedes_id): str(v.id) for v in versions},
         },
+        reason=data.reason,
+    )
+    return acquisition_read(session, acquisition, already_stored=True)
+
+
+def apply_template(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    data: TemplateApplication,
+) -> AcquisitionRead:
+    """Place the study's site template on one mouse, found again on the photograph: each site
+    replaces the mouse's current ROI of that site (a new version) or is added; measured."""
+    principal.require_write()
+    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
+    lock_study(session, study_id)
+    field = repository.field(session, acquisition.id)
+    at = next((f for f in field if f[2] == data.animal), None)
+    if at is None:
+        raise Unprocessable(f"Animal {data.animal} is not in this image's field of view.")
+    position, animal_id, _ = at
+    click, _ = load_calibrated(session, store, settings, acquisition)
+    if click is None or click.photograph is None:
+        raise Unprocessable("This acquisition has no photograph to find the mouse on.")
+    try:
+        bodies = imaging.find_animals(
+            click.photograph.data,
+            binning=click.photograph.binning,
+            animal_numbers=[ident for _, _, ident in field],
+            exact=True,
+        )
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"The mice cannot be told apart on the photograph: {exc}.") from exc
+    template = study_template(get_study(session, principal, study_id))
+    shapes = [
+        imaging.SiteTemplate(
+            name=t.name, shape=t.shape, u=t.u, v=t.v, size_u=t.size_u, size_v=t.size_v
+        )
+        for t in template
+    ]
+    site_of = {t.name: t.site for t in template}
+    side = "ventral" if acquisition.view == View.ventral else "dorsal"
+    by_site: dict[Site, list[imaging.Roi]] = {}
+    for roi in imaging.site_rois(bodies[position], template=shapes, view=side):
+        name = roi.label.removeprefix(f"{data.animal} ").strip()
+        by_site.setdefault(Site(site_of[name]), []).append(roi)
+    current = {
+        r.site: r
+        for r in repository.current_rois(session, acquisition.id)
+        if r.animal_id == animal_id and r.site != Site.custom
+    }
+    versions: list[Roi] = []
+    for site, parts in by_site.items():
+        geometry = to_json(parts[0] if len(parts) == 1 else UnionRoi(parts=tuple(parts)))
+        old = current.get(site)
+        if old is not None:
+            old.is_current = False
+        versions.append(
+            Roi(
+                acquisition_id=acquisition.id,
+                animal_id=animal_id,
+                site=site,
+                label=f"{data.animal} {site.value}",
+                shape=geometry["type"],
+                geometry=geometry,
+                source=RoiSource.client,
+                supersedes_id=old.id if old is not None else None,
+                created_by_key_id=principal.key_id,
+                change_reason=data.reason,
+            )
+        )
+    session.flush()
+    session.add_all(versions)
+    session.flush()
+    session.add_all(measure_stored(session, store, settings, acquisition, versions))
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        action="apply_template",
+        object_type="acquisition",
+        object_id=acquisition.id,
+        changes={"animal": data.animal, "rois": [str(v.id) for v in versions]},
         reason=data.reason,
     )
     return acquisition_read(session, acquisition, already_stored=True)

@@ -355,6 +355,16 @@ def _scenario(
     assert float(flux.inner_text().split()[0]) == pytest.approx(value, rel=0.006)
     assert value > 0.5 * 8.0e6  # most of the 8e6 p/s lesion lies inside
 
+    # 5c. the study's template on mouse 3470 (Living Image only drew its spine)
+    page.select_option("select[aria-label='New ROI mouse']", "3470")
+    page.click("text=Apply the study template to 3470")
+    page.wait_for_selector("[data-testid=measurements] >> text=3470 left_hindlimb")
+    sites = {
+        r["site"] for r in api.get(f"{acq_path}/image").json()["rois"] if r["animal"] == "3470"
+    }
+    assert {"thorax", "spine", "left_hindlimb", "right_hindlimb"} <= sites
+    steps.shot("06c-template-applied")
+
     # 7. compare the arms: a form with visible defaults, tables, inline plots, downloads
     t = time.perf_counter()
     page.click("a[role=tab]:has-text('Compare arms')")

@@ -622,6 +622,22 @@ function Editor({
               <option value="">(none)</option>
             </select>
           </label>
+          <button
+            class="secondary"
+            disabled={!newAnimal || busy}
+            title="Find this mouse on the photograph again and place the study's ROI site template on it"
+            onClick={async () => {
+              setError(undefined);
+              try {
+                await api(`${base}/template-rois`, { json: { animal: newAnimal, reason } });
+                onFieldChanged();
+              } catch (e) {
+                setError(e);
+              }
+            }}
+          >
+            Apply the study template to {newAnimal || "…"}
+          </button>
           <label class="field">
             <span class="field-label">Site</span>
             <select value={newSite} onChange={(e) => setNewSite((e.target as HTMLSelectElement).value)} aria-label="New ROI site">

@@ -61,14 +61,15 @@ def tiff_image(data: np.ndarray, meta: TiffImageMetadata, name: str) -> imaging.
                 "pixels set to NaN/Inf (e.g. as raw counts)."
             )
     try:
-        if meta.units == "counts" and meta.c_ccd is not None:
+        if (counts := meta.counts_calibration) is not None:
+            c_ccd, exposure_s, bias_counts = counts
             return imaging.calibrate_counts(
                 data,
-                exposure_s=meta.exposure_s,
+                exposure_s=exposure_s,
                 binning=meta.binning,
-                c_ccd=meta.c_ccd,
-                bias_counts=meta.bias_counts,
-                sensor_pixel_cm=meta.sensor_pixel_cm,  # type: ignore[arg-type]
+                c_ccd=c_ccd,
+                bias_counts=bias_counts,
+                sensor_pixel_cm=meta.sensor_pixel_cm,
                 saturation_counts=meta.saturation_counts,
                 source=name,
             )

@@ -33,15 +33,15 @@ TIFF_ROLE = "tiff"
 IMAGE_ROLES = (CLICK_ROLE, TIFF_ROLE)
 IMPORT_ROLE = "measurement_import"
 
-_Row = TypeVar("_Row", bound=tuple[Any, ...])
+_Query = TypeVar("_Query", bound=Select[Any])
 
 
-def join_session(query: Select[_Row]) -> Select[_Row]:
+def join_session(query: _Query) -> _Query:
     """``query`` (which selects from Acquisition) joined to the acquisition's imaging session."""
     return query.join(ImagingSession, ImagingSession.id == Acquisition.session_id)
 
 
-def of_study(study_id: uuid.UUID) -> Select[tuple[Acquisition]]:
+def of_study(study_id: uuid.UUID) -> Select[Any]:
     """Every acquisition of a study."""
     return join_session(select(Acquisition)).where(ImagingSession.study_id == study_id)
 

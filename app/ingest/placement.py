@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage
@@ -58,7 +59,7 @@ def place_rois(
             placed.append(PlacedRoi(geometry, animal, site, label, RoiSource.living_image))
         return placed
     placed = []
-    side = "ventral" if view == View.ventral else "dorsal"
+    side: Literal["dorsal", "ventral"] = "ventral" if view == View.ventral else "dorsal"
     shapes = [
         imaging.SiteTemplate(
             name=t.name, shape=t.shape, u=t.u, v=t.v, size_u=t.size_u, size_v=t.size_v
@@ -82,10 +83,10 @@ def place_rois(
             name = roi.label.removeprefix(f"{body.animal_number} ").strip()
             by_site.setdefault(site_of[name], []).append(roi)
         for site, parts in by_site.items():
-            geometry = parts[0] if len(parts) == 1 else UnionRoi(parts=tuple(parts))
+            region = parts[0] if len(parts) == 1 else UnionRoi(parts=tuple(parts))
             placed.append(
                 PlacedRoi(
-                    geometry, animal, site, f"{animal.identifier} {site.value}", RoiSource.automatic
+                    region, animal, site, f"{animal.identifier} {site.value}", RoiSource.automatic
                 )
             )
     background = _background_roi(click, bodies)

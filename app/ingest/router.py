@@ -215,14 +215,17 @@ class _RequestBody:
     def __init__(self, request: Request) -> None:
         self._chunks = request.stream().__aiter__()
 
-    def read(self, _size: int = -1) -> bytes:
+    def read(self, _size: int = -1, /) -> bytes:
         while True:
             try:
-                chunk = anyio.from_thread.run(self._chunks.__anext__)
+                chunk = anyio.from_thread.run(self._next_chunk)
             except StopAsyncIteration:
                 return b""
             if chunk:
                 return chunk
+
+    async def _next_chunk(self) -> bytes:
+        return await self._chunks.__anext__()
 
 
 @router.put(

@@ -52,6 +52,14 @@ class TiffImageMetadata(InputModel):
         return self
 
     @property
+    def counts_calibration(self) -> tuple[float, float, float] | None:
+        """``(c_ccd, exposure_s, bias_counts)`` when counts are to be calibrated, else None."""
+        c_ccd, exposure_s, bias_counts = self.c_ccd, self.exposure_s, self.bias_counts
+        if self.units != "counts" or c_ccd is None or exposure_s is None or bias_counts is None:
+            return None
+        return c_ccd, exposure_s, bias_counts
+
+    @property
     def sensor_pixel_cm(self) -> float | None:
         if self.fov_cm is None or self.sensor_pixels is None:
             return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,7 +42,7 @@ from app.sessions.service import get_imaging_session
 from app.storage import BlobStore, StagedFile
 from app.studies.roi_template import study_template
 from app.studies.service import lock_study
-from app.uploads import staged_upload
+from app.uploads import Readable, staged_upload
 
 _Prepared = TypeVar("_Prepared")
 
@@ -55,7 +55,7 @@ def _ingest_upload(
     settings: Settings,
     study_id: uuid.UUID,
     session_id: uuid.UUID,
-    upload: BinaryIO,
+    upload: Readable,
     *,
     filename: str,
     idempotency_key: str | None,
@@ -94,7 +94,7 @@ def ingest_click(
     settings: Settings,
     study_id: uuid.UUID,
     session_id: uuid.UUID,
-    upload: BinaryIO,
+    upload: Readable,
     *,
     filename: str,
     view: View | None = None,
@@ -214,7 +214,7 @@ def ingest_tiff(
     settings: Settings,
     study_id: uuid.UUID,
     session_id: uuid.UUID,
-    upload: BinaryIO,
+    upload: Readable,
     *,
     filename: str,
     metadata: TiffMetadata,

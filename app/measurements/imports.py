@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import BinaryIO
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -39,7 +38,7 @@ from app.models import (
 )
 from app.storage import BlobStore, StagedFile
 from app.studies.service import get_study, lock_study
-from app.uploads import staged_upload
+from app.uploads import Readable, staged_upload
 from imaging import ImagingError, read_living_image_measurements
 from imaging.clickinfo import decode_text
 
@@ -119,7 +118,7 @@ def import_measurements(
     principal: Principal,
     store: BlobStore,
     study_id: uuid.UUID,
-    upload: BinaryIO,
+    upload: Readable,
     *,
     filename: str,
     file_format: ImportFormat,

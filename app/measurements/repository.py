@@ -5,9 +5,10 @@ session, joined here once."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, select
+from sqlalchemy import Select, select
 
 from app.acquisitions.repository import join_session
 from app.measurements.schemas import MeasurementRead
@@ -52,7 +53,7 @@ def current(query: Select[Any]) -> Select[Any]:
     return query.where(Measurement.is_current.is_(True), Roi.is_current.is_(True))
 
 
-def to_read(row: Row[Any]) -> MeasurementRead:
+def to_read(row: Sequence[Any]) -> MeasurementRead:
     """A row of :func:`readable` as the API's measurement."""
     m, roi, acquisition, acquired_on, day0, animal, arm = row
     return MeasurementRead(

@@ -129,17 +129,19 @@ def list_measurements(
 ) -> Page[MeasurementRead] | Response:
     """Every ROI measurement with its image, animal, arm, site, day, QC flags and method.
     format=csv gives all matching rows with Living Image's export columns first."""
-    filters = {
-        "arm_id": arm_id,
-        "animal_id": animal_id,
-        "site": site,
-        "day_from": day_from,
-        "day_to": day_to,
-        "flag": flag,
-        "include_history": include_history,
-    }
+    rows, total = service.list_measurements(
+        session,
+        principal,
+        study_id,
+        None if format == "csv" else page,  # the CSV holds every matching row
+        arm_id=arm_id,
+        animal_id=animal_id,
+        site=site,
+        day_from=day_from,
+        day_to=day_to,
+        flag=flag,
+        include_history=include_history,
+    )
     if format == "csv":
-        rows, _ = service.list_measurements(session, principal, study_id, None, **filters)
         return csv_response(service.measurements_csv(rows))
-    rows, total = service.list_measurements(session, principal, study_id, page, **filters)
     return Page[MeasurementRead](items=rows, total=total, limit=page.limit, offset=page.offset)

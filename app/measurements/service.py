@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -165,13 +166,15 @@ def list_measurements(
         query = query.where(ImagingSession.acquired_on >= study.day0 + timedelta(days=day_from))
     if day_to is not None:
         query = query.where(ImagingSession.acquired_on <= study.day0 + timedelta(days=day_to))
+    rows: Sequence[Sequence[Any]]
     if flag is not None:  # flags are a JSON list: filtered portably in Python
         rows = [r for r in session.execute(query).all() if flag in (r[0].flags or [])]
         total = len(rows)
         if params is not None:
             rows = rows[params.offset : params.offset + params.limit]
     elif params is not None:
-        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        count = select(func.count()).select_from(query.order_by(None).subquery())
+        total = session.scalar(count) or 0
         rows = session.execute(query.limit(params.limit).offset(params.offset)).all()
     else:
         rows = session.execute(query).all()

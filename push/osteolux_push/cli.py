@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     return push(options, out=lambda line: print(line, flush=True))
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``osteolux push`` (the server's command line)."""
     _add_arguments(
         subparsers.add_parser(

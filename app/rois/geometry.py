@@ -98,13 +98,38 @@ def validate(geometry: Any) -> Roi | UnionRoi:
         if any(isinstance(p, dict) and p.get("type") == "union" for p in parts):
             raise ValueError("a union's parts cannot be unions")
         return UnionRoi(parts=tuple(validate(p) for p in parts))  # type: ignore[misc]
+    _check_fields(geometry)
     _check_numbers(str(geometry.get("type")), geometry)
     try:
         return from_json(geometry)
     except ImagingError as exc:
         raise ValueError(str(exc)) from None
-    except TypeError as exc:
-        raise ValueError(f"unexpected or missing fields ({exc})") from None
+
+
+def _check_fields(geometry: dict[str, Any]) -> None:
+    """Unknown and missing fields named in words, never as a Python call's error."""
+    kind = geometry.get("type")
+    cls = _TYPES.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown ROI type {kind!r}; use one of {', '.join(_TYPES)}, union")
+    fields = [f for f in dataclasses.fields(cls) if f.init and f.name != "label"]
+    allowed = {f.name for f in fields}
+    required = [
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    unknown = sorted(set(geometry) - allowed - {"type"})
+    missing = [name for name in required if name not in geometry]
+    if unknown or missing:
+        problems = []
+        if missing:
+            problems.append(f"{', '.join(missing)} missing")
+        if unknown:
+            problems.append(f"{', '.join(repr(u) for u in unknown)} is not one of its fields")
+        raise ValueError(
+            f"a {kind} takes {', '.join(f.name for f in fields)}; " + " and ".join(problems)
+        )
 
 
 def from_json(geometry: dict[str, Any], *, label: str = "") -> Roi | UnionRoi:

@@ -40,3 +40,22 @@ def test_an_ear_tag_where_an_animal_id_is_expected_points_to_the_lookup(
         "arm_id: must be an id",
         "'Vehicle' is not one (names and labels are not ids)",
     )
+
+
+def test_roi_geometry_errors_name_the_fields_not_python_internals(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes
+) -> None:
+    from tests.app.clicks import post_zip, url
+
+    acquisition = post_zip(client, imaging_session, synthetic_zip).json()
+    target = f"{url(imaging_session)}/{acquisition['id']}/rois"
+    circle = {"type": "circle", "center_row": 400, "center_col": 300}
+    for geometry, fragment in (
+        (circle | {"radius": 50, "diameter": 100}, "'diameter' is not one of its fields"),
+        (circle, "a circle takes center_row, center_col, radius; radius missing"),
+        ({"type": "hexagon"}, "unknown ROI type 'hexagon'"),
+    ):
+        body = assert_problem(
+            client.post(target, json={"site": "spine", "geometry": geometry}), 422, fragment
+        )
+        assert "__init__" not in body["detail"] and "argument" not in body["detail"]

@@ -34,6 +34,15 @@ __all__ = [
 
 _Z975 = float(stats.norm.ppf(0.975))
 
+KM_CI = (
+    "log(-log) transform with Greenwood's variance (R survfit conf.type = 'log-log', "
+    "lifelines' default; R's default is conf.type = 'log')"
+)
+KM_MEDIAN = (
+    "R survfit: first time S(t) <= 0.5; where S is 0.5 (within sqrt(eps)) the midpoint to "
+    "the next event time; not reached (None) if S stays above 0.5"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class AnimalOnset(_AsDict):
@@ -329,6 +338,9 @@ class SurvivalResult(_AsDict):
       CI exp(beta -/+ 1.96 se); ``cox``: its Wald z test. Ties by ``ties`` (default
       Efron, as R ``coxph`` and lifelines; statsmodels ``PHReg``). None, with a warning,
       when all events fall in one arm (the partial likelihood has no maximum).
+    - ``censoring``, ``km_confidence_interval``, ``km_median``: the definitions used, in
+      words (deaths as events or censored; the CI transform, which is not R's default
+      ``conf.type = "log"``; R survfit's median rule).
     """
 
     control: str
@@ -348,6 +360,22 @@ class SurvivalResult(_AsDict):
     animals: tuple[AnimalOnset, ...]
     exclusions: tuple[Exclusion, ...]
     adjustments: tuple[Adjustment, ...]
+    death_is_event: bool = False
+    censoring: str = ""
+    km_confidence_interval: str = KM_CI
+    km_median: str = KM_MEDIAN
+
+
+def _censoring_rule(death_is_event: bool) -> str:
+    if death_is_event:
+        return (
+            "event: site positive, death or humane endpoint (first); censored: withdrawal, "
+            "study end, or last usable image without an end record"
+        )
+    return (
+        "event: site positive; censored at death, humane endpoint, withdrawal, study end, or "
+        "the last usable image without an end record"
+    )
 
 
 def kaplan_meier(arm: str, time: np.ndarray, event: np.ndarray) -> KMCurve:
@@ -512,4 +540,6 @@ def metastasis_free_survival(
         animals=a,
         exclusions=onsets.exclusions,
         adjustments=onsets.adjustments,
+        death_is_event=death_is_event,
+        censoring=_censoring_rule(death_is_event),
     )

@@ -7,8 +7,10 @@ import io
 from collections import defaultdict
 from collections.abc import Sequence
 
+from app.analysis.results import ComparisonResults, Effect, TestResult
 from app.csv_cells import safe_cell
 from app.measurements.schemas import SeriesPoint
+from app.responses import csv_text
 
 
 def prism_wide_csv(points: Sequence[SeriesPoint], *, arms: Sequence[str], value_label: str) -> str:
@@ -43,3 +45,135 @@ def prism_wide_csv(points: Sequence[SeriesPoint], *, arms: Sequence[str], value_
             row.append(repr(sum(cell) / len(cell)) if cell else "")
         writer.writerow(row)
     return buffer.getvalue()
+
+
+# ------------------------------------------------------------------ comparison tables
+
+
+def _write(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    return csv_text(header, rows)
+
+
+def _effect(e: Effect | None) -> list[object]:
+    return [None, None, None] if e is None else [e.estimate, e.ci_low, e.ci_high]
+
+
+def _test(t: TestResult) -> list[object]:
+    return [t.statistic, t.df, t.p_value, t.p_adjusted]
+
+
+def _per_day(res: ComparisonResults) -> str | None:
+    out = res.per_day.result if res.per_day else None
+    if out is None:
+        return None
+    header = [
+        "day", "n_control", "n_treated", "scale",
+        "mean_difference", "mean_difference_ci_low", "mean_difference_ci_high",
+        "welch_t", "welch_df", "welch_p", "welch_p_adjusted",
+        "hodges_lehmann_shift", "shift_ci_low", "shift_ci_high",
+        "mann_whitney_u", "mann_whitney_df", "mann_whitney_p", "mann_whitney_p_adjusted",
+        "mann_whitney_method", "correction",
+    ]  # fmt: skip
+    rows = [
+        [r.day, r.n_control, r.n_treated, out.scale, *_effect(r.mean_difference),
+         *_test(r.welch), *_effect(r.shift), *_test(r.mann_whitney), r.mann_whitney.method,
+         out.correction]
+        for r in out.rows
+    ]  # fmt: skip
+    return _write(header, rows)
+
+
+def _animals(res: ComparisonResults) -> str | None:
+    """One row per animal: its AUC, growth rate and survival time where computed."""
+    table: dict[tuple[str, str], dict[str, object]] = {}
+    for name in ("auc", "growth_rate"):
+        outcome = getattr(res, name)
+        if outcome is None or outcome.result is None:
+            continue
+        for a in outcome.result.animals:
+            row = table.setdefault((a.arm, a.animal), {})
+            row[name] = a.value
+            row[f"{name}_n_images"] = a.n_points
+            row[f"{name}_from_day"] = a.first_day
+            row[f"{name}_to_day"] = a.last_day
+            if name == "growth_rate":
+                row["growth_rate_intercept"] = a.intercept
+                row["doubling_time_days"] = a.doubling_time_days
+    if res.survival is not None and res.survival.result is not None:
+        for o in res.survival.result.animals:
+            row = table.setdefault((o.arm, o.animal), {})
+            row |= {
+                "threshold": o.threshold,
+                "onset_day": o.onset_day,
+                "survival_time_days": o.time,
+                "event": o.event,
+                "end_reason": o.reason,
+            }
+    if not table:
+        return None
+    columns = list(dict.fromkeys(k for row in table.values() for k in row))
+    header = ["arm", "animal", *columns]
+    rows = [
+        [arm, animal, *(v.get(c) for c in columns)] for (arm, animal), v in sorted(table.items())
+    ]
+    return _write(header, rows)
+
+
+def _mixed_model(res: ComparisonResults) -> str | None:
+    m = res.mixed_model.result if res.mixed_model else None
+    if m is None:
+        return None
+    header = ["term", "estimate", "se", "df", "t", "p_value", "ci_low", "ci_high", "df_method"]
+    rows: list[list[object]] = [
+        [f.name, f.estimate, f.se, f.df, f.t, f.p_value, f.ci_low, f.ci_high, m.df_method]
+        for f in m.fixed_effects
+    ]
+    for g in m.growth_rates:
+        rows.append(
+            [f"growth rate {g.arm}", *_effect(g.rate)[:1], g.rate_se, g.rate_df, None, None,
+             g.rate.ci_low, g.rate.ci_high, m.df_method]
+        )  # fmt: skip
+        if g.difference is not None:
+            rows.append(
+                [f"growth rate {g.arm} - {m.control}", g.difference.estimate, g.difference_se,
+                 g.df, g.t, g.p_value, g.difference.ci_low, g.difference.ci_high, m.df_method]
+            )  # fmt: skip
+    for term, value in (
+        ("variance: random intercept", m.re_intercept_variance),
+        ("variance: random slope", m.re_slope_variance),
+        ("correlation: random intercept, slope", m.re_correlation),
+        ("variance: residual", m.residual_variance),
+        ("REML criterion" if m.reml_criterion is not None else "-2 log-likelihood",
+         m.reml_criterion if m.reml_criterion is not None else -2 * m.log_likelihood),
+    ):  # fmt: skip
+        if value is not None:
+            rows.append([term, value, None, None, None, None, None, None, None])
+    rows.append([f"random effects: {m.random_effects}", None, None, None, None, None, None,
+                 None, None])  # fmt: skip
+    return _write(header, rows)
+
+
+def _survival(res: ComparisonResults) -> str | None:
+    s = res.survival.result if res.survival else None
+    if s is None:
+        return None
+    header = ["arm", "time_days", "at_risk", "events", "survival", "ci_low", "ci_high",
+              "median_time_days"]  # fmt: skip
+    rows = [
+        [c.arm, p.time, p.at_risk, p.events, p.survival, p.ci_low, p.ci_high, c.median_time]
+        for c in s.curves
+        for p in c.points
+    ]
+    return _write(header, rows)
+
+
+def comparison_csv(res: ComparisonResults, table: str) -> str | None:
+    """A stored comparison's ``table`` (per_day, animals, mixed_model, survival) as CSV by
+    the API's convention (:func:`app.responses.csv_text`: numbers at full precision), or
+    None where the analyses behind it were not run."""
+    return {
+        "per_day": _per_day,
+        "animals": _animals,
+        "mixed_model": _mixed_model,
+        "survival": _survival,
+    }[table](res)

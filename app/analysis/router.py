@@ -10,9 +10,10 @@ from fastapi import APIRouter, Query, Response, status
 from app.analysis import figures, service
 from app.analysis.schemas import ComparisonCreate, ComparisonRead, SummaryRead
 from app.deps import PrincipalDep, SessionDep
-from app.measurements.schemas import Metric
+from app.measurements.schemas import Metric, Series
+from app.measurements.service import series_csv
 from app.models import Site
-from app.responses import PROBLEM_RESPONSES, attachment_headers
+from app.responses import PROBLEM_RESPONSES, attachment_headers, csv_or_json, csv_response
 
 router = APIRouter(prefix="/studies/{study_id}", tags=["analysis"], responses=PROBLEM_RESPONSES)
 
@@ -65,21 +66,84 @@ def create_comparison(
     return service.create_comparison(session, principal, study_id, body)
 
 
+Include = Annotated[
+    tuple[Literal["input_measurement_ids"], ...],
+    Query(description="input_measurement_ids: list the ids of the measurements used inline"),
+]
+
+
 @router.get("/comparisons", summary="List comparisons")
 def list_comparisons(
-    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, include: Include = ()
 ) -> list[ComparisonRead]:
     """Stored comparisons of a study, oldest first."""
-    return service.list_comparisons(session, principal, study_id)
+    return service.list_comparisons(
+        session, principal, study_id, include_ids="input_measurement_ids" in include
+    )
 
 
 @router.get("/comparisons/{comparison_id}", summary="Get a stored comparison")
 def get_comparison(
-    study_id: uuid.UUID, comparison_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    study_id: uuid.UUID,
+    comparison_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    include: Include = (),
 ) -> ComparisonRead:
     """The comparison exactly as computed; `inputs_changed` says whether the study's
     current measurements differ from the ones it used."""
-    return service.get_comparison(session, principal, study_id, comparison_id)
+    return service.get_comparison(
+        session,
+        principal,
+        study_id,
+        comparison_id,
+        include_ids="input_measurement_ids" in include,
+    )
+
+
+@router.get(
+    "/comparisons/{comparison_id}/inputs",
+    summary="The measurements a comparison used",
+    response_model=Series,
+    responses=csv_or_json(
+        "The inputs as JSON, or as a tidy CSV with format=csv",
+        "animal,arm,day,site,total_flux_ps [p/s],flags,measurement_id\r\n"
+        "3466,Vehicle,7,whole_body,1250000.0,,9b2f…\r\n",
+    ),
+)
+def comparison_inputs(
+    study_id: uuid.UUID,
+    comparison_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Series | Response:
+    """Exactly the measurements the comparison was computed from (value, animal, its arm at
+    the time, day, QC flags, measurement id)."""
+    series = service.comparison_inputs(session, principal, study_id, comparison_id)
+    if format == "csv":
+        return csv_response(series_csv(series))
+    return series
+
+
+@router.get(
+    "/comparisons/{comparison_id}/tables/{table}",
+    summary="A comparison's results as a CSV table",
+    response_class=Response,
+    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}},
+)
+def comparison_table(
+    study_id: uuid.UUID,
+    comparison_id: uuid.UUID,
+    table: Literal["per_day", "animals", "mixed_model", "survival"],
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response:
+    """per_day: the per-day Welch and Mann–Whitney tests; animals: each animal's AUC,
+    growth rate and survival time; mixed_model: coefficients, growth rates and contrasts
+    with their df, variance components; survival: the Kaplan–Meier table with medians."""
+    content, filename = service.comparison_table(session, principal, study_id, comparison_id, table)
+    return Response(content, media_type=CSV, headers=attachment_headers(filename))
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.analysis.results import ComparisonResults, SummaryTable
 from app.measurements.schemas import Metric
 from app.models import Site
 from app.schemas import InputModel
@@ -152,6 +153,8 @@ class ComparisonCreate(InputModel):
 
 
 class AnalysisOutcome(BaseModel):
+    """How one analysis is stored: its result as ``cohorts`` computed it, or why not."""
+
     status: Literal["ok", "not_computed"]
     reason: str | None = None
     result: dict[str, Any] | None = None
@@ -164,17 +167,26 @@ class ComparisonRead(BaseModel):
     control_arm_id: uuid.UUID
     site: str
     metric: str
-    unit: str
-    parameters: dict[str, Any]
+    unit: str = Field(description="Unit of the metric (the scale of each result is named in it).")
+    parameters: dict[str, Any] = Field(description="The request as it was run.")
     n_animals: dict[str, int] = Field(description="Animals with data per arm name.")
-    input_measurement_ids: list[uuid.UUID]
+    n_inputs: int = Field(description="Measurements the comparison used.")
+    input_measurement_ids: list[uuid.UUID] | None = Field(
+        default=None,
+        description="Only with ?include=input_measurement_ids; the inputs themselves (values, "
+        "animals, days, flags) are at links.inputs.",
+    )
     input_fingerprint: str
     inputs_changed: bool = Field(
         description="True if the current measurements differ from those this comparison used; "
         "the stored results are shown unchanged."
     )
     software: dict[str, str]
-    results: dict[str, AnalysisOutcome]
+    results: ComparisonResults
+    links: dict[str, str] = Field(
+        description="inputs: the measurements used (JSON or ?format=csv); tables.<name>: the "
+        "results as CSV tables (per_day, animals, mixed_model, survival)."
+    )
     created_at: datetime
 
 
@@ -194,4 +206,4 @@ class SummaryRead(BaseModel):
         description="Unit of geometric_mean and its CI (back-transformed): the metric's unit, "
         "or 'fold change' with a baseline."
     )
-    summary: dict[str, Any] = Field(description="cohorts.summarize: rows per arm per day.")
+    summary: SummaryTable = Field(description="Rows per arm per day (cohorts.summarize).")

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 import cohorts
 from app import __version__, audit
 from app.analysis.cohort_data import build_cohort, fingerprint, in_window
-from app.analysis.exports import prism_wide_csv
+from app.analysis.exports import comparison_csv, prism_wide_csv
+from app.analysis.results import ComparisonResults, SummaryTable
 from app.analysis.schemas import (
     AnalysisOutcome,
     ComparisonCreate,
@@ -24,7 +25,7 @@ from app.analysis.schemas import (
 from app.arms.service import get_arm
 from app.auth import Principal
 from app.errors import NotFound, Unprocessable
-from app.measurements.schemas import Metric, SeriesPoint
+from app.measurements.schemas import Metric, Series, SeriesPoint
 from app.measurements.service import UNITS, load_points
 from app.models import Arm, ArmRole, Comparison, Site, Study
 from app.studies.service import get_study
@@ -68,7 +69,7 @@ def summary(
         scale=scale,
         statistics_unit=f"log10({unit})" if scale == "log10" else unit,
         geometric_mean_unit=unit,
-        summary=table.to_dict(),
+        summary=SummaryTable.model_validate(table.to_dict()),
     )
 
 
@@ -246,7 +247,23 @@ def create_comparison(
     return _to_read(row, counts, inputs_changed=False)
 
 
-def _to_read(row: Comparison, counts: dict[str, int], *, inputs_changed: bool) -> ComparisonRead:
+TABLES = ("per_day", "animals", "mixed_model", "survival")
+
+
+def _links(row: Comparison) -> dict[str, str]:
+    base = f"/studies/{row.study_id}/comparisons/{row.id}"
+    return {"inputs": f"{base}/inputs"} | {
+        f"tables.{name}": f"{base}/tables/{name}" for name in TABLES
+    }
+
+
+def _to_read(
+    row: Comparison,
+    counts: dict[str, int],
+    *,
+    inputs_changed: bool,
+    include_ids: bool = False,
+) -> ComparisonRead:
     return ComparisonRead(
         id=row.id,
         study_id=row.study_id,
@@ -257,11 +274,13 @@ def _to_read(row: Comparison, counts: dict[str, int], *, inputs_changed: bool) -
         unit=UNITS[row.metric],
         parameters=row.parameters,
         n_animals=counts,
-        input_measurement_ids=row.input_measurement_ids,
+        n_inputs=len(row.input_measurement_ids),
+        input_measurement_ids=row.input_measurement_ids if include_ids else None,
         input_fingerprint=row.input_fingerprint,
         inputs_changed=inputs_changed,
         software=row.software,
-        results=row.results,
+        results=ComparisonResults.model_validate(row.results),
+        links=_links(row),
         created_at=row.created_at,
     )
 
@@ -288,6 +307,7 @@ def _read_against_current(
     study: Study,
     row: Comparison,
     current_cache: dict[tuple[object, ...], str],
+    include_ids: bool = False,
 ) -> ComparisonRead:
     """The stored comparison, with ``inputs_changed`` from the fingerprint of the current
     inputs (computed once per site, metric, arms and window)."""
@@ -304,19 +324,63 @@ def _read_against_current(
         bounds = (window["day_from"], window["day_to"]) if window else None
         current_cache[key] = fingerprint(in_window(points, bounds))
     counts = animals_per_arm(stored_points(row))
-    return _to_read(row, counts, inputs_changed=current_cache[key] != row.input_fingerprint)
+    return _to_read(
+        row,
+        counts,
+        inputs_changed=current_cache[key] != row.input_fingerprint,
+        include_ids=include_ids,
+    )
 
 
 def get_comparison(
-    session: Session, principal: Principal, study_id: uuid.UUID, comparison_id: uuid.UUID
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    comparison_id: uuid.UUID,
+    *,
+    include_ids: bool = False,
 ) -> ComparisonRead:
     """A stored comparison, unchanged, saying whether its inputs have changed since."""
     row, study = get_comparison_row(session, principal, study_id, comparison_id)
-    return _read_against_current(session, study, row, {})
+    return _read_against_current(session, study, row, {}, include_ids)
+
+
+def comparison_inputs(
+    session: Session, principal: Principal, study_id: uuid.UUID, comparison_id: uuid.UUID
+) -> Series:
+    """The measurements a stored comparison used, each with its animal's arm at the time."""
+    row, _ = get_comparison_row(session, principal, study_id, comparison_id)
+    return Series(
+        study_id=row.study_id,
+        site=row.site,
+        metric=row.metric,  # type: ignore[arg-type]
+        unit=UNITS[row.metric],
+        points=stored_points(row),
+    )
+
+
+def comparison_table(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    comparison_id: uuid.UUID,
+    table: str,
+) -> tuple[str, str]:
+    """One results table of a stored comparison as CSV, and a file name for it."""
+    row, study = get_comparison_row(session, principal, study_id, comparison_id)
+    results = ComparisonResults.model_validate(row.results)
+    content = comparison_csv(results, table)
+    if content is None:
+        raise Unprocessable(
+            f"This comparison has no {table.replace('_', '-')} results (analyses run: "
+            f"{', '.join(row.results) or 'none'}; see results for the reasons)."
+        )
+    name = f"{study.name[:40]}-comparison-{str(row.id)[:8]}-{table}.csv".replace('"', "")
+    return content, name
 
 
 def list_comparisons(
-    session: Session, principal: Principal, study_id: uuid.UUID
+    session: Session, principal: Principal, study_id: uuid.UUID, *, include_ids: bool = False
 ) -> list[ComparisonRead]:
     """Stored comparisons of a study, oldest first, each saying whether its inputs changed."""
     study = get_study(session, principal, study_id)
@@ -324,7 +388,7 @@ def list_comparisons(
         select(Comparison).where(Comparison.study_id == study.id).order_by(Comparison.created_at)
     )
     cache: dict[tuple[object, ...], str] = {}
-    return [_read_against_current(session, study, row, cache) for row in rows]
+    return [_read_against_current(session, study, row, cache, include_ids) for row in rows]
 
 
 def prism_export(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import uuid
 
 import numpy as np
 import pytest
@@ -94,7 +95,8 @@ def test_comparison_per_day_matches_scipy(client: TestClient, study: dict) -> No
     comparison = response.json()
     assert comparison["control_arm_id"] == study["control"]["id"]  # the arm's own control
     assert comparison["n_animals"] == {"Isotype IgG1": 6, "1D11 10 mg/kg": 6}
-    assert len(comparison["input_measurement_ids"]) == 48
+    assert comparison["n_inputs"] == 48
+    assert comparison["input_measurement_ids"] is None  # not inline unless asked for
     rows = comparison["results"]["per_day"]["result"]["rows"]
     welch_p, mw_p = [], []
     for row in rows:
@@ -327,3 +329,159 @@ def test_death_is_event_and_each_animals_reason(client: TestClient, study: dict)
         params={"format": "svg"},
     )
     assert plot.status_code == 200
+
+
+def test_inputs_are_retrievable_separately(client: TestClient, study: dict) -> None:
+    created = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "analyses": ["per_day"]},
+    ).json()
+    url = f"/studies/{study['id']}/comparisons/{created['id']}"
+    assert created["links"]["inputs"] == f"{url}/inputs"
+    with_ids = client.get(url, params={"include": "input_measurement_ids"}).json()
+    assert len(with_ids["input_measurement_ids"]) == 48
+    listed = client.get(
+        f"/studies/{study['id']}/comparisons", params={"include": "input_measurement_ids"}
+    ).json()
+    assert listed[0]["input_measurement_ids"] == with_ids["input_measurement_ids"]
+    inputs = client.get(f"{url}/inputs").json()
+    assert sorted(p["measurement_id"] for p in inputs["points"]) == sorted(
+        with_ids["input_measurement_ids"]
+    )
+    truth = true_log10_flux()
+    for p in inputs["points"]:
+        assert_allclose(np.log10(p["value"]), truth[(p["animal"], p["day"])], rtol=1e-12)
+    rows = list(csv.DictReader(io.StringIO(client.get(f"{url}/inputs?format=csv").text)))
+    assert len(rows) == 48 and "total_flux_ps [p/s]" in rows[0]
+    assert_problem(client.get(f"{url}/inputs", params={"format": "xml"}), 422)
+
+
+def _csv(client: TestClient, url: str) -> list[dict[str, str]]:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+def test_comparison_tables_as_csv(client: TestClient, study: dict) -> None:
+    created = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={
+            "treatment_arm_id": study["treatment"]["id"],
+            "analyses": ["per_day", "auc", "growth_rate", "mixed_model", "survival"],
+            "threshold": {"value": 10**6.5},
+        },
+    ).json()
+    links = created["links"]
+    per_day = _csv(client, links["tables.per_day"])
+    assert [float(r["day"]) for r in per_day] == list(DAYS)
+    for r in per_day:
+        treated, control = (
+            arm_values(int(float(r["day"])), TREATED),
+            arm_values(int(float(r["day"])), CONTROL),
+        )
+        welch = stats.ttest_ind(treated, control, equal_var=False)
+        assert_allclose(float(r["welch_p"]), welch.pvalue, rtol=1e-12)
+        mw = stats.mannwhitneyu(treated, control, method="exact")
+        assert_allclose(float(r["mann_whitney_p"]), mw.pvalue, rtol=1e-12)
+        assert r["mann_whitney_method"].startswith("exact")
+    animals = _csv(client, links["tables.animals"])
+    assert len(animals) == 12
+    for r in animals:
+        slope = stats.linregress(DAYS, [true_log10_flux()[(r["animal"], d)] for d in DAYS]).slope
+        assert_allclose(float(r["growth_rate"]), slope, rtol=1e-12)
+        assert r["end_reason"] in {"onset", "last_image"}
+        assert float(r["auc"]) > 0
+    model = {r["term"]: r for r in _csv(client, links["tables.mixed_model"])}
+    fe = created["results"]["mixed_model"]["result"]["fixed_effects"]
+    for f in fe:
+        assert float(model[f["name"]]["df"]) == f["df"]
+        assert model[f["name"]]["df_method"] == "kenward-roger"
+    assert "variance: residual" in model and "growth rate 1D11 10 mg/kg - Isotype IgG1" in model
+    km = _csv(client, links["tables.survival"])
+    curves = created["results"]["survival"]["result"]["curves"]
+    assert len(km) == sum(len(c["points"]) for c in curves)
+    # a table of analyses that were not run is refused, with the reason
+    only = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "analyses": ["tc"]},
+    ).json()
+    assert_problem(client.get(only["links"]["tables.mixed_model"]), 422, "no mixed-model")
+
+
+def test_openapi_documents_the_results(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    mw = schemas["DayComparison"]["properties"]["mann_whitney"]
+    assert "exact" in mw["description"] or "exact" in str(schemas["TestResult"])
+    model = schemas["GrowthModel"]["properties"]
+    assert "kenward-roger" in model["df_method"]["description"]
+    assert "isSingular" in model["singular"]["description"]
+    km = schemas["KMCurve"]["properties"]["median_time"]
+    assert "0.5" in km["description"]
+    onset = schemas["AnimalOnset"]["properties"]["reason"]
+    assert "humane_endpoint" in onset["description"]
+    summary = schemas["SummaryRead"]["properties"]
+    assert "statistics_unit" in summary and "unit" not in summary
+
+
+def test_a_comparison_stored_before_the_typed_results_still_reads(
+    client: TestClient, study: dict, db_session: Session
+) -> None:
+    created = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "analyses": ["mixed_model"]},
+    ).json()
+    row = db_session.get(Comparison, uuid.UUID(created["id"]))
+    old = dict(row.results)
+    result = dict(old["mixed_model"]["result"])
+    # the shape of a comparison stored before Kenward-Roger: Wald z, no df / singular
+    for key in ("df_method", "singular", "reductions"):
+        result.pop(key)
+    result["fixed_effects"] = [
+        {k: v for k, v in f.items() if k not in ("df", "t")} | {"z": 1.0}
+        for f in result["fixed_effects"]
+    ]
+    row.results = {"mixed_model": {"status": "ok", "reason": None, "result": result}}
+    db_session.commit()
+    got = client.get(f"/studies/{study['id']}/comparisons/{created['id']}")
+    assert got.status_code == 200, got.text
+    fixed = got.json()["results"]["mixed_model"]["result"]["fixed_effects"][0]
+    assert fixed["z"] == 1.0 and fixed["df"] is None
+
+
+def test_typed_results_name_every_field_cohorts_returns() -> None:
+    import dataclasses
+
+    import cohorts
+    from app.analysis import results
+
+    pairs = {
+        cohorts.Effect: results.Effect,
+        cohorts.TestResult: results.TestResult,
+        cohorts.Exclusion: results.Exclusion,
+        cohorts.Adjustment: results.Adjustment,
+        cohorts.SkippedDay: results.SkippedDay,
+        cohorts.ArmDaySummary: results.ArmDaySummary,
+        cohorts.SummaryTable: results.SummaryTable,
+        cohorts.DayComparison: results.DayComparison,
+        cohorts.DayComparisonTable: results.DayComparisonTable,
+        cohorts.AnimalMetric: results.AnimalMetric,
+        cohorts.AnimalMetricComparison: results.AnimalMetricComparison,
+        cohorts.FixedEffect: results.FixedEffect,
+        cohorts.GrowthRate: results.GrowthRate,
+        cohorts.OptimizerAttempt: results.OptimizerAttempt,
+        cohorts.ModelReduction: results.ModelReduction,
+        cohorts.GrowthModelResult: results.GrowthModel,
+        cohorts.TCDay: results.TCDay,
+        cohorts.TCTable: results.TCTable,
+        cohorts.TGIResult: results.TGIResult,
+        cohorts.AnimalOnset: results.AnimalOnset,
+        cohorts.IncidenceDay: results.IncidenceDay,
+        cohorts.IncidenceTable: results.IncidenceTable,
+        cohorts.KMPoint: results.KMPoint,
+        cohorts.KMCurve: results.KMCurve,
+        cohorts.SurvivalResult: results.SurvivalResult,
+    }
+    for dc, model in pairs.items():
+        assert {f.name for f in dataclasses.fields(dc)} == set(model.model_fields), dc.__name__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -50,8 +51,11 @@ def prism_wide_csv(points: Sequence[SeriesPoint], *, arms: Sequence[str], value_
 # ------------------------------------------------------------------ comparison tables
 
 
-def _write(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    return csv_text(header, rows)
+Table = tuple[list[str], list[list[object]]]
+
+
+def _write(header: list[str], rows: list[list[object]]) -> Table:
+    return header, rows
 
 
 def _effect(e: Effect | None) -> list[object]:
@@ -62,7 +66,7 @@ def _test(t: TestResult) -> list[object]:
     return [t.statistic, t.df, t.p_value, t.p_adjusted]
 
 
-def _per_day(res: ComparisonResults) -> str | None:
+def _per_day(res: ComparisonResults) -> Table | None:
     out = res.per_day.result if res.per_day else None
     if out is None:
         return None
@@ -83,7 +87,7 @@ def _per_day(res: ComparisonResults) -> str | None:
     return _write(header, rows)
 
 
-def _animals(res: ComparisonResults) -> str | None:
+def _animals(res: ComparisonResults) -> Table | None:
     """One row per animal: its AUC, growth rate and survival time where computed."""
     table: dict[tuple[str, str], dict[str, object]] = {}
     for name in ("auc", "growth_rate"):
@@ -119,7 +123,7 @@ def _animals(res: ComparisonResults) -> str | None:
     return _write(header, rows)
 
 
-def _mixed_model(res: ComparisonResults) -> str | None:
+def _mixed_model(res: ComparisonResults) -> Table | None:
     m = res.mixed_model.result if res.mixed_model else None
     if m is None:
         return None
@@ -153,7 +157,7 @@ def _mixed_model(res: ComparisonResults) -> str | None:
     return _write(header, rows)
 
 
-def _survival(res: ComparisonResults) -> str | None:
+def _survival(res: ComparisonResults) -> Table | None:
     s = res.survival.result if res.survival else None
     if s is None:
         return None
@@ -167,13 +171,57 @@ def _survival(res: ComparisonResults) -> str | None:
     return _write(header, rows)
 
 
+TABLE_BUILDERS = {
+    "per_day": _per_day,
+    "animals": _animals,
+    "mixed_model": _mixed_model,
+    "survival": _survival,
+}
+
+
 def comparison_csv(res: ComparisonResults, table: str) -> str | None:
     """A stored comparison's ``table`` (per_day, animals, mixed_model, survival) as CSV by
     the API's convention (:func:`app.responses.csv_text`: numbers at full precision), or
     None where the analyses behind it were not run."""
-    return {
-        "per_day": _per_day,
-        "animals": _animals,
-        "mixed_model": _mixed_model,
-        "survival": _survival,
-    }[table](res)
+    built = TABLE_BUILDERS[table](res)
+    return None if built is None else csv_text(*built)
+
+
+def comparison_xlsx(res: ComparisonResults, parameters: dict[str, object]) -> bytes:
+    """Every table of a stored comparison as one XLSX workbook: a sheet per table that was
+    computed (numbers as numbers, to the 16 significant digits openpyxl writes) and a
+    sheet with the parameters."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    first = book.active
+    for name, build in TABLE_BUILDERS.items():
+        built = build(res)
+        if built is None:
+            continue
+        sheet = book.create_sheet(name)
+        header, rows = built
+        sheet.append(header)
+        for row in rows:
+            sheet.append([_xlsx_cell(v) for v in row])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+    params = book.create_sheet("parameters")
+    params.append(["parameter", "value"])
+    for key, value in parameters.items():
+        params.append([key, _xlsx_cell(value if isinstance(value, int | float) else str(value))])
+    book.remove(first)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _xlsx_cell(value: object) -> object:
+    """Numbers stay numbers; text a spreadsheet would run as a formula is quoted with ``'``
+    (as in the CSVs); missing and non-finite numbers are empty cells."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, bool | int | float):
+        return value
+    return safe_cell(str(value))

@@ -126,6 +126,24 @@ def comparison_inputs(
     return series
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/comparisons/{comparison_id}/tables.xlsx",
+    summary="A comparison's results as one XLSX workbook",
+    response_class=Response,
+    responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
+)
+def comparison_workbook(
+    study_id: uuid.UUID, comparison_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """The CSV tables of the comparison (those computed) as sheets of one workbook, plus its
+    parameters."""
+    content, filename = service.comparison_workbook(session, principal, study_id, comparison_id)
+    return Response(content, media_type=XLSX, headers=attachment_headers(filename))
+
+
 @router.get(
     "/comparisons/{comparison_id}/tables/{table}",
     summary="A comparison's results as a CSV table",

@@ -185,7 +185,8 @@ class ComparisonRead(BaseModel):
     results: ComparisonResults
     links: dict[str, str] = Field(
         description="inputs: the measurements used (JSON or ?format=csv); tables.<name>: the "
-        "results as CSV tables (per_day, animals, mixed_model, survival)."
+        "results as CSV tables (per_day, animals, mixed_model, survival); tables.xlsx: all of "
+        "them as one workbook."
     )
     created_at: datetime
 

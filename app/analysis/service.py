@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 import cohorts
 from app import __version__, audit
 from app.analysis.cohort_data import build_cohort, fingerprint, in_window
-from app.analysis.exports import comparison_csv, prism_wide_csv
+from app.analysis.exports import comparison_csv, comparison_xlsx, prism_wide_csv
 from app.analysis.results import ComparisonResults, SummaryTable
 from app.analysis.schemas import (
     AnalysisOutcome,
@@ -252,9 +252,11 @@ TABLES = ("per_day", "animals", "mixed_model", "survival")
 
 def _links(row: Comparison) -> dict[str, str]:
     base = f"/studies/{row.study_id}/comparisons/{row.id}"
-    return {"inputs": f"{base}/inputs"} | {
-        f"tables.{name}": f"{base}/tables/{name}" for name in TABLES
-    }
+    return (
+        {"inputs": f"{base}/inputs"}
+        | {f"tables.{name}": f"{base}/tables/{name}" for name in TABLES}
+        | {"tables.xlsx": f"{base}/tables.xlsx"}
+    )
 
 
 def _to_read(
@@ -376,6 +378,17 @@ def comparison_table(
             f"{', '.join(row.results) or 'none'}; see results for the reasons)."
         )
     name = f"{study.name[:40]}-comparison-{str(row.id)[:8]}-{table}.csv".replace('"', "")
+    return content, name
+
+
+def comparison_workbook(
+    session: Session, principal: Principal, study_id: uuid.UUID, comparison_id: uuid.UUID
+) -> tuple[bytes, str]:
+    """Every results table of a stored comparison as one XLSX workbook, and a file name."""
+    row, study = get_comparison_row(session, principal, study_id, comparison_id)
+    results = ComparisonResults.model_validate(row.results)
+    content = comparison_xlsx(results, row.parameters)
+    name = f"{study.name[:40]}-comparison-{str(row.id)[:8]}.xlsx".replace('"', "")
     return content, name
 
 

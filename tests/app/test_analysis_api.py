@@ -402,6 +402,19 @@ def test_comparison_tables_as_csv(client: TestClient, study: dict) -> None:
     km = _csv(client, links["tables.survival"])
     curves = created["results"]["survival"]["result"]["curves"]
     assert len(km) == sum(len(c["points"]) for c in curves)
+    # the same tables as sheets of one workbook, numbers as numbers
+    book = client.get(links["tables.xlsx"])
+    assert book.status_code == 200 and "attachment" in book.headers["content-disposition"]
+    import openpyxl
+
+    sheets = openpyxl.load_workbook(io.BytesIO(book.content), read_only=True)
+    assert sheets.sheetnames == ["per_day", "animals", "mixed_model", "survival", "parameters"]
+    rows = list(sheets["per_day"].iter_rows(values_only=True))
+    column = rows[0].index("welch_p")
+    # (openpyxl writes 16 significant digits)
+    assert_allclose(
+        [r[column] for r in rows[1:]], [float(r["welch_p"]) for r in per_day], rtol=1e-15
+    )
     # a table of analyses that were not run is refused, with the reason
     only = client.post(
         f"/studies/{study['id']}/comparisons",

@@ -94,13 +94,17 @@ def clicks(tmp_path_factory: pytest.TempPathFactory, ivis_reference_folder: Path
 
 
 def test_workspace_end_to_end(
-    page: Any, server: dict[str, str], shots: Path, clicks: list[Path]
+    page: Any,
+    server: dict[str, str],
+    shots: Path,
+    clicks: list[Path],
+    ivis_reference_folder: Path,
 ) -> None:
     base, key = server["url"], server["key"]
     steps = Steps(page, shots)
     with httpx2.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as api:
         try:
-            _scenario(page, steps, api, base, key, clicks, shots)
+            _scenario(page, steps, api, base, key, clicks, shots, ivis_reference_folder)
         finally:
             steps.shot("last")  # where it stopped, when it fails
 
@@ -113,8 +117,8 @@ def _scenario(
     key: str,
     clicks: list[Path],
     shots: Path,
+    reference_folder: Path,
 ) -> None:
-
     # 1. cold open: the page, its script and style, and the sign-in form
     t = time.perf_counter()
     response = page.goto(f"{base}/")
@@ -196,7 +200,10 @@ def _scenario(
     session_form.locator("input[name=acquired_at]").fill("2022-01-05T11:42")
     session_form.locator("button[type=submit]").click()
     page.wait_for_selector("[data-testid=sessions] >> text=2022-01-05")
-    page.set_input_files("input[aria-label='Click zips']", files=[str(p) for p in clicks[:2]])
+    # the reference click as its Living Image folder (zipped in the browser), the synthetic
+    # one as a zip
+    page.set_input_files("input[aria-label='Click folders']", files=str(reference_folder))
+    page.set_input_files("input[aria-label='Click zips']", files=[str(clicks[1])])
     cards = page.locator("[data-testid=upload-card]")
     for i in range(2):
         cards.nth(i).locator("text=Review").wait_for(timeout=60_000)
@@ -382,6 +389,14 @@ def _scenario(
         compare.locator("text=Download Prism CSV").click()
     saved = Path(download.value.path()).read_bytes()
     assert saved == api.get(f"/studies/{study_id}/export/prism.csv").content
+    # and a result table of the comparison, as CSV
+    comparison_id = api.get(f"/studies/{study_id}/comparisons").json()[0]["id"]
+    with page.expect_download() as download:
+        page.click("[data-testid=comparison] >> text=per_day.csv")
+    table = Path(download.value.path()).read_bytes()
+    assert (
+        table == api.get(f"/studies/{study_id}/comparisons/{comparison_id}/tables/per_day").content
+    )
 
     # 6. follow mouse 3466: both sessions' images on one scale, its growth curve
     t = time.perf_counter()

@@ -919,16 +919,18 @@ function MiceInField({
   return (
     <section class="card" aria-label="Mice in the field">
       <h3>Mice in the field (left → right)</h3>
-      <ol class="mice" data-testid="mice">
+      <ol class="mice" data-testid="mice" onPointerLeave={() => setDragged(null)}>
         {order.map((ident, i) => (
           <li
-            draggable
-            class={`mouse ${dragged === i ? "dragging" : ""}`}
+            class={`mouse ${dragged === i ? "dragging" : ""} ${dragged !== null && dragged !== i ? "target" : ""}`}
             data-position={i}
-            onDragStart={() => setDragged(i)}
-            onDragOver={(e) => e.preventDefault()}
-            onDrop={(e) => {
+            // pointer events rather than HTML drag and drop: the same on mouse, pen and touch
+            onPointerDown={(e) => {
+              if ((e.target as HTMLElement).tagName === "SELECT") return;
               e.preventDefault();
+              setDragged(i);
+            }}
+            onPointerUp={() => {
               if (dragged !== null && dragged !== i) swap(dragged, i);
               setDragged(null);
             }}

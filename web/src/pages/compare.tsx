@@ -22,7 +22,7 @@ interface Comparison {
   n_animals: Record<string, number>;
   inputs_changed: boolean;
   software: Record<string, string>;
-  results: Record<string, Outcome>;
+  results: Record<string, Outcome | null>;
   created_at: string;
 }
 
@@ -205,8 +205,13 @@ function ComparisonView({ base, c, armName }: { base: string; c: Comparison; arm
         {c.inputs_changed ? " · the measurements changed since: results shown as stored" : ""}
       </p>
       <div class="actions">
+        {["per_day", "animals", "mixed_model", "survival"].map((t) => (
+          <button class="secondary" onClick={() => download(`${path}/tables/${t}`, `${t}.csv`).catch(setError)}>
+            {t}.csv
+          </button>
+        ))}
         <button class="secondary" onClick={() => download(path, `comparison-${c.id}.json`).catch(setError)}>
-          Result tables (JSON)
+          all results (JSON)
         </button>
         {kinds.map((k) => (
           <button
@@ -223,9 +228,11 @@ function ComparisonView({ base, c, armName }: { base: string; c: Comparison; arm
           <Plot path={`${path}/plots/${k}`} alt={`${k.replace("?day=", " plot, day ")}${k.includes("?") ? "" : " plot"}`} />
         ))}
       </div>
-      {Object.entries(c.results).map(([name, o]) => (
-        <AnalysisTable name={name} o={o} />
-      ))}
+      {Object.entries(c.results)
+        .filter((e): e is [string, Outcome] => e[1] !== null) // analyses not asked for
+        .map(([name, o]) => (
+          <AnalysisTable name={name} o={o} />
+        ))}
     </section>
   );
 }

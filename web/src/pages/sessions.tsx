@@ -1,7 +1,8 @@
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { all, api } from "../lib/api";
 import { formatSci } from "../lib/colour";
 import { type UploadProgress, uploadWithRetry } from "../lib/upload";
+import { type FolderFile, clickFolders, zipClick } from "../lib/zip";
 import type { Acquisition, ImagingSession, Study } from "../types";
 import { ErrorBox, Field, Loading, fmtDate, formValues, useLoad } from "../ui";
 
@@ -70,6 +71,7 @@ interface Item {
 function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: ImagingSession[]; onUploaded: () => void }) {
   const [sessionId, setSessionId] = useState<string>("");
   const [items, setItems] = useState<Item[]>([]);
+  const itemsRef = useRef<Item[]>([]);
   const [error, setError] = useState<unknown>();
   const [over, setOver] = useState(false);
   const chosen = sessionId || sessions[sessions.length - 1]?.id || "";
@@ -103,15 +105,16 @@ function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: Ima
       return;
     }
     const zips = files.filter((f) => /\.zip$/i.test(f.name));
-    const start = items.length;
-    const next: Item[] = [
-      ...items,
+    // one list for every batch in flight (two drops may overlap), re-rendered on each change
+    const all = itemsRef.current;
+    const start = all.length;
+    all.push(
       ...zips.map((file) => ({ file, sessionId: chosen, progress: { phase: "uploading", sent: 0, total: file.size, attempt: 1 } as UploadProgress })),
-    ];
-    setItems(next);
+    );
+    setItems([...all]);
     const update = (i: number, patch: Partial<Item>) => {
-      next[i] = { ...next[i], ...patch };
-      setItems([...next]);
+      all[i] = { ...all[i], ...patch };
+      setItems([...all]);
     };
     // two at a time: the server serialises each study's writes anyway
     let cursor = 0;
@@ -132,10 +135,29 @@ function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: Ima
     onUploaded();
   }
 
-  function onDrop(e: DragEvent) {
+  // click folders (dropped, or chosen with the folder picker) are zipped here, one per click
+  async function addFolders(files: FolderFile[]) {
+    const groups = clickFolders(files);
+    if (groups.size === 0) {
+      setError(new Error("No click folder found (a folder with a ClickInfo.txt)."));
+      return;
+    }
+    const zips = await Promise.all([...groups].map(([dir, fs]) => zipClick(dir, fs)));
+    await addFiles(zips);
+  }
+
+  async function onDrop(e: DragEvent) {
     e.preventDefault();
     setOver(false);
-    addFiles([...(e.dataTransfer?.files ?? [])]);
+    const items = [...(e.dataTransfer?.items ?? [])];
+    const entries = items.map((i) => i.webkitGetAsEntry?.()).filter((x): x is FileSystemEntry => !!x);
+    if (entries.some((x) => x.isDirectory)) {
+      const files: FolderFile[] = [];
+      await Promise.all(entries.map((x) => walk(x, files)));
+      const zipsDropped = files.filter((f) => /\.zip$/i.test(f.path)).map((f) => f.file as File);
+      await addFolders(files.filter((f) => !/\.zip$/i.test(f.path)));
+      if (zipsDropped.length) await addFiles(zipsDropped);
+    } else addFiles([...(e.dataTransfer?.files ?? [])]);
   }
 
   return (
@@ -163,7 +185,7 @@ function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: Ima
             onDrop={onDrop}
           >
             <p>
-              Drop Living Image clicks here (each click folder zipped, many at once), or{" "}
+              Drop Living Image clicks here — click folders or zips, many at once — or{" "}
               <label class="filelabel">
                 choose files
                 <input
@@ -172,6 +194,22 @@ function Uploader({ study, sessions, onUploaded }: { study: Study; sessions: Ima
                   multiple
                   aria-label="Click zips"
                   onChange={(e) => addFiles([...((e.target as HTMLInputElement).files ?? [])])}
+                />
+              </label>
+              , or{" "}
+              <label class="filelabel">
+                choose click folders
+                <input
+                  type="file"
+                  multiple
+                  // @ts-expect-error: a non-standard attribute every browser supports
+                  webkitdirectory={true}
+                  aria-label="Click folders"
+                  onChange={(e) =>
+                    addFolders(
+                      [...((e.target as HTMLInputElement).files ?? [])].map((f) => ({ path: f.webkitRelativePath || f.name, file: f })),
+                    )
+                  }
                 />
               </label>
               .
@@ -249,4 +287,19 @@ function UploadCard({ item, studyId }: { item: Item; studyId: string }) {
       )}
     </div>
   );
+}
+
+/** Every file under a dropped folder, with its path from the drop. */
+async function walk(entry: FileSystemEntry, out: FolderFile[]): Promise<void> {
+  if (entry.isFile) {
+    const file = await new Promise<File>((ok, fail) => (entry as FileSystemFileEntry).file(ok, fail));
+    out.push({ path: entry.fullPath.replace(/^\//, ""), file });
+    return;
+  }
+  const reader = (entry as FileSystemDirectoryEntry).createReader();
+  for (;;) {
+    const batch = await new Promise<FileSystemEntry[]>((ok, fail) => reader.readEntries(ok, fail));
+    if (batch.length === 0) return;
+    await Promise.all(batch.map((e) => walk(e, out)));
+  }
 }

@@ -148,8 +148,15 @@ def hodges_lehmann(
         k = math.floor(m * n / 2 - 1.959963984540054 * math.sqrt(m * n * (m + n + 1) / 12))
         k = min(max(k, 1), m * n)
         lo, hi = d[k - 1], d[m * n - k]
+    name = f"Hodges-Lehmann shift in {label} (treated - control)"
+    if not exact:
+        name += (
+            "; median of pairwise differences, CI from normal-approximation order statistics "
+            "(R's wilcox.test inverts the tie-corrected test numerically: may differ by up to "
+            "one pairwise difference)"
+        )
     eff = Effect(
-        f"Hodges-Lehmann shift in {label} (treated - control)",
+        name,
         float(np.median(d)),
         float(lo),
         float(hi),

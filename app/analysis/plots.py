@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
@@ -627,6 +628,30 @@ def _free_corner(
     return best
 
 
+def _step_points(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Points along the step curves (data coordinates), dense enough to test for overlap."""
+    pts = []
+    for t, s in curves:
+        for k in range(len(t) - 1):
+            for f in np.linspace(0, 1, 24):
+                pts.append((t[k] + f * (t[k + 1] - t[k]), s[k]))
+                pts.append((t[k + 1], s[k] + f * (s[k + 1] - s[k])))
+    return np.array(pts) if pts else np.zeros((0, 2))
+
+
+def _covers(
+    ax: Axes, legend: Legend, curves: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> tuple[bool, float]:
+    """Whether the legend, as laid out, lies over a point of a curve; its width (inches)."""
+    fig = ax.get_figure()
+    fig.draw_without_rendering()  # type: ignore[union-attr]
+    box = legend.get_window_extent()
+    width_in = box.width / fig.dpi  # type: ignore[union-attr]
+    pts = ax.transData.transform(_step_points(curves)) if curves else np.zeros((0, 2))
+    x, y = pts[:, 0], pts[:, 1]
+    return bool(((x >= box.x0) & (x <= box.x1) & (y >= box.y0) & (y <= box.y1)).any()), width_in
+
+
 def _survival_at(curve: cohorts.KMCurve, time: float) -> float:
     s = 1.0
     for p in curve.points:
@@ -799,6 +824,25 @@ def kaplan_meier(
         edgecolor="0.6",
     )
     legend.set_zorder(5)
+    covered, legend_in = _covers(ax, legend, curve_xy)
+    if covered:
+        # no corner is free: the box goes beside the axes (the figure widened for it)
+        legend.remove()
+        fig.set_figwidth(fig.get_figwidth() + legend_in + 0.3)
+        legend = ax.legend(
+            handles,
+            labels,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            fontsize=8,
+            title="\n".join(stats_lines),
+            title_fontsize=8.5,
+            alignment="left",
+            frameon=True,
+            framealpha=0.92,
+            edgecolor="0.6",
+        )
 
     # number-at-risk table, one row per arm, at the day ticks of the main axis
     tab.set_ylim(len(curves) - 0.5, -0.5)

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import matplotlib
 import matplotlib.colors
 import matplotlib.image
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -435,3 +436,43 @@ def test_spaghetti_panel_titles_do_not_collide() -> None:
     for i in range(len(boxes)):
         for j in range(i + 1, len(boxes)):
             assert not boxes[i].overlaps(boxes[j]), (long_names[i], long_names[j])
+
+
+def _legend_over_curves(fig: Figure) -> int:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent(canvas.get_renderer())
+    n = 0
+    for line in ax.get_lines():
+        if line.get_drawstyle() != "steps-post":
+            continue
+        t, s = (np.asarray(v, dtype=float) for v in line.get_data())
+        for k in range(len(t) - 1):
+            for f in np.linspace(0, 1, 50):
+                for x, y in (
+                    (t[k] + f * (t[k + 1] - t[k]), s[k]),
+                    (t[k + 1], s[k] + f * (s[k + 1] - s[k])),
+                ):
+                    px, py = ax.transData.transform((x, y))
+                    n += box.x0 <= px <= box.x1 and box.y0 <= py <= box.y1
+    return n
+
+
+def test_kaplan_meier_legend_does_not_cover_the_curves() -> None:
+    import dataclasses
+
+    assert _legend_over_curves(FIGURES["kaplan_meier"]()) == 0
+    # long arm names: the box is too big for any corner and goes beside the axes
+    renamed = dataclasses.replace(
+        SURVIVAL,
+        curves=tuple(
+            dataclasses.replace(
+                c, arm=c.arm + " — a very long arm name, 10 mg/kg i.p. twice weekly"
+            )
+            for c in SURVIVAL.curves
+        ),
+    )
+    assert _legend_over_curves(plots.kaplan_meier(renamed, title="t")) == 0

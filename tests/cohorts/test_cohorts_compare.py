@@ -328,3 +328,7 @@ def test_mann_whitney_with_ties_uses_corrected_normal_like_r():
     assert_allclose(row.mann_whitney.p_value, 0.0443169632666854, rtol=1e-10)
     assert row.mann_whitney.method.startswith("normal approximation")
     assert "tie" in row.mann_whitney.method
+    # the shift says it is not R's estimator here (R inverts the normal test numerically)
+    assert "normal-approximation" in row.shift.name
+    exact_row = compare_by_day(_mw_cohort("per_day"), control="vehicle", treated="drug").rows[0]
+    assert "normal" not in exact_row.shift.name

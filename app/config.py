@@ -29,6 +29,30 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0)
+    max_json_bytes: int = Field(
+        default=1024**2, gt=0, description="Limit of a JSON request body (parsed in memory)."
+    )
+    max_concurrent_requests: int = Field(
+        default=24,
+        gt=0,
+        le=200,
+        description="Requests handled at once (the rest wait for a slot); the database "
+        "connection pool is sized to it.",
+    )
+    max_concurrent_uploads: int = Field(
+        default=4, gt=0, description="Uploads read, decoded and quantified at once."
+    )
+    max_concurrent_analyses: int = Field(
+        default=2,
+        gt=0,
+        description="Comparisons, summaries, figures and requantifications computed at once.",
+    )
+    queue_wait_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long a request waits for a slot before it answers 503 + Retry-After.",
+    )
     max_image_pixels: int = Field(default=64 * 1024**2, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     page_size_max: int = Field(default=500, gt=0)

@@ -1,5 +1,7 @@
-"""Request body size limit, enforced while the body streams in (with or without a
-Content-Length header), before any of it is parsed or stored."""
+"""Request body size limits, enforced while the body streams in (with or without a
+Content-Length header), before any of it is parsed or stored: a JSON body has a small limit
+of its own (it is parsed into memory whole); uploads (multipart, zip, TIFF, CSV) the upload
+limit (they stream to staging)."""
 
 from __future__ import annotations
 
@@ -10,11 +12,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE, PayloadTooLarge
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
+def _too_large(limit: int, *, json_body: bool = False) -> PayloadTooLarge:
+    if json_body:
+        return PayloadTooLarge(
+            f"The JSON body is larger than the limit of {limit:,} bytes for JSON requests. "
+            "Send files as uploads (multipart or a raw body), or ask your administrator to "
+            "raise OSTEOLUX_MAX_JSON_BYTES."
+        )
     return PayloadTooLarge(
         f"The request body is larger than the limit of {limit:,} bytes. Split the upload, "
         "or ask your administrator to raise OSTEOLUX_MAX_UPLOAD_BYTES."
     )
+
+
+def _is_json(content_type: bytes | None) -> bool:
+    media = (content_type or b"").split(b";")[0].strip().lower()
+    return media == b"application/json" or media.endswith(b"+json")
 
 
 class BodySizeLimit:
@@ -22,17 +35,21 @@ class BodySizeLimit:
     body that grows past it while streaming raises ``PayloadTooLarge`` inside the request,
     where the error handlers turn it into a 413 problem and the transaction rolls back."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_json_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.max_json_bytes = max_json_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        headers = dict(scope["headers"])
+        json_body = _is_json(headers.get(b"content-type"))
+        limit = self.max_json_bytes if json_body else self.max_bytes
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, _too_large(limit, json_body=json_body))
             return
         received = 0
 
@@ -41,14 +58,13 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _too_large(self.max_bytes)
+                if received > limit:
+                    raise _too_large(limit, json_body=json_body)
             return message
 
         await self.app(scope, limited_receive, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        error = _too_large(self.max_bytes)
+    async def _refuse(self, scope: Scope, send: Send, error: PayloadTooLarge) -> None:
         body = json.dumps(
             {
                 "type": PROBLEM_TYPE_BASE + error.slug,

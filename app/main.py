@@ -10,8 +10,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
 from swagger_ui_bundle import swagger_ui_path
 
 from app import __version__
@@ -24,6 +25,7 @@ from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
 from app.errors import install_error_handlers
 from app.field.router import router as field_router
+from app.guard import Limits, RequestGuard
 from app.ingest.router import router as ingest_router
 from app.labs.router import router as labs_router
 from app.limits import BodySizeLimit
@@ -56,7 +58,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(
-            settings.resolved_database_url, lock_timeout_s=settings.db_lock_timeout_s
+            settings.resolved_database_url,
+            lock_timeout_s=settings.db_lock_timeout_s,
+            # Every request in flight may hold one connection (the guard bounds them), plus
+            # a few short key lookups: a burst waits for a slot, never for the pool.
+            pool_size=settings.max_concurrent_requests,
+            max_overflow=8,
         )
         app.state.session_factory = make_session_factory(engine)
         app.state.read_session_factory = make_session_factory(read_only_engine(engine))
@@ -78,7 +85,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.blob_store = make_blob_store(settings)
     logging.getLogger("app").setLevel(settings.log_level)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_upload_bytes, max_json_bytes=settings.max_json_bytes
+    )
+    app.add_middleware(
+        RequestGuard,
+        limits=Limits(
+            requests=settings.max_concurrent_requests,
+            uploads=settings.max_concurrent_uploads,
+            analyses=settings.max_concurrent_analyses,
+            queue_wait_s=settings.queue_wait_s,
+        ),
+    )
     for router in (
         labs_router,
         studies_router,
@@ -103,8 +121,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Answers without an API key, for load balancers and container health checks."""
         return {"status": "ok", "version": __version__}
 
+    @app.get(
+        "/health/ready",
+        tags=["service"],
+        summary="Readiness check",
+        responses={503: {"description": "The database or the file store cannot be reached."}},
+    )
+    def ready() -> JSONResponse:
+        """Whether the database and the raw-file store answer (no API key needed): 200 when
+        both do, else 503 with Retry-After naming what is down, for orchestrators."""
+        checks = {"database": _check_database(app), "store": _check_store(app)}
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", "version": __version__, **checks},
+            status_code=200 if healthy else 503,
+            headers=None if healthy else {"Retry-After": "5"},
+        )
+
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _check_database(app: FastAPI) -> str:
+    try:
+        with app.state.read_session_factory() as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "not ready", said in words
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+def _check_store(app: FastAPI) -> str:
+    try:
+        app.state.blob_store.exists("0" * 64)
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
 
 
 def _serve_docs_offline(app: FastAPI) -> None:

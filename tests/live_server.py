@@ -43,11 +43,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(data_dir: Path, **env: str) -> Iterator[str]:
+def live_server(data_dir: Path, *, extra_args: tuple[str, ...] = (), **env: str) -> Iterator[str]:
     """`osteolux serve` on a free loopback port; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra_args],
         cwd=ROOT,
         env=osteolux_env(data_dir, **env),
         stdout=subprocess.PIPE,

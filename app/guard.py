@@ -1,0 +1,162 @@
+"""Bounded work per kind of request, and no body read for a request without a key.
+
+A pure ASGI middleware in front of the application:
+
+- **No key, no body.** A request that carries a body (POST, PUT, PATCH, DELETE) but neither
+  ``Authorization`` nor ``X-API-Key`` is answered 401 before a byte of its body is read
+  (every route that takes a body needs a key; the key itself is checked by the route).
+- **Bounded concurrency.** At most ``max_concurrent_requests`` requests are handled at
+  once, below the worker threads and the database connection pool, so a burst waits for a
+  slot instead of exhausting either; heavy kinds have smaller limits of their own
+  (``max_concurrent_uploads`` decoding images, ``max_concurrent_analyses`` fitting models,
+  rendering figures or requantifying). A request that finds no slot within
+  ``queue_wait_s`` is answered 503 with ``Retry-After``; nothing of it was done.
+  ``/health`` and ``/health/ready`` are never queued. A slot is held until the answer
+  starts, not while its body is sent: by then the work is done and committed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_UPLOAD = re.compile(r"/acquisitions(/tiff|/[^/]+)?$|/measurements/import$")
+_ANALYSIS_POST = re.compile(r"/(comparisons|requantify)$")
+_ANALYSIS_GET = re.compile(
+    r"/(plots/[^/]+|summary|export/[^/]+|overlay\.png|image/radiance|image/photograph\.png)$"
+)
+_UNQUEUED = frozenset({"/health", "/health/ready"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    requests: int
+    uploads: int
+    analyses: int
+    queue_wait_s: float
+
+
+def kind_of(method: str, path: str) -> str:
+    """Which limit a request counts against: ``upload``, ``analysis`` or ``request``."""
+    if method in {"POST", "PUT"} and _UPLOAD.search(path) and "/rois" not in path:
+        return "upload"
+    if (method == "POST" and _ANALYSIS_POST.search(path)) or (
+        method == "GET" and _ANALYSIS_GET.search(path)
+    ):
+        return "analysis"
+    return "request"
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, limits: Limits) -> None:
+        self.app = app
+        self.limits = limits
+        self._slots = {
+            "request": anyio.CapacityLimiter(limits.requests),
+            "upload": anyio.CapacityLimiter(limits.uploads),
+            "analysis": anyio.CapacityLimiter(limits.analyses),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _UNQUEUED:
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        headers = dict(scope["headers"])
+        if (
+            method in _BODY_METHODS
+            and b"authorization" not in headers
+            and b"x-api-key" not in headers
+        ):
+            await _problem(
+                scope,
+                send,
+                401,
+                "Not authenticated",
+                "unauthorized",
+                "This request needs an API key: send 'Authorization: Bearer <key>' or "
+                "'X-API-Key: <key>'. A lab admin creates keys (see `osteolux create-lab`).",
+                {b"www-authenticate": b"Bearer"},
+            )
+            return
+        kind = kind_of(method, scope["path"])
+        limiters = [self._slots["request"]]
+        if kind != "request":
+            limiters.insert(0, self._slots[kind])  # the kind's slot first: it is scarcer
+        acquired: list[anyio.CapacityLimiter] = []
+        # The body may be sent from another task (StreamingResponse): borrow for the request.
+        borrower = object()
+
+        def release() -> None:
+            while acquired:
+                acquired.pop().release_on_behalf_of(borrower)
+
+        try:
+            with anyio.move_on_after(self.limits.queue_wait_s):
+                for limiter in limiters:
+                    await limiter.acquire_on_behalf_of(borrower)
+                    acquired.append(limiter)
+            if len(acquired) < len(limiters):
+                retry = max(1, math.ceil(self.limits.queue_wait_s / 2))
+                what = {"upload": "uploads", "analysis": "analyses"}.get(kind, "requests")
+                await _problem(
+                    scope,
+                    send,
+                    503,
+                    "Service busy",
+                    "service-busy",
+                    f"The server is handling as many {what} as it can at once and none "
+                    f"finished within {self.limits.queue_wait_s:g} s; nothing of this request "
+                    f"was done. Send it again in {retry} s.",
+                    {b"retry-after": str(retry).encode()},
+                )
+                return
+
+            async def send_and_free(message: Message) -> None:
+                # The work is done once the answer starts: its transaction has committed and
+                # its connection is back in the pool. Sending the body (to a client that may
+                # stall) holds no slot, or 40 stalled downloads would stop the service.
+                if message["type"] == "http.response.start":
+                    release()
+                await send(message)
+
+            await self.app(scope, receive, send_and_free)
+        finally:
+            release()
+
+
+async def _problem(
+    scope: Scope,
+    send: Send,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    extra: dict[bytes, bytes],
+) -> None:
+    body = json.dumps(
+        {
+            "type": PROBLEM_TYPE_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+        }
+    ).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *extra.items(),
+    ]
+    # The body was not read: the connection cannot be reused for another request.
+    headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

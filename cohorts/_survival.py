@@ -36,7 +36,8 @@ _Z975 = float(stats.norm.ppf(0.975))
 
 KM_CI = (
     "log(-log) transform with Greenwood's variance (R survfit conf.type = 'log-log', "
-    "lifelines' default; R's default is conf.type = 'log')"
+    "lifelines' default; R's default is conf.type = 'log'): its bounds stay within [0, 1] "
+    "and it covers better in small arms (Borgan & Liestol 1990, Scand J Stat 17:35)"
 )
 KM_MEDIAN = (
     "R survfit: first time S(t) <= 0.5; where S is 0.5 (within sqrt(eps)) the midpoint to "

@@ -70,7 +70,13 @@ def _cohort(key, longitudinal_data: Path | None) -> tuple[Cohort, dict]:
 
 
 SHARED = [k for k in REFERENCE if isinstance(k, str)]
-SYNTHETIC = [k for k in REFERENCE if isinstance(k, tuple) and k[1] == "intercept_slope"]
+SYNTHETIC = [k for k in REFERENCE if isinstance(k, tuple) and k[1] == "intercept_slope"] + [
+    k
+    for k in REFERENCE
+    if isinstance(k, tuple)
+    and k[1] == "intercept_slope_uncorrelated"
+    and not REFERENCE[k]["singular"]
+]
 
 
 def _check_inference(res, ref: dict, tag: str) -> None:
@@ -207,3 +213,29 @@ def test_kenward_roger_needs_reml():
         fit_growth_model(cohort, **kw, method="ml", df_method="kenward-roger")
     with pytest.raises(InvalidInputError, match="df_method"):
         fit_growth_model(cohort, **kw, df_method="wald")
+
+
+@pytest.mark.parametrize("name", ["small_bli", "three_arms"])
+def test_no_random_effects_is_least_squares_with_residual_df(name):
+    # R: summary(lm(log10(flux_ps) ~ arm * day)): SE, t, p on n - p residual df; with V =
+    # sigma^2 I, Kenward-Roger and Satterthwaite both give n - p and the model-based SE
+    frame = pd.read_csv(DATA / f"lmm_{name}.csv")
+    control = "isotype" if name == "three_arms" else "vehicle"
+    arms = [control, *sorted(set(frame["arm"]) - {control})]
+    y = np.log10(frame["flux_ps"].to_numpy())
+    day = frame["day"].to_numpy(dtype=float)
+    cols, names = [np.ones_like(day), day], ["Intercept", "day"]
+    for arm in arms[1:]:
+        ind = (frame["arm"] == arm).to_numpy(dtype=float)
+        cols += [ind, ind * day]
+        names += [f"arm[{arm}]", f"arm[{arm}]:day"]
+    x = np.column_stack(cols)
+    fit = fit_lmm(y, x, day, frame["animal"].to_numpy(), structure="none")
+    ref = REFERENCE[(name, "none")]
+    assert_allclose(fit.sigma2, ref["sigma2"], rtol=1e-10)
+    for k, nm in enumerate(names):
+        for method in ("kenward-roger", "satterthwaite"):
+            c = fit.contrast(np.eye(len(names))[k], df_method=method)
+            est, se, df, t, p = ref["coef"][nm]["kr"]
+            assert_allclose([c.estimate, c.se, c.df, c.t], [est, se, df, t], rtol=1e-8)
+            assert_allclose(c.p_value, p, rtol=1e-6)

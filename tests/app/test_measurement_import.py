@@ -185,9 +185,12 @@ def test_living_image_export(client: TestClient, study: dict) -> None:
     )
     assert response.status_code == 201, response.text
     assert response.json()["days"] == [7, 14]
+    # "ROI 1" names no site: kept as unassigned (f178f6b), no longer counted as whole-body flux.
+    assert response.json()["unassigned_sites"] == 1
     base = f"/studies/{study['id']}/series"
-    whole = client.get(base).json()["points"]
-    assert [(p["animal"], p["day"], p["value"]) for p in whole] == [("m1", 7, 2.370e5)]
+    assert client.get(base).json()["points"] == []
+    unassigned = client.get(base, params={"site": "unassigned"}).json()["points"]
+    assert [(p["animal"], p["day"], p["value"]) for p in unassigned] == [("m1", 7, 2.370e5)]
     spine = client.get(base, params={"site": "spine"}).json()["points"]
     assert [(p["animal"], p["day"], p["value"]) for p in spine] == [("m1", 7, 9.330e6)]
     femur = client.get(base, params={"site": "left_hindlimb"}).json()["points"]

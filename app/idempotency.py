@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Header, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
-from app.errors import RequestInProgress, Unprocessable
+from app.errors import Conflict, RequestInProgress, Unprocessable
 from app.models import IdempotencyRecord
 
 IdempotencyKey = Annotated[
@@ -120,8 +120,16 @@ def run_once(
     """``work()``'s response, or the one remembered for this key (see the module docstring)."""
     replay = claim(session, principal, key, request_fingerprint)
     if replay is not None:
+        try:
+            remembered = response_type.model_validate(replay)
+        except ValidationError:  # remembered by an older version with another response shape
+            raise Conflict(
+                f"Idempotency-Key {key!r} belongs to a request an earlier version of osteolux "
+                "carried out; its answer no longer fits this version. Find the result (e.g. "
+                "GET the list) instead of sending the request again."
+            ) from None
         session.info[_REPLAYED] = True
-        return response_type.model_validate(replay)
+        return remembered
     response = work()
     remember(session, principal, key, response.model_dump(mode="json"))
     return response

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from numpy.testing import assert_allclose
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Acquisition, AcquisitionFile, Blob, Measurement, Roi
+from app.models import Acquisition, AcquisitionFile, Blob, IdempotencyRecord, Measurement, Roi
 from imaging import default_hotel, write_synthetic_click
 from tests.app.clicks import ANIMALS, FLUXES, post_zip, url, zip_folder
 from tests.app.factories import make_animal, make_control, make_study
@@ -319,6 +320,31 @@ def test_idempotency_key(
         url(imaging_session), files={"file": ("o.zip", zip_folder(other.path))}, headers=headers
     )
     assert_problem(reused, 422, "already used for a different request")
+    assert row_counts(db_session, *TABLES) == before
+
+
+def test_a_replay_remembered_by_an_older_version_is_409_not_500(
+    client: TestClient, imaging_session: dict, synthetic_zip: bytes, db_session: Session
+) -> None:
+    headers = {"Idempotency-Key": "ivis-pc-before-the-upgrade"}
+    first = client.post(
+        url(imaging_session), files={"file": ("c.zip", synthetic_zip)}, headers=headers
+    )
+    assert first.status_code == 201
+    # What an older server remembered: an acquisition without today's measurement fields.
+    record = db_session.scalar(
+        select(IdempotencyRecord).where(IdempotencyRecord.key == headers["Idempotency-Key"])
+    )
+    assert record is not None
+    record.response = {k: v for k, v in first.json().items() if k != "measurements"}
+    db_session.flush()
+    before = row_counts(db_session, *TABLES)
+
+    retry = client.post(
+        url(imaging_session), files={"file": ("c.zip", synthetic_zip)}, headers=headers
+    )
+
+    assert_problem(retry, 409, "earlier version of osteolux", "instead of sending")
     assert row_counts(db_session, *TABLES) == before
 
 

@@ -385,6 +385,10 @@ def _scenario(
         ".filter(i => i.complete && i.naturalWidth > 0).length >= 3"
     )
     steps.timed("07-compare", t)
+    # each number's definition on hover, from the API's own OpenAPI descriptions
+    defined = page.locator("[data-analysis=per_day] th.defined")
+    assert defined.count() >= 3
+    assert all(len(defined.nth(i).get_attribute("title") or "") > 10 for i in range(3))
     with page.expect_download() as download:
         compare.locator("text=Download Prism CSV").click()
     saved = Path(download.value.path()).read_bytes()

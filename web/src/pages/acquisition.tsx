@@ -216,7 +216,7 @@ function Editor({
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [lastMs, setLastMs] = useState<number | null>(null);
-  const [drag, setDrag] = useState<Drag | null>(null);
+  const [, setDrag] = useState<Drag | null>(null); // re-renders while dragging
   const [draft, setDraft] = useState<Geometry | null>(null);
   const [polygon, setPolygon] = useState<Point[]>([]);
   const svgRef = useRef<SVGSVGElement>(null);
@@ -332,11 +332,11 @@ function Editor({
       return;
     }
     if (tool !== "select") {
-      setDrag({ kind: "draw", type: tool, from: p });
+      beginDrag({ kind: "draw", type: tool, from: p });
       return;
     }
     if (target.handle && sel) {
-      setDrag({ kind: target.handle === "rotate" ? "rotate" : "resize", roiId: sel.roiId, vertex: Number(target.vertex ?? 0) });
+      beginDrag({ kind: target.handle === "rotate" ? "rotate" : "resize", roiId: sel.roiId, vertex: Number(target.vertex ?? 0) });
       return;
     }
     // the smallest shape under the pointer wins (a site ROI inside a whole-body ROI)
@@ -345,53 +345,69 @@ function Editor({
     const hit = hits[0];
     if (hit) {
       setSelected(hit.roiId);
-      setDrag({ kind: "move", roiId: hit.roiId, from: p, start: hit.geometry });
+      beginDrag({ kind: "move", roiId: hit.roiId, from: p, start: hit.geometry });
     } else {
       setSelected(null);
-      setDrag({ kind: "pan", x: e.clientX, y: e.clientY });
+      beginDrag({ kind: "pan", x: e.clientX, y: e.clientY });
     }
   }
 
+  // Pointer events can arrive faster than renders: the drag and the shape being dragged are
+  // also kept in refs, so a release right after a move commits what the user sees.
+  const dragRef = useRef<Drag | null>(null);
+  const liveGeometry = useRef<Geometry | null>(null);
+  function beginDrag(d: Drag) {
+    dragRef.current = d;
+    liveGeometry.current = null;
+    setDrag(d);
+  }
+  function geometryNow(roiId: string): Geometry | undefined {
+    return liveGeometry.current ?? shapes.find((x) => x.roiId === roiId)?.geometry;
+  }
+  function drawTo(roiId: string, g: Geometry) {
+    liveGeometry.current = g;
+    setGeometry(roiId, g);
+  }
+
   function onPointerMove(e: PointerEvent) {
+    const drag = dragRef.current;
     if (!drag) return;
     const p = point(e);
     switch (drag.kind) {
       case "pan":
         setView((v) => pan(v, e.clientX - drag.x, e.clientY - drag.y));
-        setDrag({ ...drag, x: e.clientX, y: e.clientY });
+        dragRef.current = { ...drag, x: e.clientX, y: e.clientY };
         break;
       case "move":
-        setGeometry(drag.roiId, translate(drag.start, p.row - drag.from.row, p.col - drag.from.col));
+        drawTo(drag.roiId, translate(drag.start, p.row - drag.from.row, p.col - drag.from.col));
         break;
-      case "resize": {
-        const s = shapes.find((x) => x.roiId === drag.roiId)!;
-        setGeometry(drag.roiId, resize(s.geometry, p, drag.vertex));
+      case "resize":
+        drawTo(drag.roiId, resize(geometryNow(drag.roiId)!, p, drag.vertex));
         break;
-      }
-      case "rotate": {
-        const s = shapes.find((x) => x.roiId === drag.roiId)!;
-        setGeometry(drag.roiId, rotateTowards(s.geometry, p));
+      case "rotate":
+        drawTo(drag.roiId, rotateTowards(geometryNow(drag.roiId)!, p));
         break;
-      }
       case "draw":
-        setDraft(shapeFromDrag(drag.type, drag.from, p));
+        liveGeometry.current = shapeFromDrag(drag.type, drag.from, p);
+        setDraft(liveGeometry.current);
         break;
     }
   }
 
   function onPointerUp(e: PointerEvent) {
-    if (!drag) return;
-    const d = drag;
+    const d = dragRef.current;
+    if (!d) return;
+    dragRef.current = null;
     setDrag(null);
     if (d.kind === "draw") {
-      const g = draft ?? shapeFromDrag(d.type, d.from, point(e));
+      const g = liveGeometry.current ?? shapeFromDrag(d.type, d.from, point(e));
       setDraft(null);
       create(g);
     } else if (d.kind === "move" || d.kind === "resize" || d.kind === "rotate") {
-      const s = shapes.find((x) => x.roiId === d.roiId);
-      const moved = d.kind !== "move" || (s && JSON.stringify(s.geometry) !== JSON.stringify(d.start));
-      if (s && moved) commit(s.roiId, s.geometry);
+      const g = liveGeometry.current;
+      if (g && (d.kind !== "move" || JSON.stringify(g) !== JSON.stringify(d.start))) commit(d.roiId, g);
     }
+    liveGeometry.current = null;
   }
 
   function onWheel(e: WheelEvent) {
@@ -899,13 +915,16 @@ function MiceInField({
   const [order, setOrder] = useState<string[]>(original);
   useEffect(() => setOrder(original), [original.join()]);
   const [dragged, setDragged] = useState<number | null>(null);
+  const draggedRef = useRef<number | null>(null);
   const [reason, setReason] = useState("");
   const [error, setError] = useState<unknown>();
   const changed = order.join() !== original.join();
   function swap(i: number, j: number) {
-    const next = [...order];
-    [next[i], next[j]] = [next[j], next[i]];
-    setOrder(next);
+    setOrder((o) => {
+      const next = [...o];
+      [next[i], next[j]] = [next[j], next[i]];
+      return next;
+    });
   }
   async function save() {
     setError(undefined);
@@ -919,7 +938,14 @@ function MiceInField({
   return (
     <section class="card" aria-label="Mice in the field">
       <h3>Mice in the field (left → right)</h3>
-      <ol class="mice" data-testid="mice" onPointerLeave={() => setDragged(null)}>
+      <ol
+        class="mice"
+        data-testid="mice"
+        onPointerLeave={() => {
+          draggedRef.current = null;
+          setDragged(null);
+        }}
+      >
         {order.map((ident, i) => (
           <li
             class={`mouse ${dragged === i ? "dragging" : ""} ${dragged !== null && dragged !== i ? "target" : ""}`}
@@ -928,10 +954,13 @@ function MiceInField({
             onPointerDown={(e) => {
               if ((e.target as HTMLElement).tagName === "SELECT") return;
               e.preventDefault();
+              draggedRef.current = i; // a ref: the release may come before the next render
               setDragged(i);
             }}
             onPointerUp={() => {
-              if (dragged !== null && dragged !== i) swap(dragged, i);
+              const from = draggedRef.current;
+              if (from !== null && from !== i) swap(from, i);
+              draggedRef.current = null;
               setDragged(null);
             }}
           >

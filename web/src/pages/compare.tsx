@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { all, api, blobUrl, download } from "../lib/api";
 import { formatSci } from "../lib/colour";
+import { resultDefinitions } from "../lib/definitions";
 import type { Arm, Study } from "../types";
 import { SITES, siteLabel } from "../types";
 import { ErrorBox, Field, Loading, fmtDate, useLoad } from "../ui";
@@ -183,6 +184,7 @@ export function ComparePage({ study }: { study: Study }) {
 }
 
 function ComparisonView({ base, c, armName }: { base: string; c: Comparison; armName: Map<string, string> }) {
+  const defs = useLoad(resultDefinitions, []).data ?? {};
   // the waterfall is drawn for one day: the last imaging day of the per-day tests
   const days = ((c.results.per_day?.result?.rows ?? []) as { day: number }[]).map((r) => r.day);
   const lastDay = days.length ? Math.max(...days) : null;
@@ -231,7 +233,7 @@ function ComparisonView({ base, c, armName }: { base: string; c: Comparison; arm
       {Object.entries(c.results)
         .filter((e): e is [string, Outcome] => e[1] !== null) // analyses not asked for
         .map(([name, o]) => (
-          <AnalysisTable name={name} o={o} />
+          <AnalysisTable name={name} o={o} defs={defs} />
         ))}
     </section>
   );
@@ -286,7 +288,7 @@ const DEFINITIONS: Record<string, string> = {
   survival: "Time to metastasis (threshold rule): Kaplan–Meier, log-rank test and Cox hazard ratio.",
 };
 
-function AnalysisTable({ name, o }: { name: string; o: Outcome }) {
+function AnalysisTable({ name, o, defs }: { name: string; o: Outcome; defs: Record<string, string> }) {
   if (o.status !== "ok" || !o.result) {
     return (
       <div class="analysis">
@@ -309,8 +311,10 @@ function AnalysisTable({ name, o }: { name: string; o: Outcome }) {
             const c = cell(v);
             return (
               <tr>
-                <th>{k.replace(/_/g, " ")}</th>
-                <td title={c.title}>{c.text}</td>
+                <th title={defs[k]} class={defs[k] ? "defined" : ""}>
+                  {k.replace(/_/g, " ")}
+                </th>
+                <td title={c.title ?? defs[k]}>{c.text}</td>
               </tr>
             );
           })}
@@ -321,7 +325,9 @@ function AnalysisTable({ name, o }: { name: string; o: Outcome }) {
           <thead>
             <tr>
               {Object.keys(rows[0]).map((k) => (
-                <th>{k.replace(/_/g, " ")}</th>
+                <th title={defs[k]} class={defs[k] ? "defined" : ""}>
+                  {k.replace(/_/g, " ")}
+                </th>
               ))}
             </tr>
           </thead>

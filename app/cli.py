@@ -27,6 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         log_level=settings.log_level.lower(),
+        server_header=False,  # do not announce the server software
     )
     return 0
 

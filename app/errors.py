@@ -23,6 +23,7 @@ be sent again), and a uniqueness clash found only at commit is a 409.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -146,6 +147,17 @@ def _uuid_message(name: str, value: Any) -> str:
     return message
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API answers on this path, from its OpenAPI paths (Starlette's own
+    Allow names only the methods of the first route that matched the path)."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, request.url.path):
+            methods |= {m.upper() for m in operations}
+    return sorted(methods)
+
+
 def _is_small(value: Any) -> bool:
     return isinstance(value, str | int | float | bool) and len(str(value)) <= 200
 
@@ -200,6 +212,13 @@ def install_error_handlers(app: FastAPI) -> None:
             return await _osteolux_error(request, exc.__cause__)  # FastAPI parsed a form
         title, slug = _HTTP_TITLES.get(exc.status_code, ("HTTP error", "http-error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            detail = (
+                f"{request.method} is not allowed on {request.url.path}; use {', '.join(allowed)}."
+            )
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no endpoint at {request.url.path}; see /docs for the API."
         return problem_response(
@@ -208,7 +227,7 @@ def install_error_handlers(app: FastAPI) -> None:
             title=title,
             detail=detail,
             slug=slug,
-            headers=getattr(exc, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(OperationalError)

@@ -25,7 +25,7 @@ from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
 from app.errors import install_error_handlers
 from app.field.router import router as field_router
-from app.guard import Limits, RequestGuard
+from app.guard import Limits, RequestGuard, SecurityHeaders
 from app.ingest.router import router as ingest_router
 from app.labs.router import router as labs_router
 from app.limits import BodySizeLimit
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_upload_bytes, max_json_bytes=settings.max_json_bytes
     )
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(
         RequestGuard,
         limits=Limits(

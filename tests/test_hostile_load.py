@@ -207,3 +207,7 @@ def test_a_database_that_is_down_answers_503_not_500(tmp_path: Path) -> None:
             assert response.status_code == 503, response.text
             assert response.headers["content-type"] == "application/problem+json"
             assert int(response.headers["Retry-After"]) > 0
+
+
+def test_the_server_does_not_announce_its_software(server: LiveServer) -> None:
+    assert "server" not in httpx2.get(f"{server.base_url}/health").headers

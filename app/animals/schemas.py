@@ -9,7 +9,14 @@ from typing import Annotated, Any, ClassVar
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from app.models import EndReason, Sex
-from app.schemas import InputModel, LongText, OutputModel, ShortText, UpdateModel
+from app.schemas import (
+    InputModel,
+    LongText,
+    OutputModel,
+    ShortText,
+    StudyDate,
+    UpdateModel,
+)
 
 
 # No separators or control characters: identifiers travel in comma-separated lists
@@ -26,7 +33,7 @@ Identifier = Annotated[ShortText, AfterValidator(_plain_identifier)]
 class AnimalEnd(InputModel):
     """When and why an animal's series ends (it is censored there in survival analysis)."""
 
-    date: date
+    date: StudyDate
     reason: EndReason
     note: LongText | None = None
 
@@ -53,7 +60,7 @@ class AnimalCreate(InputModel):
     cage: ShortText | None = None
     sex: Sex = Sex.unknown
     strain: ShortText | None = None
-    date_of_birth: date | None = None
+    date_of_birth: StudyDate | None = None
     end: AnimalEnd | None = None
 
 
@@ -68,7 +75,7 @@ class AnimalUpdate(UpdateModel):
     cage: ShortText | None = None
     sex: Sex | None = None
     strain: ShortText | None = None
-    date_of_birth: date | None = None
+    date_of_birth: StudyDate | None = None
     end: AnimalEnd | None = Field(
         default=None, description="Set to null to clear a mistaken end record."
     )

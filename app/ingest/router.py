@@ -82,6 +82,8 @@ def _created_or_found(
 def _animal_list(animals: str | None) -> list[str] | None:
     if animals is None or not animals.strip():
         return None
+    if "\x00" in animals:
+        raise Unprocessable("animals contains a NUL character (\\u0000); remove it.")
     return [a.strip() for a in animals.split(",") if a.strip()]
 
 

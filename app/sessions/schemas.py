@@ -6,9 +6,16 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, ClassVar
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from app.schemas import InputModel, LongText, OutputModel, ShortText, UpdateModel
+from app.schemas import (
+    InputModel,
+    LongText,
+    OutputModel,
+    ShortText,
+    StudyDateTime,
+    UpdateModel,
+)
 
 _EXAMPLE = {
     "acquired_at": "2026-07-15T10:20:00+02:00",
@@ -25,14 +32,14 @@ DoseMgPerKg = Annotated[float, Field(gt=0, le=1000, description="D-luciferin dos
 class ImagingSessionCreate(InputModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
-    acquired_at: AwareDatetime = Field(
+    acquired_at: StudyDateTime = Field(
         description="When imaging started, by the instrument's clock, with its UTC offset; "
         "the local date gives the day since injection."
     )
     operator: ShortText | None = None
     instrument: ShortText | None = None
     luciferin_dose_mg_per_kg: DoseMgPerKg | None = None
-    luciferin_injected_at: AwareDatetime | None = None
+    luciferin_injected_at: StudyDateTime | None = None
     notes: LongText | None = None
 
 
@@ -40,11 +47,11 @@ class ImagingSessionUpdate(UpdateModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"notes": "mouse 3470 moved"}]})
     not_nullable: ClassVar[frozenset[str]] = frozenset({"acquired_at"})
 
-    acquired_at: AwareDatetime | None = None
+    acquired_at: StudyDateTime | None = None
     operator: ShortText | None = None
     instrument: ShortText | None = None
     luciferin_dose_mg_per_kg: DoseMgPerKg | None = None
-    luciferin_injected_at: AwareDatetime | None = None
+    luciferin_injected_at: StudyDateTime | None = None
     notes: LongText | None = None
 
 

@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import ConfigDict
 
 from app.models import InjectionModel
-from app.schemas import InputModel, LongText, Name, OutputModel, ShortText, UpdateModel
+from app.schemas import InputModel, LongText, Name, OutputModel, ShortText, StudyDate, UpdateModel
 
 _EXAMPLE = {
     "name": "BM-2026-07 anti-TGF-β in MDA-MB-231 bone metastasis",
@@ -27,7 +27,7 @@ class StudyCreate(InputModel):
     name: Name
     cell_line: Name
     injection_model: InjectionModel
-    day0: date
+    day0: StudyDate
     iacuc_number: ShortText | None = None
     description: LongText | None = None
 
@@ -41,7 +41,7 @@ class StudyUpdate(UpdateModel):
     name: Name | None = None
     cell_line: Name | None = None
     injection_model: InjectionModel | None = None
-    day0: date | None = None
+    day0: StudyDate | None = None
     iacuc_number: ShortText | None = None
     description: LongText | None = None
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from tests.app.factories import make_animal, make_control, make_study
-from tests.app.problems import assert_problem
+from tests.app.problems import assert_problem, row_counts
 
 
 def test_a_pasted_bearer_prefix_in_x_api_key_is_recognised(
@@ -59,3 +60,66 @@ def test_roi_geometry_errors_name_the_fields_not_python_internals(
             client.post(target, json={"site": "spine", "geometry": geometry}), 422, fragment
         )
         assert "__init__" not in body["detail"] and "argument" not in body["detail"]
+
+
+def test_nul_characters_are_refused_on_both_databases(
+    client: TestClient, db_session: Session
+) -> None:
+    from app.models import Study
+
+    body = {
+        "name": "BM\x00-2026",
+        "cell_line": "MDA-MB-231",
+        "injection_model": "intracardiac",
+        "day0": "2026-07-01",
+    }
+    assert_problem(client.post("/studies", json=body), 422, "NUL character")
+    nested = body | {"name": "BM-2026", "description": "ok", "iacuc_number": "A\x00"}
+    assert_problem(client.post("/studies", json=nested), 422, "NUL character")
+    assert_problem(client.get("/studies", params={"name_contains": "BM\x00"}), 422, "NUL")
+    assert row_counts(db_session, Study) == (0,)
+
+
+def test_dates_outside_any_study_are_refused_with_the_range(client: TestClient) -> None:
+    for day0 in ("9999-12-31", "0015-01-01"):
+        assert_problem(
+            client.post(
+                "/studies",
+                json={
+                    "name": f"S {day0}",
+                    "cell_line": "4T1",
+                    "injection_model": "intratibial",
+                    "day0": day0,
+                },
+            ),
+            422,
+            "must lie between 1990-01-01 and 2100-12-31",
+        )
+    study = make_study(client)
+    assert_problem(
+        client.post(
+            f"/studies/{study['id']}/sessions", json={"acquired_at": "9999-12-31T10:00:00+00:00"}
+        ),
+        422,
+        "acquired_at: Value error, must lie between 1990-01-01 and 2100-12-31",
+    )
+
+
+def test_405_lists_every_allowed_method(client: TestClient) -> None:
+    body = assert_problem(client.delete("/studies"), 405, "use GET, POST")
+    response = client.delete("/studies")
+    assert response.headers["allow"] == "GET, POST"
+    assert body["title"] == "Method not allowed"
+
+
+def test_security_headers_on_the_api_and_its_documentation(
+    anonymous: TestClient, client: TestClient
+) -> None:
+    docs = anonymous.get("/docs")
+    assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+    created = client.post("/keys", json={"name": "PC", "role": "viewer"})
+    assert created.status_code == 201, created.text
+    for response in (docs, created, anonymous.get("/health")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+    assert created.headers["cache-control"] == "no-store"  # it carries the new key

@@ -363,6 +363,7 @@ class _Parts:
         a = np.zeros((nr, p))
         b = np.zeros((nr, nr))
         tr_sv = np.zeros(nr)
+        ypvpy = np.zeros(nr)
         rss = 0.0
         for (ix, _z), s, vrs in zip(self._blocks(), s_list, vr_list, strict=True):
             xi = grp.x[ix]
@@ -374,6 +375,7 @@ class _Parts:
             for r in range(nr):
                 pr[r] -= sx.T @ hx[r]
                 a[r] += sx.T @ (vrs[r] @ ei)
+                ypvpy[r] += float(ei @ vrs[r] @ ei)  # y'P V_r P y
                 tr_sv[r] += float(np.trace(h[r]))
                 for t in range(r, nr):
                     qrs[r, t] += hx[r].T @ s @ hx[t]
@@ -391,14 +393,7 @@ class _Parts:
         self.ypvpvpy = b - a @ phi_mat @ a.T
         self.tr_pv = tr_sv + np.einsum("ij,rji->r", phi_mat, pr)  # tr(P V_r)
         self.tr_sv = tr_sv
-        # y'P V_r P y = e' V_r e, summed over blocks
-        ypvpy = np.zeros(nr)
-        for (ix, _z), s, vrs in zip(self._blocks(), s_list, vr_list, strict=True):
-            ei = s @ (grp.y[ix] - grp.x[ix] @ beta)
-            for r in range(nr):
-                ypvpy[r] += float(ei @ vrs[r] @ ei)
         self.ypvpy = ypvpy
-        self.s_list = s_list
 
     def deviance(self, reml: bool) -> float:
         n, p = self.grp.n, self.grp.p

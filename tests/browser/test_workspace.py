@@ -32,6 +32,24 @@ ROSTER = """Ear tag,Arm,Cage,Sex,Strain,Date of birth
 """
 
 
+def _measured(page: Any) -> int:
+    """How many server measurements the ROI editor has shown so far."""
+    return int(
+        page.evaluate(
+            "() => document.querySelector('[data-testid=selected-flux]')?.dataset.measured ?? 0"
+        )
+    )
+
+
+def _wait_measured(page: Any, seen: int) -> None:
+    """Until the editor shows the server's answer to the latest ROI change."""
+    page.wait_for_function(
+        "n => { const e = document.querySelector('[data-testid=selected-flux]');"
+        " return e && Number(e.dataset.measured) > n && !e.textContent.includes('measuring'); }",
+        arg=seen,
+    )
+
+
 def _flux(api: httpx2.Client, acq_path: str, roi_id: str) -> float:
     measurements = api.get(acq_path).json()["measurements"]
     return next(m["total_flux_ps"] for m in measurements if m["roi_id"] == roi_id)
@@ -166,6 +184,12 @@ def _scenario(
     arm.locator("input[name=target]").fill("TGF-β")
     arm.locator("button[type=submit]").click()
     page.wait_for_selector("[data-testid=arms] >> text=1D11 10 mg/kg")
+    one = page.locator("form[aria-label='Add an animal']")
+    one.locator("input[name=identifier]").fill("3471")
+    one.locator("select[name=arm_id]").select_option(label="1D11 10 mg/kg")
+    one.locator("input[name=cage]").fill("C2")
+    one.locator("button[type=submit]").click()
+    page.wait_for_selector("[data-testid=animals] >> text=3471")
     page.set_input_files(
         "input[aria-label='Roster CSV file']",
         files=[{"name": "roster.csv", "mimeType": "text/csv", "buffer": ROSTER.encode()}],
@@ -191,7 +215,14 @@ def _scenario(
     assert template["is_default"] is False
     assert hind["u"] == pytest.approx(0.7, abs=0.01) and hind["v"] == pytest.approx(-0.6, abs=0.01)
     animals = api.get(f"/studies/{study_id}/animals").json()["items"]
-    assert sorted(a["identifier"] for a in animals) == ["3466", "3467", "3468", "3469", "3470"]
+    assert sorted(a["identifier"] for a in animals) == [
+        "3466",
+        "3467",
+        "3468",
+        "3469",
+        "3470",
+        "3471",
+    ]
 
     # 3. a session, two clicks dropped at once; each ends with a review card
     t = time.perf_counter()
@@ -275,15 +306,13 @@ def _scenario(
     box = page.locator(f"path[data-roi='{spine['roi_id']}']").bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     t = time.perf_counter()
+    seen = _measured(page)
     page.mouse.move(x, y)
     page.mouse.down()
     page.mouse.move(x + 60, y + 10, steps=6)
     page.mouse.up()
     flux = page.locator("[data-testid=selected-flux]")
-    page.wait_for_function(
-        "() => { const e = document.querySelector('[data-testid=selected-flux]');"
-        " return e && e.dataset.ms !== '' && !e.textContent.includes('measuring'); }"
-    )
+    _wait_measured(page, seen)
     steps.timed("06-roi-moved", t)
     steps.times["roi_release_to_flux_ms"] = int(flux.get_attribute("data-ms"))
     now = api.get(f"{acq_path}/image").json()["rois"]
@@ -294,15 +323,12 @@ def _scenario(
     shown = float(flux.inner_text().split()[0])
     assert shown == pytest.approx(after, rel=0.006)  # 3 significant digits
     # and back onto the lesion: the flux returns to the synthetic truth
-    page.evaluate("() => document.querySelector('[data-testid=selected-flux]').dataset.ms = ''")
+    seen = _measured(page)
     page.mouse.move(x + 60, y + 10)
     page.mouse.down()
     page.mouse.move(x, y, steps=6)
     page.mouse.up()
-    page.wait_for_function(
-        "() => { const e = document.querySelector('[data-testid=selected-flux]');"
-        " return e && e.dataset.ms !== '' && !e.textContent.includes('measuring'); }"
-    )
+    _wait_measured(page, seen)
     back = next(
         r
         for r in api.get(f"{acq_path}/image").json()["rois"]
@@ -338,7 +364,7 @@ def _scenario(
     lesion = next(r for r in now if r["animal"] == "3468" and r["site"] == "spine")
     page.select_option("select[aria-label='New ROI mouse']", "3468")
     page.click("[role=toolbar] >> text=circle")
-    page.evaluate("() => document.querySelector('[data-testid=selected-flux]').dataset.ms = ''")
+    seen = _measured(page)
     target = page.locator(f"path[data-roi='{lesion['roi_id']}']")
     target.scroll_into_view_if_needed()
     box = target.bounding_box()
@@ -347,10 +373,7 @@ def _scenario(
     page.mouse.down()
     page.mouse.move(x + box["width"] / 2, y, steps=5)
     page.mouse.up()
-    page.wait_for_function(
-        "() => { const e = document.querySelector('[data-testid=selected-flux]');"
-        " return e && e.dataset.ms !== '' && !e.textContent.includes('measuring'); }"
-    )
+    _wait_measured(page, seen)
     steps.timed("06b-roi-drawn", t)
     drawn = [
         r
@@ -361,6 +384,19 @@ def _scenario(
     value = _flux(api, acq_path, drawn[0]["roi_id"])
     assert float(flux.inner_text().split()[0]) == pytest.approx(value, rel=0.006)
     assert value > 0.5 * 8.0e6  # most of the 8e6 p/s lesion lies inside
+
+    # keyboard: three nudges right (one binned pixel = 8 sensor px each), saved when released
+    before_nudge = drawn[0]["geometry"]["center_col"]
+    seen = _measured(page)
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    _wait_measured(page, seen)
+    nudged = [
+        r
+        for r in api.get(f"{acq_path}/image").json()["rois"]
+        if r["animal"] == "3468" and r["site"] == "custom"
+    ]
+    assert nudged[0]["geometry"]["center_col"] == pytest.approx(before_nudge + 24, abs=0.1)
 
     # 5c. the study's template on mouse 3470 (Living Image only drew its spine)
     page.select_option("select[aria-label='New ROI mouse']", "3470")
@@ -420,4 +456,9 @@ def _scenario(
     page.select_option("form[aria-label='Audit filters'] select >> nth=1", "update")
     page.wait_for_selector("[data-testid=audit] >> text=mice 1 and 2 swapped on the stage")
     steps.timed("09-audit", t)
+
+    # sign out: the key is gone from the tab
+    page.click("text=Sign out")
+    page.wait_for_selector("input[name=key]")
+    assert page.evaluate("() => sessionStorage.getItem('osteolux.apiKey')") is None
     (shots / "timings.json").write_text(json.dumps(steps.times, indent=2))

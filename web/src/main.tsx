@@ -113,6 +113,11 @@ function App() {
   const [me, setMe] = useState<Me | null>(null);
   const [checking, setChecking] = useState(!!getKey());
   useEffect(() => {
+    const out = () => setMe(null);
+    addEventListener("osteolux:signed-out", out);
+    return () => removeEventListener("osteolux:signed-out", out);
+  }, []);
+  useEffect(() => {
     if (!getKey()) return;
     api<Me>("/me").then(
       (m) => {

@@ -74,6 +74,11 @@ export async function request(path: string, options: RequestOptions = {}): Promi
     credentials: "omit",
     cache: "no-store",
   });
+  if (response.status === 401 && getKey()) {
+    // the key was revoked (or the lab's keys rotated): back to the sign-in page
+    clearKey();
+    dispatchEvent(new Event("osteolux:signed-out"));
+  }
   if (!response.ok) throw await problem(response);
   return response;
 }

@@ -216,6 +216,7 @@ function Editor({
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const [lastMs, setLastMs] = useState<number | null>(null);
+  const [measured, setMeasured] = useState(0); // counts server measurements shown
   const [, setDrag] = useState<Drag | null>(null); // re-renders while dragging
   const [draft, setDraft] = useState<Geometry | null>(null);
   const [polygon, setPolygon] = useState<Point[]>([]);
@@ -275,6 +276,7 @@ function Editor({
       }
       onChange(updated);
       setLastMs(Math.round(performance.now() - t0));
+      setMeasured((n) => n + 1);
     } catch (e) {
       setError(e);
     } finally {
@@ -298,6 +300,7 @@ function Editor({
       }
       onChange(updated);
       setLastMs(Math.round(performance.now() - t0));
+      setMeasured((n) => n + 1);
       setTool("select");
     } catch (e) {
       setError(e);
@@ -508,7 +511,7 @@ function Editor({
             ref={svgRef}
             width={W}
             height={H}
-            tabIndex={0}
+            tabindex={0}
             class={`roi-layer tool-${tool}`}
             data-testid="roi-layer"
             onPointerDown={onPointerDown}
@@ -605,7 +608,7 @@ function Editor({
               <p>
                 <strong>{sel.label ?? siteLabel(sel.site)}</strong> · {sel.animal ?? "no animal"} · {sel.geometry.type}
               </p>
-              <p class="flux-big" data-testid="selected-flux" data-ms={lastMs ?? ""}>
+              <p class="flux-big" data-testid="selected-flux" data-ms={lastMs ?? ""} data-measured={measured}>
                 {busy ? "measuring…" : selM ? `${formatSci(selM.total_flux_ps)} p/s` : "—"}
               </p>
               <p class="muted">

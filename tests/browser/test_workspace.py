@@ -413,6 +413,9 @@ def _scenario(
     page.click("a[role=tab]:has-text('Compare arms')")
     compare = page.locator("form[aria-label='Compare arms']")
     assert compare.locator("input[name=floor]").input_value() == "10000"
+    # arms by day first: geometric means at the spine, day 23 of the isotype arm
+    page.select_option("select[aria-label='Summary site']", "spine")
+    page.wait_for_selector("[data-testid=summary] >> text=23")
     compare.locator("select[name=site]").select_option("spine")  # the synthetic mice's site
     compare.locator("button[type=submit]").click()
     page.wait_for_selector("[data-testid=comparison]")

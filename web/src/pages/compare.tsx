@@ -162,6 +162,7 @@ export function ComparePage({ study }: { study: Study }) {
         )}
         <ErrorBox error={error ?? arms.error} />
       </section>
+      <SummaryTable base={base} />
       <section>
         <h2>Stored comparisons</h2>
         <ErrorBox error={list.error} />
@@ -344,5 +345,74 @@ function AnalysisTable({ name, o, defs }: { name: string; o: Outcome; defs: Reco
         </table>
       )}
     </div>
+  );
+}
+
+interface SummaryRow {
+  arm: string;
+  day: number;
+  n: number;
+  geometric_mean: number | null;
+  geometric_ci_low: number | null;
+  geometric_ci_high: number | null;
+}
+
+/** Per arm and day: n and the geometric mean with its 95 % CI (GET /studies/{id}/summary). */
+function SummaryTable({ base }: { base: string }) {
+  const [site, setSite] = useState("whole_body");
+  const summary = useLoad(
+    () =>
+      api<{ geometric_mean_unit: string; summary: { rows: SummaryRow[] } }>(`${base}/summary?site=${site}`),
+    [base, site],
+  );
+  const rows = summary.data?.summary.rows ?? [];
+  const arms = [...new Set(rows.map((r) => r.arm))];
+  const days = [...new Set(rows.map((r) => r.day))].sort((a, b) => a - b);
+  const at = new Map(rows.map((r) => [`${r.arm}|${r.day}`, r]));
+  return (
+    <section class="card">
+      <h2>Arms by day</h2>
+      <label class="field inline">
+        <span class="field-label">Site</span>
+        <select value={site} onChange={(e) => setSite((e.target as HTMLSelectElement).value)} aria-label="Summary site">
+          {SITES.filter((x) => x !== "custom").map((x) => (
+            <option value={x}>{siteLabel(x)}</option>
+          ))}
+        </select>
+      </label>
+      <ErrorBox error={summary.error} />
+      {!summary.data ? (
+        <Loading what="the summary" />
+      ) : rows.length === 0 ? (
+        <p class="muted">No measurement at this site yet.</p>
+      ) : (
+        <table class="list compact" data-testid="summary">
+          <thead>
+            <tr>
+              <th>Day</th>
+              {arms.map((a) => (
+                <th title={`geometric mean [95 % CI] (n animals), ${summary.data!.geometric_mean_unit}`}>{a}</th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {days.map((d) => (
+              <tr>
+                <td>{d}</td>
+                {arms.map((a) => {
+                  const r = at.get(`${a}|${d}`);
+                  return (
+                    <td class="num">
+                      {r ? `${formatSci(r.geometric_mean)} [${formatSci(r.geometric_ci_low)}, ${formatSci(r.geometric_ci_high)}] (${r.n})` : ""}
+                    </td>
+                  );
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <p class="hint">Geometric mean [95 % CI] (n) per arm and imaging day, in {summary.data?.geometric_mean_unit ?? "p/s"}.</p>
+    </section>
   );
 }

@@ -272,12 +272,18 @@ function UploadCard({ item, studyId }: { item: Item; studyId: string }) {
           <table class="list compact">
             <tbody>
               {result.animals.map((a) => {
-                const m = result.measurements.find((x) => x.animal === a.identifier && x.site === "whole_body");
+                // the whole-body flux when there is one, else each of the mouse's ROIs
+                const mine = result.measurements.filter((x) => x.animal === a.identifier);
+                const whole = mine.filter((x) => x.site === "whole_body");
                 return (
                   <tr>
                     <td>mouse {a.position + 1}</td>
                     <td>{a.identifier}</td>
-                    <td>{m ? `${formatSci(m.total_flux_ps)} p/s whole body` : ""}</td>
+                    <td>
+                      {(whole.length ? whole : mine)
+                        .map((m) => `${formatSci(m.total_flux_ps)} p/s ${m.label ?? m.site.replace(/_/g, " ")}`)
+                        .join(" · ")}
+                    </td>
                   </tr>
                 );
               })}

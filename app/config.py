@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         description="How long a request waits for a slot before it answers 503 + Retry-After.",
     )
     max_image_pixels: int = Field(default=64 * 1024**2, gt=0)
+    luciferin_window_min: tuple[float, float] = Field(
+        default=(5.0, 15.0),
+        description="Minutes after D-luciferin injection an acquisition should be taken in "
+        "(flag outside_luciferin_window), e.g. OSTEOLUX_LUCIFERIN_WINDOW_MIN='[10, 20]'.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     page_size_max: int = Field(default=500, gt=0)
     db_lock_timeout_s: float = Field(

@@ -1,11 +1,29 @@
 """An acquisition's image: read from its raw file (zip or TIFF), calibrated to radiance and
 measured in ROIs — the same steps on arrival (ingest), after an ROI edit, on requantification
-and for the overlay, so a stored measurement can always be reproduced from the raw file."""
+and for the overlay, so a stored measurement can always be reproduced from the raw file.
+
+Which calibration: a click that carries Living Image's own ``luminescentFloatCorrected.TIF``
+is measured on it (its numbers continue the lab's Living Image numbers), with the raw-count
+calibration computed beside it (``parameters["calibration_check"]``, flag
+``calibration_disagrees`` beyond the tolerance of :mod:`imaging.fidelity`); other clicks on
+their raw counts (:func:`imaging.quantify_click`). The acquisition's background ROI (site
+``background``) gives every ROI its detection limit (``parameters["detection"]``, flag
+``below_detection``); it is recorded, never subtracted.
+
+Acquisition QC (:func:`acquisition_qc`) goes on every measurement of the acquisition, as
+flags and ``parameters["acquisition_qc"]``: minutes since D-luciferin injection
+(``outside_luciferin_window``, ``acquired_before_injection``; window from the settings),
+exposure of the raw counts (``near_saturation``, ``underexposed``; ``saturated`` stays a per-ROI
+flag: the ROI's own pixels) and camera settings against the study's series
+(``camera_settings_changed``, ``<setting>_changed``). The series is the study's acquisitions
+at the time of measurement: requantifying the study brings every acquisition's flags up to
+date after later uploads changed the series' most common settings."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,7 +35,7 @@ from app.acquisitions.repository import CLICK_ROLE
 from app.config import Settings
 from app.errors import Unprocessable
 from app.ingest.schemas import TiffImageMetadata
-from app.models import Acquisition, Measurement, Roi
+from app.models import Acquisition, ImagingSession, Measurement, Roi, Site
 from app.rois.geometry import for_image, from_json
 from app.storage import BlobStore
 
@@ -27,11 +45,20 @@ def image_limits(settings: Settings) -> imaging.ImageLimits:
     return imaging.ImageLimits(max_pixels=settings.max_image_pixels)
 
 
-def calibrate(click: imaging.IvisClick, filename: str) -> imaging.CalibratedImage:
+def primary_image(click: imaging.IvisClick, filename: str) -> imaging.CalibratedImage:
+    """The image a click's numbers come from: Living Image's corrected image when the click
+    carries it, else its raw counts calibrated (:func:`imaging.primary_image`)."""
     try:
-        return imaging.calibrate_click(click)
+        return imaging.primary_image(click)
     except imaging.ImagingError as exc:
         raise Unprocessable(f"{filename}: cannot calibrate to radiance: {exc}") from exc
+
+
+def primary_source(click: imaging.IvisClick | None) -> str | None:
+    """``living_image_corrected`` or ``raw_counts`` for a click; ``None`` for a TIFF."""
+    if click is None:
+        return None
+    return "living_image_corrected" if click.corrected is not None else "raw_counts"
 
 
 def read_tiff(path_or_bytes: object, name: str, settings: Settings) -> np.ndarray:
@@ -101,7 +128,7 @@ def load_calibrated(
         return None, tiff_image(read_tiff(content, file.filename, settings), meta, file.filename)
     name = f"{acquisition.click_number}.zip"
     click = imaging.read_ivis_click(content, name=name, limits=image_limits(settings))
-    return click, calibrate(click, name)
+    return click, primary_image(click, name)
 
 
 def image_roi(roi: Roi, image: imaging.CalibratedImage) -> imaging.Roi:
@@ -111,12 +138,176 @@ def image_roi(roi: Roi, image: imaging.CalibratedImage) -> imaging.Roi:
 
 
 def quantify_rois(
-    image: imaging.CalibratedImage, rois: Sequence[imaging.Roi], filename: str
+    image: imaging.CalibratedImage,
+    rois: Sequence[imaging.Roi],
+    filename: str,
+    *,
+    click: imaging.IvisClick | None = None,
+    background: imaging.Roi | None = None,
 ) -> tuple[imaging.RoiMeasurement, ...]:
+    """ROIs measured on ``image`` (a click's primary image, or a TIFF's), the background ROI
+    recorded and not subtracted; for a click with Living Image's corrected image, each
+    result also carries the raw-count calibration check (module docstring)."""
     try:
-        return imaging.quantify(image, rois)
+        if click is not None:
+            return imaging.quantify_click(
+                click,
+                rois,
+                background=background,
+                subtract_background=False,
+                # without a corrected image the primary *is* the raw calibration: not twice
+                raw_image=image if click.corrected is None else None,
+            ).measurements
+        return imaging.quantify(image, rois, background=background, subtract_background=False)
     except imaging.ImagingError as exc:
         raise Unprocessable(f"{filename}: {exc}") from exc
+
+
+def background_of(rois: Sequence[Roi]) -> Roi | None:
+    """The ROI whose pixels give an acquisition's detection limits: its first current
+    ``background`` ROI."""
+    return next((r for r in rois if r.site == Site.background and r.is_current), None)
+
+
+@dataclass(frozen=True)
+class AcquisitionQc:
+    """Acquisition-level QC: flags for every measurement of the acquisition and the values
+    behind them (``parameters["acquisition_qc"]``)."""
+
+    flags: frozenset[str] = frozenset()
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def settings_of(acquisition: Acquisition) -> imaging.AcquisitionSettings:
+    """An acquisition's luminescent settings from its row (filters from its metadata)."""
+    recorded = (acquisition.camera_metadata or {}).get("settings") or {}
+    return imaging.AcquisitionSettings(
+        exposure_s=acquisition.exposure_s,
+        binning=acquisition.binning,
+        f_number=acquisition.f_number,
+        fov_cm=acquisition.fov_cm,
+        emission_filter=recorded.get("emission_filter"),
+        excitation_filter=recorded.get("excitation_filter"),
+    )
+
+
+def click_settings_metadata(click: imaging.IvisClick) -> dict[str, Any]:
+    """What an acquisition row keeps of a click for the series QC (``camera_metadata``)."""
+    s = imaging.AcquisitionSettings.from_click(click)
+    return {"emission_filter": s.emission_filter, "excitation_filter": s.excitation_filter}
+
+
+def acquisition_qc(
+    session: Session,
+    settings: Settings,
+    acquisition: Acquisition,
+    click: imaging.IvisClick | None,
+) -> AcquisitionQc:
+    """Time since D-luciferin injection, exposure and camera settings against the study's
+    series, for one (flushed) acquisition."""
+    flags: set[str] = set()
+    parameters: dict[str, Any] = {}
+    imaging_session = session.get_one(ImagingSession, acquisition.session_id)
+    # time since injection
+    acquired_at = acquisition.acquired_at
+    injected_at = imaging_session.luciferin_injected_at
+    parameters["acquired_at"] = acquired_at.isoformat() if acquired_at else None
+    parameters["minutes_since_injection"] = None
+    if acquired_at is not None and injected_at is not None:
+        window = settings.luciferin_window_min
+        timing = imaging.luciferin_timing(injected_at, acquired_at, window_min=window)
+        parameters["minutes_since_injection"] = timing.minutes
+        parameters["luciferin"] = {
+            "window_min": list(timing.window_min),
+            "flags": sorted(timing.flags),
+        }
+        flags |= timing.flags
+    # exposure of the raw counts
+    if click is not None:
+        bias = click.settings.read_bias_level
+        if bias is None and click.readbias is not None:
+            frame = click.readbias
+            bias = float(frame.data.mean(dtype=np.float64)) / frame.data_multiplier
+        saturation = click.camera.saturation_counts if click.camera is not None else None
+        if bias is not None:
+            exposure = imaging.check_exposure(
+                click.luminescent.data, bias_counts=bias, saturation_counts=saturation
+            )
+            parameters["exposure"] = {
+                "peak_counts": exposure.peak_counts,
+                "saturated_pixels": exposure.saturated_pixels,
+                "saturation_counts": exposure.saturation_counts,
+                "flags": sorted(exposure.flags),
+            }
+            # ``saturated`` stays the ROI's own: quantify flags the ROIs whose pixels saturated
+            flags |= exposure.flags - {"saturated"}
+    # camera settings against the study's series
+    series = list(
+        session.scalars(
+            repository.of_study(imaging_session.study_id).order_by(Acquisition.created_at)
+        )
+    )
+    checks = imaging.check_settings_series([settings_of(a) for a in series])
+    mine = next((c for a, c in zip(series, checks, strict=True) if a.id == acquisition.id), None)
+    if mine is not None:
+        own = settings_of(acquisition)
+        parameters["camera_settings"] = {
+            "changed": {
+                n: [getattr(own, n), getattr(mine.reference, n)] for n in sorted(mine.changed)
+            },
+            "impact": mine.impact,
+            "series": "study",
+            "acquisitions_in_series": len(series),
+        }
+        flags |= mine.flags
+    return AcquisitionQc(frozenset(flags), parameters)
+
+
+_IMPACT = {
+    "incomparable": "incomparable with the rest of the study (another filter counts another "
+    "part of the spectrum)",
+    "caution": "compare with care (resolution, flat field and the pixels in each ROI change)",
+    "info": "radiance is per second, but the detection limit and the saturation risk differ",
+}
+
+
+def qc_warnings(parameters: dict[str, Any]) -> list[str]:
+    """Sentences for a person from an acquisition's stored ``acquisition_qc`` parameters."""
+    out = []
+    luciferin = parameters.get("luciferin") or {}
+    minutes = parameters.get("minutes_since_injection")
+    if luciferin.get("flags") and minutes is not None:
+        lo, hi = luciferin["window_min"]
+        out.append(
+            f"Acquired {minutes:.1f} min after the D-luciferin injection, outside the "
+            f"{lo:g}–{hi:g} min window: off the signal's plateau, not comparable with "
+            "acquisitions taken inside it."
+        )
+    exposure = parameters.get("exposure") or {}
+    flags = set(exposure.get("flags") or ())
+    if flags & {"saturated", "near_saturation"}:
+        out.append(
+            f"The raw counts peak at {exposure['peak_counts']:.0f} above bias "
+            f"({exposure['saturated_pixels']} pixels at the CCD saturation level "
+            f"{exposure['saturation_counts']:g}): the brightest source is outside the CCD's "
+            "linear range; take a shorter exposure."
+        )
+    if "underexposed" in flags:
+        out.append(
+            f"The brightest pixel is {exposure['peak_counts']:.0f} counts above bias: "
+            "underexposed (noise and dark charge dominate); take a longer exposure."
+        )
+    camera = parameters.get("camera_settings") or {}
+    if camera.get("changed"):
+        changes = ", ".join(
+            f"{name} {mine} (study: {reference})"
+            for name, (mine, reference) in camera["changed"].items()
+        )
+        out.append(
+            f"Camera settings differ from the study's most common: {changes}; "
+            f"{_IMPACT.get(camera.get('impact', ''), '')}."
+        )
+    return out
 
 
 def measure_stored(
@@ -127,15 +318,47 @@ def measure_stored(
     rois: Sequence[Roi],
 ) -> list[Measurement]:
     """New (unsaved) measurement rows for these stored ROIs, measured on the acquisition's
-    image rebuilt from its raw file."""
-    _, image = load_calibrated(session, store, settings, acquisition)
+    image rebuilt from its raw file, against its current background ROI, with the
+    acquisition's QC."""
+    click, image = load_calibrated(session, store, settings, acquisition)
     name = f"{acquisition.click_number}.zip"
-    results = quantify_rois(image, [image_roi(r, image) for r in rois], name)
-    return [measurement_row(roi, result) for roi, result in zip(rois, results, strict=True)]
+    background = background_of(rois) or background_of(
+        repository.current_rois(session, acquisition.id)
+    )
+    results = quantify_rois(
+        image,
+        [image_roi(r, image) for r in rois],
+        name,
+        click=click,
+        background=image_roi(background, image) if background is not None else None,
+    )
+    qc = acquisition_qc(session, settings, acquisition, click)
+    source = primary_source(click)
+    return [
+        measurement_row(roi, result, source=source, qc=qc)
+        for roi, result in zip(rois, results, strict=True)
+    ]
 
 
-def measurement_row(roi: Roi, result: imaging.RoiMeasurement) -> Measurement:
-    """The (unsaved) measurement row of one ROI's result."""
+def measurement_row(
+    roi: Roi,
+    result: imaging.RoiMeasurement,
+    *,
+    source: str | None = None,
+    qc: AcquisitionQc | None = None,
+) -> Measurement:
+    """The (unsaved) measurement row of one ROI's result; ``source`` is the click's primary
+    calibration (``None``: a TIFF measured with :func:`imaging.quantify`)."""
+    qc = qc or AcquisitionQc()
+    parameters = dict(result.parameters)
+    if source is not None:
+        parameters["primary_calibration"] = source
+    parameters["acquisition_qc"] = qc.parameters
+    method = (
+        f"imaging.quantify_click:{source}:{result.method}"
+        if source is not None
+        else f"imaging.quantify:{result.method}"
+    )
     return Measurement(
         roi_id=roi.id,
         total_flux_ps=result.total_flux_ps,
@@ -148,9 +371,9 @@ def measurement_row(roi: Roi, result: imaging.RoiMeasurement) -> Measurement:
         saturated_pixels=result.saturated_pixels,
         background_radiance=result.background_radiance_mean,
         units=result.units,
-        flags=sorted(result.flags),
-        method=f"imaging.quantify:{result.method}",
-        parameters=jsonable(dict(result.parameters)),
+        flags=sorted(result.flags | qc.flags),
+        method=method,
+        parameters=jsonable(parameters),
         imaging_version=result.imaging_version,
     )
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 import imaging
 from app import audit
 from app.acquisitions import repository
-from app.acquisitions.images import image_roi, load_calibrated, quantify_rois
+from app.acquisitions.images import image_roi, load_calibrated, qc_warnings, quantify_rois
 from app.acquisitions.schemas import AcquisitionAnimalRead, AcquisitionMove, AcquisitionRead
 from app.auth import Principal
 from app.config import Settings
@@ -59,14 +59,15 @@ def acquisition_read(
 ) -> AcquisitionRead:
     """An acquisition with its animals and current measurements, as the API shows it."""
     file = repository.image_file(session, acquisition.id)
-    measurements = [
-        measurement_queries.to_read(row)
-        for row in session.execute(
-            measurement_queries.current(measurement_queries.readable())
-            .where(Roi.acquisition_id == acquisition.id)
-            .order_by(Roi.created_at, Roi.label)
-        )
-    ]
+    rows = session.execute(
+        measurement_queries.current(measurement_queries.readable())
+        .where(Roi.acquisition_id == acquisition.id)
+        .order_by(Roi.created_at, Roi.label)
+    ).all()
+    measurements = [measurement_queries.to_read(row) for row in rows]
+    # acquisition-level QC is the same on every measurement: the newest one's is up to date
+    newest = max((row[0] for row in rows), key=lambda m: m.created_at, default=None)
+    qc = (newest.parameters or {}).get("acquisition_qc") or {} if newest is not None else {}
     return AcquisitionRead(
         id=acquisition.id,
         session_id=acquisition.session_id,
@@ -85,21 +86,34 @@ def acquisition_read(
         ],
         measurements=measurements,
         calibration=acquisition.camera_metadata.get("calibration", []),
-        warnings=_warnings(acquisition, measurements),
+        warnings=_warnings(acquisition, measurements) + qc_warnings(qc),
         created_at=acquisition.created_at,
     )
 
 
 def _warnings(acquisition: Acquisition, measurements: list[MeasurementRead]) -> list[str]:
+    out = [
+        f"{m.label} ({m.animal}): the raw counts give "
+        f"{m.raw_total_flux_ps:.4g} p/s, Living Image's corrected image "
+        f"{m.total_flux_ps:.4g} p/s ({m.raw_total_flux_ps / m.total_flux_ps - 1:+.1%}), beyond "
+        "the tolerance between the two calibrations; the stored value is Living Image's own "
+        "calibration (raw and tolerance in the measurement's calibration fields)."
+        for m in measurements
+        if "calibration_disagrees" in m.flags
+        and m.site != Site.background  # its flux is no result; its radiance is the check
+        and m.raw_total_flux_ps is not None
+        and m.total_flux_ps
+    ]
     unassigned = [m for m in measurements if m.site == Site.unassigned]
     if not unassigned:
-        return []
+        return out
     labels = ", ".join(f"{m.label} ({m.animal or 'no animal'})" for m in unassigned)
     return [
         f"{len(unassigned)} ROI(s) name no site in their label and are stored as unassigned, "
         f"counted in no site's series: {labels}. Assign each a site with PATCH "
         f"…/acquisitions/{acquisition.id}/rois/{{roi_id}} "
-        '{"site": "skull_mandible", "reason": "…"} (the ROI ids are in measurements).'
+        '{"site": "skull_mandible", "reason": "…"} (the ROI ids are in measurements).',
+        *out,
     ]
 
 

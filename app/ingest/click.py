@@ -1,5 +1,7 @@
 """An IVIS click as uploaded: read from its zip, the mice found on the photograph and the
-image calibrated — all before the first query, so no transaction is held during the slow part."""
+image calibrated (its primary image: Living Image's corrected image when the click carries it,
+else the raw counts calibrated) — all before the first query, so no transaction is held during
+the slow part."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import imaging
-from app.acquisitions.images import calibrate, image_limits, jsonable
+from app.acquisitions.images import (
+    click_settings_metadata,
+    image_limits,
+    jsonable,
+    primary_image,
+)
 from app.config import Settings
 from app.errors import Unprocessable
 from app.models import Acquisition, ImagingSession, View
@@ -52,7 +59,7 @@ class PreparedClick:
     click: imaging.IvisClick
     identifiers: list[str]
     bodies: tuple[imaging.AnimalBody, ...]
-    image: imaging.CalibratedImage
+    image: imaging.CalibratedImage  # the primary image (imaging.primary_image)
     living_image_rois: tuple[imaging.Roi, ...]  # ``click.rois`` as geometry, in their order
 
 
@@ -75,7 +82,7 @@ def prepare(
         rois = imaging.rois_from_click(click)
     except imaging.ImagingError as exc:
         raise Unprocessable(f"{filename}: {exc}") from exc
-    return PreparedClick(click, identifiers, bodies, calibrate(click, filename), rois)
+    return PreparedClick(click, identifiers, bodies, primary_image(click, filename), rois)
 
 
 def choose_view(requested: View | None, click: imaging.IvisClick) -> View:
@@ -96,6 +103,7 @@ def click_acquisition(
         session_id=imaging_session.id,
         view=view,
         click_number=click.click_number,
+        acquired_at=imaging.acquisition_time(click).utc,
         exposure_s=settings.exposure_s,
         binning=settings.binning,
         f_number=settings.f_number,
@@ -106,6 +114,7 @@ def click_acquisition(
                 "labels": dict(click.labels),
                 "calibration": [{"name": s.name, **dict(s.parameters)} for s in image.steps],
                 "sensor_pixels": click.sensor_pixels,
+                "settings": click_settings_metadata(click),
             }
         ),
     )

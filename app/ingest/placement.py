@@ -1,6 +1,7 @@
 """Where the ROIs of a new click go: Living Image's own ROIs, each given to the mouse it sits
-on, or a whole-body ROI and the study's site template on every mouse found, plus a background
-square as far from every mouse as the field allows."""
+on, or a whole-body ROI and the study's site template on every mouse found; plus a background
+square as far from every mouse as the field allows, unless Living Image's ROIs include a
+background ROI (it gives every ROI its detection limit; never subtracted)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ def place_rois(
                 # A label that names no site (e.g. "ROI 1") is not silently whole-body flux.
                 site = Site(site_from_label(li_roi.label or "") or Site.unassigned)
             placed.append(PlacedRoi(geometry, animal, site, label, RoiSource.living_image))
+        if not any(p.site == Site.background for p in placed):
+            placed.extend(_background(click, bodies))
         return placed
     placed = []
     side: Literal["dorsal", "ventral"] = "ventral" if view == View.ventral else "dorsal"
@@ -89,12 +92,15 @@ def place_rois(
                     region, animal, site, f"{animal.identifier} {site.value}", RoiSource.automatic
                 )
             )
-    background = _background_roi(click, bodies)
-    if background is not None:
-        placed.append(
-            PlacedRoi(background, None, Site.background, "background", RoiSource.automatic)
-        )
+    placed.extend(_background(click, bodies))
     return placed
+
+
+def _background(click: imaging.IvisClick, bodies: Sequence[imaging.AnimalBody]) -> list[PlacedRoi]:
+    background = _background_roi(click, bodies)
+    if background is None:
+        return []
+    return [PlacedRoi(background, None, Site.background, "background", RoiSource.automatic)]
 
 
 def _background_roi(

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 import imaging
 from app import audit, idempotency
 from app.acquisitions import repository
-from app.acquisitions.images import jsonable, quantify_rois, read_tiff, tiff_image
+from app.acquisitions.images import (
+    acquisition_qc,
+    jsonable,
+    primary_source,
+    quantify_rois,
+    read_tiff,
+    tiff_image,
+)
 from app.acquisitions.images import measurement_row as new_measurement
 from app.acquisitions.repository import CLICK_ROLE, TIFF_ROLE
 from app.acquisitions.schemas import AcquisitionRead
@@ -34,6 +41,7 @@ from app.models import (
     ImagingSession,
     Roi,
     RoiSource,
+    Site,
     Study,
     View,
 )
@@ -123,6 +131,7 @@ def ingest_click(
             session,
             principal,
             store,
+            settings,
             imaging_session,
             study,
             staged,
@@ -154,6 +163,7 @@ def _keep_click(
     session: Session,
     principal: Principal,
     store: BlobStore,
+    settings: Settings,
     imaging_session: ImagingSession,
     study: Study,
     staged: StagedFile,
@@ -195,10 +205,12 @@ def _keep_click(
         session,
         principal,
         store,
+        settings,
         clicks.click_acquisition(imaging_session, click, chosen_view, prepared.image),
         animals=field,
         placed=placed,
-        results=quantify_placed(prepared.image, placed, filename),
+        results=quantify_placed(prepared.image, placed, filename, click=click),
+        click=click,
         staged=staged,
         filename=filename,
         role=CLICK_ROLE,
@@ -235,6 +247,7 @@ def ingest_tiff(
             session,
             principal,
             store,
+            settings,
             imaging_session,
             study,
             staged,
@@ -264,6 +277,7 @@ def _keep_tiff(
     session: Session,
     principal: Principal,
     store: BlobStore,
+    settings: Settings,
     imaging_session: ImagingSession,
     study: Study,
     staged: StagedFile,
@@ -317,6 +331,7 @@ def _keep_tiff(
         session,
         principal,
         store,
+        settings,
         acquisition,
         animals=animals,
         placed=placed,
@@ -408,18 +423,27 @@ def field_animals(
 
 
 def quantify_placed(
-    image: imaging.CalibratedImage, placed: Sequence[PlacedRoi], filename: str
+    image: imaging.CalibratedImage,
+    placed: Sequence[PlacedRoi],
+    filename: str,
+    *,
+    click: imaging.IvisClick | None = None,
 ) -> tuple[imaging.RoiMeasurement, ...]:
+    """The placed ROIs measured on the primary image, the first background ROI giving every
+    ROI its detection limit (recorded, not subtracted)."""
     shape = image.radiance.shape
-    return quantify_rois(
-        image, [for_image(p.geometry, image.binning, shape) for p in placed], filename
+    rois = [for_image(p.geometry, image.binning, shape) for p in placed]
+    background = next(
+        (r for r, p in zip(rois, placed, strict=True) if p.site == Site.background), None
     )
+    return quantify_rois(image, rois, filename, click=click, background=background)
 
 
 def store_acquisition(
     session: Session,
     principal: Principal,
     store: BlobStore,
+    settings: Settings,
     acquisition: Acquisition,
     *,
     animals: list[Animal],
@@ -429,9 +453,10 @@ def store_acquisition(
     filename: str,
     role: str,
     media_type: str,
+    click: imaging.IvisClick | None = None,
 ) -> AcquisitionRead:
     """Save an acquisition with its raw file (moved into the store), the animals in its
-    field, its ROIs and their measurements, and audit it."""
+    field, its ROIs and their measurements (with the acquisition's QC), and audit it."""
     keep_blob(session, store, staged, media_type=media_type)
     session.add(acquisition)
     session.flush()
@@ -447,6 +472,8 @@ def store_acquisition(
         session.add(
             AcquisitionAnimal(acquisition_id=acquisition.id, animal_id=animal.id, position=position)
         )
+    qc = acquisition_qc(session, settings, acquisition, click)
+    source = primary_source(click)
     for roi_spec, result in zip(placed, results, strict=True):
         geometry = to_json(roi_spec.geometry)
         roi = Roi(
@@ -461,7 +488,7 @@ def store_acquisition(
         )
         session.add(roi)
         session.flush()
-        session.add(new_measurement(roi, result))
+        session.add(new_measurement(roi, result, source=source, qc=qc))
     session.flush()
     audit.record(
         session,

@@ -56,6 +56,10 @@ def current(query: Select[Any]) -> Select[Any]:
 def to_read(row: Sequence[Any]) -> MeasurementRead:
     """A row of :func:`readable` as the API's measurement."""
     m, roi, acquisition, acquired_on, day0, animal, arm = row
+    parameters = m.parameters or {}
+    check = parameters.get("calibration_check") or {}
+    detection = parameters.get("detection") or {}
+    qc = parameters.get("acquisition_qc") or {}
     return MeasurementRead(
         measurement_id=m.id,
         roi_id=roi.id,
@@ -81,4 +85,8 @@ def to_read(row: Sequence[Any]) -> MeasurementRead:
         imaging_version=m.imaging_version,
         is_current=m.is_current and roi.is_current,
         created_at=m.created_at,
+        calibration_source=parameters.get("primary_calibration"),
+        raw_total_flux_ps=check.get("raw_total_flux_ps"),
+        detection_limit_ps=detection.get("limit_total_flux_ps"),
+        minutes_since_injection=qc.get("minutes_since_injection"),
     )

@@ -103,3 +103,26 @@ class MeasurementRead(BaseModel):
     imaging_version: str
     is_current: bool = Field(description="False once superseded (ROI edit or requantify).")
     created_at: datetime
+    calibration_source: str | None = Field(
+        default=None,
+        description="Which calibration total_flux_ps comes from: 'living_image_corrected' "
+        "(Living Image's own luminescentFloatCorrected.TIF, so the numbers continue the lab's "
+        "Living Image numbers) or 'raw_counts' (osteolux's calibration of the raw counts); "
+        "none for a TIFF upload or an imported table.",
+    )
+    raw_total_flux_ps: float | None = Field(
+        default=None,
+        description="Total flux from the raw counts, p/s, when the primary calibration is "
+        "Living Image's; they differ beyond the tolerance when flagged calibration_disagrees.",
+    )
+    detection_limit_ps: float | None = Field(
+        default=None,
+        description="Detection limit of this ROI on the scale of total_flux_ps, p/s: "
+        "(mean + 3 SD of the background ROI's radiance) × ROI area × 4π; below it the "
+        "measurement is flagged below_detection. None without a background ROI.",
+    )
+    minutes_since_injection: float | None = Field(
+        default=None,
+        description="Acquisition time minus the session's D-luciferin injection time, min "
+        "(flag outside_luciferin_window outside the configured window).",
+    )

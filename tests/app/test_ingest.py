@@ -276,7 +276,7 @@ def test_viewer_cannot_upload_other_lab_cannot_see(
 
 
 def test_living_image_reference_click(client: TestClient, ivis_reference_folder: Path) -> None:
-    """The real IVIS export: Living Image printed 9.330e6 and 7.892e6 p/s for ROIs 2 and 3."""
+    """The real IVIS export and the total flux Living Image printed for its five ROIs."""
     study = make_study(client, name="reference", day0="2021-12-20")
     control = make_control(client, study["id"])
     for animal in ANIMALS:
@@ -287,10 +287,28 @@ def test_living_image_reference_click(client: TestClient, ivis_reference_folder:
     s = session | {"study_id": study["id"]}
     response = post_zip(client, s, zip_folder(ivis_reference_folder), name="DG20220105114235.zip")
     assert response.status_code == 201, response.text
-    flux = {m["label"]: m["total_flux_ps"] for m in response.json()["measurements"]}
-    assert_allclose([flux["ROI 2"], flux["ROI 3"]], [9.330e6, 7.892e6], rtol=0.05)
-    by_label = {m["label"]: m["animal"] for m in response.json()["measurements"]}
-    assert [by_label[f"ROI {i}"] for i in range(1, 6)] == ANIMALS  # ROIs lie left to right
+    by_roi = {m["label"]: m for m in response.json()["measurements"]}
+    rois = [by_roi[f"ROI {i}"] for i in range(1, 6)]
+    # Issue 13: the stored numbers are Living Image's own calibration (its corrected image),
+    # equal to the total flux it printed on DG20220105114235.PNG to within 0.01 % (the printed
+    # values' 4 digits round by ≤ 0.02 %; measured: ≤ 0.008 %). Before, from the raw counts:
+    # 2.428e5, 9.486e6, 7.718e6, 4.539e5, 9.246e4 (+2.5, +1.7, −2.2, +2.1, +25 %).
+    printed = [2.370e5, 9.330e6, 7.892e6, 4.445e5, 7.398e4]
+    assert_allclose([m["total_flux_ps"] for m in rois], printed, rtol=1e-4)
+    assert {m["calibration_source"] for m in rois} == {"living_image_corrected"}
+    assert {m["method"] for m in rois} == {"imaging.quantify_click:living_image_corrected:center"}
+    # the raw-count calibration beside it; only the faintest mouse is beyond the tolerance
+    raw = [m["raw_total_flux_ps"] for m in rois]
+    assert_allclose(raw[:4], printed[:4], rtol=0.03)
+    assert_allclose(raw[4] / printed[4] - 1, 0.25, atol=0.01)
+    assert ["calibration_disagrees" in m["flags"] for m in rois] == [False] * 4 + [True]
+    # a background square on the empty stage gives every ROI its detection limit: the
+    # faintest mouse (7.4e4 p/s, nude-mouse autoluminescence) is below it, ROI 1 is not
+    assert [m["animal"] for m in by_roi.values() if m["site"] == "background"] == [None]
+    assert ["below_detection" in m["flags"] for m in rois] == [False] * 4 + [True]
+    limits = [m["detection_limit_ps"] for m in rois]
+    assert all(printed[4] < limit < printed[0] for limit in limits)
+    assert [m["animal"] for m in rois] == ANIMALS  # ROIs lie left to right
 
 
 def test_idempotency_key(

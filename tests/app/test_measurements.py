@@ -39,6 +39,11 @@ MEASUREMENT_KEYS = [
     "imaging_version",
     "is_current",
     "created_at",
+    # issue 13: where the number comes from and what it can be trusted to
+    "calibration_source",
+    "raw_total_flux_ps",
+    "detection_limit_ps",
+    "minutes_since_injection",
 ]
 # Living Image's ROI-measurement export names first (its users' tools read them), then ours.
 CSV_COLUMNS = [
@@ -146,7 +151,10 @@ def test_measurement_list_and_living_image_csv(
     assert exported.headers["content-type"].startswith("text/csv")
     # Living Image's own column names first, so its users' tools read the file.
     rows = read_living_image_measurements(exported.content, name="export.csv")
-    assert len(rows) == 5
-    spine = {r.labels["Animal Number"]: r.total_flux_ps for r in rows}
+    # five spines and (issue 13) the background square that gives their detection limits
+    assert sorted(r.labels["Site"] for r in rows) == ["background"] + ["spine"] * 5
+    spine = {
+        r.labels["Animal Number"]: r.total_flux_ps for r in rows if r.labels["Site"] == "spine"
+    }
     for animal, flux in zip(ANIMALS, FLUXES, strict=True):
         assert_allclose(spine[animal], flux, rtol=0.02)

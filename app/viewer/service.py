@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import io
+import threading
 import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.acquisitions import repository
 from app.acquisitions.images import load_calibrated
 from app.acquisitions.service import get_acquisition
 from app.auth import Principal
 from app.config import Settings
-from app.errors import NotFound
-from app.models import Animal, Roi
+from app.errors import NotFound, Unprocessable
+from app.models import Acquisition, Animal, Roi
 from app.storage import BlobStore
 from app.viewer.schemas import DefaultScales, ImageRead, PhotographLayer, RoiVersion, ScaleRange
 
@@ -59,6 +64,105 @@ def roi_versions(session: Session, acquisition_id: uuid.UUID, *, history: bool) 
     ]
 
 
+@dataclass(frozen=True)
+class Layers:
+    """What the viewer shows of one stored image, computed once from its raw file."""
+
+    info: ImageRead  # without ROIs (they change; the image does not)
+    radiance: bytes  # little-endian float32, row-major
+    rows: int
+    cols: int
+    photograph_png: bytes | None
+
+
+class LayerCache:
+    """The most recently viewed images' layers, bounded in bytes. A stored raw file never
+    changes, so an entry keyed by its SHA-256 is never stale; the three requests a viewer
+    makes for one image (info, radiance, photograph) read the raw file once."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, Layers] = OrderedDict()
+        self._lock = threading.Lock()
+        self._computing: dict[str, threading.Lock] = {}
+
+    def get(self, key: str, compute: Callable[[], Layers]) -> Layers:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            busy = self._computing.setdefault(key, threading.Lock())
+        with busy:  # concurrent requests for one image compute it once
+            with self._lock:
+                if key in self._entries:
+                    return self._entries[key]
+            layers = compute()
+            with self._lock:
+                self._entries[key] = layers
+                self._computing.pop(key, None)
+                while len(self._entries) > 1 and self._size() > self.max_bytes:
+                    self._entries.popitem(last=False)
+            return layers
+
+    def _size(self) -> int:
+        return sum(len(e.radiance) + len(e.photograph_png or b"") for e in self._entries.values())
+
+
+#: About a dozen 2048² images, or hundreds of 240² ones.
+CACHE = LayerCache(max_bytes=256 * 2**20)
+
+
+def _layers(
+    session: Session, store: BlobStore, settings: Settings, acquisition: Acquisition
+) -> Layers:
+    file = repository.image_file(session, acquisition.id)
+    if file is None:
+        raise Unprocessable(
+            "This acquisition was imported from a table of measurements; it has no image."
+        )
+
+    def compute() -> Layers:
+        click, image = load_calibrated(session, store, settings, acquisition)
+        data = np.ascontiguousarray(image.radiance, dtype="<f4")
+        rows, cols = data.shape
+        photo = click.photograph if click is not None else None
+        info = ImageRead(
+            rows=rows,
+            cols=cols,
+            binning=image.binning,
+            sensor_rows=rows * image.binning,
+            sensor_cols=cols * image.binning,
+            sensor_pixel_cm=image.sensor_pixel_cm,
+            units=image.units,
+            calibrated=image.calibrated,
+            photograph=None
+            if photo is None
+            else PhotographLayer(
+                rows=photo.data.shape[0], cols=photo.data.shape[1], binning=photo.binning
+            ),
+            scale=default_scales(np.asarray(image.radiance)),
+            rois=[],
+        )
+        png = _grey_png(np.asarray(photo.data)) if photo is not None else None
+        return Layers(info, data.tobytes(), rows, cols, png)
+
+    return CACHE.get(file.blob_sha256, compute)
+
+
+def _grey_png(data: np.ndarray) -> bytes:
+    """8-bit grey PNG, stretched between the 0.5th and 99.5th percentiles."""
+    from PIL import Image  # matplotlib's own dependency
+
+    values = np.asarray(data, dtype=np.float64)
+    lo, hi = np.percentile(values[np.isfinite(values)], [0.5, 99.5])
+    grey = np.clip((values - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(grey * 255).astype(np.uint8), mode="L").save(
+        buffer, format="PNG", compress_level=1
+    )
+    return buffer.getvalue()
+
+
 def image_info(
     session: Session,
     principal: Principal,
@@ -70,26 +174,9 @@ def image_info(
 ) -> ImageRead:
     """Shape, binning, units and default colour ranges of the image, and its current ROIs."""
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    click, image = load_calibrated(session, store, settings, acquisition)
-    rows, cols = image.radiance.shape
-    photo = click.photograph if click is not None else None
-    return ImageRead(
-        rows=rows,
-        cols=cols,
-        binning=image.binning,
-        sensor_rows=rows * image.binning,
-        sensor_cols=cols * image.binning,
-        sensor_pixel_cm=image.sensor_pixel_cm,
-        units=image.units,
-        calibrated=image.calibrated,
-        photograph=None
-        if photo is None
-        else PhotographLayer(
-            rows=photo.data.shape[0], cols=photo.data.shape[1], binning=photo.binning
-        ),
-        scale=default_scales(np.asarray(image.radiance)),
-        rois=roi_versions(session, acquisition.id, history=False),
-    )
+    layers = _layers(session, store, settings, acquisition)
+    rois = roi_versions(session, acquisition.id, history=False)
+    return layers.info.model_copy(update={"rois": rois})
 
 
 def radiance_f32(
@@ -103,9 +190,8 @@ def radiance_f32(
 ) -> tuple[bytes, int, int]:
     """The calibrated image as little-endian float32, row-major: (bytes, rows, cols)."""
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    _, image = load_calibrated(session, store, settings, acquisition)
-    data = np.ascontiguousarray(image.radiance, dtype="<f4")
-    return data.tobytes(), data.shape[0], data.shape[1]
+    layers = _layers(session, store, settings, acquisition)
+    return layers.radiance, layers.rows, layers.cols
 
 
 def photograph_png(
@@ -118,20 +204,11 @@ def photograph_png(
     acquisition_id: uuid.UUID,
 ) -> bytes:
     """The photograph as an 8-bit grey PNG, stretched between its 0.5th and 99.5th percentiles."""
-    from PIL import Image  # matplotlib's own dependency
-
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    click, _ = load_calibrated(session, store, settings, acquisition)
-    if click is None or click.photograph is None:
+    png = _layers(session, store, settings, acquisition).photograph_png
+    if png is None:
         raise NotFound(f"Acquisition {acquisition_id} has no photograph.")
-    data = np.asarray(click.photograph.data, dtype=np.float64)
-    lo, hi = np.percentile(data[np.isfinite(data)], [0.5, 99.5])
-    grey = np.clip((data - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(grey * 255).astype(np.uint8), mode="L").save(
-        buffer, format="PNG", compress_level=1
-    )
-    return buffer.getvalue()
+    return png
 
 
 def roi_history(

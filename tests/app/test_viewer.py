@@ -89,3 +89,50 @@ def test_other_labs_and_anonymous_see_nothing(
     for path in ("/image", "/image/radiance", "/image/photograph.png", "/roi-history"):
         assert other_lab.get(base + path).status_code == 404, path
         assert anonymous.get(base + path).status_code == 401, path
+
+
+def test_layer_cache_computes_once_and_stays_within_its_bytes() -> None:
+    import threading
+
+    from app.viewer.schemas import DefaultScales, ImageRead, ScaleRange
+    from app.viewer.service import LayerCache, Layers
+
+    scale = ScaleRange(min=1, max=2)
+    info = ImageRead(
+        rows=1,
+        cols=1,
+        binning=1,
+        sensor_rows=1,
+        sensor_cols=1,
+        sensor_pixel_cm=None,
+        units="counts",
+        calibrated=False,
+        photograph=None,
+        scale=DefaultScales(log=scale, linear=scale),
+        rois=[],
+    )
+    calls: list[str] = []
+    gate = threading.Event()
+
+    def compute(key: str, size: int) -> Layers:
+        calls.append(key)
+        gate.wait(5)
+        return Layers(info, b"x" * size, 1, 1, None)
+
+    cache = LayerCache(max_bytes=250)
+    threads = [
+        threading.Thread(target=cache.get, args=("a", lambda: compute("a", 100))) for _ in range(4)
+    ]
+    for t in threads:
+        t.start()
+    gate.set()
+    for t in threads:
+        t.join()
+    assert calls == ["a"]  # four concurrent requests for one image read it once
+    cache.get("b", lambda: compute("b", 100))
+    cache.get("a", lambda: compute("a", 100))  # a hit: "a" becomes the most recent
+    cache.get("c", lambda: compute("c", 100))  # 300 bytes > 250: the oldest ("b") goes
+    assert calls == ["a", "b", "c"]
+    cache.get("a", lambda: compute("a", 100))
+    cache.get("b", lambda: compute("b", 100))
+    assert calls == ["a", "b", "c", "b"]

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from app.workspace.router import CONTENT_SECURITY_POLICY
 
 
 @pytest.fixture
@@ -59,9 +60,13 @@ def test_assets_are_immutable_and_confined(dist: Path, client: TestClient) -> No
         assert "not an asset" not in response.text
 
 
-def test_api_keeps_its_own_headers(dist: Path, client: TestClient) -> None:
-    """The CSP is the workspace's: Swagger UI (inline script) at /docs keeps working."""
-    assert "content-security-policy" not in client.get("/docs").headers
+def test_one_policy_per_page(dist: Path, client: TestClient) -> None:
+    """The workspace's CSP is the workspace's alone: one header on /, and Swagger UI at /docs
+    (which needs its inline script) keeps its own."""
+    assert len(client.get("/").headers.get_list("content-security-policy")) == 1
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert docs.headers.get("content-security-policy") != CONTENT_SECURITY_POLICY
     assert client.get("/health").status_code == 200
 
 

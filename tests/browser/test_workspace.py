@@ -398,6 +398,27 @@ def _scenario(
     ]
     assert nudged[0]["geometry"]["center_col"] == pytest.approx(before_nudge + 24, abs=0.1)
 
+    # a polygon around mouse 3469's lesion: click the corners, Enter closes it
+    page.select_option("select[aria-label='New ROI mouse']", "3469")
+    page.click("[role=toolbar] >> text=polygon")
+    box = page.locator(
+        f"path[data-roi='{next(r for r in now if r['animal'] == '3469')['roi_id']}']"
+    ).bounding_box()
+    cx, cy, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"] / 2
+    seen = _measured(page)
+    for dx, dy in ((-h, -h), (h, -h), (h, h), (-h, h)):
+        page.mouse.click(cx + dx, cy + dy)
+    page.keyboard.press("Enter")
+    _wait_measured(page, seen)
+    polygon = next(
+        r
+        for r in api.get(f"{acq_path}/image").json()["rois"]
+        if r["animal"] == "3469" and r["geometry"]["type"] == "polygon"
+    )
+    assert len(polygon["geometry"]["vertices"]) == 4
+    # the square around Living Image's 4σ circle holds the whole 5e5 p/s source
+    assert _flux(api, acq_path, polygon["roi_id"]) == pytest.approx(5.0e5, rel=0.02)
+
     # 5c. the study's template on mouse 3470 (Living Image only drew its spine)
     page.select_option("select[aria-label='New ROI mouse']", "3470")
     page.click("text=Apply the study template to 3470")

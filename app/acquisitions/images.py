@@ -267,7 +267,6 @@ _IMPACT = {
     "incomparable": "incomparable with the rest of the study (another filter counts another "
     "part of the spectrum)",
     "caution": "compare with care (resolution, flat field and the pixels in each ROI change)",
-    "info": "radiance is per second, but the detection limit and the saturation risk differ",
 }
 
 
@@ -298,7 +297,8 @@ def qc_warnings(parameters: dict[str, Any]) -> list[str]:
             "underexposed (noise and dark charge dominate); take a longer exposure."
         )
     camera = parameters.get("camera_settings") or {}
-    if camera.get("changed"):
+    # an exposure change alone ("info") is flagged, not a warning: radiance is per second
+    if camera.get("changed") and camera.get("impact") in ("caution", "incomparable"):
         changes = ", ".join(
             f"{name} {mine} (study: {reference})"
             for name, (mine, reference) in camera["changed"].items()

@@ -81,10 +81,21 @@ def retire_roi(
     body: RoiRetire,
     session: SessionDep,
     principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
 ) -> AcquisitionRead:
-    """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
+    """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history. Retiring
+    the background ROI measures the others again: their detection limit came from it."""
     return service.retire_roi(
-        session, principal, study_id, session_id, acquisition_id, roi_id, reason=body.reason
+        session,
+        principal,
+        study_id,
+        session_id,
+        acquisition_id,
+        roi_id,
+        reason=body.reason,
+        store=store,
+        settings=settings,
     )
 
 

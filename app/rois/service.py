@@ -82,9 +82,43 @@ def _measure(
     settings: Settings,
     acquisition: Acquisition,
     rois: list[Roi],
-) -> None:
-    session.add_all(measure_stored(session, store, settings, acquisition, rois))
+) -> int:
+    """New current measurements of ``rois``, the ones they replace kept as history; the
+    number whose total flux changed."""
+    old = {
+        m.roi_id: m
+        for m in session.scalars(
+            select(Measurement).where(
+                Measurement.roi_id.in_([r.id for r in rois]), Measurement.is_current.is_(True)
+            )
+        )
+    }
+    changed = 0
+    for row in measure_stored(session, store, settings, acquisition, rois):
+        previous = old.get(row.roi_id)
+        if previous is not None:
+            previous.is_current = False
+            changed += previous.total_flux_ps != row.total_flux_ps
+        session.add(row)
     session.flush()
+    return changed
+
+
+def _measure_after_change(
+    session: Session,
+    store: BlobStore,
+    settings: Settings,
+    acquisition: Acquisition,
+    roi: Roi | None,
+) -> None:
+    """Measure a new or corrected ROI; when the acquisition's background ROI changed, every
+    current ROI again (their detection limits come from it)."""
+    if roi is None or roi.site == Site.background:
+        rois = repository.current_rois(session, acquisition.id)
+        if rois:
+            _measure(session, store, settings, acquisition, rois)
+        return
+    _measure(session, store, settings, acquisition, [roi])
 
 
 def _draw(
@@ -107,7 +141,7 @@ def _draw(
     roi.change_reason = reason
     session.add(roi)
     session.flush()
-    _measure(session, store, settings, acquisition, [roi])
+    _measure_after_change(session, store, settings, acquisition, roi)
     audit.record(
         session,
         principal,
@@ -205,12 +239,17 @@ def retire_roi(
     roi_id: uuid.UUID,
     *,
     reason: str,
+    store: BlobStore | None = None,
+    settings: Settings | None = None,
 ) -> AcquisitionRead:
-    """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history."""
+    """Stop counting an ROI (e.g. drawn on the wrong mouse); it stays as history. Retiring
+    the background ROI measures the others again (their detection limit was from it)."""
     acquisition = editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     roi = _get_roi(session, acquisition, roi_id)
     roi.is_current = False
     session.flush()
+    if roi.site == Site.background and store is not None and settings is not None:
+        _measure_after_change(session, store, settings, acquisition, None)
     audit.record(
         session, principal, action="retire", object_type="roi", object_id=roi.id, reason=reason
     )
@@ -238,22 +277,9 @@ def requantify(
     measured = changed = 0
     for acquisition in acquisitions:
         rois = repository.current_rois(session, acquisition.id)
-        old = {
-            m.roi_id: m
-            for m in session.scalars(
-                select(Measurement).where(
-                    Measurement.roi_id.in_([r.id for r in rois]), Measurement.is_current.is_(True)
-                )
-            )
-        }
-        for row in measure_stored(session, store, settings, acquisition, rois):
-            previous = old.get(row.roi_id)
-            if previous is not None:
-                previous.is_current = False
-                changed += previous.total_flux_ps != row.total_flux_ps
-            session.add(row)
-            measured += 1
-        session.flush()
+        if rois:
+            changed += _measure(session, store, settings, acquisition, rois)
+        measured += len(rois)
     audit.record(
         session,
         principal,

@@ -1,0 +1,358 @@
+"""Issue 13 wired into the app: every stored measurement says which calibration it comes from
+(Living Image's corrected image when the click has one, checked against the raw counts), its
+detection limit, and the acquisition's QC (time since D-luciferin injection, exposure, camera
+settings against the study's series). Each flag is tested on a click built to trigger it and
+one built not to, against the synthetic generator's known source flux."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tifffile
+from fastapi.testclient import TestClient
+from numpy.testing import assert_allclose
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.models import Roi
+from imaging import calibrate_click, default_hotel, read_ivis_click, write_synthetic_click
+from tests.app.clicks import ANIMALS, FLUXES, post_zip, url, zip_folder
+from tests.app.factories import make_animal, make_control, make_study
+
+# Living Image's "Acquisition Seconds" count from 1904-01-01 00:00 UTC (Igor Pro's epoch).
+IGOR_EPOCH = datetime(1904, 1, 1, tzinfo=UTC)
+SESSION_AT = datetime(2026, 7, 15, 8, 15, tzinfo=UTC)  # the click is taken at this time
+ACQUISITION_FLAGS = {
+    "outside_luciferin_window",
+    "acquired_before_injection",
+    "near_saturation",
+    "underexposed",
+    "camera_settings_changed",
+    "binning_changed",
+    "filter_changed",
+    "exposure_changed",
+}
+
+
+def new_study(client: TestClient) -> str:
+    study = make_study(client, name=f"qc {uuid.uuid4().hex[:8]}")
+    control = make_control(client, study["id"])
+    for animal in ANIMALS:
+        make_animal(client, study["id"], control["id"], animal)
+    return str(study["id"])
+
+
+def new_session(
+    client: TestClient, study_id: str, *, injected_min_before: float | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"acquired_at": SESSION_AT.isoformat()}
+    if injected_min_before is not None:
+        injected = SESSION_AT - timedelta(minutes=injected_min_before)
+        body["luciferin_injected_at"] = injected.isoformat()
+    response = client.post(f"/studies/{study_id}/sessions", json=body)
+    assert response.status_code == 201, response.text
+    return response.json() | {"study_id": study_id}
+
+
+def click_zip(
+    tmp_path: Path,
+    name: str,
+    *,
+    acquired_at: datetime | None = None,
+    emission_filter: str | None = None,
+    corrected_scale: float | None = None,
+    fluxes: tuple[float, ...] = FLUXES,
+    **options: Any,
+) -> bytes:
+    """A synthetic click (five mice, one spine source each of ``fluxes`` p/s), optionally
+    with an acquisition time, another emission filter, or a Living Image corrected image that
+    is the exact calibration of the counts times ``corrected_scale``."""
+    folder = tmp_path / name
+    mice, sources = default_hotel(fluxes)
+    write_synthetic_click(folder, mice=mice, sources=sources, click_number=name, **options)
+    info = folder / "ClickInfo.txt"
+    text = info.read_bytes().decode("cp1252")
+    if acquired_at is not None:
+        seconds = (acquired_at - IGOR_EPOCH).total_seconds()
+        text = text.replace(
+            "*** luminescent image:\tluminescent.TIF",
+            f"*** luminescent image:\tluminescent.TIF\r\nAcquisition Seconds:\t{seconds:.0f}",
+        )
+    if emission_filter is not None:
+        text = text.replace("Emission filter:\tOpen", f"Emission filter:\t{emission_filter}")
+    info.write_bytes(text.encode("cp1252"))
+    if corrected_scale is not None:
+        truth = calibrate_click(read_ivis_click(folder), cosmic=None).radiance
+        tifffile.imwrite(
+            folder / "luminescentFloatCorrected.TIF",
+            (np.asarray(truth, dtype=np.float64) * corrected_scale).astype(np.float32),
+        )
+        analyzed = folder / "AnalyzedClickInfo.txt"
+        binning = options.get("binning", 8)
+        section = (
+            "\r\n*** saved luminescent corrected image:\tluminescentFloatCorrected.TIF\r\n"
+            f"Binning Factor:\t{binning}\r\nData Multiplier:\t1\r\n"
+        )
+        analyzed.write_bytes(analyzed.read_bytes() + section.encode("cp1252"))
+    return zip_folder(folder)
+
+
+def upload(client: TestClient, session: dict[str, Any], content: bytes) -> dict[str, Any]:
+    response = post_zip(client, session, content)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def spines(acquisition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The five spine measurements, left to right."""
+    by_animal = {m["animal"]: m for m in acquisition["measurements"] if m["site"] == "spine"}
+    return [by_animal[a] for a in ANIMALS]
+
+
+# --- calibration: Living Image's corrected image is primary, the raw counts checked beside it
+
+
+def test_a_corrected_image_that_agrees_is_primary_and_unflagged(
+    client: TestClient, tmp_path: Path
+) -> None:
+    session = new_session(client, new_study(client))
+    acquisition = upload(client, session, click_zip(tmp_path, "SYN1", corrected_scale=1.0))
+    rows = spines(acquisition)
+    assert_allclose([m["total_flux_ps"] for m in rows], FLUXES, rtol=0.02)  # generator truth
+    assert {m["calibration_source"] for m in rows} == {"living_image_corrected"}
+    assert {m["method"] for m in rows} == {"imaging.quantify_click:living_image_corrected:center"}
+    assert_allclose([m["raw_total_flux_ps"] for m in rows], FLUXES, rtol=0.02)
+    assert not any("calibration_disagrees" in m["flags"] for m in rows)
+    assert not any("raw counts give" in w for w in acquisition["warnings"])
+
+
+def test_a_corrected_image_25_percent_high_is_stored_and_flagged_with_both_values(
+    client: TestClient, tmp_path: Path
+) -> None:
+    session = new_session(client, new_study(client))
+    acquisition = upload(client, session, click_zip(tmp_path, "SYN2", corrected_scale=1.25))
+    rows = spines(acquisition)
+    # the stored number is the corrected image's; the raw counts give the generator's truth
+    assert_allclose([m["total_flux_ps"] for m in rows], np.array(FLUXES) * 1.25, rtol=0.02)
+    assert_allclose([m["raw_total_flux_ps"] for m in rows], FLUXES, rtol=0.02)
+    assert all("calibration_disagrees" in m["flags"] for m in rows)  # −20 % > 5 % tolerance
+    disagreeing = [w for w in acquisition["warnings"] if "raw counts give" in w]
+    assert len(disagreeing) == 5 and "(-20.0%)" in disagreeing[1]
+
+
+def test_without_a_corrected_image_the_raw_counts_are_primary(
+    client: TestClient, tmp_path: Path
+) -> None:
+    session = new_session(client, new_study(client))
+    rows = spines(upload(client, session, click_zip(tmp_path, "SYN3")))
+    assert {m["calibration_source"] for m in rows} == {"raw_counts"}
+    assert {m["method"] for m in rows} == {"imaging.quantify_click:raw_counts:center"}
+    assert {m["raw_total_flux_ps"] for m in rows} == {None}  # nothing to compare with
+    assert_allclose([m["total_flux_ps"] for m in rows], FLUXES, rtol=0.02)
+
+
+# --- detection limit from the background square
+
+
+def test_a_mouse_without_signal_is_below_detection_the_others_are_not(
+    client: TestClient, tmp_path: Path
+) -> None:
+    # shot and read noise on the stage; the fifth mouse's source (10 p/s) is far below it
+    fluxes = (2.0e7, 1.0e7, 8.0e6, 5.0e6, 10.0)
+    session = new_session(client, new_study(client))
+    acquisition = upload(client, session, click_zip(tmp_path, "SYN4", fluxes=fluxes, noise=True))
+    rows = spines(acquisition)
+    assert ["below_detection" in m["flags"] for m in rows] == [False] * 4 + [True]
+    limits = np.array([m["detection_limit_ps"] for m in rows])
+    assert np.all((limits > 10.0) & (limits < 5.0e6))
+    background = [m for m in acquisition["measurements"] if m["site"] == "background"]
+    assert len(background) == 1 and background[0]["animal"] is None
+
+
+def test_moving_the_background_onto_a_mouse_measures_every_roi_again(
+    client: TestClient, tmp_path: Path, db_session: Session
+) -> None:
+    session = new_session(client, new_study(client))
+    acquisition = upload(client, session, click_zip(tmp_path, "SYN5"))
+    base = f"{url(session)}/{acquisition['id']}/rois"
+    before = spines(acquisition)
+    assert not any("below_detection" in m["flags"] for m in before[1:3])
+    background = next(m for m in acquisition["measurements"] if m["site"] == "background")
+    # the background square drawn again on the brightest mouse's spine (1e7 p/s)
+    bright = db_session.get(Roi, uuid.UUID(before[1]["roi_id"]))
+    assert bright is not None and bright.geometry["type"] == "circle"
+    side = 2 * bright.geometry["radius"]
+    square = {
+        "type": "rectangle",
+        "center_row": bright.geometry["center_row"],
+        "center_col": bright.geometry["center_col"],
+        "width": side,
+        "height": side,
+    }
+    moved = client.patch(
+        f"{base}/{background['roi_id']}", json={"geometry": square, "reason": "on a mouse"}
+    )
+    assert moved.status_code == 200, moved.text
+    after = spines(moved.json())
+    # every ROI has a new current measurement, the old ones are history
+    assert {m["measurement_id"] for m in after}.isdisjoint(m["measurement_id"] for m in before)
+    assert [m["total_flux_ps"] for m in after] == [m["total_flux_ps"] for m in before]
+    # with the brightest source as "background", no spine exceeds it by 3 SD
+    assert all(
+        a["detection_limit_ps"] > 10 * b["detection_limit_ps"]
+        for a, b in zip(after, before, strict=True)
+    )
+    assert all("below_detection" in m["flags"] for m in after)
+    # retiring the background leaves the ROIs without a detection limit (measured again)
+    now = next(m for m in moved.json()["measurements"] if m["site"] == "background")
+    retired = client.post(f"{base}/{now['roi_id']}/retire", json={"reason": "no background"})
+    assert retired.status_code == 200, retired.text
+    assert {m["detection_limit_ps"] for m in spines(retired.json())} == {None}
+
+
+# --- time since D-luciferin injection
+
+
+def test_time_since_injection_inside_and_outside_the_window(
+    client: TestClient, tmp_path: Path
+) -> None:
+    study = new_study(client)
+    inside = upload(
+        client,
+        new_session(client, study, injected_min_before=10),
+        click_zip(tmp_path, "SYN6", acquired_at=SESSION_AT),
+    )
+    late = upload(
+        client,
+        new_session(client, study, injected_min_before=40),
+        click_zip(tmp_path, "SYN7", acquired_at=SESSION_AT),
+    )
+    early = upload(
+        client,
+        new_session(client, study, injected_min_before=10),
+        click_zip(tmp_path, "SYN8", acquired_at=SESSION_AT - timedelta(minutes=12)),
+    )
+    for acquisition, minutes, flags in (
+        (inside, 10.0, set()),
+        (late, 40.0, {"outside_luciferin_window"}),
+        (early, -2.0, {"outside_luciferin_window", "acquired_before_injection"}),
+    ):
+        for m in acquisition["measurements"]:
+            assert_allclose(m["minutes_since_injection"], minutes, rtol=1e-9)
+            assert set(m["flags"]) & ACQUISITION_FLAGS == flags
+        said = [w for w in acquisition["warnings"] if "D-luciferin" in w]
+        assert len(said) == (1 if flags else 0)
+    assert "40.0 min" in next(w for w in late["warnings"] if "D-luciferin" in w)
+
+
+def test_the_window_is_configurable_and_unknown_times_are_no_flag(
+    client: TestClient, tmp_path: Path, settings: Settings
+) -> None:
+    settings.luciferin_window_min = (30.0, 50.0)  # e.g. a s.c. protocol's later plateau
+    study = new_study(client)
+    late = upload(
+        client,
+        new_session(client, study, injected_min_before=40),
+        click_zip(tmp_path, "SYN9", acquired_at=SESSION_AT),
+    )
+    assert not any("outside_luciferin_window" in m["flags"] for m in late["measurements"])
+    # no acquisition time in the click, or no injection time on the session: nothing to say
+    unknown = upload(
+        client, new_session(client, study, injected_min_before=40), click_zip(tmp_path, "SYN10")
+    )
+    assert {m["minutes_since_injection"] for m in unknown["measurements"]} == {None}
+    assert not any("outside_luciferin_window" in m["flags"] for m in unknown["measurements"])
+
+
+def test_correcting_the_injection_time_and_requantifying_updates_the_flag(
+    client: TestClient, tmp_path: Path
+) -> None:
+    study = new_study(client)
+    session = new_session(client, study, injected_min_before=40)
+    first = upload(client, session, click_zip(tmp_path, "SYN11", acquired_at=SESSION_AT))
+    assert all("outside_luciferin_window" in m["flags"] for m in first["measurements"])
+    corrected = client.patch(
+        f"/studies/{study}/sessions/{session['id']}",
+        json={"luciferin_injected_at": (SESSION_AT - timedelta(minutes=8)).isoformat()},
+        headers={"X-Change-Reason": "the time was typed half an hour off"},
+    )
+    assert corrected.status_code == 200, corrected.text
+    result = client.post(f"/studies/{study}/requantify").json()
+    assert result["measurements"] == len(first["measurements"])
+    now = client.get(f"{url(session)}/{first['id']}").json()
+    assert {m["minutes_since_injection"] for m in now["measurements"]} == {8.0}
+    assert not any("outside_luciferin_window" in m["flags"] for m in now["measurements"])
+    assert {m["measurement_id"] for m in now["measurements"]}.isdisjoint(
+        m["measurement_id"] for m in first["measurements"]
+    )
+
+
+# --- exposure of the raw counts
+
+
+def test_exposure_flags(client: TestClient, tmp_path: Path) -> None:
+    study = new_study(client)
+    cases = {
+        # auto-exposure to 30 000 counts above a 500-count bias: well exposed
+        "SYN12": ({}, set()),
+        # 57 000 + 500 ≥ 90 % of the 61 000-count saturation level
+        "SYN13": ({"target_peak_counts": 57000.0}, {"near_saturation"}),
+        # the brightest pixel 300 counts above bias (< 600)
+        "SYN14": ({"target_peak_counts": 300.0}, {"underexposed"}),
+    }
+    for name, (options, expected) in cases.items():
+        acquisition = upload(
+            client, new_session(client, study), click_zip(tmp_path, name, **options)
+        )
+        for m in acquisition["measurements"]:
+            assert set(m["flags"]) & {"near_saturation", "underexposed"} == expected, name
+        said = [w for w in acquisition["warnings"] if "exposure." in w]
+        assert len(said) == len(expected), name
+    # 3× the auto-exposure: the brightest source clips; the ROIs on it say saturated
+    saturated = upload(
+        client, new_session(client, study), click_zip(tmp_path, "SYN15", saturate=True)
+    )
+    flagged = ["saturated" in m["flags"] for m in spines(saturated)]
+    assert flagged[1] and not flagged[0]  # 1e7 p/s clips, 2e5 p/s does not
+    assert any("saturation level" in w for w in saturated["warnings"])
+
+
+# --- camera settings within the study's series
+
+
+def test_camera_settings_that_change_within_the_study_are_flagged(
+    client: TestClient, tmp_path: Path
+) -> None:
+    study = new_study(client)
+
+    def click(name: str, **options: Any) -> dict[str, Any]:
+        content = click_zip(tmp_path, name, **({"exposure_s": 120.0} | options))
+        return upload(client, new_session(client, study), content)
+
+    first = click("SYN16")
+    binned = click("SYN17", binning=4)
+    filtered = click("SYN18", emission_filter="560")
+    shorter = click("SYN19", exposure_s=60.0)
+    same = click("SYN20")
+    for acquisition, expected in (
+        (first, set()),
+        (binned, {"binning_changed", "camera_settings_changed"}),
+        (filtered, {"filter_changed", "camera_settings_changed"}),
+        # radiance is per second: an exposure change is recorded, not a comparability problem
+        (shorter, {"exposure_changed"}),
+        (same, set()),
+    ):
+        for m in acquisition["measurements"]:
+            changed = set(m["flags"]) & ACQUISITION_FLAGS - {"near_saturation", "underexposed"}
+            assert changed == expected, acquisition["click_number"]
+    # a filter change is said to be incomparable, a binning change to need care
+    assert any("incomparable" in w and "560" in w for w in filtered["warnings"])
+    assert any("binning 4 (study: 8)" in w and "with care" in w for w in binned["warnings"])
+    assert not any("Camera settings" in w for w in shorter["warnings"] + same["warnings"])
+    # the numbers themselves are the generator's truth at either binning and exposure
+    for acquisition in (binned, shorter):
+        assert_allclose([m["total_flux_ps"] for m in spines(acquisition)], FLUXES, rtol=0.02)

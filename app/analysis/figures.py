@@ -193,7 +193,10 @@ def study_plot(
     if not points:
         raise Unprocessable(f"No {metric} measurements for site '{site.value}' in this study.")
     arms, controls = _arms(session, study)
-    title = f"{study.name} — {site.value.replace('_', ' ')}"
+    title = (
+        f"{study.name} — {site.value.replace('_', ' ')} "
+        f"(images of a day: {study.image_combination.value.replace('_', ' ')})"
+    )
     figure = _draw(
         session,
         study,
@@ -228,6 +231,8 @@ def comparison_plot(
     control = next(a for a in arms if a in controls)
     treated = next(a for a in arms if a != control)
     title = f"{treated} vs {control} — {row.site.replace('_', ' ')}"
+    if combination := row.parameters.get("image_combination"):
+        title += f" (images of a day: {combination.replace('_', ' ')})"
     if kind in ("survival", "incidence"):
         threshold = row.parameters.get("threshold")
         if not threshold:

@@ -207,4 +207,9 @@ class SummaryRead(BaseModel):
         description="Unit of geometric_mean and its CI (back-transformed): the metric's unit, "
         "or 'fold change' with a baseline."
     )
+    image_combination: str = Field(
+        default="mean",
+        description="How each animal's images of a day were combined into one value (the "
+        "study's image_combination setting).",
+    )
     summary: SummaryTable = Field(description="Rows per arm per day (cohorts.summarize).")

@@ -69,6 +69,7 @@ def summary(
         scale=scale,
         statistics_unit=f"log10({unit})" if scale == "log10" else unit,
         geometric_mean_unit=unit,
+        image_combination=study.image_combination.value,
         summary=SummaryTable.model_validate(table.to_dict()),
     )
 
@@ -233,8 +234,10 @@ def create_comparison(
         control_arm_id=control.id,
         site=data.site.value,
         metric=data.metric,
-        parameters=data.model_dump(mode="json"),
-        input_measurement_ids=sorted(str(p.measurement_id) for p in points),
+        # The study's rule for several images of a day is part of what was computed.
+        parameters=data.model_dump(mode="json")
+        | {"image_combination": study.image_combination.value},
+        input_measurement_ids=sorted(str(i) for p in points for i in p.measurement_ids),
         inputs=[p.model_dump(mode="json") for p in points],
         input_fingerprint=fingerprint(points),
         software=software_versions(),
@@ -357,6 +360,8 @@ def comparison_inputs(
         site=row.site,
         metric=row.metric,  # type: ignore[arg-type]
         unit=UNITS[row.metric],
+        # comparisons stored before the rule was recorded used the mean (the only rule then)
+        image_combination=row.parameters.get("image_combination", "mean"),
         points=stored_points(row),
     )
 
@@ -418,4 +423,5 @@ def prism_export(
         )
     )
     content = prism_wide_csv(points, arms=arms, value_label=f"{metric} [{UNITS[metric]}]")
-    return content, f"{study.name[:60]}-{site.value}-{metric}.csv".replace('"', "")
+    name = f"{study.name[:60]}-{site.value}-{metric}-{study.image_combination.value}.csv"
+    return content, name.replace('"', "")

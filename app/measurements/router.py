@@ -13,7 +13,7 @@ from app.idempotency import IdempotencyKey
 from app.labs.roles import EditorsOnly
 from app.measurements import imports, service
 from app.measurements.schemas import ImportFormat, ImportResult, MeasurementRead, Metric, Series
-from app.models import Site
+from app.models import ImageCombination, Site
 from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES, csv_or_json, csv_response
 from app.schemas import DayQuery
@@ -91,11 +91,22 @@ def get_series(
     site: Site = Site.whole_body,
     metric: Metric = "total_flux_ps",
     arm_id: Annotated[list[uuid.UUID] | None, Query(description="Only these arms")] = None,
+    combine: Annotated[
+        ImageCombination | None,
+        Query(
+            description="How an animal's images of a day are combined; default: the study's "
+            "image_combination setting."
+        ),
+    ] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Series | Response:
-    """One point per animal and image for a site and metric (total flux in p/s or average
-    radiance in p/s/cm²/sr), with QC flags, in day order. format=csv gives a tidy CSV."""
-    result = service.series(session, principal, study_id, site=site, metric=metric, arm_ids=arm_id)
+    """One point per animal and day for a site and metric (total flux in p/s or average
+    radiance in p/s/cm²/sr): its images of that day combined by the study's rule (said in
+    image_combination, with the images and views used), with QC flags, in day order.
+    format=csv gives a tidy CSV."""
+    result = service.series(
+        session, principal, study_id, site=site, metric=metric, arm_ids=arm_id, combine=combine
+    )
     if format == "csv":
         return csv_response(service.series_csv(result))
     return result

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.models import ImageCombination
+
 Metric = Literal["total_flux_ps", "radiance_mean"]
 ImportFormat = Literal["tidy", "living_image"]
 
@@ -55,7 +57,12 @@ class ImportResult(BaseModel):
 
 
 class SeriesPoint(BaseModel):
-    measurement_id: uuid.UUID
+    """One animal on one day: its images of that day combined by the study's rule."""
+
+    measurement_id: uuid.UUID = Field(description="The first of measurement_ids.")
+    measurement_ids: list[uuid.UUID] = Field(
+        default_factory=list, description="Every measurement (image) of the day it stands for."
+    )
     animal_id: uuid.UUID
     animal: str = Field(description="The animal's identifier (ear tag).")
     arm_id: uuid.UUID
@@ -63,6 +70,8 @@ class SeriesPoint(BaseModel):
     day: int = Field(description="Days since injection.")
     site: str
     value: float | None
+    images: int = Field(default=1, description="How many images with a value were combined.")
+    views: list[str] = Field(default_factory=list, description="Their views.")
     flags: list[str]
 
 
@@ -71,6 +80,9 @@ class Series(BaseModel):
     site: str
     metric: Metric
     unit: str
+    image_combination: ImageCombination = Field(
+        description="How each animal's images of a day were combined into its point."
+    )
     points: list[SeriesPoint]
 
 

@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from app.auth import Principal
 from app.measurements import repository as measurement_queries
+from app.measurements.combine import ImagePoint
+from app.measurements.combine import combine as combine_images
 from app.measurements.schemas import (
     MeasurementRead,
     Metric,
@@ -20,8 +22,10 @@ from app.measurements.schemas import (
     SeriesPoint,
 )
 from app.models import (
+    Acquisition,
     Animal,
     Arm,
+    ImageCombination,
     ImagingSession,
     Measurement,
     Roi,
@@ -43,9 +47,12 @@ def load_points(
     metric: Metric,
     arm_ids: Sequence[uuid.UUID] | None = None,
     measurement_ids: Sequence[uuid.UUID] | None = None,
+    combine: ImageCombination | None = None,
 ) -> list[SeriesPoint]:
-    """Points of one site and metric in day order: the current measurements, or exactly the
-    given ones (superseded measurements stay in the database, so old analyses can be redrawn)."""
+    """One point per animal and day of one site and metric, in day order: the current
+    measurements (or exactly the given ones: superseded measurements stay in the database,
+    so old analyses can be redrawn), each animal's images of a day combined by ``combine``
+    (default: the study's ``image_combination``)."""
     query = (
         measurement_queries.of_study(
             study.id,
@@ -55,13 +62,14 @@ def load_points(
             Arm.id,
             Arm.name,
             ImagingSession.acquired_on,
+            Acquisition.view,
             getattr(Measurement, metric),
             Measurement.flags,
         )
         .join(Animal, Animal.id == Roi.animal_id)
         .join(Arm, Arm.id == Animal.arm_id)
         .where(Roi.site == site)
-        .order_by(ImagingSession.acquired_on, Arm.name, Animal.identifier)
+        .order_by(ImagingSession.acquired_on, Arm.name, Animal.identifier, Measurement.created_at)
     )
     if measurement_ids is not None:
         query = query.where(Measurement.id.in_(measurement_ids))
@@ -69,8 +77,8 @@ def load_points(
         query = measurement_queries.current(query).where(Animal.archived_at.is_(None))
     if arm_ids:
         query = query.where(Arm.id.in_(arm_ids))
-    return [
-        SeriesPoint(
+    images = [
+        ImagePoint(
             measurement_id=mid,
             animal_id=aid,
             animal=ident,
@@ -78,11 +86,13 @@ def load_points(
             arm=arm_name,
             day=(on - study.day0).days,
             site=site.value,
+            view=view.value,
             value=val,
-            flags=list(flags or []),
+            flags=tuple(flags or ()),
         )
-        for mid, aid, ident, arm_id, arm_name, on, val, flags in session.execute(query)
+        for mid, aid, ident, arm_id, arm_name, on, view, val, flags in session.execute(query)
     ]
+    return combine_images(images, combine or study.image_combination)
 
 
 def series(
@@ -93,12 +103,20 @@ def series(
     site: Site,
     metric: Metric,
     arm_ids: list[uuid.UUID] | None = None,
+    combine: ImageCombination | None = None,
 ) -> Series:
-    """Current measurements of one site and metric, one point per animal image, in day order."""
+    """Current measurements of one site and metric, one point per animal and day (its images
+    combined by ``combine``, default the study's rule), in day order."""
     study = get_study(session, principal, study_id)
-    points = load_points(session, study, site=site, metric=metric, arm_ids=arm_ids)
+    rule = combine or study.image_combination
+    points = load_points(session, study, site=site, metric=metric, arm_ids=arm_ids, combine=rule)
     return Series(
-        study_id=study.id, site=site.value, metric=metric, unit=UNITS[metric], points=points
+        study_id=study.id,
+        site=site.value,
+        metric=metric,
+        unit=UNITS[metric],
+        image_combination=rule,
+        points=points,
     )
 
 
@@ -106,9 +124,31 @@ def series_csv(series: Series) -> str:
     """The series as a tidy CSV, one row per point, the unit in the value column's name."""
     value = f"{series.metric} [{series.unit}]"
     return csv_text(
-        ["animal", "arm", "day", "site", value, "flags", "measurement_id"],
+        [
+            "animal",
+            "arm",
+            "day",
+            "site",
+            value,
+            "flags",
+            "measurement_id",
+            "images",
+            "views",
+            "image_combination",
+        ],
         (
-            [p.animal, p.arm, p.day, p.site, p.value, p.flags, p.measurement_id]
+            [
+                p.animal,
+                p.arm,
+                p.day,
+                p.site,
+                p.value,
+                p.flags,
+                p.measurement_id,
+                p.images,
+                p.views,
+                series.image_combination.value,
+            ]
             for p in series.points
         ),
     )

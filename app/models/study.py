@@ -55,6 +55,23 @@ class EndReason(enum.StrEnum):
     study_end = "study_end"
 
 
+class ImageCombination(enum.StrEnum):
+    """How the images of one animal on one day (dorsal and ventral views, repeated
+    acquisitions of a kinetic sequence) become the one value a series, summary, comparison,
+    export or plot uses for that animal and day."""
+
+    #: Arithmetic mean of every image of the day, whatever its view.
+    mean = "mean"
+    #: Per view the mean of its images, then the sum over views (dorsal + ventral).
+    sum_of_views = "sum_of_views"
+    #: Only dorsal images (their mean); animals without one that day have no value.
+    dorsal = "dorsal"
+    #: Only ventral images (their mean).
+    ventral = "ventral"
+    #: The largest value of the day: the peak of a kinetic sequence.
+    peak = "peak"
+
+
 class Study(IdMixin, TimestampMixin, Base):
     __tablename__ = "study"
     __table_args__ = (UniqueConstraint("lab_id", "name"),)
@@ -70,6 +87,12 @@ class Study(IdMixin, TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(Text)
     # Site ROIs in body coordinates, placed on every mouse found (None: the default template).
     roi_template: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # How several images of one animal on one day become one value (see ImageCombination).
+    image_combination: Mapped[ImageCombination] = mapped_column(
+        str_enum(ImageCombination, "image_combination"),
+        default=ImageCombination.mean,
+        server_default=ImageCombination.mean.value,
+    )
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     arms: Mapped[list[Arm]] = relationship(back_populates="study", lazy="raise")

@@ -99,8 +99,20 @@ def update_study(
         _ensure_unique_name(session, principal, changes["name"], exclude=study.id)
     if "day0" in changes and changes["day0"] != study.day0:
         _check_new_day0(session, study, changes["day0"], reason=reason)
+    combination = changes.get("image_combination", study.image_combination)
+    if combination != study.image_combination and not reason and _has_images(session, study):
+        raise Unprocessable(
+            f"Combining each animal's images of a day by {combination.value} instead of "
+            f"{study.image_combination.value} changes every series, summary, export and plot "
+            "of this study (stored comparisons keep theirs and say their inputs changed). If "
+            "that is intended, send the request again with an X-Change-Reason header saying why."
+        )
     audit.apply_changes(session, principal, study, changes, object_type="study", reason=reason)
     return study
+
+
+def _has_images(session: Session, study: Study) -> bool:
+    return session.scalar(select(func.count()).where(ImagingSession.study_id == study.id)) != 0
 
 
 def _check_new_day0(session: Session, study: Study, day0: date, *, reason: str | None) -> None:

@@ -28,7 +28,7 @@ from tests.app.problems import assert_problem
 
 
 def test_every_route_needs_a_key(app: Any, anonymous: TestClient) -> None:
-    public = {"/health", "/docs", "/openapi.json"}
+    public = {"/health", "/health/ready", "/docs", "/openapi.json"}
     for route in app.routes:
         path = getattr(route, "path", "")
         if path in public or path.startswith("/static") or not getattr(route, "methods", None):

@@ -64,7 +64,7 @@ def test_upgrade_downgrade_roundtrip(empty_database: str) -> None:
 
 def test_upgrade_keeps_the_data_of_a_database_in_use(tmp_path: Path) -> None:
     """A table rebuilt by a migration (SQLite batch mode) keeps its rows and every reference
-    to them: a lab's database with an uploaded click is migrated from the previous head."""
+    to them: a lab's database with an uploaded click is migrated down and up again."""
     from fastapi.testclient import TestClient
 
     from app.config import Settings
@@ -75,7 +75,7 @@ def test_upgrade_keeps_the_data_of_a_database_in_use(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'in-use.db'}"
     config = alembic_config(url)
-    command.upgrade(config, "b979d7e05d37")  # before roi.site gained 'unassigned'
+    command.upgrade(config, "head")
     engine = make_engine(url)
     with transaction(make_session_factory(engine)) as session:
         _, _, key = create_lab(session, "Lab")
@@ -90,6 +90,8 @@ def test_upgrade_keeps_the_data_of_a_database_in_use(tmp_path: Path) -> None:
     with engine.connect() as conn:
         before = conn.execute(text(counts)).one()
     assert before[0] > 0 and before[1] == before[0]
+    # Back to before roi.site gained 'unassigned' (a table rebuild) and up again (another).
+    command.downgrade(config, "b979d7e05d37")
     command.upgrade(config, "head")
     with engine.connect() as conn:
         assert conn.execute(text(counts)).one() == before

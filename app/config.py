@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -73,6 +74,15 @@ class Settings(BaseSettings):
     def _s3_needs_a_bucket(self) -> Settings:
         if self.blob_store == "s3" and not self.s3_bucket:
             raise ValueError("OSTEOLUX_BLOB_STORE=s3 needs OSTEOLUX_S3_BUCKET")
+        return self
+
+    @model_validator(mode="after")
+    def _luciferin_window(self) -> Settings:
+        low, high = self.luciferin_window_min
+        if not (math.isfinite(low) and math.isfinite(high) and 0 <= low <= high):
+            raise ValueError(
+                "OSTEOLUX_LUCIFERIN_WINDOW_MIN must be [low, high] minutes with 0 <= low <= high"
+            )
         return self
 
     @property

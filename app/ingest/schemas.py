@@ -8,11 +8,16 @@ from pydantic import ConfigDict, Field, model_validator
 
 from app.models import Site, View
 from app.rois.schemas import Geometry
-from app.schemas import InputModel, ShortText
+from app.schemas import InputModel, ShortText, StudyDateTime
 
 
 class TiffRoi(InputModel):
-    animal: ShortText = Field(description="Identifier of one of the listed animals.")
+    animal: ShortText | None = Field(
+        default=None,
+        description="Identifier of one of the listed animals; none only for the background "
+        "ROI (site background: a patch of the field without animals that gives every ROI its "
+        "detection limit; recorded, never subtracted).",
+    )
     site: Site
     label: ShortText | None = None
     geometry: Geometry
@@ -106,12 +111,30 @@ class TiffMetadata(TiffImageMetadata):
     view: View = View.other
     animals: list[ShortText] = Field(min_length=1, max_length=20, description="Left to right.")
     rois: list[TiffRoi] = Field(min_length=1, max_length=500)
+    acquired_at: StudyDateTime | None = Field(
+        default=None,
+        description="When the image was taken, with its UTC offset: gives the minutes since the "
+        "session's D-luciferin injection (flag outside_luciferin_window).",
+    )
+    emission_filter: ShortText | None = Field(
+        default=None,
+        description="The emission filter ('open' for none): a change within a study is "
+        "flagged filter_changed (radiance through another filter is not comparable).",
+    )
 
     @model_validator(mode="after")
     def _animals_consistent(self) -> TiffMetadata:
         if len(set(self.animals)) != len(self.animals):
             raise ValueError("an animal is listed twice")
-        strangers = sorted({r.animal for r in self.rois} - set(self.animals))
+        anonymous = [
+            i for i, r in enumerate(self.rois) if r.animal is None and r.site != "background"
+        ]
+        if anonymous:
+            raise ValueError(
+                f"ROI(s) {', '.join(map(str, anonymous))} name no animal; only a background ROI "
+                "may have none"
+            )
+        strangers = sorted({r.animal for r in self.rois if r.animal} - set(self.animals))
         if strangers:
             raise ValueError(f"ROIs name animals that are not listed: {', '.join(strangers)}")
         return self

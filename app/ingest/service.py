@@ -302,9 +302,9 @@ def _keep_tiff(
     placed = [
         PlacedRoi(
             from_json(r.geometry),
-            by_id[r.animal],
+            by_id[r.animal] if r.animal is not None else None,
             r.site,
-            r.label or f"{r.animal} {r.site.value}",
+            r.label or f"{r.animal or 'no animal'} {r.site.value}",
             RoiSource.client,
         )
         for r in metadata.rois
@@ -317,9 +317,13 @@ def _keep_tiff(
         binning=metadata.binning,
         f_number=metadata.f_number,
         fov_cm=metadata.fov_cm,
+        acquired_at=metadata.acquired_at,
         units=image.units,
         camera_metadata=jsonable(
             {
+                "settings": {
+                    "emission_filter": (metadata.emission_filter or "").strip().casefold() or None
+                },
                 "tiff": metadata.model_dump(
                     mode="json", include=set(TiffImageMetadata.model_fields)
                 ),

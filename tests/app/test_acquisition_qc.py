@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import tifffile
 from fastapi.testclient import TestClient
 from numpy.testing import assert_allclose
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -356,3 +358,87 @@ def test_camera_settings_that_change_within_the_study_are_flagged(
     # the numbers themselves are the generator's truth at either binning and exposure
     for acquisition in (binned, shorter):
         assert_allclose([m["total_flux_ps"] for m in spines(acquisition)], FLUXES, rtol=0.02)
+
+
+def test_a_luciferin_window_that_is_no_window_is_refused_at_startup() -> None:
+    for window in ((20.0, 10.0), (-5.0, 15.0), (5.0, float("inf"))):
+        with pytest.raises(ValidationError, match="LUCIFERIN_WINDOW_MIN"):
+            Settings(luciferin_window_min=window)
+    assert Settings(luciferin_window_min=(10.0, 20.0)).luciferin_window_min == (10.0, 20.0)
+
+
+# --- a TIFF from another instrument: the same detection limit and luciferin timing
+
+
+def test_tiff_background_roi_gives_the_analytic_detection_limit(
+    client: TestClient, tmp_path: Path
+) -> None:
+    import io
+    import json
+    import math
+
+    study = new_study(client)
+    session = new_session(client, study, injected_min_before=30)
+    # 256 × 256 radiance image, binning 4 on a 1024-pixel, 20 cm sensor; Gaussian noise of
+    # σ = 200 p/s/cm²/sr on a level of 1000, and a 3e7 p/s source under 3466's spine
+    pixel_cm = 20.0 / 1024 * 4
+    rng = np.random.default_rng(13)
+    sigma, level = 200.0, 1000.0
+    image = level + sigma * rng.standard_normal((256, 256))
+    rows, cols = np.mgrid[0:256, 0:256]
+    spot = np.exp(-((rows - 100) ** 2 + (cols - 80) ** 2) / (2 * 4.0**2))
+    image += 3.0e7 * spot / spot.sum() / (pixel_cm**2 * 4 * math.pi)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, image.astype(np.float32))
+
+    def circle(row: float, col: float) -> dict[str, Any]:
+        return {"type": "circle", "center_row": row, "center_col": col, "radius": 80.0}
+
+    meta = {
+        "units": "p/s/cm²/sr",
+        "binning": 4,
+        "fov_cm": 20.0,
+        "sensor_pixels": 1024,
+        "animals": ["3466", "3467"],
+        "acquired_at": SESSION_AT.isoformat(),
+        "rois": [
+            {"animal": "3466", "site": "spine", "geometry": circle(402.0, 322.0)},
+            {"animal": "3467", "site": "spine", "geometry": circle(402.0, 822.0)},
+            {
+                "site": "background",
+                "geometry": {
+                    "type": "rectangle",
+                    "center_row": 800.0,
+                    "center_col": 512.0,
+                    "width": 800.0,
+                    "height": 320.0,
+                },
+            },
+        ],
+    }
+    response = client.post(
+        f"{url(session)}/tiff",
+        files={"file": ("other.tif", buffer.getvalue(), "image/tiff")},
+        data={"metadata": json.dumps(meta)},
+    )
+    assert response.status_code == 201, response.text
+    by_site = {(m["animal"], m["site"]): m for m in response.json()["measurements"]}
+    source, empty = by_site[("3466", "spine")], by_site[("3467", "spine")]
+    # (level + 3σ) · area · 4π: the analytic limit (σ from 16 000 pixels: ~0.6 %)
+    for m in (source, empty):
+        expected = (level + 3 * sigma) * m["area_cm2"] * 4 * math.pi
+        assert_allclose(m["detection_limit_ps"], expected, rtol=0.02)
+    assert "below_detection" in empty["flags"] and "below_detection" not in source["flags"]
+    assert by_site[(None, "background")]["label"] == "no animal background"
+    for m in response.json()["measurements"]:
+        assert m["minutes_since_injection"] == 30.0
+        assert "outside_luciferin_window" in m["flags"]
+        assert m["calibration_source"] is None and m["method"] == "imaging.quantify:center"
+    # only the background ROI may name no animal
+    meta["rois"][0] = {"site": "spine", "geometry": circle(402.0, 322.0)}
+    refused = client.post(
+        f"{url(session)}/tiff",
+        files={"file": ("other.tif", buffer.getvalue(), "image/tiff")},
+        data={"metadata": json.dumps(meta)},
+    )
+    assert refused.status_code == 422 and "only a background ROI" in refused.text

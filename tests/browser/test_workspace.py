@@ -264,6 +264,7 @@ def _scenario(
     page.unroute("**/acquisitions")
     assert len(keys) == 2 and keys[0] == keys[1] != ""
     later = page.locator("[data-testid=sessions] tr:has-text('2022-01-12') a.chip")
+    later.first.wait_for()
     assert later.count() == 1  # stored once
 
     # 4. review the synthetic acquisition
@@ -279,17 +280,27 @@ def _scenario(
     session_id, acquisition_id = rest.split("/")
     acq_path = f"{study_path}/sessions/{session_id}/acquisitions/{acquisition_id}"
 
-    # 4b. the first two mice were swapped on the stage: drag tag 1 onto position 2, save
+    # 4b. the first two mice were swapped on the stage: on the image, drag tag 3466 onto the
+    # second mouse (the tags swap), give the reason, save
     t = time.perf_counter()
-    page.locator("section[aria-label='Mice in the field']").scroll_into_view_if_needed()
-    page.drag_and_drop(
-        "[data-testid=mice] li[data-position='0']", "[data-testid=mice] li[data-position='1']"
-    )
+    page.evaluate("() => window.scrollTo(0, 0)")
+    first = page.locator("[data-testid=roi-layer] text[data-tag='3466']").bounding_box()
+    second = page.locator("[data-testid=roi-layer] text[data-tag='3467']").bounding_box()
+    page.mouse.move(first["x"] + first["width"] / 2, first["y"] + first["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(second["x"] + second["width"] / 2, second["y"] + 40, steps=8)
+    page.mouse.up()
+    page.wait_for_selector("[data-testid=roi-layer] text.tag.changed[data-tag='3467']")
+    listed = page.locator("[data-testid=mice] li[data-position='0'] select")
+    assert listed.input_value() == "3467"  # the list below follows
+    steps.shot("05a-tags-dragged")
     page.fill("input[aria-label='Field correction reason']", "mice 1 and 2 swapped on the stage")
     page.click("text=Save mouse order")
     page.wait_for_selector("text=Save mouse order", state="detached")
-    first = page.locator("[data-testid=mice] li[data-position='0'] select")
-    assert first.input_value() == "3467"
+    page.wait_for_function(
+        "() => document.querySelector(\"[data-testid=mice] li[data-position='0'] select\")"
+        "?.value === '3467'"
+    )
     page.wait_for_selector("[data-testid=roi-layer] text[data-tag='3466']")
     page.wait_for_selector("[data-testid=measurements] tr:has-text('3466 spine') >> text=1.00e+7")
     page.evaluate("() => window.scrollTo(0, 0)")  # the drags below use viewport coordinates

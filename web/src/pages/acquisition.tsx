@@ -90,7 +90,7 @@ export function AcquisitionPage({ study, sessionId, acquisitionId }: { study: St
         <OverlayFallback base={base} acquisition={a} />
       ) : (
         <Editor
-          key={`${base}-${info.data.rois.map((r) => r.roi_id).join()}`}
+          key={`${base}-${info.data.rois.map((r) => r.roi_id).join()}-${a.animals.map((x) => x.identifier).join()}`}
           base={base}
           acquisition={a}
           info={info.data}
@@ -217,6 +217,11 @@ function Editor({
   const [error, setError] = useState<unknown>();
   const [lastMs, setLastMs] = useState<number | null>(null);
   const [measured, setMeasured] = useState(0); // counts server measurements shown
+  // the mice left to right as the user is correcting them (saved with PUT …/field)
+  const fieldNow = acquisition.animals.map((a) => a.identifier);
+  const [order, setOrder] = useState<string[]>(fieldNow);
+  useEffect(() => setOrder(fieldNow), [fieldNow.join()]);
+  const [tagDrag, setTagDrag] = useState<{ animal: string; x: number; y: number } | null>(null);
   const [, setDrag] = useState<Drag | null>(null); // re-renders while dragging
   const [draft, setDraft] = useState<Geometry | null>(null);
   const [polygon, setPolygon] = useState<Point[]>([]);
@@ -546,12 +551,50 @@ function Editor({
             </g>
             {mice.map((m) => {
               const top = sensorToScreen(view, { row: m.row, col: m.col });
+              // the tag shows the animal the user now names at this mouse's position
+              const at = fieldNow.indexOf(m.animal);
+              const shown = at >= 0 ? order[at] : m.animal;
               return (
-                <text x={top.x} y={Math.max(14, top.y - 6)} class="tag" text-anchor="middle" data-tag={m.animal}>
-                  {m.animal}
+                <text
+                  x={top.x}
+                  y={Math.max(14, top.y - 6)}
+                  class={`tag ${shown !== m.animal ? "changed" : ""}`}
+                  text-anchor="middle"
+                  data-tag={shown}
+                  onPointerDown={(e) => {
+                    // drag a tag onto the right mouse: the two swap in the field's order
+                    e.stopPropagation();
+                    e.preventDefault();
+                    (e.target as Element).setPointerCapture?.(e.pointerId);
+                    setTagDrag({ animal: m.animal, x: e.clientX, y: e.clientY });
+                  }}
+                  onPointerMove={(e) => tagDrag && setTagDrag({ ...tagDrag, x: e.clientX, y: e.clientY })}
+                  onPointerUp={(e) => {
+                    e.stopPropagation();
+                    const from = tagDrag?.animal;
+                    setTagDrag(null);
+                    if (!from) return;
+                    const p = point(e);
+                    const target = mice.reduce((best, x) => (Math.abs(x.col - p.col) < Math.abs(best.col - p.col) ? x : best));
+                    const i = fieldNow.indexOf(from);
+                    const j = fieldNow.indexOf(target.animal);
+                    if (i >= 0 && j >= 0 && i !== j)
+                      setOrder((o) => o.map((x, k) => (k === i ? o[j] : k === j ? o[i] : x)));
+                  }}
+                >
+                  {shown}
                 </text>
               );
             })}
+            {tagDrag &&
+              (() => {
+                const r = svgRef.current!.getBoundingClientRect();
+                return (
+                  <text x={tagDrag.x - r.left} y={tagDrag.y - r.top} class="tag dragging" text-anchor="middle">
+                    {order[fieldNow.indexOf(tagDrag.animal)] ?? tagDrag.animal}
+                  </text>
+                );
+              })()}
             {shapes
               .filter((s) => s.site !== "whole_body")
               .map((s) => {
@@ -667,7 +710,14 @@ function Editor({
           </label>
         </section>
         <ErrorBox error={error} />
-        <MiceInField base={base} acquisition={acquisition} animals={animals} onSaved={onFieldChanged} />
+        <MiceInField
+          base={base}
+          acquisition={acquisition}
+          animals={animals}
+          onSaved={onFieldChanged}
+          order={order}
+          setOrder={setOrder}
+        />
       </aside>
       <div class="wide">
         <MeasurementTable acquisition={acquisition} selected={selected} onSelect={setSelected} />
@@ -908,15 +958,17 @@ function MiceInField({
   acquisition,
   animals,
   onSaved,
+  order,
+  setOrder,
 }: {
   base: string;
   acquisition: Acquisition;
   animals: Animal[];
   onSaved: () => void;
+  order: string[];
+  setOrder: (f: (o: string[]) => string[]) => void;
 }) {
   const original = acquisition.animals.map((a) => a.identifier);
-  const [order, setOrder] = useState<string[]>(original);
-  useEffect(() => setOrder(original), [original.join()]);
   const [dragged, setDragged] = useState<number | null>(null);
   const draggedRef = useRef<number | null>(null);
   const [reason, setReason] = useState("");
@@ -974,9 +1026,8 @@ function MiceInField({
               value={ident}
               aria-label={`Mouse ${i + 1}`}
               onChange={(e) => {
-                const next = [...order];
-                next[i] = (e.target as HTMLSelectElement).value;
-                setOrder(next);
+                const value = (e.target as HTMLSelectElement).value;
+                setOrder((o) => o.map((x, k) => (k === i ? value : x)));
               }}
             >
               {[...new Set([ident, ...animals.filter((a) => !a.archived_at).map((a) => a.identifier)])].map((x) => (
@@ -997,7 +1048,7 @@ function MiceInField({
             <button onClick={save} disabled={reason.trim().length < 3}>
               Save mouse order
             </button>
-            <button class="secondary" onClick={() => setOrder(original)}>
+            <button class="secondary" onClick={() => setOrder(() => original)}>
               Undo
             </button>
           </div>

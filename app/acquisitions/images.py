@@ -202,9 +202,12 @@ def acquisition_qc(
     settings: Settings,
     acquisition: Acquisition,
     click: imaging.IvisClick | None,
+    *,
+    series: Sequence[Acquisition] | None = None,
 ) -> AcquisitionQc:
     """Time since D-luciferin injection, exposure and camera settings against the study's
-    series, for one (flushed) acquisition."""
+    series (``series``: the study's acquisitions, when the caller has them), for one (flushed)
+    acquisition."""
     flags: set[str] = set()
     parameters: dict[str, Any] = {}
     imaging_session = session.get_one(ImagingSession, acquisition.session_id)
@@ -242,11 +245,12 @@ def acquisition_qc(
             # ``saturated`` stays the ROI's own: quantify flags the ROIs whose pixels saturated
             flags |= exposure.flags - {"saturated"}
     # camera settings against the study's series
-    series = list(
-        session.scalars(
-            repository.of_study(imaging_session.study_id).order_by(Acquisition.created_at)
+    if series is None:
+        series = list(
+            session.scalars(
+                repository.of_study(imaging_session.study_id).order_by(Acquisition.created_at)
+            )
         )
-    )
     checks = imaging.check_settings_series([settings_of(a) for a in series])
     mine = next((c for a, c in zip(series, checks, strict=True) if a.id == acquisition.id), None)
     if mine is not None:
@@ -316,6 +320,8 @@ def measure_stored(
     settings: Settings,
     acquisition: Acquisition,
     rois: Sequence[Roi],
+    *,
+    series: Sequence[Acquisition] | None = None,
 ) -> list[Measurement]:
     """New (unsaved) measurement rows for these stored ROIs, measured on the acquisition's
     image rebuilt from its raw file, against its current background ROI, with the
@@ -332,7 +338,7 @@ def measure_stored(
         click=click,
         background=image_roi(background, image) if background is not None else None,
     )
-    qc = acquisition_qc(session, settings, acquisition, click)
+    qc = acquisition_qc(session, settings, acquisition, click, series=series)
     source = primary_source(click)
     return [
         measurement_row(roi, result, source=source, qc=qc)

@@ -82,6 +82,8 @@ def _measure(
     settings: Settings,
     acquisition: Acquisition,
     rois: list[Roi],
+    *,
+    series: list[Acquisition] | None = None,
 ) -> int:
     """New current measurements of ``rois``, the ones they replace kept as history; the
     number whose total flux changed."""
@@ -94,7 +96,7 @@ def _measure(
         )
     }
     changed = 0
-    for row in measure_stored(session, store, settings, acquisition, rois):
+    for row in measure_stored(session, store, settings, acquisition, rois, series=series):
         previous = old.get(row.roi_id)
         if previous is not None:
             previous.is_current = False
@@ -274,11 +276,13 @@ def requantify(
         get_imaging_session(session, principal, study_id, session_id)
     lock_study(session, study.id)  # concurrent requantifications must not both add a current row
     acquisitions = repository.with_image(session, study.id, session_id=session_id)
+    # the camera-settings series of the whole study, read once (not once per acquisition)
+    series = list(session.scalars(repository.of_study(study.id).order_by(Acquisition.created_at)))
     measured = changed = 0
     for acquisition in acquisitions:
         rois = repository.current_rois(session, acquisition.id)
         if rois:
-            changed += _measure(session, store, settings, acquisition, rois)
+            changed += _measure(session, store, settings, acquisition, rois, series=series)
         measured += len(rois)
     audit.record(
         session,

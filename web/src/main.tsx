@@ -98,7 +98,14 @@ function StudyShell({ route, me }: { route: string[]; me: Me }) {
           </div>
           {tab === "setup" && <SetupPage study={study} me={me} />}
           {tab === "sessions" && <SessionsPage study={study} />}
-          {tab === "a" && <AcquisitionPage study={study} sessionId={rest[0]} acquisitionId={rest[1]} />}
+          {tab === "a" && (
+            <AcquisitionPage
+              study={study}
+              sessionId={rest[0]}
+              acquisitionId={rest[1]}
+              canWrite={me.role === "admin" || me.role === "editor"}
+            />
+          )}
           {tab === "compare" && <ComparePage study={study} />}
           {tab === "audit" && <AuditPage study={study} />}
           {tab === "animal" && <AnimalPage study={study} animalId={rest[0]} />}

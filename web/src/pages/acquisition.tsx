@@ -57,14 +57,25 @@ function sharedScale(): ColourScale | null {
   return s ? (JSON.parse(s) as ColourScale) : null;
 }
 
-export function AcquisitionPage({ study, sessionId, acquisitionId }: { study: Study; sessionId: string; acquisitionId: string }) {
+export function AcquisitionPage({
+  study,
+  sessionId,
+  acquisitionId,
+  canWrite = true,
+}: {
+  study: Study;
+  sessionId: string;
+  acquisitionId: string;
+  canWrite?: boolean;
+}) {
   const base = `/studies/${study.id}/sessions/${sessionId}/acquisitions/${acquisitionId}`;
   const acq = useLoad(() => api<Acquisition>(base), [base]);
   const info = useLoad(async () => {
     try {
       return await api<ImageInfo>(`${base}/image`);
     } catch (e) {
-      if (e instanceof ApiError && (e.status === 404 || e.status === 405)) return null; // older server
+      // an older server (404/405), or an acquisition imported from a table, without an image
+      if (e instanceof ApiError && [404, 405, 422].includes(e.status)) return null;
       throw e;
     }
   }, [base]);
@@ -97,6 +108,7 @@ export function AcquisitionPage({ study, sessionId, acquisitionId }: { study: St
           animals={animals.data ?? []}
           onChange={setCurrent}
           onFieldChanged={reloadAll}
+          canWrite={canWrite}
         />
       )}
     </div>
@@ -107,7 +119,15 @@ function OverlayFallback({ base, acquisition }: { base: string; acquisition: Acq
   const img = useLoad(() => blobUrl(`${base}/overlay.png`), [base]);
   return (
     <div class="two">
-      <div>{img.data ? <img class="overlay" src={img.data} alt="luminescence overlay" /> : <Loading what="the overlay" />}</div>
+      <div>
+        {img.data ? (
+          <img class="overlay" src={img.data} alt="luminescence overlay" />
+        ) : img.error ? (
+          <p class="muted">No image: these measurements were imported from a table.</p>
+        ) : (
+          <Loading what="the overlay" />
+        )}
+      </div>
       <MeasurementTable acquisition={acquisition} selected={null} onSelect={() => undefined} />
     </div>
   );
@@ -191,6 +211,7 @@ function Editor({
   animals,
   onChange,
   onFieldChanged,
+  canWrite,
 }: {
   base: string;
   acquisition: Acquisition;
@@ -198,6 +219,7 @@ function Editor({
   animals: Animal[];
   onChange: (a: Acquisition) => void;
   onFieldChanged: () => void;
+  canWrite: boolean;
 }) {
   const [kind, setKind] = useState<ScaleKind>(sharedScale()?.kind ?? "log");
   const [scale, setScale] = useState<ColourScale>(() => sharedScale() ?? { kind: "log", ...info.scale.log });
@@ -343,6 +365,13 @@ function Editor({
       beginDrag({ kind: "draw", type: tool, from: p });
       return;
     }
+    if (!canWrite) {
+      // a viewer key: look, select and pan; changes would be refused (403)
+      const hit = shapes.filter((s) => contains(s.geometry, p)).sort((a, b) => areaOf(a.geometry) - areaOf(b.geometry))[0];
+      if (hit) setSelected(hit.roiId);
+      else beginDrag({ kind: "pan", x: e.clientX, y: e.clientY });
+      return;
+    }
     if (target.handle && sel) {
       beginDrag({ kind: target.handle === "rotate" ? "rotate" : "resize", roiId: sel.roiId, vertex: Number(target.vertex ?? 0) });
       return;
@@ -428,6 +457,7 @@ function Editor({
   // when the keys are released; Delete retires it; Enter closes a polygon; Escape cancels
   const nudgeTimer = useRef<number>();
   function onKeyDown(e: KeyboardEvent) {
+    if (!canWrite) return;
     if (e.key === "Enter" && tool === "polygon" && polygon.length >= 3) {
       create({ type: "polygon", vertices: polygon.map((p) => [p.row, p.col]) });
       setPolygon([]);
@@ -478,7 +508,7 @@ function Editor({
     <div class="editor">
       <div class="viewer-col">
         <div class="toolbar" role="toolbar" aria-label="ROI tools">
-          {(["select", "circle", "ellipse", "rectangle", "polygon"] as const).map((t) => (
+          {(canWrite ? (["select", "circle", "ellipse", "rectangle", "polygon"] as const) : (["select"] as const)).map((t) => (
             <button class={tool === t ? "on" : "secondary"} aria-pressed={tool === t} onClick={() => setTool(t)}>
               {t === "select" ? "Select / move" : t}
             </button>
@@ -672,7 +702,7 @@ function Editor({
             <input value={reason} onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
           </label>
         </section>
-        <section class="card">
+        <section class={`card ${canWrite ? "" : "hidden"}`}>
           <h3>New ROI</h3>
           <p class="hint">Pick a shape above, then drag on the image (polygon: click the corners, Enter to close).</p>
           <label class="field">

@@ -442,3 +442,47 @@ def test_tiff_background_roi_gives_the_analytic_detection_limit(
         data={"metadata": json.dumps(meta)},
     )
     assert refused.status_code == 422 and "only a background ROI" in refused.text
+
+
+# --- the reference click: what the viewer shows and what requantify writes
+
+
+def test_reference_click_viewer_and_requantify_use_living_images_calibration(
+    client: TestClient, ivis_reference_folder: Path
+) -> None:
+    study = make_study(client, name="reference", day0="2021-12-20")
+    control = make_control(client, study["id"])
+    for animal in ANIMALS:
+        make_animal(client, study["id"], control["id"], animal)
+    # the instrument's clock is US Central time (CST, UTC−6, in January)
+    opened = {
+        "acquired_at": "2022-01-05T11:42:35-06:00",
+        "luciferin_injected_at": "2022-01-05T11:35:00-06:00",
+    }
+    session = client.post(f"/studies/{study['id']}/sessions", json=opened).json()
+    session |= {"study_id": study["id"]}
+    stored = upload(client, session, zip_folder(ivis_reference_folder))
+    # Acquisition Seconds 3724249379 is 17:42:59 UTC: the printed local "11:42:59" in CST,
+    # 7 min 59 s after the injection, inside the 5–15 min window
+    for m in stored["measurements"]:
+        assert_allclose(m["minutes_since_injection"], 7 + 59 / 60, rtol=1e-12)
+        assert "outside_luciferin_window" not in m["flags"]
+    # the viewer's radiance is Living Image's corrected image, pixel for pixel
+    response = client.get(f"{url(session)}/{stored['id']}/image/radiance")
+    assert response.status_code == 200, response.text
+    corrected = tifffile.imread(ivis_reference_folder / "luminescentFloatCorrected.TIF")
+    shown = np.frombuffer(response.content, dtype="<f4").reshape(corrected.shape)
+    assert_allclose(shown, corrected, rtol=1e-7)
+    # requantify: new current rows (the old ones history) with the same Living Image values
+    result = client.post(f"/studies/{study['id']}/requantify").json()
+    assert (result["measurements"], result["changed"]) == (6, 0)
+    again = client.get(f"{url(session)}/{stored['id']}").json()
+    printed = [2.370e5, 9.330e6, 7.892e6, 4.445e5, 7.398e4]
+    by_label = {m["label"]: m for m in again["measurements"]}
+    rois = [by_label[f"ROI {i}"] for i in range(1, 6)]
+    assert_allclose([m["total_flux_ps"] for m in rois], printed, rtol=1e-4)
+    assert ["below_detection" in m["flags"] for m in rois] == [False] * 4 + [True]
+    assert ["calibration_disagrees" in m["flags"] for m in rois] == [False] * 4 + [True]
+    assert {m["measurement_id"] for m in again["measurements"]}.isdisjoint(
+        m["measurement_id"] for m in stored["measurements"]
+    )

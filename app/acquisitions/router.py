@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import BinaryIO, Literal
+from typing import Annotated, BinaryIO, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 
-from app.acquisitions import service
-from app.acquisitions.schemas import AcquisitionMove, AcquisitionRead
+from app.acquisitions import kinetics, service
+from app.acquisitions.schemas import AcquisitionMove, AcquisitionRead, SessionKinetics
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.responses import PROBLEM_RESPONSES, attachment_headers
 
@@ -31,6 +31,26 @@ def list_acquisitions(
 ) -> list[AcquisitionRead]:
     """Every acquisition of an imaging session, with its animals and current measurements."""
     return service.list_acquisitions(session, principal, study_id, session_id)
+
+
+@router.get("/kinetics", summary="Kinetic curves of the session's repeated clicks")
+def session_kinetics(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    max_gap_min: Annotated[
+        float,
+        Query(gt=0, le=720, description="Largest gap between two clicks of one sequence, min."),
+    ] = 30.0,
+) -> SessionKinetics:
+    """Clicks of the same view of the same mice, each within max_gap_min of the previous one,
+    are one kinetic sequence (one injection imaged repeatedly): per animal and site, its
+    total flux at each click and the peak, flagged when the peak is at the first or last
+    click (the true peak may lie outside the sequence)."""
+    return kinetics.session_kinetics(
+        session, principal, study_id, session_id, max_gap_min=max_gap_min
+    )
 
 
 @router.get("/{acquisition_id}", summary="Get an acquisition")

@@ -57,3 +57,50 @@ class AcquisitionMove(InputModel):
 
     session_id: uuid.UUID = Field(description="The imaging session it belongs to.")
     reason: LongText = Field(min_length=3, description="Why it moves (audited).")
+
+
+class KineticPoint(BaseModel):
+    acquisition_id: uuid.UUID
+    click_number: str | None
+    acquired_at: datetime
+    minutes_since_injection: float | None = Field(
+        description="Acquisition time minus the session's D-luciferin injection, min."
+    )
+    measurement_id: uuid.UUID
+    total_flux_ps: float | None
+    flags: list[str]
+
+
+class KineticCurve(BaseModel):
+    """One animal's site across the clicks of a kinetic sequence, and its peak."""
+
+    animal: str
+    site: str
+    points: list[KineticPoint] = Field(description="In order of acquisition.")
+    peak_index: int | None = Field(description="Position of the peak in points.")
+    peak_total_flux_ps: float | None
+    peak_minutes_since_injection: float | None
+    peak_flags: list[str] = Field(
+        description="peak_at_last_point (still rising when imaging stopped), "
+        "peak_at_first_point (imaging may have started after the peak) or too_few_points."
+    )
+
+
+class KineticSequence(BaseModel):
+    sequence: int = Field(description="0, 1, … in order of first acquisition.")
+    view: str
+    acquisition_ids: list[uuid.UUID] = Field(description="In order of acquisition.")
+    curves: list[KineticCurve]
+
+
+class SessionKinetics(BaseModel):
+    """A session's kinetic sequences: clicks of the same view of the same mice, each within
+    max_gap_min of the previous one (one injection imaged repeatedly)."""
+
+    session_id: uuid.UUID
+    max_gap_min: float
+    sequences: list[KineticSequence]
+    not_timed: list[uuid.UUID] = Field(
+        description="Acquisitions without an acquisition time (e.g. a TIFF without "
+        "acquired_at): they cannot be placed on a kinetic curve."
+    )

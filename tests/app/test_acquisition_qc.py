@@ -486,3 +486,49 @@ def test_reference_click_viewer_and_requantify_use_living_images_calibration(
     assert {m["measurement_id"] for m in again["measurements"]}.isdisjoint(
         m["measurement_id"] for m in stored["measurements"]
     )
+
+
+# --- kinetic sequences: one injection imaged repeatedly
+
+
+def test_repeated_clicks_of_one_session_are_a_kinetic_curve_with_its_peak(
+    client: TestClient, tmp_path: Path
+) -> None:
+    study = new_study(client)
+    session = new_session(client, study, injected_min_before=5)
+    scales = {0: 1.0, 5: 1.5, 10: 1.2, 120: 3.0}  # minutes after SESSION_AT → flux scale
+    stored = {}
+    for k, (after, scale) in enumerate(scales.items()):
+        content = click_zip(
+            tmp_path,
+            f"SYN3{k}",
+            acquired_at=SESSION_AT + timedelta(minutes=after),
+            fluxes=tuple(f * scale for f in FLUXES),
+            exposure_s=120.0,  # one exposure: the scales are the only change
+        )
+        stored[after] = upload(client, session, content)
+    response = client.get(f"{url(session)}/kinetics")
+    assert response.status_code == 200, response.text
+    kinetics = response.json()
+    # the click two hours later is alone (gap > 30 min): no sequence
+    assert len(kinetics["sequences"]) == 1
+    sequence = kinetics["sequences"][0]
+    assert sequence["acquisition_ids"] == [stored[t]["id"] for t in (0, 5, 10)]
+    spines = {c["animal"]: c for c in sequence["curves"] if c["site"] == "spine"}
+    assert sorted(spines) == ANIMALS
+    for animal, flux in zip(ANIMALS, FLUXES, strict=True):
+        curve = spines[animal]
+        assert [p["minutes_since_injection"] for p in curve["points"]] == [5.0, 10.0, 15.0]
+        assert_allclose(
+            [p["total_flux_ps"] for p in curve["points"]],
+            [flux, 1.5 * flux, 1.2 * flux],
+            rtol=0.02,  # the generator's source flux
+        )
+        assert curve["peak_index"] == 1 and curve["peak_minutes_since_injection"] == 10.0
+        assert_allclose(curve["peak_total_flux_ps"], 1.5 * flux, rtol=0.02)
+        assert curve["peak_flags"] == []
+    # a wider gap joins the late click: the curve then peaks at its last point
+    wide = client.get(f"{url(session)}/kinetics", params={"max_gap_min": 180}).json()
+    curve = next(c for c in wide["sequences"][0]["curves"] if c["site"] == "spine")
+    assert curve["peak_index"] == 3 and curve["peak_flags"] == ["peak_at_last_point"]
+    assert client.get(f"{url(session)}/kinetics", params={"max_gap_min": 0}).status_code == 422

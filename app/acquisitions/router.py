@@ -80,6 +80,48 @@ def move_acquisition(
     return service.move_acquisition(session, principal, study_id, session_id, acquisition_id, data)
 
 
+VminQuery = Annotated[
+    float | None,
+    Query(
+        description="Lower end of the colour range, in the image's units (p/s/cm²/sr); with "
+        "vmax, e.g. one range for every image of a time course. Default: the image's own."
+    ),
+]
+VmaxQuery = Annotated[float | None, Query(description="Upper end of the colour range.")]
+DpiQuery = Annotated[int, Query(ge=50, le=600, description="Resolution; 300 for print.")]
+
+
+def _overlay(
+    fmt: Literal["png", "svg"],
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    scale: Literal["log", "linear"],
+    vmin: float | None,
+    vmax: float | None,
+    dpi: int,
+) -> Response:
+    content = service.overlay_png(
+        session,
+        principal,
+        store,
+        settings,
+        study_id,
+        session_id,
+        acquisition_id,
+        scale=scale,
+        vmin=vmin,
+        vmax=vmax,
+        dpi=dpi,
+        format=fmt,
+    )
+    return Response(content, media_type="image/svg+xml" if fmt == "svg" else "image/png")
+
+
 @router.get(
     "/{acquisition_id}/overlay.png",
     summary="Overlay image",
@@ -95,13 +137,63 @@ def overlay(
     store: BlobStoreDep,
     settings: SettingsDep,
     scale: Literal["log", "linear"] = "log",
+    vmin: VminQuery = None,
+    vmax: VmaxQuery = None,
+    dpi: DpiQuery = 100,
 ) -> Response:
     """The luminescence (radiance, log or linear colour scale with a colour bar) on the
-    photograph, with every ROI outlined, labelled and its total flux written next to it."""
-    png = service.overlay_png(
-        session, principal, store, settings, study_id, session_id, acquisition_id, scale=scale
+    photograph, with every ROI outlined, labelled with ear tag and site and its total flux
+    written next to it."""
+    return _overlay(
+        "png",
+        study_id,
+        session_id,
+        acquisition_id,
+        session,
+        principal,
+        store,
+        settings,
+        scale,
+        vmin,
+        vmax,
+        dpi,
     )
-    return Response(png, media_type="image/png")
+
+
+@router.get(
+    "/{acquisition_id}/overlay.svg",
+    summary="Overlay image as SVG",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG"}},
+)
+def overlay_svg(
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    scale: Literal["log", "linear"] = "log",
+    vmin: VminQuery = None,
+    vmax: VmaxQuery = None,
+    dpi: DpiQuery = 100,
+) -> Response:
+    """The overlay as an SVG (text and outlines as vectors, for a paper's figure)."""
+    return _overlay(
+        "svg",
+        study_id,
+        session_id,
+        acquisition_id,
+        session,
+        principal,
+        store,
+        settings,
+        scale,
+        vmin,
+        vmax,
+        dpi,
+    )
 
 
 @router.get(

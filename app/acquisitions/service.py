@@ -195,19 +195,49 @@ def overlay_png(
     acquisition_id: uuid.UUID,
     *,
     scale: str = "log",
+    vmin: float | None = None,
+    vmax: float | None = None,
+    dpi: int = 100,
+    format: str = "png",
 ) -> bytes:
-    """The luminescence on the photograph with each current ROI, its label and its flux."""
+    """The luminescence (its primary calibration) on the photograph with each current ROI
+    labelled with ear tag and site and its total flux; PNG or SVG, on the caller's colour
+    range (e.g. one range for a whole time course) or the image's own."""
+    if (vmin is None) != (vmax is None):
+        raise Unprocessable("Give vmin and vmax together (a colour range), or neither.")
+    if vmin is not None and vmax is not None:
+        if not vmin < vmax:
+            raise Unprocessable(f"vmin ({vmin:g}) must be below vmax ({vmax:g}).")
+        if scale != "linear" and vmin <= 0:
+            raise Unprocessable(f"A log colour scale needs vmin > 0, got {vmin:g}.")
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
     click, image = load_calibrated(session, store, settings, acquisition)
-    rois = [image_roi(r, image) for r in repository.current_rois(session, acquisition.id)]
+    stored = repository.current_rois(session, acquisition.id)
+    tags: dict[uuid.UUID | None, str] = {
+        animal_id: ident for _, animal_id, ident in repository.field(session, acquisition.id)
+    }
+    rois = [image_roi(r, image) for r in stored]
     measurements = quantify_rois(image, rois, f"{acquisition.click_number}.zip")
     photo = click.photograph if click is not None else None
-    return imaging.render_overlay(
-        image,
-        photograph=photo.data if photo is not None else None,
-        photograph_binning=photo.binning if photo is not None else None,
-        rois=rois,
-        measurements=measurements,
-        scale="linear" if scale == "linear" else "log",
-        title=f"{acquisition.click_number} — {acquisition.view.value}",
-    )
+    try:
+        return imaging.render_overlay(
+            image,
+            photograph=photo.data if photo is not None else None,
+            photograph_binning=photo.binning if photo is not None else None,
+            rois=rois,
+            measurements=measurements,
+            labels=[
+                f"{tags.get(r.animal_id, '')} {r.site.value}".strip()
+                if r.site not in (Site.custom, Site.unassigned)
+                else f"{tags.get(r.animal_id, '')} {r.label or r.site.value}".strip()
+                for r in stored
+            ],
+            scale="linear" if scale == "linear" else "log",
+            vmin=vmin,
+            vmax=vmax,
+            dpi=dpi,
+            format="svg" if format == "svg" else "png",
+            title=f"{acquisition.click_number} — {acquisition.view.value}",
+        )
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"Cannot draw this overlay: {exc}") from exc

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.analysis import figures, service
 from app.analysis.schemas import ComparisonCreate, ComparisonRead, SummaryRead
-from app.deps import PrincipalDep, SessionDep
+from app.deps import PrincipalDep, ReadSessionFactoryDep, SessionDep
 from app.measurements.schemas import Metric, Series
 from app.measurements.service import series_csv
 from app.models import Site
@@ -57,13 +57,17 @@ def get_summary(
     summary="Compare a treatment arm with its control",
 )
 def create_comparison(
-    study_id: uuid.UUID, body: ComparisonCreate, session: SessionDep, principal: PrincipalDep
+    study_id: uuid.UUID,
+    body: ComparisonCreate,
+    session: SessionDep,
+    reader: ReadSessionFactoryDep,
+    principal: PrincipalDep,
 ) -> ComparisonRead:
     """Run the treatment-vs-control statistics at one site (per-day Mann–Whitney and Welch
     with Holm/BH, AUC, growth rates, mixed model, T/C %, %TGI, incidence and
     metastasis-free survival) and store the result with its parameters, input measurements
     and software versions."""
-    return service.create_comparison(session, principal, study_id, body)
+    return service.create_comparison(session, reader, principal, study_id, body)
 
 
 Include = Annotated[

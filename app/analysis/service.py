@@ -9,7 +9,7 @@ from importlib.metadata import version
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import cohorts
 from app import __version__, audit
@@ -201,29 +201,37 @@ def _outcomes(
 
 
 def create_comparison(
-    session: Session, principal: Principal, study_id: uuid.UUID, data: ComparisonCreate
+    session: Session,
+    reader: sessionmaker[Session],
+    principal: Principal,
+    study_id: uuid.UUID,
+    data: ComparisonCreate,
 ) -> ComparisonRead:
-    """Compare a treatment arm with its control at one site and store the result with its inputs."""
+    """Compare a treatment arm with its control at one site and store the result with its
+    inputs. The inputs are read in a read-only transaction and the statistics computed with
+    no transaction open; only storing the result takes the write lock (on SQLite, a fit of
+    a second or more would otherwise hold every other write back)."""
     principal.require_write()
-    study = get_study(session, principal, study_id)
-    treatment, control = resolve_arms(session, principal, study, data)
-    window = (data.window.day_from, data.window.day_to) if data.window else None
-    all_points = load_points(
-        session, study, site=data.site, metric=data.metric, arm_ids=[treatment.id, control.id]
-    )
-    if not all_points:
-        raise Unprocessable(
-            f"No {data.metric} measurements for site '{data.site.value}' in arms "
-            f"'{treatment.name}' and '{control.name}'. Import or quantify images first."
+    with reader() as read:
+        study = get_study(read, principal, study_id)
+        treatment, control = resolve_arms(read, principal, study, data)
+        window = (data.window.day_from, data.window.day_to) if data.window else None
+        all_points = load_points(
+            read, study, site=data.site, metric=data.metric, arm_ids=[treatment.id, control.id]
         )
-    points = in_window(all_points, window)
-    if not points:
-        raise Unprocessable(
-            f"No measurements between day {window[0]:g} and day {window[1]:g}; the data cover days "  # type: ignore[index]
-            f"{min(p.day for p in all_points)}–{max(p.day for p in all_points)}."
-        )
-    counts = _check_enough_animals(points, (treatment, control), data.site.value)
-    cohort = build_cohort(session, study, points, site=data.site.value)
+        if not all_points:
+            raise Unprocessable(
+                f"No {data.metric} measurements for site '{data.site.value}' in arms "
+                f"'{treatment.name}' and '{control.name}'. Import or quantify images first."
+            )
+        points = in_window(all_points, window)
+        if not points and window is not None:
+            raise Unprocessable(
+                f"No measurements between day {window[0]:g} and day {window[1]:g}; the data "
+                f"cover days {min(p.day for p in all_points)}–{max(p.day for p in all_points)}."
+            )
+        counts = _check_enough_animals(points, (treatment, control), data.site.value)
+        cohort = build_cohort(read, study, points, site=data.site.value)
     try:
         results = _outcomes(cohort, data, control.name, treatment.name)
     except cohorts.CohortsError as exc:

@@ -108,10 +108,18 @@ def on_rollback(session: Session, undo: Callable[[], None]) -> None:
     session.info.setdefault(_UNDO, []).append(undo)
 
 
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction per unit of work (a request, a CLI command), in a fresh session."""
+def session_scope(
+    factory: sessionmaker[Session], *, reason: str | None = None
+) -> Iterator[Session]:
+    """One transaction per unit of work (a request, a CLI command), in a fresh session;
+    ``reason`` (why the change is made) is kept in its ``info`` for the audit trail."""
     with factory() as session:
+        if reason is not None:
+            session.info[REQUEST_REASON] = reason
         yield from unit_of_work(session)
+
+
+REQUEST_REASON = "osteolux_request_reason"
 
 
 transaction = contextmanager(session_scope)

@@ -32,7 +32,14 @@ def get_session(request: Request) -> Iterator[Session]:
     """
     state = request.app.state
     read_only = request.method in READ_METHODS
-    yield from session_scope(state.read_session_factory if read_only else state.session_factory)
+    factory = state.read_session_factory if read_only else state.session_factory
+    yield from session_scope(factory, reason=change_reason(request))
+
+
+def change_reason(request: Request) -> str | None:
+    """The X-Change-Reason header, kept for the audit trail of every write of the request."""
+    reason = request.headers.get("X-Change-Reason", "").strip()
+    return reason[:2000] or None
 
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API key>")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
+from app.db import REQUEST_REASON
 from app.models import AuditEvent, utc_now
 
 
@@ -89,7 +90,9 @@ def _append(
                 k: [_jsonable(x) for x in v] if isinstance(v, tuple) else _jsonable(v)
                 for k, v in (changes or {}).items()
             },
-            reason=reason,
+            # The request's X-Change-Reason when the service has no reason of its own (a
+            # body's reason, as on ROI edits, wins): every write records why, if told.
+            reason=reason if reason is not None else session.info.get(REQUEST_REASON),
         )
     )
 

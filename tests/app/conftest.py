@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
-from app.db import make_engine, unit_of_work
-from app.deps import get_read_session_factory, get_session
+from app.db import make_engine, session_scope
+from app.deps import change_reason, get_read_session_factory, get_session
 from app.labs.service import create_lab
 from app.main import create_app
 from app.migrations import upgrade_to_head
@@ -111,11 +112,10 @@ def app(
 ) -> Any:
     app = create_app(settings)
 
-    def _test_session() -> Iterator[Session]:
+    def _test_session(request: Request) -> Iterator[Session]:
         # As in production, a fresh session per request (so stale objects cannot hide bugs);
         # its commit is a SAVEPOINT release inside the test's transaction.
-        with test_session_factory() as session:
-            yield from unit_of_work(session)
+        yield from session_scope(test_session_factory, reason=change_reason(request))
 
     app.dependency_overrides[get_session] = _test_session
     app.dependency_overrides[get_read_session_factory] = lambda: test_session_factory

@@ -278,3 +278,35 @@ def test_living_image_rois_that_name_no_site_are_unassigned_until_a_site_is_give
     ).json()["items"]
     assert [(m["animal"], m["total_flux_ps"]) for m in skull] == [("3467", head["total_flux_ps"])]
     assert "4 ROI(s) name no site" in assigned.json()["warnings"][0]
+
+
+def test_every_write_records_the_x_change_reason_it_was_sent_with(
+    client: TestClient, db_session: Session, imaging_session: dict[str, Any], synthetic_zip: bytes
+) -> None:
+    why = {"X-Change-Reason": "re-imaged after the luciferin batch was replaced"}
+    uploaded = client.post(
+        url(imaging_session),
+        files={"file": ("click.zip", synthetic_zip, "application/zip")},
+        headers=why,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    imported = client.post(
+        f"/studies/{imaging_session['study_id']}/measurements/import",
+        files={"file": ("w.csv", b"animal,day,site,total_flux_ps\n3466,21,spine,1e6\n")},
+        headers={"X-Change-Reason": "values from the pilot notebook"},
+    )
+    assert imported.status_code == 201, imported.text
+    roi = uploaded.json()["measurements"][0]
+    edited = client.patch(
+        f"{url(imaging_session)}/{uploaded.json()['id']}/rois/{roi['roi_id']}",
+        json={"label": "3466 spine (checked)", "reason": "label typo"},
+        headers={"X-Change-Reason": "the header loses to the body's own reason"},
+    )
+    assert edited.status_code == 200, edited.text
+    reasons = {
+        (e.action, e.object_type): e.reason
+        for e in db_session.scalars(select(AuditEvent).order_by(AuditEvent.at))
+    }
+    assert reasons[("ingest", "acquisition")] == why["X-Change-Reason"]
+    assert reasons[("import", "study")] == "values from the pilot notebook"
+    assert reasons[("update", "roi")] == "label typo"

@@ -115,7 +115,8 @@ def test_every_cage_imaged_dorsal_and_ventral(demo_run: DemoRun) -> None:
             assert views == ["dorsal", "ventral"]
         for a in acquisitions:
             assert 1 <= len(a["animals"]) <= 5
-            assert {m["site"] for m in a["measurements"]} == set(SITES)
+            # the sites, and (issue 13) the background square giving their detection limits
+            assert {m["site"] for m in a["measurements"]} == {*SITES, "background"}
             assert all(m["saturated_pixels"] == 0 for m in a["measurements"])
 
 

@@ -1,4 +1,12 @@
-# osteolux API image: slim Python, runs as an unprivileged user.
+# osteolux image: the workspace (web/) built with Node, served with the API by slim Python,
+# running as an unprivileged user.
+FROM node:20-slim AS workspace
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,6 +32,7 @@ COPY app app
 COPY imaging imaging
 COPY cohorts cohorts
 COPY push push
+COPY --from=workspace /web/dist web/dist
 RUN pip install --quiet --no-deps -e .
 
 USER osteolux

@@ -150,5 +150,10 @@ def test_dockerfile_is_slim_and_unprivileged() -> None:
     users = re.findall(r"^USER (\S+)", dockerfile, re.M)
     assert users and users[-1] not in {"root", "0"}
     assert "osteolux" in re.search(r"^CMD (.+)$", dockerfile, re.M).group(1)
-    for path in re.findall(r"^COPY (\S+) ", dockerfile, re.M):
+    # Files copied from the checkout exist (not those copied from a build stage).
+    for path in re.findall(r"^COPY (?!--from=)(\S+) ", dockerfile, re.M):
         assert (ROOT / path).exists(), path
+    # The workspace is built in a Node stage from its lock file and copied into the image.
+    assert re.search(r"^FROM node:\d+\S* AS workspace", dockerfile, re.M)
+    assert "npm ci" in dockerfile
+    assert re.search(r"^COPY --from=workspace /web/dist web/dist", dockerfile, re.M)

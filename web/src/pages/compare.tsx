@@ -62,7 +62,7 @@ export function ComparePage({ study }: { study: Study }) {
     };
     if (get("floor")) body.floor = Number(get("floor"));
     if (get("day_from") || get("day_to")) body.window = { day_from: Number(get("day_from") || 0), day_to: Number(get("day_to") || 1e6) };
-    if (get("threshold")) body.threshold = { flux_ps: Number(get("threshold")), consecutive: Number(get("consecutive") || 1) };
+    if (get("threshold")) body.threshold = { value: Number(get("threshold")), consecutive: Number(get("consecutive") || 1) };
     setBusy(true);
     setError(undefined);
     try {

@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app import __version__
 from app.acquisitions.router import router as acquisitions_router
+from app.acquisitions.router import study_router as sequence_router
 from app.analysis.router import router as analysis_router
 from app.animals.router import router as animals_router
 from app.arms.router import router as arms_router
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions_router,
         ingest_router,
         acquisitions_router,
+        sequence_router,
         rois_router,
         measurements_router,
         analysis_router,

@@ -12,11 +12,16 @@ from typing import Annotated, BinaryIO, Literal
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
-from app.acquisitions import kinetics, service
+from app.acquisitions import figures, kinetics, service
 from app.acquisitions.schemas import AcquisitionMove, AcquisitionRead, SessionKinetics
+from app.auth import Principal
+from app.config import Settings
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
+from app.models import View
 from app.responses import PROBLEM_RESPONSES, attachment_headers
+from app.storage import BlobStore
 
 router = APIRouter(
     prefix="/studies/{study_id}/sessions/{session_id}/acquisitions",
@@ -223,3 +228,127 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(1024**2):
             yield chunk
+
+
+#: Study-level figures (included by ``app.main`` beside ``router``).
+study_router = APIRouter(
+    prefix="/studies/{study_id}", tags=["acquisitions"], responses=PROBLEM_RESPONSES
+)
+
+
+def _sequence(
+    fmt: Literal["png", "svg"],
+    study_id: uuid.UUID,
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    settings: Settings,
+    animal: str | None,
+    arm_id: uuid.UUID | None,
+    view: View,
+    scale: Literal["log", "linear"],
+    vmin: float | None,
+    vmax: float | None,
+    dpi: int,
+) -> Response:
+    content = figures.sequence_figure(
+        session,
+        principal,
+        store,
+        settings,
+        study_id,
+        animal=animal,
+        arm_id=arm_id,
+        view=view,
+        scale=scale,
+        vmin=vmin,
+        vmax=vmax,
+        dpi=dpi,
+        format=fmt,
+    )
+    return Response(content, media_type="image/svg+xml" if fmt == "svg" else "image/png")
+
+
+AnimalQuery = Annotated[
+    str | None, Query(max_length=100, description="The animal's ear tag (or arm_id).")
+]
+ArmQuery = Annotated[uuid.UUID | None, Query(description="An arm: all its animals (or animal).")]
+
+
+@study_router.get(
+    "/sequence.png",
+    summary="Image sequence of one animal or one arm",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "PNG"}},
+)
+def sequence_png(
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    animal: AnimalQuery = None,
+    arm_id: ArmQuery = None,
+    view: View = View.dorsal,
+    scale: Literal["log", "linear"] = "log",
+    vmin: VminQuery = None,
+    vmax: VmaxQuery = None,
+    dpi: DpiQuery = 100,
+) -> Response:
+    """Living Image's image-sequence layout: every image of this view showing the animal (or
+    the arm's animals), in order of day, on one colour scale with one colour bar (the caller's
+    vmin/vmax, else one range over all panels); their ROIs labelled with ear tag, site and
+    total flux."""
+    return _sequence(
+        "png",
+        study_id,
+        session,
+        principal,
+        store,
+        settings,
+        animal,
+        arm_id,
+        view,
+        scale,
+        vmin,
+        vmax,
+        dpi,
+    )
+
+
+@study_router.get(
+    "/sequence.svg",
+    summary="Image sequence of one animal or one arm, as SVG",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG"}},
+)
+def sequence_svg(
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    animal: AnimalQuery = None,
+    arm_id: ArmQuery = None,
+    view: View = View.dorsal,
+    scale: Literal["log", "linear"] = "log",
+    vmin: VminQuery = None,
+    vmax: VmaxQuery = None,
+    dpi: DpiQuery = 100,
+) -> Response:
+    """The image sequence as an SVG (for a paper's figure)."""
+    return _sequence(
+        "svg",
+        study_id,
+        session,
+        principal,
+        store,
+        settings,
+        animal,
+        arm_id,
+        view,
+        scale,
+        vmin,
+        vmax,
+        dpi,
+    )

@@ -140,13 +140,14 @@ def _draw(
     metric: str,
     day: int | None,
     title: str,
+    floor: float | None = None,
 ) -> plots.Figure:
     unit = UNITS[metric]
     animals = animal_points(session, study, points)
     if kind == "growth":
         cohort = build_cohort(session, study, points, site=site)
         present = [a for a in arms if a in cohort.arms]  # an arm without data has no row
-        summary = _stats(lambda: cohorts.summarize(cohort, site=site, arms=present))
+        summary = _stats(lambda: cohorts.summarize(cohort, site=site, arms=present, floor=floor))
         return plots.growth_curves(
             summary, animals, title=title, unit=unit, arms=arms, controls=controls, colors=colors
         )
@@ -225,7 +226,15 @@ def comparison_plot(
 ) -> bytes:
     """A plot of a stored comparison, redrawn from exactly the measurements it used."""
     row, study = get_comparison_row(session, principal, study_id, comparison_id)
-    points = stored_points(row)
+    # Exactly the stored inputs, drawn under their arms' current names (an arm renamed
+    # since is the same arm, found by its id).
+    names = {
+        arm_id: name
+        for arm_id, name in session.execute(
+            select(Arm.id, Arm.name).where(Arm.id.in_([row.control_arm_id, row.treatment_arm_id]))
+        )
+    }
+    points = [p.model_copy(update={"arm": names.get(p.arm_id, p.arm)}) for p in stored_points(row)]
     arms, controls = _arms(session, study, only=[row.control_arm_id, row.treatment_arm_id])
     colors = study_colors(session, study)
     control = next(a for a in arms if a in controls)
@@ -278,5 +287,6 @@ def comparison_plot(
         metric=row.metric,
         day=day,
         title=title,
+        floor=row.parameters.get("floor"),  # as the comparison itself was computed
     )
     return plots.render(figure, fmt)

@@ -149,3 +149,44 @@ def test_an_arm_has_the_same_colour_in_study_and_comparison_plots(
         colors = svg_colors(client.get(f"{base}/{kind}", params={"format": "svg"}).content)
         assert second in colors, kind
         assert first_color not in colors, kind
+
+
+def test_renaming_an_arm_keeps_every_plot_of_a_stored_comparison(
+    client: TestClient,
+    study: dict,  # noqa: F811
+) -> None:
+    created = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "threshold": {"value": 1e6}},
+    )
+    assert created.status_code == 201, created.text
+    renamed = client.patch(
+        f"/studies/{study['id']}/arms/{study['treatment']['id']}", json={"name": "1D11 renamed"}
+    )
+    assert renamed.status_code == 200, renamed.text
+    base = f"/studies/{study['id']}/comparisons/{created.json()['id']}/plots"
+    for kind in ("survival", "incidence", "growth", "spaghetti", "waterfall"):
+        assert_png(client.get(f"{base}/{kind}"))
+
+
+def test_a_comparison_growth_plot_uses_the_floor_the_comparison_was_computed_with(
+    client: TestClient,
+    study: dict,  # noqa: F811
+) -> None:
+    from tests.app.test_analysis_api import CONTROL
+
+    # A mouse whose signal fell to 0 on a later day: its log needs the floor.
+    zero = client.post(
+        f"/studies/{study['id']}/measurements/import",
+        files={
+            "file": ("late.csv", f"animal,day,site,total_flux_ps\n{CONTROL[0]},35,whole_body,0\n")
+        },
+    )
+    assert zero.status_code == 201, zero.text
+    created = client.post(
+        f"/studies/{study['id']}/comparisons",
+        json={"treatment_arm_id": study["treatment"]["id"], "floor": 1e4},
+    )
+    assert created.status_code == 201, created.text
+    base = f"/studies/{study['id']}/comparisons/{created.json()['id']}/plots"
+    assert_png(client.get(f"{base}/growth"))

@@ -39,6 +39,18 @@ class AcquisitionRead(BaseModel):
         "whose site is unassigned (they count in no site's series until a site is given).",
     )
     created_at: datetime
+    acquired_at: datetime | None = Field(
+        default=None,
+        description="When the luminescent image was taken (a click's Acquisition Seconds; a "
+        "TIFF's acquired_at), UTC.",
+    )
+    qc: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Acquisition QC as of its newest measurement: minutes_since_injection and "
+        "the luciferin window, exposure (peak counts above bias, saturated pixels, flags) and "
+        "camera_settings (each changed setting as [this image, the study's most common], "
+        "impact: info, caution or incomparable). The same flags are on every measurement.",
+    )
 
 
 class AcquisitionMove(InputModel):

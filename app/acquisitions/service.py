@@ -88,6 +88,8 @@ def acquisition_read(
         calibration=acquisition.camera_metadata.get("calibration", []),
         warnings=_warnings(acquisition, measurements) + qc_warnings(qc),
         created_at=acquisition.created_at,
+        acquired_at=acquisition.acquired_at,
+        qc=qc,
     )
 
 

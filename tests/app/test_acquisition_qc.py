@@ -249,6 +249,13 @@ def test_time_since_injection_inside_and_outside_the_window(
         said = [w for w in acquisition["warnings"] if "D-luciferin" in w]
         assert len(said) == (1 if flags else 0)
     assert "40.0 min" in next(w for w in late["warnings"] if "D-luciferin" in w)
+    # the acquisition says it too, with the window
+    assert late["acquired_at"] == "2026-07-15T08:15:00Z"
+    assert late["qc"]["minutes_since_injection"] == 40.0
+    assert late["qc"]["luciferin"] == {
+        "window_min": [5.0, 15.0],
+        "flags": ["outside_luciferin_window"],
+    }
 
 
 def test_the_window_is_configurable_and_unknown_times_are_no_flag(
@@ -354,6 +361,8 @@ def test_camera_settings_that_change_within_the_study_are_flagged(
     # a filter change is said to be incomparable, a binning change to need care
     assert any("incomparable" in w and "560" in w for w in filtered["warnings"])
     assert any("binning 4 (study: 8)" in w and "with care" in w for w in binned["warnings"])
+    assert binned["qc"]["camera_settings"]["changed"] == {"binning": [4, 8]}
+    assert filtered["qc"]["camera_settings"]["impact"] == "incomparable"
     assert not any("Camera settings" in w for w in shorter["warnings"] + same["warnings"])
     # the numbers themselves are the generator's truth at either binning and exposure
     for acquisition in (binned, shorter):

@@ -4,12 +4,15 @@ session, joined here once."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
+import imaging
 from app.acquisitions.repository import join_session
 from app.measurements.schemas import MeasurementRead
 from app.models import Acquisition, Animal, Arm, ImagingSession, Measurement, Roi, Study
@@ -90,3 +93,51 @@ def to_read(row: Sequence[Any]) -> MeasurementRead:
         detection_limit_ps=detection.get("limit_total_flux_ps"),
         minutes_since_injection=qc.get("minutes_since_injection"),
     )
+
+
+def suspected_failed_injections(
+    session: Session, study_id: uuid.UUID, *, site: str, factor: float = 5.0
+) -> set[uuid.UUID]:
+    """Current measurements of one site that look like a missed D-luciferin injection
+    (:func:`imaging.failed_injections`: ``factor`` times below the animal's previous and next
+    sessions and its arm's median that day). Each view is its own series; several values of
+    one animal, day and view (a kinetic sequence) count as their peak, and all of them are
+    flagged with it. The values stay; the caller adds the flag ``suspected_failed_injection``.
+    """
+    rows = session.execute(
+        current(
+            joined(
+                Measurement.id,
+                Measurement.total_flux_ps,
+                Roi.animal_id,
+                Animal.arm_id,
+                Acquisition.view,
+                ImagingSession.acquired_on,
+            )
+            .join(Animal, Animal.id == Roi.animal_id)
+            .where(ImagingSession.study_id == study_id, Roi.site == site)
+        )
+    ).all()
+    peaks: dict[tuple[Any, uuid.UUID, Any], tuple[float, list[uuid.UUID], uuid.UUID]] = {}
+    for measurement_id, flux, animal_id, arm_id, view, acquired_on in rows:
+        key = (view, animal_id, acquired_on)
+        value = flux if flux is not None and math.isfinite(flux) else math.nan
+        best, ids, _ = peaks.get(key, (math.nan, [], arm_id))
+        if math.isnan(best) or value > best:  # a NaN never replaces a value
+            best = value
+        peaks[key] = (best, [*ids, measurement_id], arm_id)
+    flagged: set[uuid.UUID] = set()
+    for view in {k[0] for k in peaks}:
+        keys = [k for k in peaks if k[0] == view]
+        days = sorted({k[2] for k in keys})
+        found = imaging.failed_injections(
+            [k[1] for k in keys],
+            [peaks[k][2] for k in keys],
+            [float(days.index(k[2])) for k in keys],
+            [peaks[k][0] for k in keys],
+            factor=factor,
+        )
+        for k, hit in zip(keys, found, strict=True):
+            if hit:
+                flagged.update(peaks[k][1])
+    return flagged

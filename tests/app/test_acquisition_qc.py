@@ -541,3 +541,37 @@ def test_repeated_clicks_of_one_session_are_a_kinetic_curve_with_its_peak(
     curve = next(c for c in wide["sequences"][0]["curves"] if c["site"] == "spine")
     assert curve["peak_index"] == 3 and curve["peak_flags"] == ["peak_at_last_point"]
     assert client.get(f"{url(session)}/kinetics", params={"max_gap_min": 0}).status_code == 422
+
+
+# --- suspected failed injection (for the series: app.measurements.repository)
+
+
+def test_a_mouse_20_times_down_for_one_session_is_a_suspected_failed_injection(
+    client: TestClient, imaging_session: dict[str, Any], tmp_path: Path, db_session: Session
+) -> None:
+    from app.measurements.repository import suspected_failed_injections
+
+    study = imaging_session["study_id"]  # 3466–3468 control, 3469–3470 treated; day 14 here
+    sessions = {14: imaging_session}
+    for day, date in ((7, "2026-07-08"), (21, "2026-07-22")):
+        opened = client.post(
+            f"/studies/{study}/sessions", json={"acquired_at": f"{date}T10:15:00+02:00"}
+        )
+        sessions[day] = opened.json() | {"study_id": study}
+    low = {}
+    for day, session in sorted(sessions.items()):
+        # 3467 (1e7 p/s) gives 5e5 on day 14 only: 20× below its days 7 and 21 and 8× below
+        # its arm's median that day (3466 2e5, 3468 8e6 → 4.1e6); nobody else changes
+        fluxes = tuple(f / 20 if (day, i) == (14, 1) else f for i, f in enumerate(FLUXES))
+        acquisition = upload(
+            client, session, click_zip(tmp_path, f"SYN4{day}", fluxes=fluxes, exposure_s=120.0)
+        )
+        low[day] = next(m for m in spines(acquisition) if m["animal"] == "3467")
+    assert_allclose(low[14]["total_flux_ps"], 5e5, rtol=0.02)
+    flagged = suspected_failed_injections(db_session, uuid.UUID(study), site="spine")
+    assert flagged == {uuid.UUID(low[14]["measurement_id"])}
+    # a stricter factor (25×) finds none; whole-body ROIs are not there in a Living Image click
+    assert (
+        suspected_failed_injections(db_session, uuid.UUID(study), site="spine", factor=25) == set()
+    )
+    assert suspected_failed_injections(db_session, uuid.UUID(study), site="whole_body") == set()

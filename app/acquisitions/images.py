@@ -197,6 +197,17 @@ def click_settings_metadata(click: imaging.IvisClick) -> dict[str, Any]:
     return {"emission_filter": s.emission_filter, "excitation_filter": s.excitation_filter}
 
 
+def backfill_from_click(acquisition: Acquisition, click: imaging.IvisClick) -> None:
+    """What acquisitions stored before osteolux read it from the click get from their raw file
+    when measured again (deterministic): the acquisition time and the filters."""
+    if acquisition.acquired_at is None:
+        acquisition.acquired_at = imaging.acquisition_time(click).utc
+    metadata = dict(acquisition.camera_metadata or {})
+    if "settings" not in metadata:
+        metadata["settings"] = click_settings_metadata(click)
+        acquisition.camera_metadata = metadata
+
+
 def acquisition_qc(
     session: Session,
     settings: Settings,
@@ -338,6 +349,8 @@ def measure_stored(
         click=click,
         background=image_roi(background, image) if background is not None else None,
     )
+    if click is not None:
+        backfill_from_click(acquisition, click)
     qc = acquisition_qc(session, settings, acquisition, click, series=series)
     source = primary_source(click)
     return [

@@ -575,3 +575,28 @@ def test_a_mouse_20_times_down_for_one_session_is_a_suspected_failed_injection(
         suspected_failed_injections(db_session, uuid.UUID(study), site="spine", factor=25) == set()
     )
     assert suspected_failed_injections(db_session, uuid.UUID(study), site="whole_body") == set()
+
+
+def test_requantify_reads_the_acquisition_time_of_clicks_stored_before_it_was_kept(
+    client: TestClient, tmp_path: Path, db_session: Session
+) -> None:
+    from app.models import Acquisition
+
+    study = new_study(client)
+    session = new_session(client, study, injected_min_before=10)
+    stored = upload(client, session, click_zip(tmp_path, "SYN50", acquired_at=SESSION_AT))
+    # as an upload of an earlier version left it: no acquisition time, no filters kept
+    row = db_session.get(Acquisition, uuid.UUID(stored["id"]))
+    assert row is not None and row.acquired_at is not None
+    row.acquired_at = None
+    row.camera_metadata = {k: v for k, v in row.camera_metadata.items() if k != "settings"}
+    db_session.flush()
+    assert client.post(f"/studies/{study}/requantify").status_code == 200
+    again = client.get(f"{url(session)}/{stored['id']}").json()
+    assert again["acquired_at"] == "2026-07-15T08:15:00Z"
+    assert {m["minutes_since_injection"] for m in again["measurements"]} == {10.0}
+    db_session.expire_all()
+    assert db_session.get(Acquisition, row.id).camera_metadata["settings"] == {  # type: ignore[union-attr]
+        "emission_filter": "open",
+        "excitation_filter": "block",
+    }

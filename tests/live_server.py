@@ -17,6 +17,19 @@ import httpx2
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: Debian's chromium, headless, as root, in an offline lab: any host but loopback is
+#: unresolvable (so a CDN reference would fail) and nothing phones home.
+CHROMIUM_FLAGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
+
 
 def osteolux_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OSTEOLUX_")}

@@ -10,24 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import ROOT, live_server, run_cli
+from tests.live_server import CHROMIUM_FLAGS, ROOT, live_server, run_cli
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DIST = ROOT / "web" / "dist" / "index.html"
 #: Screenshots of each step, for people to look at (git-ignored).
 OUTPUT = ROOT / "test-output" / "workspace"
 
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # an offline lab: any host but loopback is unresolvable, so a CDN reference would fail
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
+FLAGS = list(CHROMIUM_FLAGS)
 
 
 def _missing(message: str) -> None:

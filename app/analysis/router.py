@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from app.analysis import figures, service
-from app.analysis.schemas import ComparisonCreate, ComparisonRead, SummaryRead
+from app.analysis.schemas import MAX_SIGNAL, ComparisonCreate, ComparisonRead, SummaryRead
 from app.deps import PrincipalDep, ReadSessionFactoryDep, SessionDep
 from app.measurements.schemas import Metric, Series
 from app.measurements.service import series_csv
@@ -28,7 +28,10 @@ def get_summary(
     site: Site = Site.whole_body,
     metric: Metric = "total_flux_ps",
     scale: Literal["log10", "linear"] = "log10",
-    floor: Annotated[float | None, Query(gt=0, description="Raise values below this first")] = None,
+    floor: Annotated[
+        float | None,
+        Query(gt=0, le=MAX_SIGNAL, description="Raise values below this first"),
+    ] = None,
     baseline: Annotated[
         str | None,
         Query(

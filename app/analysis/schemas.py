@@ -29,6 +29,11 @@ ALL_ANALYSES: tuple[Analysis, ...] = (
 )
 
 
+#: Largest flux or radiance a threshold or floor may name: far above any bioluminescence
+#: (an IVIS saturates near 1e11 p/s), far below where its logarithm's arithmetic overflows.
+MAX_SIGNAL = 1e15
+
+
 class Window(InputModel):
     day_from: float = Field(ge=0, description="First day since injection included.")
     day_to: float = Field(description="Last day since injection included.")
@@ -50,12 +55,14 @@ class Threshold(InputModel):
     value: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_SIGNAL,
         description="Absolute threshold in the unit of the comparison's metric: p/s for "
         "total_flux_ps (e.g. 1e6), p/s/cm²/sr for radiance_mean.",
     )
     flux_ps: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_SIGNAL,
         json_schema_extra={"deprecated": True},
         description="Deprecated name of `value`, accepted only with metric total_flux_ps.",
     )
@@ -108,6 +115,7 @@ class ComparisonCreate(InputModel):
     floor: float | None = Field(
         default=None,
         gt=0,
+        le=MAX_SIGNAL,
         description="Values below this (e.g. the detection limit, 1e4 p/s) are raised to it "
         "before log-transforming; required if any value is ≤ 0 on the log scale.",
     )

@@ -123,3 +123,25 @@ def test_security_headers_on_the_api_and_its_documentation(
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["x-frame-options"] == "DENY"
     assert created.headers["cache-control"] == "no-store"  # it carries the new key
+
+
+def test_a_floor_or_threshold_beyond_any_signal_is_refused_with_the_bound(
+    client: TestClient,
+) -> None:
+    study = make_study(client)
+    huge = 1.7976931348623157e308  # overflowed into a 500 before
+    assert_problem(
+        client.get(f"/studies/{study['id']}/summary", params={"floor": huge}),
+        422,
+        "floor: Input should be less than or equal to 1000000000000000",
+    )
+    control = make_control(client, study["id"])
+    for body in ({"floor": huge}, {"threshold": {"value": huge}}):
+        assert_problem(
+            client.post(
+                f"/studies/{study['id']}/comparisons",
+                json={"treatment_arm_id": control["id"]} | body,
+            ),
+            422,
+            "less than or equal to 1000000000000000",
+        )

@@ -250,7 +250,12 @@ def retire_roi(
     roi = _get_roi(session, acquisition, roi_id)
     roi.is_current = False
     session.flush()
-    if roi.site == Site.background and store is not None and settings is not None:
+    if (
+        roi.site == Site.background
+        and store is not None
+        and settings is not None
+        and repository.image_file(session, acquisition.id) is not None  # not an imported table
+    ):
         _measure_after_change(session, store, settings, acquisition, None)
     audit.record(
         session, principal, action="retire", object_type="roi", object_id=roi.id, reason=reason

@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
     max_upload_bytes: int = Field(default=2 * 1024**3, gt=0)
+    min_upload_rate_bps: float = Field(
+        default=8 * 1024,
+        gt=0,
+        description="Slowest a request body may arrive (bytes/s, after the grace period); "
+        "slower ones answer 408 and are not kept.",
+    )
+    upload_grace_s: float = Field(
+        default=30.0, gt=0, description="Seconds a body may take before the rate applies."
+    )
     max_json_bytes: int = Field(
         default=1024**2, gt=0, description="Limit of a JSON request body (parsed in memory)."
     )

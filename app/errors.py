@@ -12,6 +12,7 @@ scientist can act on (which field, what was wrong, what is allowed):
   unlike other conflicts, sending it again shortly will succeed.
 - ``Unprocessable`` (422): well-formed but scientifically or referentially invalid input.
 - ``PayloadTooLarge`` (413): an upload over the configured limit.
+- ``RequestTimeout`` (408): a body that arrives slower than the minimum rate.
 - ``ServiceUnavailable`` (503): a backing service (e.g. object storage) cannot be reached.
 
 The database's own failures are rendered here too, never as a 2xx (the request's transaction
@@ -85,6 +86,10 @@ class Unprocessable(OsteoluxError):
 
 class PayloadTooLarge(OsteoluxError):
     status, title, slug = 413, "Upload too large", "payload-too-large"
+
+
+class RequestTimeout(OsteoluxError):
+    status, title, slug = 408, "Request body too slow", "request-timeout"
 
 
 class ServiceUnavailable(OsteoluxError):

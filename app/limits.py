@@ -6,10 +6,12 @@ limit (they stream to staging)."""
 from __future__ import annotations
 
 import json
+import time
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE, PayloadTooLarge
+from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE, PayloadTooLarge, RequestTimeout
 
 
 def _too_large(limit: int, *, json_body: bool = False) -> PayloadTooLarge:
@@ -25,6 +27,14 @@ def _too_large(limit: int, *, json_body: bool = False) -> PayloadTooLarge:
     )
 
 
+def _too_slow(rate: float, received: int) -> RequestTimeout:
+    return RequestTimeout(
+        f"The request body arrived too slowly ({received:,} bytes so far; at least "
+        f"{rate / 1024:g} KiB/s is needed), so the upload was stopped and nothing was kept. "
+        "Check the network and send it again."
+    )
+
+
 def _is_json(content_type: bytes | None) -> bool:
     media = (content_type or b"").split(b";")[0].strip().lower()
     return media == b"application/json" or media.endswith(b"+json")
@@ -35,10 +45,20 @@ class BodySizeLimit:
     body that grows past it while streaming raises ``PayloadTooLarge`` inside the request,
     where the error handlers turn it into a 413 problem and the transaction rolls back."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_json_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        max_json_bytes: int,
+        min_rate_bps: float,
+        grace_s: float,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_json_bytes = max_json_bytes
+        self.min_rate_bps = min_rate_bps
+        self.grace_s = grace_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,10 +72,18 @@ class BodySizeLimit:
             await self._refuse(scope, send, _too_large(limit, json_body=json_body))
             return
         received = 0
+        started = time.monotonic()
 
         async def limited_receive() -> Message:
             nonlocal received
-            message = await receive()
+            # A body must keep up min_rate_bps after the grace period: by then a client that
+            # trickles (or sends nothing) would hold an upload slot and a worker for ever.
+            wait = self.grace_s + received / self.min_rate_bps - (time.monotonic() - started)
+            try:
+                with anyio.fail_after(max(wait, 0.001)):
+                    message = await receive()
+            except TimeoutError:
+                raise _too_slow(self.min_rate_bps, received) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:

@@ -87,7 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logging.getLogger("app").setLevel(settings.log_level)
     install_error_handlers(app)
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_upload_bytes, max_json_bytes=settings.max_json_bytes
+        BodySizeLimit,
+        max_bytes=settings.max_upload_bytes,
+        max_json_bytes=settings.max_json_bytes,
+        min_rate_bps=settings.min_upload_rate_bps,
+        grace_s=settings.upload_grace_s,
     )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(

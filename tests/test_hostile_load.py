@@ -211,3 +211,32 @@ def test_a_database_that_is_down_answers_503_not_500(tmp_path: Path) -> None:
 
 def test_the_server_does_not_announce_its_software(server: LiveServer) -> None:
     assert "server" not in httpx2.get(f"{server.base_url}/health").headers
+
+
+def test_a_body_that_trickles_is_stopped_with_408(tmp_path: Path) -> None:
+    env = {"OSTEOLUX_UPLOAD_GRACE_S": "1", "OSTEOLUX_MIN_UPLOAD_RATE_BPS": "65536"}
+    with live_server_on("sqlite", tmp_path, **env) as live:
+        key = live.headers["X-API-Key"]
+        sock = _raw(
+            live.base_url,
+            "POST /studies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"X-API-Key: {key}\r\nContent-Length: 500000\r\n\r\n[",
+        )
+        started = time.monotonic()
+        answer = b""
+        with sock:
+            sock.settimeout(0.3)
+            while time.monotonic() - started < 20:  # 1 KiB every 0.3 s: about 3 KiB/s
+                try:
+                    sock.sendall(b" " * 1024)
+                    answer += sock.recv(65536)
+                except (TimeoutError, BlockingIOError):
+                    continue
+                except OSError:  # the server closed the connection after answering
+                    break
+                if b"\r\n\r\n" in answer:
+                    break
+        elapsed = time.monotonic() - started
+    text = answer.decode(errors="replace")
+    assert text.startswith("HTTP/1.1 408"), text[:300]
+    assert elapsed < 10

@@ -130,3 +130,24 @@ class LiveServer:
     headers: dict[str, str]
     database_url: str
     schema: str | None
+
+    def study_with_control(self) -> tuple[str, str]:
+        """A new study (uniquely named) and its control arm, made over HTTP: their ids."""
+        study = httpx2.post(
+            f"{self.base_url}/studies",
+            headers=self.headers,
+            json={
+                "name": f"Study {uuid.uuid4().hex[:8]}",
+                "cell_line": "MDA-MB-231",
+                "injection_model": "intracardiac",
+                "day0": "2026-07-01",
+            },
+        )
+        assert study.status_code == 201, study.text
+        control = httpx2.post(
+            f"{self.base_url}/studies/{study.json()['id']}/arms",
+            headers=self.headers,
+            json={"name": "Vehicle", "role": "control", "agent_class": "vehicle"},
+        )
+        assert control.status_code == 201, control.text
+        return study.json()["id"], control.json()["id"]

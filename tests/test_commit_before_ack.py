@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -69,28 +68,6 @@ def holding(live: LiveServer, *, write_lock: bool) -> Iterator[None]:
         engine.dispose()
 
 
-def _study_with_control(live: LiveServer) -> tuple[str, str]:
-    study = httpx2.post(
-        f"{live.base_url}/studies",
-        headers=live.headers,
-        json={
-            "name": f"Commit study {uuid.uuid4().hex[:8]}",
-            "cell_line": "MDA-MB-231",
-            "injection_model": "intracardiac",
-            "day0": "2026-07-01",
-        },
-    )
-    assert study.status_code == 201, study.text
-    study_id = study.json()["id"]
-    control = httpx2.post(
-        f"{live.base_url}/studies/{study_id}/arms",
-        headers=live.headers,
-        json={"name": "Vehicle", "role": "control", "agent_class": "vehicle"},
-    )
-    assert control.status_code == 201, control.text
-    return study_id, control.json()["id"]
-
-
 def _ear_tags(live: LiveServer, study_id: str) -> list[str]:
     response = httpx2.get(
         f"{live.base_url}/studies/{study_id}/animals", headers=live.headers, timeout=30
@@ -104,7 +81,7 @@ def _ear_tags(live: LiveServer, study_id: str) -> list[str]:
 def test_a_write_that_cannot_get_its_lock_answers_503_and_stores_nothing(
     server: LiveServer,
 ) -> None:
-    study_id, control_id = _study_with_control(server)
+    study_id, control_id = server.study_with_control()
     with holding(server, write_lock=True):
         started = time.monotonic()
         response = httpx2.post(
@@ -131,7 +108,7 @@ def test_a_write_that_cannot_get_its_lock_answers_503_and_stores_nothing(
 
 
 def test_reads_and_key_lookups_do_not_wait_for_a_writer(server: LiveServer) -> None:
-    study_id, _ = _study_with_control(server)
+    study_id, _ = server.study_with_control()
     with holding(server, write_lock=True):
         me = httpx2.get(f"{server.base_url}/me", headers=server.headers, timeout=30)
         studies = httpx2.get(f"{server.base_url}/studies", headers=server.headers, timeout=30)
@@ -143,7 +120,7 @@ def test_reads_and_key_lookups_do_not_wait_for_a_writer(server: LiveServer) -> N
 
 def test_an_open_read_transaction_does_not_block_a_write(server: LiveServer) -> None:
     # Before WAL, an open reader on SQLite made the commit fail after the 201 had been sent.
-    study_id, control_id = _study_with_control(server)
+    study_id, control_id = server.study_with_control()
     with holding(server, write_lock=False):
         response = httpx2.post(
             f"{server.base_url}/studies/{study_id}/animals",
@@ -157,7 +134,7 @@ def test_an_open_read_transaction_does_not_block_a_write(server: LiveServer) -> 
 
 
 def test_read_your_writes_across_100_create_then_read_pairs(server: LiveServer) -> None:
-    study_id, control_id = _study_with_control(server)
+    study_id, control_id = server.study_with_control()
     failures: list[str] = []
     lock = threading.Lock()
 

@@ -9,7 +9,6 @@ import io
 import json
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,25 +36,6 @@ def _raw(base_url: str, head: str) -> socket.socket:
     sock = socket.create_connection((url.hostname, url.port), timeout=30)
     sock.sendall(head.encode())
     return sock
-
-
-def _study(live: LiveServer) -> tuple[str, str]:
-    study = httpx2.post(
-        f"{live.base_url}/studies",
-        headers=live.headers,
-        json={
-            "name": f"Load {uuid.uuid4().hex[:8]}",
-            "cell_line": "MDA-MB-231",
-            "injection_model": "intracardiac",
-            "day0": "2026-07-01",
-        },
-    ).json()
-    arm = httpx2.post(
-        f"{live.base_url}/studies/{study['id']}/arms",
-        headers=live.headers,
-        json={"name": "Vehicle", "role": "control", "agent_class": "vehicle"},
-    ).json()
-    return study["id"], arm["id"]
 
 
 def test_a_burst_of_100_key_lookups_is_answered_without_a_single_500(server: LiveServer) -> None:
@@ -114,7 +94,7 @@ def _noise_tiff() -> bytes:
 
 
 def test_stalled_downloads_hold_no_database_connection(server: LiveServer) -> None:
-    study_id, arm_id = _study(server)
+    study_id, arm_id = server.study_with_control()
     httpx2.post(
         f"{server.base_url}/studies/{study_id}/animals",
         headers=server.headers,

@@ -41,7 +41,7 @@ covariance of beta_hat):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,7 +113,9 @@ class LmmFit:
     def n_variance_parameters(self) -> int:
         return len(self._parts.vr_index)
 
-    def contrast(self, l_vec: Sequence[float], *, df_method: str = "kenward-roger") -> Contrast:
+    def contrast(
+        self, l_vec: Sequence[float] | np.ndarray, *, df_method: str = "kenward-roger"
+    ) -> Contrast:
         """Test l' beta = 0 with ``df_method`` ``kenward-roger`` or ``satterthwaite``."""
         lv = np.asarray(l_vec, dtype=np.float64)
         est = float(lv @ self.beta)
@@ -133,6 +135,10 @@ class LmmFit:
 # ----------------------------------------------------------------------------- fitting
 
 
+# Stacked Z_i'Z_i, Z_i'X_i, Z_i'y_i and the totals X'X, X'y, y'y (_Groups.moments)
+_Moments = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]
+
+
 class _Groups:
     """Per-animal blocks of y, X and the full Z = [1, t]."""
 
@@ -144,11 +150,11 @@ class _Groups:
         self.y, self.x, self.zfull = y, x, zfull
         self.n, self.p = x.shape
 
-    def moments(self, cols: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    def moments(self, cols: tuple[int, ...]) -> _Moments:
         """Stacked Z_i'Z_i, Z_i'X_i, Z_i'y_i and the totals X'X, X'y, y'y."""
         ztz, ztx, zty = [], [], []
         for ix in self.idx:
-            z = self.zfull[np.ix_(ix, cols)]
+            z = self.zfull[np.ix_(ix, np.asarray(cols, dtype=np.intp))]
             ztz.append(z.T @ z)
             ztx.append(z.T @ self.x[ix])
             zty.append(z.T @ self.y[ix])
@@ -178,7 +184,9 @@ def _diag_positions(q: int, correlated: bool) -> list[int]:
     return [k for k, (r, c) in enumerate(zip(rows, cols, strict=True)) if r == c]
 
 
-def _profiled(theta, mom, q, correlated, reml, n, p):  # type: ignore[no-untyped-def]
+def _profiled(
+    theta: np.ndarray, mom: _Moments, q: int, correlated: bool, reml: bool, n: int, p: int
+) -> tuple[float, np.ndarray | None, float | None]:
     """Profiled deviance at theta, with beta_hat and sigma_hat^2."""
     ztz, ztx, zty, xtx, xty, yty = mom
     if q:
@@ -213,7 +221,9 @@ def _profiled(theta, mom, q, correlated, reml, n, p):  # type: ignore[no-untyped
     return dev, beta, s2
 
 
-def _optimise(mom, q, correlated, reml, n, p):  # type: ignore[no-untyped-def]
+def _optimise(
+    mom: _Moments, q: int, correlated: bool, reml: bool, n: int, p: int
+) -> tuple[tuple[float, np.ndarray, str] | None, tuple[Attempt, ...]]:
     """Minimise the profiled criterion; returns (criterion, theta, label) and the runs.
 
     The criterion depends on each diagonal entry of Lambda through its square, so a
@@ -264,8 +274,8 @@ def _optimise(mom, q, correlated, reml, n, p):  # type: ignore[no-untyped-def]
                 attempts.append(Attempt(label, None, False, f"{type(exc).__name__}: {exc}"))
                 return
         x = fold(r.x)
-        dev = f(x)
-        dev = float(dev) if np.isfinite(dev) else None
+        raw = f(x)
+        dev = float(raw) if np.isfinite(raw) else None
         attempts.append(Attempt(label, dev, bool(r.success), str(r.message)))
         if dev is not None and (best is None or dev < best[0]):
             best = (dev, x, label)
@@ -306,29 +316,28 @@ class _Parts:
         self.grp, self.cols, self.q, self.reml = grp, cols, q, reml
         # phi layout: G entries (lower triangle row-wise if correlated, else the diagonal),
         # then sigma^2; e_mats[r] = dG / d phi_r (None for sigma^2)
-        e_mats: list[np.ndarray | None] = []
+        e_mats: list[np.ndarray] = []
         if correlated:
             for r, c in zip(*np.tril_indices(q), strict=True):
                 e = np.zeros((q, q))
                 e[r, c] = e[c, r] = 1.0
                 e_mats.append(e)
         else:
-            for r in range(q):
+            for i in range(q):
                 e = np.zeros((q, q))
-                e[r, r] = 1.0
+                e[i, i] = 1.0
                 e_mats.append(e)
-        e_mats.append(None)
-        self.vr_index = e_mats
+        self.vr_index: list[np.ndarray | None] = [*e_mats, None]
         self.phi = np.asarray(phi, dtype=np.float64)
         g = np.zeros((q, q))
-        for val, e in zip(self.phi[:-1], e_mats[:-1], strict=True):
+        for val, e in zip(self.phi[:-1], e_mats, strict=True):
             g += val * e
         self.g, self.sigma2 = g, float(self.phi[-1])
         self._compute()
 
-    def _blocks(self):  # type: ignore[no-untyped-def]
+    def _blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for ix in self.grp.idx:
-            z = self.grp.zfull[np.ix_(ix, self.cols)]
+            z = self.grp.zfull[np.ix_(ix, np.asarray(self.cols, dtype=np.intp))]
             yield ix, z
 
     def _compute(self) -> None:
@@ -504,6 +513,7 @@ def fit_lmm(
     diag = _diag_positions(q, correlated)
     singular = bool(any(theta[i] < SINGULAR_TOL for i in diag))
     _, _, s2 = _profiled(theta, mom, q, correlated, reml, n, p)
+    assert s2 is not None  # the optimum's criterion is finite, so sigma^2 was estimated
     lam = _lambda(theta, q, correlated) if q else np.zeros((0, 0))
     g = s2 * lam @ lam.T
     parts = _Parts(grp, cols, correlated, np.concatenate([_g_params(g, correlated), [s2]]), reml)

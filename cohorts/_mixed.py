@@ -357,7 +357,7 @@ def fit_growth_model(
 
     attempts: list[OptimizerAttempt] = []
     reductions: list[ModelReduction] = []
-    structure = random_effects
+    structure: str = random_effects  # a key of STRUCTURES; reductions leave the Literal
     while True:
         fit = fit_lmm(endog, exog, day, groups, structure=structure, reml=reml)
         if fit is None:
@@ -466,6 +466,6 @@ def fit_growth_model(
     )
 
 
-def _test(c) -> tuple[float | None, ...]:  # type: ignore[no-untyped-def]
+def _test(c) -> tuple[float | None, ...]:
     """se, df, t, p, CI of a contrast, None where undefined."""
     return _f(c.se), _f(c.df), _f(c.t), _f(c.p_value), _f(c.ci_low), _f(c.ci_high)

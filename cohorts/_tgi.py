@@ -87,16 +87,19 @@ def tc_ratio(
     rows = []
     for r in table.rows:
         e = r.mean_difference
+        gm_c, gm_t, est = gm[(control, r.day)], gm[(treated, r.day)], e.estimate
+        # log10 scale and a day both arms were compared on: all three are numbers
+        assert gm_c is not None and gm_t is not None and est is not None
         rows.append(
             TCDay(
                 r.day,
                 r.n_control,
                 r.n_treated,
-                float(gm[(control, r.day)]),
-                float(gm[(treated, r.day)]),
+                float(gm_c),
+                float(gm_t),
                 Effect(
                     "T/C % = 100 x geometric mean(treated) / geometric mean(control)",
-                    100.0 * 10.0 ** float(e.estimate),
+                    100.0 * 10.0 ** float(est),
                     100.0 * 10.0**e.ci_low if e.ci_low is not None else None,
                     100.0 * 10.0**e.ci_high if e.ci_high is not None else None,
                 ),

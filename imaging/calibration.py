@@ -49,7 +49,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 from scipy import ndimage
@@ -249,7 +249,7 @@ def corrected_image(click: IvisClick, *, saturation_margin_px: int = 3) -> Calib
     return _replace(image, steps=steps, saturation_mask=saturation_mask)
 
 
-def _replace(image: CalibratedImage, **changes: object) -> CalibratedImage:
+def _replace(image: CalibratedImage, **changes: Any) -> CalibratedImage:
     from dataclasses import replace
 
     return replace(image, **changes)
@@ -473,7 +473,8 @@ def calibrate_counts(
                 "frames must have the luminescent image's binning"
             )
     net = np.empty(raw.shape, dtype=np.float32)
-    bias_arg = np.float32(bias_counts) if np.isscalar(bias_counts) else bias_counts
+    # cast: np.isscalar's TypeGuard widens the float to numpy's whole scalar union
+    bias_arg = np.float32(cast(float, bias_counts)) if np.isscalar(bias_counts) else bias_counts
     np.subtract(raw, bias_arg, out=net, dtype=np.float32, casting="unsafe")
     steps = [
         CalibrationStep("bias", {"counts": bias_counts if np.isscalar(bias_counts) else "frame"})

@@ -723,7 +723,7 @@ def _ellipse_runs(
     np.minimum(t, cb, out=t)
     o0 = (t >= cq0) * np.sign(cv0)
     o1 = (t >= cq1) * np.sign(cv1)
-    coef = o1 - o0
+    coef: np.ndarray = o1 - o0
     f_t = np.zeros(t.size)
     need = (o1 != o0).nonzero()[0]
     tn = t[need]

@@ -440,7 +440,7 @@ def _ellipse_stats(
     lo = np.minimum(runs.run_lo - col0[:, None], width)
     hi = np.minimum(runs.run_hi - col0[:, None], width)
     # (before, run, after) pixels of every box row: np.repeat lays a pattern out on the box
-    lengths = np.empty((n_ell, n_rows, 3), dtype=np.int64)
+    lengths: np.ndarray = np.empty((n_ell, n_rows, 3), dtype=np.int64)
     lengths[:, :, 0] = lo
     run = np.subtract(hi, lo, out=lengths[:, :, 1])
     np.subtract(width, hi, out=lengths[:, :, 2])
@@ -638,7 +638,11 @@ def quantify(
         out.append(
             RoiMeasurement(
                 label=getattr(roi, "label", ""),
-                total_flux_ps=signal * pixel_area * FOUR_PI_SR if calibrated_area else None,
+                total_flux_ps=(
+                    signal * pixel_area * FOUR_PI_SR
+                    if calibrated_area and pixel_area is not None
+                    else None
+                ),
                 signal_sum=signal,
                 radiance_mean=mean,
                 radiance_std=st.std,

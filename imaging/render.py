@@ -302,7 +302,9 @@ def _label_panel(
             bbox={"boxstyle": "square,pad=0.15", "facecolor": "black", "alpha": 0.55, "lw": 0},
         )
         text.draw(renderer)  # sizes the bbox patch
-        extent_px = text.get_bbox_patch().get_window_extent(renderer)
+        patch = text.get_bbox_patch()
+        assert patch is not None  # bbox= above
+        extent_px = patch.get_window_extent(renderer)
         texts.append(text)
         sizes.append((extent_px.width, extent_px.height))
         pts = to_display.transform(sensor[:, ::-1]) if sensor.size else np.zeros((1, 2))

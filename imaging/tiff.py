@@ -167,7 +167,7 @@ def _read_validated(
 ) -> TiffImage:
     file_size = len(content)
     with tifffile.TiffFile(io.BytesIO(content)) as tif:
-        pages = []
+        pages: list[tifffile.TiffPage | tifffile.TiffFrame] = []
         for page in tif.pages:
             if len(pages) >= limits.max_pages:
                 raise ImageTooLargeError(
@@ -272,7 +272,9 @@ def _read_validated(
         data = np.ascontiguousarray(data)
         data.setflags(write=False)
         ome_xml = tif.ome_metadata if tif.is_ome else None
-        description = pages[0].description or None
+        first = pages[0]
+        assert isinstance(first, tifffile.TiffPage)  # tifffile's first page is never a frame
+        description = first.description or None
         return TiffImage(
             data=data,
             source=label,

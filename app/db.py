@@ -44,7 +44,7 @@ def make_engine(url: str, *, lock_timeout_s: float = 15.0, **kwargs: object) -> 
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
 
     @event.listens_for(engine, "connect")
-    def _lock_timeout(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _lock_timeout(dbapi_connection, _record):
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         dbapi_connection.execute(f"SET lock_timeout = {timeout_ms}")
@@ -57,7 +57,7 @@ def _make_sqlite_transactional(engine: Engine, busy_timeout_ms: int) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and transactional DDL;
     # the SQLAlchemy-documented recipe hands BEGIN back to SQLAlchemy.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -67,7 +67,7 @@ def _make_sqlite_transactional(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):  # type: ignore[no-untyped-def]
+    def _on_begin(connection):
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 

@@ -702,7 +702,7 @@ def _command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``osteolux demo``."""
     parser = subparsers.add_parser(
         "demo",

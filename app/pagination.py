@@ -34,7 +34,7 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
-def paginate(session: Session, query: Select, params: PageParams) -> tuple[list, int]:  # type: ignore[type-arg]
+def paginate(session: Session, query: Select, params: PageParams) -> tuple[list, int]:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = session.scalars(query.limit(params.limit).offset(params.offset)).all()
     return list(rows), int(total or 0)

@@ -170,7 +170,7 @@ def _draw(
     raise Unprocessable(f"Unknown plot '{kind}'.")
 
 
-def _stats(compute):  # type: ignore[no-untyped-def]
+def _stats(compute):
     try:
         return compute()
     except cohorts.CohortsError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -190,7 +190,7 @@ def export_prism(
     return Response(content, media_type=CSV, headers=attachment_headers(filename))
 
 
-IMAGE_RESPONSES = {
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {"image/png": {}, "image/svg+xml": {}},
         "description": "The plot (PNG shows directly in Swagger UI; SVG for papers).",

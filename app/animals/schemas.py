@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, JsonValue, model_validator
 
 from app.models import EndReason, Sex
 from app.schemas import (
@@ -38,8 +38,12 @@ class AnimalEnd(InputModel):
     note: LongText | None = None
 
 
-_END_EXAMPLE = {"date": "2026-07-29", "reason": "humane_endpoint", "note": "hind-limb paralysis"}
-_EXAMPLE = {
+_END_EXAMPLE: dict[str, JsonValue] = {
+    "date": "2026-07-29",
+    "reason": "humane_endpoint",
+    "note": "hind-limb paralysis",
+}
+_EXAMPLE: dict[str, JsonValue] = {
     "identifier": "3466",
     "arm_id": "1c2b3a4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
     "cage": "C12",

@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from app.models import AgentClass, ArmRole
 from app.schemas import InputModel, Name, OutputModel, ShortText, UpdateModel
 
-_TREATMENT_EXAMPLE = {
+_TREATMENT_EXAMPLE: dict[str, JsonValue] = {
     "name": "1D11 10 mg/kg",
     "role": "treatment",
     "agent_class": "neutralizing_antibody",
@@ -23,7 +23,7 @@ _TREATMENT_EXAMPLE = {
     "schedule": "3×/week from day 3",
     "control_arm_id": "9b2d0c1e-5f4a-4c3b-8e7d-6a5b4c3d2e1f",
 }
-_CONTROL_EXAMPLE = {
+_CONTROL_EXAMPLE: dict[str, JsonValue] = {
     "name": "Isotype IgG1",
     "role": "control",
     "agent_class": "isotype_control",

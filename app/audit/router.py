@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -20,7 +20,9 @@ FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
 FormatQuery = Annotated[
     Literal["json", "csv"], Query(description="json: one page; csv: every matching event")
 ]
-_CSV_RESPONSE = {200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON page, or CSV"}}
+_CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON page, or CSV"}
+}
 
 
 def _answer(

@@ -46,7 +46,7 @@ CSV_COLUMNS = (
 )
 
 
-def _study_objects(study_id: uuid.UUID) -> dict[str, Select[tuple[uuid.UUID]]]:
+def _study_objects(study_id: uuid.UUID) -> dict[str, Select[uuid.UUID]]:
     """For each kind of audited object, the ids of those that belong to the study."""
     sessions = select(ImagingSession.id).where(ImagingSession.study_id == study_id)
     acquisitions = select(Acquisition.id).where(Acquisition.session_id.in_(sessions))
@@ -71,7 +71,7 @@ def _about_study(study_id: uuid.UUID) -> ColumnElement[bool]:
 
 def _query(
     principal: Principal, filters: AuditFilters, *, study_id: uuid.UUID | None
-) -> Select[tuple[AuditEvent, str | None]]:
+) -> Select[AuditEvent, str | None]:
     if filters.since and filters.until and filters.since >= filters.until:
         raise Unprocessable(
             f"since ({filters.since.isoformat()}) must be before until "

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from app.schemas import (
     InputModel,
@@ -17,7 +17,7 @@ from app.schemas import (
     UpdateModel,
 )
 
-_EXAMPLE = {
+_EXAMPLE: dict[str, JsonValue] = {
     "acquired_at": "2026-07-15T10:20:00+02:00",
     "operator": "J. Smith",
     "instrument": "IVIS Spectrum (room 2.14)",

@@ -6,12 +6,12 @@ import uuid
 from datetime import date, datetime
 from typing import ClassVar
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, JsonValue
 
 from app.models import ImageCombination, InjectionModel
 from app.schemas import InputModel, LongText, Name, OutputModel, ShortText, StudyDate, UpdateModel
 
-_EXAMPLE = {
+_EXAMPLE: dict[str, JsonValue] = {
     "name": "BM-2026-07 anti-TGF-β in MDA-MB-231 bone metastasis",
     "cell_line": "MDA-MB-231-luc (bone-seeking subclone 1833)",
     "injection_model": "intracardiac",

@@ -70,27 +70,47 @@ def _ingest_upload(
     request: Sequence[object],
     prepare: Callable[[StagedFile], _Prepared],
     keep: Callable[[ImagingSession, Study, StagedFile, _Prepared], AcquisitionRead],
+    stored: Callable[[Acquisition, ImagingSession], AcquisitionRead],
+    expected_sha256: str | None = None,
 ) -> AcquisitionRead:
     """Check the session exists (a short read-only transaction: a wrong or another lab's
     session answers 404 before the body is read or decoded), stage the upload and ``prepare``
     it (read, check, calibrate) with no transaction held (on SQLite: no write lock), then
-    ``keep`` it, once per Idempotency-Key (``request`` and the content's SHA-256 identify it)."""
+    ``keep`` it, once per Idempotency-Key (``request`` and the content's SHA-256 identify it).
+    Bytes stored before are recognised by their SHA-256 and answered by ``stored`` without
+    being decoded again."""
     principal.require_write(allow_instrument=True)
     with reader() as lookup:
-        get_imaging_session(lookup, principal, study_id, session_id)
+        _, study_row = get_imaging_session(lookup, principal, study_id, session_id)
     with staged_upload(
         store, upload, max_bytes=settings.max_upload_bytes, filename=filename
     ) as staged:
-        prepared = prepare(staged)
+        if expected_sha256 is not None and staged.sha256 != expected_sha256:
+            raise BadRequest(
+                f"Content-Digest says sha-256 {expected_sha256} but the body received hashes to "
+                f"{staged.sha256}: the upload was corrupted or truncated; send it again."
+            )
+        with reader() as lookup:
+            known = repository.by_file(lookup, study_row.id, staged.sha256)
+        prepared = None if known is not None else prepare(staged)
         imaging_session, study = get_imaging_session(session, principal, study_id, session_id)
         kind, *details = request
+
+        def answer() -> AcquisitionRead:
+            if prepared is None:  # stored content is never deleted: found again here
+                existing = repository.by_file(session, study.id, staged.sha256)
+                if existing is not None:
+                    return stored(existing, imaging_session)
+            decoded = prepared if prepared is not None else prepare(staged)
+            return keep(imaging_session, study, staged, decoded)
+
         return idempotency.run_once(
             session,
             principal,
             idempotency_key,
             idempotency.fingerprint(kind, session_id, staged.sha256, *details),
             AcquisitionRead,
-            lambda: keep(imaging_session, study, staged, prepared),
+            answer,
         )
 
 
@@ -114,12 +134,12 @@ def ingest_click(
     """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
 
     def prepare(staged: StagedFile) -> clicks.PreparedClick:
-        if expected_sha256 is not None and staged.sha256 != expected_sha256:
-            raise BadRequest(
-                f"Content-Digest says sha-256 {expected_sha256} but the body received hashes to "
-                f"{staged.sha256}: the upload was corrupted or truncated; send it again."
-            )
         return clicks.prepare(staged, settings, filename=filename, animals=animals)
+
+    def stored(existing: Acquisition, imaging_session: ImagingSession) -> AcquisitionRead:
+        return _already_stored(
+            session, existing, imaging_session, filename=filename, animals=animals, view=view
+        )
 
     def keep(
         imaging_session: ImagingSession,
@@ -156,6 +176,8 @@ def ingest_click(
         request=("click", view, animals),
         prepare=prepare,
         keep=keep,
+        stored=stored,
+        expected_sha256=expected_sha256,
     )
 
 
@@ -237,6 +259,16 @@ def ingest_tiff(
     def prepare(staged: StagedFile) -> imaging.CalibratedImage:
         return tiff_image(read_tiff(staged.path, filename, settings), metadata, filename)
 
+    def stored(existing: Acquisition, imaging_session: ImagingSession) -> AcquisitionRead:
+        return _already_stored(
+            session,
+            existing,
+            imaging_session,
+            filename=filename,
+            animals=metadata.animals,
+            view=metadata.view,
+        )
+
     def keep(
         imaging_session: ImagingSession,
         study: Study,
@@ -270,6 +302,7 @@ def ingest_tiff(
         request=("tiff", metadata.model_dump_json()),
         prepare=prepare,
         keep=keep,
+        stored=stored,
     )
 
 

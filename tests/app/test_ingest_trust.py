@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -310,3 +311,25 @@ def test_every_write_records_the_x_change_reason_it_was_sent_with(
     assert reasons[("ingest", "acquisition")] == why["X-Change-Reason"]
     assert reasons[("import", "study")] == "values from the pilot notebook"
     assert reasons[("update", "roi")] == "label typo"
+
+
+def test_a_duplicate_is_recognised_from_its_hash_before_it_is_decoded(
+    client: TestClient,
+    imaging_session: dict[str, Any],
+    synthetic_zip: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.ingest import click
+
+    decoded: list[str] = []
+    real_prepare = click.prepare
+
+    def counting_prepare(*args: Any, **kwargs: Any) -> Any:
+        decoded.append(kwargs["filename"])
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(click, "prepare", counting_prepare)
+    assert post_zip(client, imaging_session, synthetic_zip).status_code == 201
+    again = post_zip(client, imaging_session, synthetic_zip)
+    assert again.status_code == 200 and again.json()["already_stored"] is True
+    assert decoded == ["click.zip"]  # the second upload was answered from its SHA-256

@@ -14,6 +14,7 @@ scientist can act on (which field, what was wrong, what is allowed):
 - ``PayloadTooLarge`` (413): an upload over the configured limit.
 - ``RequestTimeout`` (408): a body that arrives slower than the minimum rate.
 - ``ServiceUnavailable`` (503): a backing service (e.g. object storage) cannot be reached.
+- A full file store (``ENOSPC``) answers 507 Insufficient Storage; nothing is kept.
 
 The database's own failures are rendered here too, never as a 2xx (the request's transaction
 commits before its response is sent): a lock not granted in time, a lost connection or a
@@ -23,6 +24,7 @@ be sent again), and a uniqueness clash found only at commit is a 409.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 from collections.abc import Mapping
@@ -246,6 +248,21 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("database connection lost on %s %s", request.method, request.url.path)
             return _database_busy(request)
         return await _unexpected(request, exc)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            return await _unexpected(request, exc)
+        log.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(
+            request,
+            status=507,
+            title="Insufficient storage",
+            detail="The server's file store is full, so nothing from this request was kept. "
+            "Ask your administrator to free or add space, then send it again.",
+            slug="insufficient-storage",
+            headers={"Retry-After": "300"},
+        )
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:

@@ -333,3 +333,25 @@ def test_a_duplicate_is_recognised_from_its_hash_before_it_is_decoded(
     again = post_zip(client, imaging_session, synthetic_zip)
     assert again.status_code == 200 and again.json()["already_stored"] is True
     assert decoded == ["click.zip"]  # the second upload was answered from its SHA-256
+
+
+def test_a_full_file_store_answers_507_and_keeps_nothing(
+    app: Any,
+    client: TestClient,
+    db_session: Session,
+    imaging_session: dict[str, Any],
+    synthetic_zip: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    from app.storage import StagingWriter
+
+    def disk_full(self: StagingWriter, chunk: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(StagingWriter, "write", disk_full)
+    body = assert_problem(post_zip(client, imaging_session, synthetic_zip), 507, "store is full")
+    assert body["title"] == "Insufficient storage"
+    assert row_counts(db_session, *TABLES) == (0, 0, 0, 0, 0)
+    assert _stored_files(app) == []

@@ -552,7 +552,7 @@ def _image_session(api: Api, base: str, plan: DemoPlan, day: int, tmp: Path) -> 
             "luciferin_injected_at": (start - timedelta(minutes=10)).isoformat(),
         },
     )
-    jobs = []
+    jobs: list[tuple[list[DemoAnimal], str, str]] = []
     for animals in plan.cages().values():
         present = [a for a in animals if a.imaged_on(day)]
         if present:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Sequence
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 import cohorts
 from app.errors import Unprocessable
 from app.measurements.schemas import SeriesPoint
-from app.models import Animal, Study
+from app.models import Animal, EndReason, Study
 
 
 def in_window(
@@ -21,6 +22,12 @@ def in_window(
     if window is None:
         return list(points)
     return [p for p in points if window[0] <= p.day <= window[1]]
+
+
+def end_record(animal: Animal) -> tuple[date, EndReason]:
+    """An ended animal's end date and reason (the API sets them together: AnimalEnd)."""
+    assert animal.end_date is not None and animal.end_reason is not None
+    return animal.end_date, animal.end_reason
 
 
 def animal_ends(
@@ -33,8 +40,8 @@ def animal_ends(
     return [
         cohorts.AnimalEnd(
             animal=a.identifier,
-            day=float((a.end_date - study.day0).days),
-            reason=a.end_reason.value,
+            day=float((end_record(a)[0] - study.day0).days),
+            reason=end_record(a)[1].value,
         )
         for a in rows
         if a.id in animal_ids

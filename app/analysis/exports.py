@@ -163,7 +163,7 @@ def _survival(res: ComparisonResults) -> Table | None:
         return None
     header = ["arm", "time_days", "at_risk", "events", "survival", "ci_low", "ci_high",
               "median_time_days"]  # fmt: skip
-    rows = [
+    rows: list[list[object]] = [
         [c.arm, p.time, p.at_risk, p.events, p.survival, p.ci_low, p.ci_high, c.median_time]
         for c in s.curves
         for p in c.points

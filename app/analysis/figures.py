@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 import cohorts
 from app.analysis import plots
-from app.analysis.cohort_data import build_cohort
+from app.analysis.cohort_data import build_cohort, end_record
 from app.analysis.service import get_comparison_row, stored_points
 from app.auth import Principal
 from app.errors import Unprocessable
@@ -53,7 +53,7 @@ def animal_points(
         if p.value is not None:
             values[(p.animal, p.arm, p.day)].append(p.value)
     ends = {
-        a.identifier: a.end_reason.value
+        a.identifier: end_record(a)[1].value
         for a in session.scalars(
             select(Animal).where(Animal.study_id == study.id, Animal.end_date.is_not(None))
         )

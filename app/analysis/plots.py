@@ -27,11 +27,12 @@ import textwrap
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -213,7 +214,9 @@ def _footnotes(fig: Figure, lines: Sequence[str]) -> None:
     bottom = (len(lines) * line_in + 0.06) / height_in
     engine = fig.get_layout_engine()
     if engine is not None:
-        engine.set(rect=(0, bottom, 1, 1 - bottom))
+        # cast: the stub's LayoutEngine.set() takes no arguments; our figures are constrained
+        # (_new_figure), whose set() takes rect
+        cast(ConstrainedLayoutEngine, engine).set(rect=(0, bottom, 1, 1 - bottom))
     fig.text(
         0.01,
         0.03 / height_in,
@@ -561,8 +564,8 @@ def _km_steps(curve: cohorts.KMCurve, t_end: float) -> tuple[np.ndarray, ...]:
     """Step coordinates (time, S, CI low, CI high) from t = 0 to ``t_end``, 'post' style."""
     t = [0.0]
     s = [1.0]
-    lo = [1.0]
-    hi = [1.0]
+    lo: list[float | None] = [1.0]
+    hi: list[float | None] = [1.0]
     for p in curve.points:
         if p.time <= 0:
             t, s, lo, hi = [0.0], [p.survival], [p.ci_low], [p.ci_high]
@@ -581,7 +584,14 @@ def _km_steps(curve: cohorts.KMCurve, t_end: float) -> tuple[np.ndarray, ...]:
     return tuple(np.asarray(v, dtype=float) for v in (t, s, lo, hi))
 
 
-_CORNERS = ("lower left", "upper right", "lower right", "upper left", "center right")
+_Corner = Literal["lower left", "upper right", "lower right", "upper left", "center right"]
+_CORNERS: tuple[_Corner, ...] = (
+    "lower left",
+    "upper right",
+    "lower right",
+    "upper left",
+    "center right",
+)
 
 
 def _free_corner(
@@ -591,7 +601,7 @@ def _free_corner(
     *,
     fontsize: float,
     t_max: float,
-) -> str:
+) -> _Corner:
     """Legend location whose (estimated) box covers the fewest points of the step curves.
 
     matplotlib's ``loc="best"`` counts the CI bands' bounding boxes as occupied, which rules
@@ -611,7 +621,7 @@ def _free_corner(
                 pts.append((t[k + 1], s[k] + f * (s[k + 1] - s[k])))
     xs = np.array([p[0] for p in pts]) / t_max if pts else np.zeros(0)
     ys = (np.array([p[1] for p in pts]) + 0.02) / 1.07 if pts else np.zeros(0)
-    boxes = {
+    boxes: dict[_Corner, tuple[float, float]] = {
         "lower left": (0.0, 0.0),
         "upper right": (1 - w, 1 - h),
         "lower right": (1 - w, 0.0),
@@ -980,8 +990,8 @@ def incidence_bars(
                 100.0 * r.positive_control / r.n_control if r.n_control else 0.0,
                 100.0 * r.positive_treated / r.n_treated if r.n_treated else 0.0,
             )
-            ax.text(xx, top + 8.5, _fmt_p(p), ha="center", va="bottom", fontsize=8)
-            ax.text(xx, top + 12.5, _stars(p), ha="center", va="bottom", fontsize=13)
+            ax.text(float(xx), top + 8.5, _fmt_p(p), ha="center", va="bottom", fontsize=8)
+            ax.text(float(xx), top + 12.5, _stars(p), ha="center", va="bottom", fontsize=13)
     ax.set_xticks(x)
     ax.set_xticklabels([f"{r.day:g}" for r in rows])
     ax.set_xlim(-0.6, max(len(rows), 1) - 0.4)

@@ -20,6 +20,7 @@ from app.analysis.schemas import (
     AnalysisOutcome,
     ComparisonCreate,
     ComparisonRead,
+    Scale,
     SummaryRead,
 )
 from app.arms.service import get_arm
@@ -44,7 +45,7 @@ def summary(
     *,
     site: Site,
     metric: Metric,
-    scale: str,
+    scale: Scale,
     floor: float | None,
     baseline: str | None,
 ) -> SummaryRead:
@@ -129,8 +130,9 @@ def _check_enough_animals(
 def _analyses(
     cohort: cohorts.Cohort, data: ComparisonCreate, control: str, treated: str
 ) -> dict[str, Callable[[], Any]]:
-    common = {"control": control, "treated": treated, "site": data.site.value}
-    scaled = common | {"scale": data.scale, "floor": data.floor}
+    # keyword arguments shared by the cohorts calls below
+    common: dict[str, Any] = {"control": control, "treated": treated, "site": data.site.value}
+    scaled: dict[str, Any] = common | {"scale": data.scale, "floor": data.floor}
     window = (data.window.day_from, data.window.day_to) if data.window else None
     threshold: dict[str, Any] = {}
     if data.threshold is not None:
@@ -288,7 +290,9 @@ def _to_read(
         parameters=row.parameters,
         n_animals=counts,
         n_inputs=len(row.input_measurement_ids),
-        input_measurement_ids=row.input_measurement_ids if include_ids else None,
+        input_measurement_ids=(
+            [uuid.UUID(i) for i in row.input_measurement_ids] if include_ids else None
+        ),
         input_fingerprint=row.input_fingerprint,
         inputs_changed=inputs_changed,
         software=row.software,

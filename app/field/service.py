@@ -8,6 +8,7 @@ their measurements stay as history, and the change is audited with its reason.""
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -67,7 +68,10 @@ def correct_field(
     old_ids = [ident for _, _, ident in old_field]
     if old_ids == data.animals:
         return acquisition_read(session, acquisition, already_stored=True)
-    at_position = {animal_id: position for position, animal_id, _ in old_field}
+    # keyed like Roi.animal_id (optional), so ROIs of no animal simply find no position
+    at_position: dict[uuid.UUID | None, int] = {
+        animal_id: position for position, animal_id, _ in old_field
+    }
     new_animal = {p: found[ident] for p, ident in enumerate(data.animals)}
 
     rois = [r for r in repository.current_rois(session, acquisition.id) if r.animal_id]
@@ -171,12 +175,12 @@ def apply_template(
         for t in template
     ]
     site_of = {t.name: t.site for t in template}
-    side = "ventral" if acquisition.view == View.ventral else "dorsal"
+    side: Literal["dorsal", "ventral"] = "ventral" if acquisition.view == View.ventral else "dorsal"
     by_site: dict[Site, list[imaging.Roi]] = {}
     for roi in imaging.site_rois(bodies[position], template=shapes, view=side):
         name = roi.label.removeprefix(f"{data.animal} ").strip()
         by_site.setdefault(Site(site_of[name]), []).append(roi)
-    current = {
+    current: dict[Site, Roi] = {
         r.site: r
         for r in repository.current_rois(session, acquisition.id)
         if r.animal_id == animal_id and r.site != Site.custom

@@ -28,7 +28,7 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check .
+	$(BIN)/ruff check . && $(BIN)/mypy
 
 test: $(VENV)/.test chromium lint workspace
 	cd web && npm test

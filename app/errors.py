@@ -25,6 +25,7 @@ be sent again), and a uniqueness clash found only at commit is a 409.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope, Send
 
 from imaging import ImagingError
 
@@ -304,3 +306,33 @@ def _database_busy(request: Request) -> JSONResponse:
         slug=ServiceUnavailable.slug,
         headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
     )
+
+
+async def send_problem(
+    scope: Scope,
+    send: Send,
+    status: int,
+    title: str,
+    slug: str,
+    detail: str,
+    extra: dict[bytes, bytes] | None = None,
+) -> None:
+    """A problem+json answer sent by ASGI middleware before the request reached the app (its
+    body unread: the connection is closed after it)."""
+    body = json.dumps(
+        {
+            "type": PROBLEM_TYPE_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope.get("path", ""),
+        }
+    ).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *(extra or {}).items(),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -19,7 +19,6 @@ A pure ASGI middleware in front of the application:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE
+from app.errors import send_problem
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UPLOAD = re.compile(r"/acquisitions(/tiff|/[^/]+)?$|/measurements/import$")
@@ -72,7 +71,7 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         if b"%00" in scope.get("query_string", b"") or b"%00" in scope.get("raw_path", b""):
-            await _problem(
+            await send_problem(
                 scope,
                 send,
                 422,
@@ -90,7 +89,7 @@ class RequestGuard:
             and b"authorization" not in headers
             and b"x-api-key" not in headers
         ):
-            await _problem(
+            await send_problem(
                 scope,
                 send,
                 401,
@@ -121,7 +120,7 @@ class RequestGuard:
             if len(acquired) < len(limiters):
                 retry = max(1, math.ceil(self.limits.queue_wait_s / 2))
                 what = {"upload": "uploads", "analysis": "analyses"}.get(kind, "requests")
-                await _problem(
+                await send_problem(
                     scope,
                     send,
                     503,
@@ -145,35 +144,6 @@ class RequestGuard:
             await self.app(scope, receive, send_and_free)
         finally:
             release()
-
-
-async def _problem(
-    scope: Scope,
-    send: Send,
-    status: int,
-    title: str,
-    slug: str,
-    detail: str,
-    extra: dict[bytes, bytes],
-) -> None:
-    body = json.dumps(
-        {
-            "type": PROBLEM_TYPE_BASE + slug,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "instance": scope.get("path", ""),
-        }
-    ).encode()
-    headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-        *extra.items(),
-    ]
-    # The body was not read: the connection cannot be reused for another request.
-    headers.append((b"connection", b"close"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 #: Swagger UI's page starts itself with an inline script; everything else comes from here.

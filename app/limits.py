@@ -5,13 +5,12 @@ limit (they stream to staging)."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import PROBLEM_JSON, PROBLEM_TYPE_BASE, PayloadTooLarge, RequestTimeout
+from app.errors import PayloadTooLarge, RequestTimeout, send_problem
 
 
 def _too_large(limit: int, *, json_body: bool = False) -> PayloadTooLarge:
@@ -69,7 +68,8 @@ class BodySizeLimit:
         limit = self.max_json_bytes if json_body else self.max_bytes
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(scope, send, _too_large(limit, json_body=json_body))
+            error = _too_large(limit, json_body=json_body)
+            await send_problem(scope, send, error.status, error.title, error.slug, error.detail)
             return
         received = 0
         started = time.monotonic()
@@ -91,26 +91,3 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, limited_receive, send)
-
-    async def _refuse(self, scope: Scope, send: Send, error: PayloadTooLarge) -> None:
-        body = json.dumps(
-            {
-                "type": PROBLEM_TYPE_BASE + error.slug,
-                "title": error.title,
-                "status": error.status,
-                "detail": error.detail,
-                "instance": scope.get("path", ""),
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": error.status,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})

@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from scipy import optimize, stats
@@ -134,6 +135,9 @@ class LmmFit:
 
 # ----------------------------------------------------------------------------- fitting
 
+
+# scipy.optimize.minimize methods used by _optimise
+_Method = Literal["COBYQA", "Powell", "Nelder-Mead"]
 
 # Stacked Z_i'Z_i, Z_i'X_i, Z_i'y_i and the totals X'X, X'y, y'y (_Groups.moments)
 _Moments = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]
@@ -256,7 +260,7 @@ def _optimise(
         return th
 
     lme4_start = np.array([1.0 if i in diag else 0.0 for i in range(k)])
-    runs: list[tuple[str, np.ndarray, str, dict]] = [
+    runs: list[tuple[_Method, np.ndarray, str, dict]] = [
         ("COBYQA", lme4_start, "COBYQA", {"bounds": bounds, "options": _COBYQA}),
         ("Powell", lme4_start, "Powell", {"bounds": bounds, "options": _POWELL}),
         ("Nelder-Mead", lme4_start, "Nelder-Mead (no bounds)", {"options": _NM}),
@@ -264,7 +268,7 @@ def _optimise(
     attempts: list[Attempt] = []
     best: tuple[float, np.ndarray, str] | None = None
 
-    def run(method: str, th0: np.ndarray, name: str, kw: dict) -> None:
+    def run(method: _Method, th0: np.ndarray, name: str, kw: dict) -> None:
         nonlocal best
         label = f"{name} from theta=({', '.join(f'{v:.3g}' for v in th0)})"
         with np.errstate(all="ignore"):

@@ -193,9 +193,11 @@ def comparison_xlsx(res: ComparisonResults, parameters: dict[str, object]) -> by
     sheet with the parameters."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
+    from openpyxl.worksheet.worksheet import Worksheet
 
     book = Workbook()
     first = book.active
+    assert isinstance(first, Worksheet)  # a new workbook opens with one empty worksheet
     for name, build in TABLE_BUILDERS.items():
         built = build(res)
         if built is None:

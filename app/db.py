@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 # Named constraints make migrations reproducible on SQLite and PostgreSQL alike.
@@ -44,7 +45,7 @@ def make_engine(url: str, *, lock_timeout_s: float = 15.0, **kwargs: object) -> 
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
 
     @event.listens_for(engine, "connect")
-    def _lock_timeout(dbapi_connection, _record):
+    def _lock_timeout(dbapi_connection: Any, _record: object) -> None:
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         dbapi_connection.execute(f"SET lock_timeout = {timeout_ms}")
@@ -57,7 +58,7 @@ def _make_sqlite_transactional(engine: Engine, busy_timeout_ms: int) -> None:
     # pysqlite's own transaction handling breaks SAVEPOINT and transactional DDL;
     # the SQLAlchemy-documented recipe hands BEGIN back to SQLAlchemy.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: Any, _record: object) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -67,7 +68,7 @@ def _make_sqlite_transactional(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: Connection) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 

@@ -13,7 +13,7 @@ import numpy as np
 from ._common import Effect, _f, scale_label
 from ._data import Adjustment, Cohort, Exclusion, _AsDict, prepare, require_animals
 from ._errors import InsufficientDataError, InvalidInputError
-from ._lmm import SINGULAR_TOL, LmmFit, fit_lmm
+from ._lmm import SINGULAR_TOL, Contrast, LmmFit, fit_lmm
 
 __all__ = [
     "FixedEffect",
@@ -466,6 +466,6 @@ def fit_growth_model(
     )
 
 
-def _test(c) -> tuple[float | None, ...]:
+def _test(c: Contrast) -> tuple[float | None, ...]:
     """se, df, t, p, CI of a contrast, None where undefined."""
     return _f(c.se), _f(c.df), _f(c.t), _f(c.p_value), _f(c.ci_low), _f(c.ci_high)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -170,7 +170,7 @@ def _draw(
     raise Unprocessable(f"Unknown plot '{kind}'.")
 
 
-def _stats(compute):
+def _stats(compute: Callable[[], Any]) -> Any:
     try:
         return compute()
     except cohorts.CohortsError as exc:

@@ -158,7 +158,7 @@ def ingest_click(
             prepared,
             filename=filename,
             view=view,
-            requested_animals=animals is not None,
+            requested_animals=animals,
             expected_click=expected_click,
         )
 
@@ -193,7 +193,7 @@ def _keep_click(
     *,
     filename: str,
     view: View | None,
-    requested_animals: bool,
+    requested_animals: Sequence[str] | None,
     expected_click: str | None,
 ) -> AcquisitionRead:
     click = prepared.click
@@ -206,7 +206,7 @@ def _keep_click(
             existing,
             imaging_session,
             filename=filename,
-            animals=prepared.identifiers if requested_animals else None,
+            animals=requested_animals,
             view=view,
         )
     if expected_click is not None and click.click_number != expected_click:

@@ -17,6 +17,7 @@ from app.models.imaging import (
     View,
 )
 from app.models.lab import ApiKey, ApiKeyRole, Lab
+from app.models.readouts import Readout, ReadoutKind, ReadoutValue
 from app.models.study import (
     AgentClass,
     Animal,
@@ -49,6 +50,9 @@ __all__ = [
     "InjectionModel",
     "Lab",
     "Measurement",
+    "Readout",
+    "ReadoutKind",
+    "ReadoutValue",
     "Roi",
     "RoiSource",
     "Sex",

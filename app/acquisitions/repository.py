@@ -83,19 +83,39 @@ def in_session(
     session: Session, session_id: uuid.UUID, *, acquisition_id: uuid.UUID | None = None
 ) -> list[Acquisition]:
     """An imaging session's acquisitions in upload order (or the one with this id)."""
-    query = select(Acquisition).where(Acquisition.session_id == session_id)
+    query = in_session_query(session_id)
     if acquisition_id is not None:
         query = query.where(Acquisition.id == acquisition_id)
-    return list(session.scalars(query.order_by(Acquisition.created_at)))
+    return list(session.scalars(query))
+
+
+def in_session_query(session_id: uuid.UUID) -> Select[Any]:
+    """An imaging session's acquisitions in upload order (id breaks ties: pages are stable)."""
+    return (
+        select(Acquisition)
+        .where(Acquisition.session_id == session_id)
+        .order_by(Acquisition.created_at, Acquisition.id)
+    )
 
 
 def image_file(session: Session, acquisition_id: uuid.UUID) -> AcquisitionFile | None:
     """The acquisition's raw image file (None for an imported table)."""
-    return session.scalar(
+    return image_files(session, [acquisition_id]).get(acquisition_id)
+
+
+def image_files(
+    session: Session, acquisition_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, AcquisitionFile]:
+    """The raw image file of each of these acquisitions that has one, in one query."""
+    if not acquisition_ids:
+        return {}
+    files = session.scalars(
         select(AcquisitionFile).where(
-            AcquisitionFile.acquisition_id == acquisition_id, AcquisitionFile.role.in_(IMAGE_ROLES)
+            AcquisitionFile.acquisition_id.in_(acquisition_ids),
+            AcquisitionFile.role.in_(IMAGE_ROLES),
         )
     )
+    return {f.acquisition_id: f for f in files}
 
 
 def original_file(
@@ -114,13 +134,30 @@ def original_file(
 
 def field(session: Session, acquisition_id: uuid.UUID) -> list[tuple[int, uuid.UUID, str]]:
     """The animals in the field of view, left to right: (position, animal id, identifier)."""
+    return fields(session, [acquisition_id])[acquisition_id]
+
+
+def fields(
+    session: Session, acquisition_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[int, uuid.UUID, str]]]:
+    """:func:`field` of each of these acquisitions, in one query."""
+    out: dict[uuid.UUID, list[tuple[int, uuid.UUID, str]]] = {i: [] for i in acquisition_ids}
+    if not acquisition_ids:
+        return out
     rows = session.execute(
-        select(AcquisitionAnimal.position, Animal.id, Animal.identifier)
+        select(
+            AcquisitionAnimal.acquisition_id,
+            AcquisitionAnimal.position,
+            Animal.id,
+            Animal.identifier,
+        )
         .join(Animal, Animal.id == AcquisitionAnimal.animal_id)
-        .where(AcquisitionAnimal.acquisition_id == acquisition_id)
-        .order_by(AcquisitionAnimal.position)
+        .where(AcquisitionAnimal.acquisition_id.in_(acquisition_ids))
+        .order_by(AcquisitionAnimal.acquisition_id, AcquisitionAnimal.position)
     )
-    return [(p, i, ident) for p, i, ident in rows]
+    for acquisition_id, position, animal_id, identifier in rows:
+        out[acquisition_id].append((position, animal_id, identifier))
+    return out
 
 
 def current_rois(session: Session, acquisition_id: uuid.UUID) -> list[Roi]:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, BinaryIO, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,7 @@ from app.auth import Principal
 from app.config import Settings
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.models import View
+from app.pagination import PageParams
 from app.responses import PROBLEM_RESPONSES, attachment_headers
 from app.storage import BlobStore
 
@@ -30,12 +31,39 @@ router = APIRouter(
 )
 
 
-@router.get("", summary="List the acquisitions of a session")
+@router.get(
+    "",
+    summary="List the acquisitions of a session",
+    responses={
+        200: {
+            "headers": {
+                "X-Total-Count": {"description": "How many acquisitions the session has."},
+                "Link": {"description": 'The next page, rel="next", when there is one.'},
+            }
+        }
+    },
+)
 def list_acquisitions(
-    study_id: uuid.UUID, session_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    study_id: uuid.UUID,
+    session_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).")] = 500,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Items to skip.")] = 0,
 ) -> list[AcquisitionRead]:
-    """Every acquisition of an imaging session, with its animals and current measurements."""
-    return service.list_acquisitions(session, principal, study_id, session_id)
+    """The acquisitions of an imaging session in upload order, with their animals and current
+    measurements, a page at a time (a plain list, as before; ``X-Total-Count`` gives the
+    number and ``Link: <…>; rel="next"`` the next page when there is more)."""
+    items, total = service.list_acquisitions(
+        session, principal, study_id, session_id, PageParams(limit=limit, offset=offset)
+    )
+    response.headers["X-Total-Count"] = str(total)
+    if offset + len(items) < total:
+        following = request.url.include_query_params(limit=limit, offset=offset + len(items))
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return items
 
 
 @router.get("/kinetics", summary="Kinetic curves of the session's repeated clicks")

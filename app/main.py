@@ -124,8 +124,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _serve_docs_offline(app)
 
     @app.get("/health", tags=["service"], summary="Liveness check")
-    def health() -> dict[str, str]:
-        """Answers without an API key, for load balancers and container health checks."""
+    async def health() -> dict[str, str]:
+        """Answers without an API key, for load balancers and container health checks
+        (on the event loop, not in a worker thread: it answers while every thread is busy)."""
         return {"status": "ok", "version": __version__}
 
     @app.get(

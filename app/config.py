@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         description="Minutes after D-luciferin injection an acquisition should be taken in "
         "(flag outside_luciferin_window), e.g. OSTEOLUX_LUCIFERIN_WINDOW_MIN='[10, 20]'.",
     )
+    failed_injection_factor: float = Field(
+        default=5.0,
+        gt=1,
+        le=1e6,
+        description="A measurement is flagged suspected_failed_injection (kept, never dropped) "
+        "when its total flux is this many times below the same animal's previous and next "
+        "sessions and below its arm's median that day, e.g. OSTEOLUX_FAILED_INJECTION_FACTOR=10.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     page_size_max: int = Field(default=500, gt=0)
     db_lock_timeout_s: float = Field(

@@ -23,6 +23,7 @@ from app.acquisitions.schemas import (
 from app.auth import Principal
 from app.measurements import repository as measurement_queries
 from app.measurements.schemas import MeasurementRead
+from app.measurements.service import DEFAULT_FAILED_INJECTION_FACTOR
 from app.models import Acquisition, Roi, Site
 from app.sessions.service import get_imaging_session
 
@@ -34,8 +35,11 @@ def session_kinetics(
     session_id: uuid.UUID,
     *,
     max_gap_min: float = 30.0,
+    failed_injection_factor: float = DEFAULT_FAILED_INJECTION_FACTOR,
 ) -> SessionKinetics:
-    """The session's kinetic sequences with one curve per animal and site, and its peak."""
+    """The session's kinetic sequences with one curve per animal and site, and its peak; the
+    points of a sequence whose peak looks like a failed injection against the study's other
+    sessions (``failed_injection_factor``) carry ``suspected_failed_injection``."""
     imaging_session, _ = get_imaging_session(session, principal, study_id, session_id)
     acquisitions = repository.in_session(session, imaging_session.id)
     timed = [a for a in acquisitions if a.acquired_at is not None]
@@ -58,7 +62,7 @@ def session_kinetics(
                 sequence=group,
                 view=clicks[0].view.value,
                 acquisition_ids=[a.id for a in clicks],
-                curves=_curves(session, clicks),
+                curves=_curves(session, study_id, clicks, failed_injection_factor),
             )
         )
     return SessionKinetics(
@@ -69,7 +73,9 @@ def session_kinetics(
     )
 
 
-def _curves(session: Session, clicks: list[Acquisition]) -> list[KineticCurve]:
+def _curves(
+    session: Session, study_id: uuid.UUID, clicks: list[Acquisition], factor: float
+) -> list[KineticCurve]:
     order = {a.id: i for i, a in enumerate(clicks)}
     by_id = {a.id: a for a in clicks}
     rows = session.execute(
@@ -78,8 +84,10 @@ def _curves(session: Session, clicks: list[Acquisition]) -> list[KineticCurve]:
         )
     ).all()
     curves: dict[tuple[str, str], list[MeasurementRead]] = defaultdict(list)
-    for row in rows:
-        m = measurement_queries.to_read(row)
+    reads = measurement_queries.with_failed_injection_flags(
+        session, study_id, [measurement_queries.to_read(row) for row in rows], factor=factor
+    )
+    for m in reads:
         if m.animal is None or m.site in (Site.background, Site.unassigned):
             continue
         curves[(m.animal, m.site)].append(m)

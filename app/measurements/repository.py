@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 import imaging
 from app.acquisitions.repository import join_session
 from app.measurements.schemas import MeasurementRead
-from app.models import Acquisition, Animal, Arm, ImagingSession, Measurement, Roi, Study
+from app.models import Acquisition, Animal, Arm, ImagingSession, Measurement, Roi, Site, Study
 
 
 def joined(*columns: Any) -> Select[Any]:
@@ -95,45 +95,56 @@ def to_read(row: Sequence[Any]) -> MeasurementRead:
     )
 
 
+FAILED_INJECTION_FLAG = "suspected_failed_injection"
+
+
 def suspected_failed_injections(
-    session: Session, study_id: uuid.UUID, *, site: str, factor: float = 5.0
+    session: Session, study_id: uuid.UUID, *, site: Site | str | None = None, factor: float = 5.0
 ) -> set[uuid.UUID]:
-    """Current measurements of one site that look like a missed D-luciferin injection
-    (:func:`imaging.failed_injections`: ``factor`` times below the animal's previous and next
-    sessions and its arm's median that day). Each view is its own series; several values of
-    one animal, day and view (a kinetic sequence) count as their peak, and all of them are
-    flagged with it. The values stay; the caller adds the flag ``suspected_failed_injection``.
-    """
-    rows = session.execute(
-        current(
-            joined(
-                Measurement.id,
-                Measurement.total_flux_ps,
-                Roi.animal_id,
-                Animal.arm_id,
-                Acquisition.view,
-                ImagingSession.acquired_on,
-            )
-            .join(Animal, Animal.id == Roi.animal_id)
-            .where(ImagingSession.study_id == study_id, Roi.site == site)
+    """Current measurements (of one site, or of every site) that look like a missed
+    D-luciferin injection (:func:`imaging.failed_injections`: ``factor`` times below the
+    animal's previous and next sessions and its arm's median that day). Each site and view is
+    its own series; several values of one animal, day and view (a kinetic sequence) count as
+    their peak, and all of them are flagged with it. The values stay; the callers add the flag
+    ``suspected_failed_injection`` (:data:`FAILED_INJECTION_FLAG`) when they read them."""
+    query = (
+        joined(
+            Measurement.id,
+            Measurement.total_flux_ps,
+            Roi.site,
+            Roi.animal_id,
+            Animal.arm_id,
+            Acquisition.view,
+            ImagingSession.acquired_on,
         )
-    ).all()
-    peaks: dict[tuple[Any, uuid.UUID, Any], tuple[float, list[uuid.UUID], uuid.UUID]] = {}
-    for measurement_id, flux, animal_id, arm_id, view, acquired_on in rows:
-        key = (view, animal_id, acquired_on)
+        .join(Animal, Animal.id == Roi.animal_id)
+        .where(ImagingSession.study_id == study_id)
+    )
+    if site is not None:
+        query = query.where(Roi.site == Site(site))
+    return failed_injection_ids(session.execute(current(query)).all(), factor=factor)
+
+
+def failed_injection_ids(rows: Iterable[Sequence[Any]], *, factor: float = 5.0) -> set[uuid.UUID]:
+    """The ids among ``rows`` (measurement id, total flux, site, animal, arm, view, day) that
+    :func:`imaging.failed_injections` flags, per site and view, a day's several values of one
+    animal counted as their peak."""
+    peaks: dict[tuple[Any, Any, uuid.UUID, Any], tuple[float, list[uuid.UUID], Any]] = {}
+    for measurement_id, flux, site, animal_id, arm_id, view, day in rows:
+        key = (site, view, animal_id, day)
         value = flux if flux is not None and math.isfinite(flux) else math.nan
         best, ids, _ = peaks.get(key, (math.nan, [], arm_id))
         if math.isnan(best) or value > best:  # a NaN never replaces a value
             best = value
         peaks[key] = (best, [*ids, measurement_id], arm_id)
     flagged: set[uuid.UUID] = set()
-    for view in {k[0] for k in peaks}:
-        keys = [k for k in peaks if k[0] == view]
-        days = sorted({k[2] for k in keys})
+    for series in {k[:2] for k in peaks}:
+        keys = [k for k in peaks if k[:2] == series]
+        days = sorted({k[3] for k in keys})
         found = imaging.failed_injections(
-            [k[1] for k in keys],
+            [k[2] for k in keys],
             [peaks[k][2] for k in keys],
-            [float(days.index(k[2])) for k in keys],
+            [float(days.index(k[3])) for k in keys],
             [peaks[k][0] for k in keys],
             factor=factor,
         )
@@ -141,3 +152,33 @@ def suspected_failed_injections(
             if hit:
                 flagged.update(peaks[k][1])
     return flagged
+
+
+def with_failed_injection_flags(
+    session: Session,
+    study_id: uuid.UUID,
+    measurements: Sequence[MeasurementRead],
+    *,
+    factor: float,
+) -> list[MeasurementRead]:
+    """``measurements`` (of one study) with ``suspected_failed_injection`` added to the flags
+    of those :func:`suspected_failed_injections` finds (computed when read: the next session
+    decides whether an animal recovered)."""
+    if not any(m.animal is not None for m in measurements):
+        return list(measurements)
+    return flag_failed_injections(
+        measurements, suspected_failed_injections(session, study_id, factor=factor)
+    )
+
+
+def flag_failed_injections(
+    measurements: Sequence[MeasurementRead], failed: set[uuid.UUID]
+) -> list[MeasurementRead]:
+    """``measurements`` with :data:`FAILED_INJECTION_FLAG` added to those whose id is in
+    ``failed``."""
+    return [
+        m.model_copy(update={"flags": [*m.flags, FAILED_INJECTION_FLAG]})
+        if m.measurement_id in failed and FAILED_INJECTION_FLAG not in m.flags
+        else m
+        for m in measurements
+    ]

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from app import idempotency
-from app.deps import BlobStoreDep, PrincipalDep, SessionDep
+from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.idempotency import IdempotencyKey
 from app.labs.roles import EditorsOnly
 from app.measurements import imports, service
@@ -88,6 +88,7 @@ def get_series(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     site: Site = Site.whole_body,
     metric: Metric = "total_flux_ps",
     arm_id: Annotated[list[uuid.UUID] | None, Query(description="Only these arms")] = None,
@@ -102,10 +103,19 @@ def get_series(
 ) -> Series | Response:
     """One point per animal and day for a site and metric (total flux in p/s or average
     radiance in p/s/cm²/sr): its images of that day combined by the study's rule (said in
-    image_combination, with the images and views used), with QC flags, in day order.
+    image_combination, with the images and views used), with QC flags, in day order. A point
+    whose total flux is OSTEOLUX_FAILED_INJECTION_FACTOR times below the animal's previous and
+    next days and its arm's median that day is flagged suspected_failed_injection and kept.
     format=csv gives a tidy CSV."""
     result = service.series(
-        session, principal, study_id, site=site, metric=metric, arm_ids=arm_id, combine=combine
+        session,
+        principal,
+        study_id,
+        site=site,
+        metric=metric,
+        arm_ids=arm_id,
+        combine=combine,
+        failed_injection_factor=settings.failed_injection_factor,
     )
     if format == "csv":
         return csv_response(service.series_csv(result))
@@ -126,6 +136,7 @@ def list_measurements(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     page: PageDep,
     arm_id: uuid.UUID | None = None,
     animal_id: uuid.UUID | None = None,
@@ -152,6 +163,7 @@ def list_measurements(
         day_to=day_to,
         flag=flag,
         include_history=include_history,
+        failed_injection_factor=settings.failed_injection_factor,
     )
     if format == "csv":
         return csv_response(service.measurements_csv(rows))

@@ -37,6 +37,8 @@ from app.responses import csv_text
 from app.studies.service import get_study
 
 UNITS = {"total_flux_ps": "p/s", "radiance_mean": "p/s/cm²/sr"}
+# app.config.Settings.failed_injection_factor's default, for callers without the settings
+DEFAULT_FAILED_INJECTION_FACTOR = 5.0
 
 
 def load_points(
@@ -48,11 +50,15 @@ def load_points(
     arm_ids: Sequence[uuid.UUID] | None = None,
     measurement_ids: Sequence[uuid.UUID] | None = None,
     combine: ImageCombination | None = None,
+    failed_injection_factor: float = DEFAULT_FAILED_INJECTION_FACTOR,
 ) -> list[SeriesPoint]:
     """One point per animal and day of one site and metric, in day order: the current
     measurements (or exactly the given ones: superseded measurements stay in the database,
     so old analyses can be redrawn), each animal's images of a day combined by ``combine``
-    (default: the study's ``image_combination``)."""
+    (default: the study's ``image_combination``). Images whose total flux is
+    ``failed_injection_factor`` times below the animal's previous and next days and its arm's
+    median that day carry the flag ``suspected_failed_injection`` (their point keeps its
+    value)."""
     query = (
         measurement_queries.of_study(
             study.id,
@@ -65,6 +71,7 @@ def load_points(
             Acquisition.view,
             getattr(Measurement, metric),
             Measurement.flags,
+            Measurement.total_flux_ps,
         )
         .join(Animal, Animal.id == Roi.animal_id)
         .join(Arm, Arm.id == Animal.arm_id)
@@ -77,6 +84,11 @@ def load_points(
         query = measurement_queries.current(query).where(Animal.archived_at.is_(None))
     if arm_ids:
         query = query.where(Arm.id.in_(arm_ids))
+    rows = session.execute(query).all()
+    failed = measurement_queries.failed_injection_ids(
+        ((r[0], r[9], site, r[1], r[3], r[6], r[5]) for r in rows),
+        factor=failed_injection_factor,
+    )
     images = [
         ImagePoint(
             measurement_id=mid,
@@ -88,11 +100,16 @@ def load_points(
             site=site.value,
             view=view.value,
             value=val,
-            flags=tuple(flags or ()),
+            flags=_with_flag(flags, measurement_queries.FAILED_INJECTION_FLAG, mid in failed),
         )
-        for mid, aid, ident, arm_id, arm_name, on, view, val, flags in session.execute(query)
+        for mid, aid, ident, arm_id, arm_name, on, view, val, flags, _ in rows
     ]
     return combine_images(images, combine or study.image_combination)
+
+
+def _with_flag(flags: Sequence[str] | None, flag: str, add: bool) -> tuple[str, ...]:
+    stored = tuple(flags or ())
+    return (*stored, flag) if add and flag not in stored else stored
 
 
 def series(
@@ -104,12 +121,22 @@ def series(
     metric: Metric,
     arm_ids: list[uuid.UUID] | None = None,
     combine: ImageCombination | None = None,
+    failed_injection_factor: float = DEFAULT_FAILED_INJECTION_FACTOR,
 ) -> Series:
     """Current measurements of one site and metric, one point per animal and day (its images
-    combined by ``combine``, default the study's rule), in day order."""
+    combined by ``combine``, default the study's rule), in day order; a suspected failed
+    injection is flagged (``failed_injection_factor``), never dropped."""
     study = get_study(session, principal, study_id)
     rule = combine or study.image_combination
-    points = load_points(session, study, site=site, metric=metric, arm_ids=arm_ids, combine=rule)
+    points = load_points(
+        session,
+        study,
+        site=site,
+        metric=metric,
+        arm_ids=arm_ids,
+        combine=rule,
+        failed_injection_factor=failed_injection_factor,
+    )
     return Series(
         study_id=study.id,
         site=site.value,
@@ -186,8 +213,11 @@ def list_measurements(
     day_to: int | None = None,
     flag: str | None = None,
     include_history: bool = False,
+    failed_injection_factor: float = DEFAULT_FAILED_INJECTION_FACTOR,
 ) -> tuple[list[MeasurementRead], int]:
-    """Measurements of a study, filtered; superseded ones only with ``include_history``."""
+    """Measurements of a study, filtered; superseded ones only with ``include_history``.
+    Current measurements that look like a failed injection (``failed_injection_factor``) carry
+    the flag ``suspected_failed_injection``, which ``flag`` filters on like a stored one."""
     study = get_study(session, principal, study_id)
     query = (
         measurement_queries.readable()
@@ -207,8 +237,17 @@ def list_measurements(
     if day_to is not None:
         query = query.where(ImagingSession.acquired_on <= study.day0 + timedelta(days=day_to))
     rows: Sequence[Sequence[Any]]
+    failed: set[uuid.UUID] = set()
+    if flag is None or flag == measurement_queries.FAILED_INJECTION_FLAG:
+        failed = measurement_queries.suspected_failed_injections(
+            session, study.id, site=site, factor=failed_injection_factor
+        )
     if flag is not None:  # flags are a JSON list: filtered portably in Python
-        rows = [r for r in session.execute(query).all() if flag in (r[0].flags or [])]
+        rows = [
+            r
+            for r in session.execute(query).all()
+            if flag in (r[0].flags or []) or r[0].id in failed
+        ]
         total = len(rows)
         if params is not None:
             rows = rows[params.offset : params.offset + params.limit]
@@ -219,7 +258,8 @@ def list_measurements(
     else:
         rows = session.execute(query).all()
         total = len(rows)
-    return [measurement_queries.to_read(r) for r in rows], total
+    reads = [measurement_queries.to_read(r) for r in rows]
+    return measurement_queries.flag_failed_injections(reads, failed), total
 
 
 def measurements_csv(rows: Sequence[MeasurementRead]) -> str:

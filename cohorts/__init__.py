@@ -20,6 +20,8 @@ tumor_growth_inhibition    %TGI between two days
 site_onsets                day each animal's site becomes positive
 incidence_by_day           incidence per day, Fisher exact
 metastasis_free_survival   Kaplan-Meier, log-rank, Cox hazard ratio
+compare_readout            end-of-study readout: Welch, exact Mann-Whitney, Fisher, Holm
+spearman                   Spearman rho of a readout with final BLI flux
 
 Errors: see :mod:`cohorts._errors` (all derive from :class:`CohortsError`).
 """
@@ -63,6 +65,15 @@ from ._mixed import (
     ModelReduction,
     OptimizerAttempt,
     fit_growth_model,
+)
+from ._readouts import (
+    ReadoutArm,
+    ReadoutArmComparison,
+    ReadoutComparison,
+    SkippedPair,
+    SpearmanResult,
+    compare_readout,
+    spearman,
 )
 from ._summary import ArmDaySummary, SummaryTable, summarize
 from ._survival import (
@@ -111,8 +122,13 @@ __all__ = [
     "Observation",
     "OnsetTable",
     "OptimizerAttempt",
+    "ReadoutArm",
+    "ReadoutArmComparison",
+    "ReadoutComparison",
     "Scale",
     "SkippedDay",
+    "SkippedPair",
+    "SpearmanResult",
     "SummaryTable",
     "SurvivalResult",
     "TCDay",
@@ -122,12 +138,14 @@ __all__ = [
     "compare_auc",
     "compare_by_day",
     "compare_growth_rates",
+    "compare_readout",
     "fit_growth_model",
     "incidence_by_day",
     "metastasis_free_survival",
     "per_animal_auc",
     "per_animal_growth_rates",
     "site_onsets",
+    "spearman",
     "summarize",
     "tc_ratio",
     "tumor_growth_inhibition",

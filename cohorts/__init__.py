@@ -15,11 +15,14 @@ compare_auc                ... treated vs control
 per_animal_growth_rates    OLS slope per animal, doubling time
 compare_growth_rates       ... treated vs control
 fit_growth_model           linear mixed model y ~ day x arm (REML as lme4, Kenward-Roger df)
+fit_censored_growth_model  ... with points below the detection limit left-censored (Tobit, M3)
+substitute_censored        ... or substituted (min/2, limit/2, limit) or dropped, labelled
 tc_ratio                   T/C % on geometric means per day
 tumor_growth_inhibition    %TGI between two days
 site_onsets                day each animal's site becomes positive
 incidence_by_day           incidence per day, Fisher exact
 metastasis_free_survival   Kaplan-Meier, log-rank, Cox hazard ratio
+interval_censored_survival onset between two images: Turnbull NPMLE, Weibull / log-normal AFT
 compare_readout            end-of-study readout: Welch, exact Mann-Whitney, Fisher, Holm
 spearman                   Spearman rho of a readout with final BLI flux
 
@@ -58,6 +61,18 @@ from ._errors import (
     MixedStudiesError,
     NoDataError,
 )
+from ._interval import (
+    AFTFit,
+    IntervalSurvivalResult,
+    OnsetInterval,
+    OnsetIntervalTable,
+    TurnbullCurve,
+    TurnbullInterval,
+    interval_aft,
+    interval_censored_survival,
+    onset_intervals,
+    turnbull,
+)
 from ._mixed import (
     FixedEffect,
     GrowthModelResult,
@@ -89,10 +104,27 @@ from ._survival import (
     site_onsets,
 )
 from ._tgi import TCDay, TCTable, TGIResult, tc_ratio, tumor_growth_inhibition
+from ._tobit import (
+    CENSORED_METHODS,
+    CensoredCount,
+    CensoredGrowthModelResult,
+    Substitution,
+    censored_points,
+    fit_censored_growth_model,
+    substitute_censored,
+)
 
 __all__ = [
+    "CENSORED_METHODS",
+    "CensoredCount",
+    "CensoredGrowthModelResult",
+    "Substitution",
+    "censored_points",
+    "fit_censored_growth_model",
+    "substitute_censored",
     "DEFAULT_EXCLUDE_FLAGS",
     "END_REASONS",
+    "AFTFit",
     "Adjustment",
     "AnimalEnd",
     "AnimalMetric",
@@ -113,6 +145,7 @@ __all__ = [
     "IncidenceDay",
     "IncidenceTable",
     "InsufficientDataError",
+    "IntervalSurvivalResult",
     "InvalidInputError",
     "KMCurve",
     "KMPoint",
@@ -120,6 +153,8 @@ __all__ = [
     "ModelReduction",
     "NoDataError",
     "Observation",
+    "OnsetInterval",
+    "OnsetIntervalTable",
     "OnsetTable",
     "OptimizerAttempt",
     "ReadoutArm",
@@ -135,13 +170,18 @@ __all__ = [
     "TCTable",
     "TGIResult",
     "TestResult",
+    "TurnbullCurve",
+    "TurnbullInterval",
     "compare_auc",
     "compare_by_day",
     "compare_growth_rates",
     "compare_readout",
     "fit_growth_model",
     "incidence_by_day",
+    "interval_aft",
+    "interval_censored_survival",
     "metastasis_free_survival",
+    "onset_intervals",
     "per_animal_auc",
     "per_animal_growth_rates",
     "site_onsets",
@@ -149,4 +189,5 @@ __all__ = [
     "summarize",
     "tc_ratio",
     "tumor_growth_inhibition",
+    "turnbull",
 ]

@@ -1,9 +1,17 @@
 """Response conventions shared by every route: the problem+json error responses (and their
-OpenAPI examples), CSV bodies, and download headers."""
+OpenAPI examples), CSV bodies, and download headers.
+
+Representations: ``?format=`` chooses how a resource is written — ``json`` (default) or
+``csv`` for data, ``png`` (default) or ``svg`` for figures. A file name in the path
+(``export/prism.csv``, ``…/overlay.png``, ``sequence.svg``, ``tables.xlsx``) is a documented
+alias of the same route, kept because the workspace, the README and scripts use it. Every CSV
+is written by :func:`csv_text` and sent by :func:`csv_response`, and documented as
+``text/csv`` (:func:`csv_or_json`)."""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import math
 from collections.abc import Iterable, Sequence
@@ -125,7 +133,8 @@ CSV_MEDIA_TYPE = "text/csv"
 
 def csv_cell(value: object) -> str:
     """One cell by the API's CSV convention: numbers as the shortest text that reads back to
-    the same value (``repr``; a non-finite or missing number is an empty cell), lists joined
+    the same value (``repr``; a non-finite or missing number is an empty cell), dates and
+    times in ISO 8601, lists joined
     with ``;``, text that a spreadsheet would run as a formula quoted with ``'``."""
     if value is None:
         return ""
@@ -135,6 +144,8 @@ def csv_cell(value: object) -> str:
         return repr(value) if math.isfinite(value) else ""
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, dt.date):  # datetimes too: ISO 8601, with the offset if known
+        return value.isoformat()
     if isinstance(value, list | tuple):
         return safe_cell(";".join(map(str, value)))
     return safe_cell(value)
@@ -152,14 +163,16 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return buffer.getvalue()
 
 
-def csv_response(text: str) -> Response:
-    """A CSV body (Starlette adds ``; charset=utf-8``)."""
-    return Response(text, media_type=CSV_MEDIA_TYPE)
+def csv_response(text: str, filename: str | None = None) -> Response:
+    """A CSV body (Starlette adds ``; charset=utf-8``), as a download named ``filename`` if
+    one is given."""
+    headers = attachment_headers(filename) if filename else None
+    return Response(text, media_type=CSV_MEDIA_TYPE, headers=headers)
 
 
 def csv_or_json(description: str, example: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI for a route that answers JSON (its response model) or, with ``format=csv``,
-    a CSV file (``text/csv``)."""
+    """OpenAPI for a CSV answer (``text/csv``): beside a route's JSON response model (the
+    ``format=csv`` form), or alone for a CSV-only route (``response_class=Response``)."""
     return {
         200: {
             "description": description,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from collections import defaultdict
 from collections.abc import Sequence
 
 from app.analysis.results import ComparisonResults, Effect, TestResult
+from app.analysis.schemas import SummaryRead
 from app.csv_cells import safe_cell
 from app.measurements.schemas import SeriesPoint
-from app.responses import csv_text
+from app.responses import csv_cell, csv_text
 
 
 def prism_wide_csv(points: Sequence[SeriesPoint], *, arms: Sequence[str], value_label: str) -> str:
@@ -30,22 +30,37 @@ def prism_wide_csv(points: Sequence[SeriesPoint], *, arms: Sequence[str], value_
         if p.value is not None:
             values[(p.animal, p.day)].append(p.value)
     columns = [(arm, animal) for arm in arms for animal in sorted(animals.get(arm, []))]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    group_row = [f"Day ({value_label})"]
+    group_row: list[object] = [f"Day ({value_label})"]
     previous = None
     for arm, _ in columns:
-        group_row.append(safe_cell(arm) if arm != previous else "")
+        group_row.append(arm if arm != previous else "")
         previous = arm
-    writer.writerow(group_row)
-    writer.writerow(["day", *(safe_cell(animal) for _, animal in columns)])
+    rows: list[list[object]] = [["day", *(animal for _, animal in columns)]]
     for day in sorted({p.day for p in points}):
-        row: list[str] = [str(day)]
-        for _, animal in columns:
-            cell = values.get((animal, day))
-            row.append(repr(sum(cell) / len(cell)) if cell else "")
-        writer.writerow(row)
-    return buffer.getvalue()
+        cells = [values.get((animal, day)) for _, animal in columns]
+        rows.append([day, *(sum(c) / len(c) if c else None for c in cells)])
+    # Prism's two header rows: the arms (the CSV's header row), then the animals.
+    return csv_text([csv_cell(c) for c in group_row], rows)
+
+
+def summary_csv(summary: SummaryRead) -> str:
+    """``GET …/summary?format=csv``: one row per arm and day with the statistics under their
+    JSON names and units (the excluded and adjusted values are listed in the JSON only)."""
+    table = summary.summary
+    stat = f" [{summary.statistics_unit}]"
+    geo = f" [{summary.geometric_mean_unit}]"
+    header = [
+        "arm", "day", "n", f"mean{stat}", f"sd{stat}", f"sem{stat}", f"geometric_mean{geo}",
+        f"geometric_ci_low{geo}", f"geometric_ci_high{geo}", f"median{stat}", f"q1{stat}",
+        f"q3{stat}", "site", "scale", "floor", "baseline", "image_combination",
+    ]  # fmt: skip
+    rows = [
+        [r.arm, r.day, r.n, r.mean, r.sd, r.sem, r.geometric_mean, r.geometric_ci_low,
+         r.geometric_ci_high, r.median, r.q1, r.q3, table.site, table.scale, table.floor,
+         table.baseline, summary.image_combination]
+        for r in table.rows
+    ]  # fmt: skip
+    return csv_text(header, rows)
 
 
 # ------------------------------------------------------------------ comparison tables

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
-from app.analysis import figures, service
+from app.analysis import exports, figures, service
 from app.analysis.schemas import MAX_SIGNAL, ComparisonCreate, ComparisonRead, SummaryRead
 from app.deps import PrincipalDep, ReadSessionFactoryDep, SessionDep
 from app.measurements.schemas import Metric, Series
@@ -17,10 +17,24 @@ from app.responses import PROBLEM_RESPONSES, attachment_headers, csv_or_json, cs
 
 router = APIRouter(prefix="/studies/{study_id}", tags=["analysis"], responses=PROBLEM_RESPONSES)
 
-CSV = "text/csv"
+# Representations follow app.responses: ?format= chooses json|csv (data) or png|svg (figures);
+# a file name in the path (prism.csv, tables.xlsx) is a documented alias of the same route.
+DataFormat = Annotated[
+    Literal["json", "csv"], Query(description="json (default) or csv (a tidy CSV file)")
+]
+ALIAS = "Alias of the route without the file suffix (same parameters, same answer)."
 
 
-@router.get("/summary", summary="Per-arm per-day summary")
+@router.get(
+    "/summary",
+    summary="Per-arm per-day summary",
+    response_model=SummaryRead,
+    responses=csv_or_json(
+        "The summary as JSON, or with format=csv one row per arm and day",
+        "arm,day,n,mean [log10(p/s)],sd [log10(p/s)],…,image_combination\r\n"
+        "Vehicle,7.0,6,6.1,0.4,…,mean\r\n",
+    ),
+)
 def get_summary(
     study_id: uuid.UUID,
     session: SessionDep,
@@ -39,10 +53,12 @@ def get_summary(
             description="'first' or a day: fold change vs baseline",
         ),
     ] = None,
-) -> SummaryRead:
+    format: DataFormat = "json",
+) -> SummaryRead | Response:
     """For every arm and imaging day: n, mean ± SD and SEM, geometric mean with 95 % CI,
-    median and IQR, on the chosen scale, with every excluded or adjusted value listed."""
-    return service.summary(
+    median and IQR, on the chosen scale, with every excluded or adjusted value listed
+    (format=csv: the rows only, one per arm and day)."""
+    result = service.summary(
         session,
         principal,
         study_id,
@@ -52,6 +68,7 @@ def get_summary(
         floor=floor,
         baseline=baseline,
     )
+    return csv_response(exports.summary_csv(result)) if format == "csv" else result
 
 
 @router.post(
@@ -123,7 +140,7 @@ def comparison_inputs(
     comparison_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+    format: DataFormat = "json",
 ) -> Series | Response:
     """Exactly the measurements the comparison was computed from (value, animal, its arm at
     the time, day, QC flags, measurement id)."""
@@ -137,13 +154,24 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @router.get(
-    "/comparisons/{comparison_id}/tables.xlsx",
+    "/comparisons/{comparison_id}/tables",
     summary="A comparison's results as one XLSX workbook",
     response_class=Response,
     responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
 )
+@router.get(
+    "/comparisons/{comparison_id}/tables.xlsx",
+    summary="A comparison's results as one XLSX workbook (alias of …/tables?format=xlsx)",
+    description=ALIAS,
+    response_class=Response,
+    responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
+)
 def comparison_workbook(
-    study_id: uuid.UUID, comparison_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    study_id: uuid.UUID,
+    comparison_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    format: Annotated[Literal["xlsx"], Query(description="xlsx (the only form)")] = "xlsx",
 ) -> Response:
     """The CSV tables of the comparison (those computed) as sheets of one workbook, plus its
     parameters."""
@@ -155,7 +183,11 @@ def comparison_workbook(
     "/comparisons/{comparison_id}/tables/{table}",
     summary="A comparison's results as a CSV table",
     response_class=Response,
-    responses={200: {"content": {CSV: {"schema": {"type": "string"}}}}},
+    responses=csv_or_json(
+        "The table as CSV",
+        "day,n_control,n_treated,scale,mean_difference,…,correction\r\n"
+        "7.0,6,6,log10,-0.42,…,holm\r\n",
+    ),
 )
 def comparison_table(
     study_id: uuid.UUID,
@@ -163,19 +195,34 @@ def comparison_table(
     table: Literal["per_day", "animals", "mixed_model", "survival"],
     session: SessionDep,
     principal: PrincipalDep,
+    format: Annotated[Literal["csv"], Query(description="csv (the only form)")] = "csv",
 ) -> Response:
     """per_day: the per-day Welch and Mann–Whitney tests; animals: each animal's AUC,
     growth rate and survival time; mixed_model: coefficients, growth rates and contrasts
     with their df, variance components; survival: the Kaplan–Meier table with medians."""
-    content, filename = service.comparison_table(session, principal, study_id, comparison_id, table)
-    return Response(content, media_type=CSV, headers=attachment_headers(filename))
+    return csv_response(
+        *service.comparison_table(session, principal, study_id, comparison_id, table)
+    )
+
+
+PRISM_RESPONSES = csv_or_json(
+    "The Prism table: arms, then animals, then one row per day",
+    "Day (total_flux_ps [p/s]),Vehicle,,1D11,\r\nday,c0,c1,t0,t1\r\n0,1.2e5,9.8e4,1.1e5,1.3e5\r\n",
+)
 
 
 @router.get(
-    "/export/prism.csv",
+    "/export/prism",
     summary="Prism-ready wide CSV",
     response_class=Response,
-    responses={200: {"content": {CSV: {}}}},
+    responses=PRISM_RESPONSES,
+)
+@router.get(
+    "/export/prism.csv",
+    summary="Prism-ready wide CSV (alias of …/export/prism?format=csv)",
+    description=ALIAS,
+    response_class=Response,
+    responses=PRISM_RESPONSES,
 )
 def export_prism(
     study_id: uuid.UUID,
@@ -183,11 +230,12 @@ def export_prism(
     principal: PrincipalDep,
     site: Site = Site.whole_body,
     metric: Metric = "total_flux_ps",
+    format: Annotated[Literal["csv"], Query(description="csv (the only form)")] = "csv",
 ) -> Response:
     """One row per day, one column group per arm, one sub-column per animal: paste into a
     Prism grouped XY table with replicate values."""
-    content, filename = service.prism_export(session, principal, study_id, site=site, metric=metric)
-    return Response(content, media_type=CSV, headers=attachment_headers(filename))
+    content = service.prism_export(session, principal, study_id, site=site, metric=metric)
+    return csv_response(*content)
 
 
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {

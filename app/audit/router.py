@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -11,33 +11,36 @@ from app.audit import service
 from app.audit.schemas import AuditEventRead, AuditFilters, audit_filters
 from app.deps import PrincipalDep, SessionDep
 from app.pagination import Page, PageDep
-from app.responses import PROBLEM_RESPONSES
+from app.responses import PROBLEM_RESPONSES, csv_or_json, csv_response
 
 router = APIRouter(tags=["audit trail"], responses=PROBLEM_RESPONSES)
 
-CSV_MEDIA_TYPE = "text/csv"
 FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
 FormatQuery = Annotated[
     Literal["json", "csv"], Query(description="json: one page; csv: every matching event")
 ]
-_CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {CSV_MEDIA_TYPE: {}}, "description": "JSON page, or CSV"}
-}
+_CSV_RESPONSE = csv_or_json(
+    "A JSON page, or with format=csv every matching event",
+    "at,api_key_id,api_key_name,action,object_type,object_id,changes,reason,event_id\r\n"
+    "2026-07-08T10:15:00.123456+00:00,5e1c…,PI laptop,update,study,7d3c…,"
+    '"{""operator"": [null, ""R. Chen""]}",operator was missing,0b9a…\r\n',
+)
 
 
 def _answer(
     events: list[AuditEventRead], total: int, page: PageDep, format: str, filename: str
-) -> Page[AuditEventRead]:
+) -> Page[AuditEventRead] | Response:
     if format == "csv":
-        return Response(  # type: ignore[return-value]
-            service.events_csv(events),
-            media_type=CSV_MEDIA_TYPE,
-            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-        )
+        return csv_response(service.events_csv(events), filename)
     return Page[AuditEventRead](items=events, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/audit", summary="Read the lab's audit trail", responses=_CSV_RESPONSE)
+@router.get(
+    "/audit",
+    summary="Read the lab's audit trail",
+    response_model=Page[AuditEventRead],
+    responses=_CSV_RESPONSE,
+)
 def list_lab_events(
     session: SessionDep,
     principal: PrincipalDep,
@@ -45,7 +48,7 @@ def list_lab_events(
     filters: FiltersDep,
     study_id: Annotated[uuid.UUID | None, Query(description="Only events of this study")] = None,
     format: FormatQuery = "json",
-) -> Page[AuditEventRead]:
+) -> Page[AuditEventRead] | Response:
     """Every change in your lab (API keys included): who, when, what (old → new) and why,
     filtered by study, object, key and time (admin keys only). Read-only."""
     events, total = service.list_events(
@@ -55,7 +58,10 @@ def list_lab_events(
 
 
 @router.get(
-    "/studies/{study_id}/audit", summary="Read a study's audit trail", responses=_CSV_RESPONSE
+    "/studies/{study_id}/audit",
+    summary="Read a study's audit trail",
+    response_model=Page[AuditEventRead],
+    responses=_CSV_RESPONSE,
 )
 def list_study_events(
     study_id: uuid.UUID,
@@ -64,7 +70,7 @@ def list_study_events(
     page: PageDep,
     filters: FiltersDep,
     format: FormatQuery = "json",
-) -> Page[AuditEventRead]:
+) -> Page[AuditEventRead] | Response:
     """Every change to the study and its arms, animals, sessions, images, ROIs and
     comparisons: who, when, what (old → new) and why (admin and editor keys). Read-only."""
     events, total = service.list_events(

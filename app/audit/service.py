@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
 from collections.abc import Iterable
@@ -14,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from app.audit.schemas import AuditEventRead, AuditFilters
 from app.auth import Principal
-from app.csv_cells import safe_cell
 from app.errors import Unprocessable
 from app.models import (
     Acquisition,
@@ -28,6 +25,7 @@ from app.models import (
     Roi,
 )
 from app.pagination import PageParams
+from app.responses import csv_text
 from app.studies.service import get_study
 
 LAB_READERS = frozenset({ApiKeyRole.admin})
@@ -143,22 +141,22 @@ def list_events(
 
 
 def events_csv(events: Iterable[AuditEventRead]) -> str:
-    """The events as CSV, one row each; ``changes`` as JSON text."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for e in events:
-        writer.writerow(
+    """The events as CSV by the API's convention (:func:`app.responses.csv_text`), one row
+    each; ``changes`` as JSON text."""
+    return csv_text(
+        CSV_COLUMNS,
+        (
             [
-                e.at.isoformat(),
-                e.api_key_id or "",
-                safe_cell(e.api_key_name),
-                safe_cell(e.action),
-                safe_cell(e.object_type),
+                e.at,
+                e.api_key_id,
+                e.api_key_name,
+                e.action,
+                e.object_type,
                 e.object_id,
-                safe_cell(json.dumps(e.changes, ensure_ascii=False, sort_keys=True)),
-                safe_cell(e.reason),
+                json.dumps(e.changes, ensure_ascii=False, sort_keys=True),
+                e.reason,
                 e.id,
             ]
-        )
-    return buffer.getvalue()
+            for e in events
+        ),
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -66,29 +67,36 @@ def _f(x: float | np.floating | None) -> float | None:
 
 
 def welch(treated: np.ndarray, control: np.ndarray, label: str) -> tuple[Effect, TestResult]:
-    """Welch's unequal-variance t test of treated vs control (Welch 1947).
+    """Welch's unequal-variance t test of treated vs control (Welch 1947):
+    ``scipy.stats.ttest_ind(T, C, equal_var=False)`` and its ``confidence_interval(0.95)``,
+    as R ``t.test(T, C)``.
 
-    diff = mean(T) - mean(C); se = sqrt(s_T^2/n_T + s_C^2/n_C);
-    t = diff / se; df = se^4 / ((s_T^2/n_T)^2/(n_T-1) + (s_C^2/n_C)^2/(n_C-1));
-    95 % CI diff -/+ t(0.975, df) se; p two-sided. As R ``t.test(T, C)`` and
-    ``scipy.stats.ttest_ind(equal_var=False)``. When both arms have zero variance (e.g.
-    every value at the floor) the test is undefined: statistic, df, p and CI are NaN/None.
+    diff = mean(T) - mean(C); se = sqrt(s_T^2/n_T + s_C^2/n_C); t = diff / se;
+    Welch-Satterthwaite df; 95 % CI diff -/+ t(0.975, df) se; p two-sided.
+
+    An arm whose values are all equal (e.g. every value at the floor) makes scipy warn of
+    "precision loss": its variance is exactly 0, which the formula takes as it is, so the
+    warning is silenced. When both arms have zero variance the test is undefined:
+    statistic, df, p and CI are NaN/None.
     """
     t_ = np.asarray(treated, dtype=np.float64)
     c_ = np.asarray(control, dtype=np.float64)
     diff = float(t_.mean() - c_.mean())
-    vt = float(np.var(t_, ddof=1)) / t_.size
-    vc = float(np.var(c_, ddof=1)) / c_.size
     name = f"difference in mean {label} (treated - control)"
-    if vt + vc == 0:
-        eff = Effect(name, diff, None, None)
-        return eff, TestResult("Welch t", math.nan, None, math.nan)
-    se = math.sqrt(vt + vc)
-    df = (vt + vc) ** 2 / (vt**2 / (t_.size - 1) + vc**2 / (c_.size - 1))
-    tstat = diff / se
-    half = float(stats.t.ppf(0.975, df)) * se
-    p = float(2 * stats.t.sf(abs(tstat), df))
-    return Effect(name, diff, diff - half, diff + half), TestResult("Welch t", tstat, df, p)
+    if float(np.var(t_, ddof=1)) + float(np.var(c_, ddof=1)) == 0:
+        return Effect(name, diff, None, None), TestResult("Welch t", math.nan, None, math.nan)
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message="Precision loss occurred in moment calculation",
+            category=RuntimeWarning,
+        )
+        res = stats.ttest_ind(t_, c_, equal_var=False)
+        ci = res.confidence_interval(0.95)
+    return (
+        Effect(name, diff, float(ci.low), float(ci.high)),
+        TestResult("Welch t", float(res.statistic), float(res.df), float(res.pvalue)),
+    )
 
 
 def _u_null_cdf(m: int, n: int) -> np.ndarray:

@@ -22,6 +22,11 @@ tumor_growth_inhibition    %TGI between two days
 site_onsets                day each animal's site becomes positive
 incidence_by_day           incidence per day, Fisher exact
 metastasis_free_survival   Kaplan-Meier, log-rank, Cox hazard ratio
+randomise                  allocate animals to arms, stratified, balanced on baseline flux
+fit_pilot                  growth parameters (mixed model, dropout) of a pilot arm
+simulate_power             power of study designs by simulation (per-animal slope t test)
+skeletal_burden            total skeletal burden (sum of bone sites) as a derived cohort
+site_involvement           per-arm incidence of each site, number of sites per mouse
 interval_censored_survival onset between two images: Turnbull NPMLE, Weibull / log-normal AFT
 compare_readout            end-of-study readout: Welch, exact Mann-Whitney, Fisher, Holm
 spearman                   Spearman rho of a readout with final BLI flux
@@ -53,6 +58,15 @@ from ._data import (
     Observation,
     Scale,
 )
+from ._design import (
+    ArmBalance,
+    BalanceTest,
+    Randomisation,
+    RandomisationUnit,
+    StratumCount,
+    UnitAssignment,
+    randomise,
+)
 from ._errors import (
     CohortsError,
     EmptyWindowError,
@@ -81,6 +95,16 @@ from ._mixed import (
     OptimizerAttempt,
     fit_growth_model,
 )
+from ._power import (
+    GrowthParameters,
+    PilotFit,
+    PowerRow,
+    PowerTable,
+    StudyDesign,
+    fit_pilot,
+    simulate_power,
+    slope_test_power,
+)
 from ._readouts import (
     ReadoutArm,
     ReadoutArmComparison,
@@ -89,6 +113,18 @@ from ._readouts import (
     SpearmanResult,
     compare_readout,
     spearman,
+)
+from ._sites import (
+    BONE_SITES,
+    SKELETAL_TOTAL,
+    ArmSitesDay,
+    BurdenPoint,
+    SiteIncidence,
+    SiteInvolvement,
+    SitesPerMouse,
+    SkeletalBurden,
+    site_involvement,
+    skeletal_burden,
 )
 from ._summary import ArmDaySummary, SummaryTable, summarize
 from ._survival import (
@@ -115,15 +151,11 @@ from ._tobit import (
 )
 
 __all__ = [
+    "BONE_SITES",
     "CENSORED_METHODS",
-    "CensoredCount",
-    "CensoredGrowthModelResult",
-    "Substitution",
-    "censored_points",
-    "fit_censored_growth_model",
-    "substitute_censored",
     "DEFAULT_EXCLUDE_FLAGS",
     "END_REASONS",
+    "SKELETAL_TOTAL",
     "AFTFit",
     "Adjustment",
     "AnimalEnd",
@@ -131,7 +163,13 @@ __all__ = [
     "AnimalMetricComparison",
     "AnimalMetricTable",
     "AnimalOnset",
+    "ArmBalance",
     "ArmDaySummary",
+    "ArmSitesDay",
+    "BalanceTest",
+    "BurdenPoint",
+    "CensoredCount",
+    "CensoredGrowthModelResult",
     "Cohort",
     "CohortsError",
     "DayComparison",
@@ -141,6 +179,7 @@ __all__ = [
     "Exclusion",
     "FixedEffect",
     "GrowthModelResult",
+    "GrowthParameters",
     "GrowthRate",
     "IncidenceDay",
     "IncidenceTable",
@@ -157,13 +196,25 @@ __all__ = [
     "OnsetIntervalTable",
     "OnsetTable",
     "OptimizerAttempt",
+    "PilotFit",
+    "PowerRow",
+    "PowerTable",
+    "Randomisation",
+    "RandomisationUnit",
     "ReadoutArm",
     "ReadoutArmComparison",
     "ReadoutComparison",
     "Scale",
+    "SiteIncidence",
+    "SiteInvolvement",
+    "SitesPerMouse",
+    "SkeletalBurden",
     "SkippedDay",
     "SkippedPair",
     "SpearmanResult",
+    "StratumCount",
+    "StudyDesign",
+    "Substitution",
     "SummaryTable",
     "SurvivalResult",
     "TCDay",
@@ -172,11 +223,15 @@ __all__ = [
     "TestResult",
     "TurnbullCurve",
     "TurnbullInterval",
+    "UnitAssignment",
+    "censored_points",
     "compare_auc",
     "compare_by_day",
     "compare_growth_rates",
     "compare_readout",
+    "fit_censored_growth_model",
     "fit_growth_model",
+    "fit_pilot",
     "incidence_by_day",
     "interval_aft",
     "interval_censored_survival",
@@ -184,8 +239,14 @@ __all__ = [
     "onset_intervals",
     "per_animal_auc",
     "per_animal_growth_rates",
+    "randomise",
+    "simulate_power",
+    "site_involvement",
     "site_onsets",
+    "skeletal_burden",
+    "slope_test_power",
     "spearman",
+    "substitute_censored",
     "summarize",
     "tc_ratio",
     "tumor_growth_inhibition",

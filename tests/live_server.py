@@ -94,7 +94,9 @@ def live_server(data_dir: Path, *, extra_args: tuple[str, ...] = (), **env: str)
 
 
 @contextmanager
-def live_server_on(backend: str, tmp_path: Path, **env: str) -> Iterator[LiveServer]:
+def live_server_on(
+    backend: str, tmp_path: Path, *, extra_args: tuple[str, ...] = (), **env: str
+) -> Iterator[LiveServer]:
     """`osteolux serve` on SQLite (a fresh data folder) or PostgreSQL (a fresh schema of the
     test database), with a lab and its admin key already created by `osteolux create-lab`."""
     from sqlalchemy import text
@@ -115,7 +117,7 @@ def live_server_on(backend: str, tmp_path: Path, **env: str) -> Iterator[LiveSer
         assert created.returncode == 0, created.stderr
         key = created.stdout.strip().splitlines()[-1]
         database_url = env.get("OSTEOLUX_DATABASE_URL") or f"sqlite:///{data_dir / 'osteolux.db'}"
-        with live_server(data_dir, **env) as base_url:
+        with live_server(data_dir, extra_args=extra_args, **env) as base_url:
             yield LiveServer(base_url, {"X-API-Key": key}, database_url, schema)
     finally:
         if schema:

@@ -1,0 +1,99 @@
+"""`osteolux serve --workers 2`: two API processes behind one port, nothing that correctness
+needs kept in either's memory — a request retried with its Idempotency-Key on the other
+process is replayed, not done twice."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from tests.live_server import LiveServer, live_server_on
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path) -> Iterator[LiveServer]:
+    """On PostgreSQL when the tests have one (production), else on SQLite; one backend only,
+    as starting three processes costs ~10 s. `create-lab` has applied the migrations."""
+    backend = "postgresql" if os.environ.get("OSTEOLUX_TEST_POSTGRES_URL") else "sqlite"
+    args = ("--workers", "2", "--no-migrate")
+    with live_server_on(backend, tmp_path, extra_args=args) as server:
+        yield server
+
+
+def _serving_processes(port: int) -> tuple[int, list[int]]:
+    """The `osteolux serve` process listening on ``port`` and its worker processes."""
+    parent = None
+    by_parent: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        if b"serve" in cmdline and str(port).encode() in cmdline:
+            parent = int(entry)
+        ppid = int(next(x for x in status.splitlines() if x.startswith("PPid:")).split()[1])
+        if b"resource_tracker" not in b" ".join(cmdline):  # multiprocessing's helper
+            by_parent.setdefault(ppid, []).append(int(entry))
+    assert parent is not None, f"no `osteolux serve --port {port}` process"
+    return parent, sorted(by_parent.get(parent, []))
+
+
+def _has_database_open(pid: int, database_url: str) -> bool:
+    """Whether the process holds its database: the SQLite file, or a TCP connection to
+    PostgreSQL's port (a worker opens either only once it has served a request)."""
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue
+    if database_url.startswith("sqlite"):
+        return any(t.endswith("osteolux.db") for t in targets)
+    inodes = {t[len("socket:[") : -1] for t in targets if t.startswith("socket:[")}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[2].endswith(":1538") and fields[9] in inodes:  # remote port 5432
+                return True
+    return False
+
+
+def test_two_processes_share_idempotency_through_the_database(two_workers: LiveServer) -> None:
+    server = two_workers
+    port = int(server.base_url.rsplit(":", 1)[1])
+    parent, workers = _serving_processes(port)
+    assert len(workers) == 2, (parent, workers)
+    study_id, _ = server.study_with_control()
+    url = f"{server.base_url}/studies/{study_id}/sessions"
+    key = f"session-{uuid.uuid4()}"
+
+    def create(_: int) -> httpx2.Response:
+        # a fresh connection each time, so the kernel hands them to either process
+        with httpx2.Client(headers=server.headers | {"Idempotency-Key": key}) as client:
+            return client.post(url, json={"acquired_at": "2026-07-15T10:15:00+02:00"})
+
+    answers: list[httpx2.Response] = []
+    for _ in range(10):  # until both processes have served some of them
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers += pool.map(create, range(16))
+        if all(_has_database_open(pid, server.database_url) for pid in workers):
+            break
+    assert all(_has_database_open(pid, server.database_url) for pid in workers)
+    assert {a.status_code for a in answers} == {201}, {a.text for a in answers}
+    replayed = [a.headers.get("Idempotency-Replayed") == "true" for a in answers]
+    assert replayed.count(False) == 1  # done once; every other answer is its replay
+    assert len({a.json()["id"] for a in answers}) == 1
+    listed = httpx2.get(url, headers=server.headers).json()
+    assert listed["total"] == 1
+    assert listed["items"][0]["id"] == answers[0].json()["id"]
+    health = httpx2.get(f"{server.base_url}/health/ready")
+    assert health.status_code == 200, health.text

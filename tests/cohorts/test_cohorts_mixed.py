@@ -153,7 +153,9 @@ def test_growth_rate_difference_is_the_interaction_with_its_t_test(melanoma2: Co
     c = res.growth_rates[1]
     assert c.arm == "C"
     assert c.difference.estimate == fe.estimate
-    assert_allclose([c.difference.ci_low, c.difference.ci_high], [fe.ci_low, fe.ci_high])
+    assert_allclose(
+        [c.difference.ci_low, c.difference.ci_high], [fe.ci_low, fe.ci_high], rtol=1e-12
+    )
     # CI half-width t(0.975, df) x SE with the Kenward-Roger df
     assert_allclose(fe.ci_high - fe.estimate, stats.t.ppf(0.975, fe.df) * fe.se, rtol=1e-12)
     assert_allclose(c.p_value, fe.p_value, rtol=1e-12)
@@ -187,6 +189,7 @@ def test_simulated_slopes_recovered():
     assert_allclose(
         res.growth_rates[0].doubling_time_days,
         np.log10(2) / res.growth_rates[0].rate.estimate,
+        rtol=1e-12,
     )
 
 

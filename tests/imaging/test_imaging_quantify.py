@@ -402,9 +402,11 @@ def test_partial_pixel_sums_when_some_rois_have_none() -> None:
     part = _partial_pixel_stats(radiance, saturated, runs)
 
     values = radiance[rows, cols].astype(np.float64)
-    assert_allclose(part.weight, [0, 0.75, 1.0, 0])
-    assert_allclose(part.total, [0, 0.5 * values[0] + 0.25 * values[1], values[3], 0])
-    assert_allclose(part.square, [0, 0.5 * values[0] ** 2 + 0.25 * values[1] ** 2, 19.0**2, 0])
-    assert_allclose(part.vmin, [np.nan, values[0], 19.0, np.nan])
-    assert_allclose(part.vmax, [np.nan, values[1], 19.0, np.nan])
+    assert_allclose(part.weight, [0, 0.75, 1.0, 0], rtol=1e-12)
+    assert_allclose(part.total, [0, 0.5 * values[0] + 0.25 * values[1], values[3], 0], rtol=1e-12)
+    assert_allclose(
+        part.square, [0, 0.5 * values[0] ** 2 + 0.25 * values[1] ** 2, 19.0**2, 0], rtol=1e-12
+    )
+    assert_allclose(part.vmin, [np.nan, values[0], 19.0, np.nan], rtol=1e-12)
+    assert_allclose(part.vmax, [np.nan, values[1], 19.0, np.nan], rtol=1e-12)
     assert part.saturated.tolist() == [0, 1, 0, 0]

@@ -1,4 +1,4 @@
-"""Quantification: Living Image's printed totals, calibration from raw counts, QC flags."""
+"""Quantification: Living Image's printed totals, QC flags, partial pixels."""
 
 from __future__ import annotations
 
@@ -11,20 +11,16 @@ from numpy.testing import assert_allclose
 
 from imaging import (
     RADIANCE_UNITS,
-    CalibrationError,
     CircleRoi,
-    CosmicRayRemoval,
     EllipseRoi,
     RectangleRoi,
     RoiError,
-    calibrate_click,
     calibrate_counts,
     corrected_image,
     image_from_array,
     quantify,
     quantify_roi,
     read_ivis_click,
-    remove_cosmic_rays,
     roi_mask,
     rois_from_click,
 )
@@ -52,63 +48,6 @@ def test_float_corrected_reproduces_living_image(click) -> None:
         assert_allclose(m.area_cm2, m.area_pixels * (22.4 / 1920 * 8) ** 2, rtol=1e-12)
         assert m.radiance_min <= m.radiance_mean <= m.radiance_max
         assert "uncalibrated" not in m.flags
-
-
-def test_raw_counts_calibration_close_to_living_image(click) -> None:
-    image = calibrate_click(click)
-    flux = np.array([m.total_flux_ps for m in quantify(image, rois_from_click(click))])
-    errors = flux / np.array(LIVING_IMAGE_TOTAL_FLUX_PS) - 1
-    # The bright ROIs 2 and 3 (the issue's 5 % criterion). The dim ROIs sit near the
-    # background, where Living Image's dark-charge click (not in the folder) dominates.
-    assert abs(errors[1]) < 0.05
-    assert abs(errors[2]) < 0.05
-    names = [s.name for s in image.steps]
-    assert names == [
-        "bias",
-        "dark",
-        "saturation",
-        "cosmic_rays",
-        "counts_to_radiance",
-        "flat_field",
-    ]
-    steps = {s.name: s.parameters for s in image.steps}
-    assert steps["bias"]["counts"] == pytest.approx(496.628)
-    assert steps["dark"]["applied"] is False  # background.TIF is a constant 65534 placeholder
-    assert steps["counts_to_radiance"]["c_ccd"] == 7.223e5
-    assert steps["flat_field"]["shelf"] == "D"
-    assert steps["cosmic_rays"]["replaced_pixels"] >= 1  # the raw maximum is a cosmic
-
-
-def test_calibration_is_pure(click) -> None:
-    before = click.luminescent.data.copy()
-    image = calibrate_click(click, bias="frame", flat_field=False, cosmic=None)
-    np.testing.assert_array_equal(click.luminescent.data, before)
-    assert image.radiance.dtype == np.float32 and not image.radiance.flags.writeable
-    expected = (before.astype(np.float64) - click.readbias.data / 10.0) * 7.223e5 / (40 * 64)
-    assert_allclose(image.radiance, expected, rtol=1e-5, atol=1e-2)
-
-
-def test_missing_calibration_section(click) -> None:
-    from dataclasses import replace
-
-    with pytest.raises(CalibrationError, match="Camera System Info"):
-        calibrate_click(replace(click, camera=None))
-    other_f = replace(click, settings=replace(click.settings, f_number=16.0))
-    with pytest.raises(CalibrationError, match="f16"):
-        calibrate_click(other_f)
-
-
-def test_cosmic_removal_keeps_sources_and_removes_spikes() -> None:
-    rows, cols = np.mgrid[0:64, 0:64]
-    image = 5000.0 * np.exp(-((rows - 30) ** 2 + (cols - 30) ** 2) / (2 * 1.2**2))
-    image[10, 50] = 9000.0
-    image[50, 10:12] = 7000.0  # two-pixel track
-    original = image.copy()
-    cleaned, replaced = remove_cosmic_rays(image, settings=CosmicRayRemoval())
-    np.testing.assert_array_equal(image, original)
-    assert replaced[10, 50] and replaced[50, 10] and replaced[50, 11]
-    assert int(replaced.sum()) == 3
-    assert cleaned[30, 30] == pytest.approx(5000.0)
 
 
 def test_quantify_flags_and_background() -> None:
@@ -160,17 +99,6 @@ def test_quantify_does_not_modify_image(click) -> None:
     before = image.radiance.copy()
     quantify(image, rois_from_click(click), method="exact", background=rois_from_click(click)[4])
     np.testing.assert_array_equal(image.radiance, before)
-
-
-def test_mismatched_frames_are_a_calibration_error() -> None:
-    with pytest.raises(CalibrationError, match="bias frame"):
-        calibrate_counts(
-            np.zeros((8, 8), np.uint16),
-            exposure_s=1.0,
-            binning=1,
-            c_ccd=1.0,
-            bias_counts=np.zeros((4, 4)),
-        )
 
 
 def _photutils_sum(image: np.ndarray, roi, method: str) -> float:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from imaging import CalibrationError, calibrate_click, quantify, read_ivis_click, rois_from_click
+from imaging import calibrate_click, quantify, read_ivis_click, rois_from_click
 from imaging.synthetic import (
     SyntheticSource,
     default_hotel,
@@ -73,17 +72,6 @@ def test_saturation_is_flagged(tmp_path: Path) -> None:
     assert "saturated" not in results[0].flags
 
 
-def test_cosmics_are_removed(tmp_path: Path) -> None:
-    truth = write_synthetic_click(tmp_path, binning=4, cosmic_rays=40, seed=3)
-    click = read_ivis_click(tmp_path)
-    image = calibrate_click(click)
-    steps = {s.name: s.parameters for s in image.steps}
-    assert steps["cosmic_rays"]["replaced_pixels"] >= 35  # a few may land on each other
-    r, c = truth.cosmic_positions[0]
-    neighbours = np.delete(image.radiance[r - 1 : r + 2, c - 1 : c + 2].ravel(), 4)
-    assert image.radiance[r, c] <= neighbours.max() + 1e-3
-
-
 def test_labels_and_photograph(tmp_path: Path) -> None:
     truth = write_synthetic_click(tmp_path, binning=8)
     click = read_ivis_click(tmp_path)
@@ -91,27 +79,3 @@ def test_labels_and_photograph(tmp_path: Path) -> None:
     assert click.photograph is not None and click.photograph.binning == 4
     assert click.readbias is not None
     assert click.settings.exposure_s == pytest.approx(truth.exposure_s)
-
-
-def test_dark_frame_is_subtracted(tmp_path: Path) -> None:
-    mice, sources = default_hotel(FLUXES_PS)
-    truth = write_synthetic_click(tmp_path, mice=mice, sources=sources, binning=4, dark_counts=40.0)
-    click = read_ivis_click(tmp_path)
-    image = calibrate_click(click)
-    steps = {s.name: s.parameters for s in image.steps}
-    assert steps["dark"]["applied"] is True
-    measured = [m.total_flux_ps for m in quantify(image, truth.source_rois)]
-    assert_allclose(measured, FLUXES_PS, rtol=0.02)
-    without = calibrate_click(click, dark="none")
-    biased = [m.total_flux_ps for m in quantify(without, truth.source_rois)]
-    assert biased[4] > 1.05 * FLUXES_PS[4]  # 40 counts per pixel matter for the dimmest
-
-
-def test_missing_calibration_section_in_folder(tmp_path: Path) -> None:
-    write_synthetic_click(tmp_path, binning=8)
-    text = (tmp_path / "ClickInfo.txt").read_bytes().decode("cp1252")
-    (tmp_path / "ClickInfo.txt").write_bytes(text.split("*** Camera System Info")[0].encode())
-    click = read_ivis_click(tmp_path)
-    assert click.camera is None
-    with pytest.raises(CalibrationError, match=r"ClickInfo\.txt: no 'Camera System Info'"):
-        calibrate_click(click)

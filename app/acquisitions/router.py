@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Annotated, BinaryIO, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
 from app.acquisitions import figures, kinetics, service
 from app.acquisitions.schemas import AcquisitionMove, AcquisitionRead, SessionKinetics
-from app.auth import Principal
-from app.config import Settings
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
 from app.models import View
 from app.pagination import PageParams
 from app.responses import PROBLEM_RESPONSES, attachment_headers
-from app.storage import BlobStore
 
 router = APIRouter(
     prefix="/studies/{study_id}/sessions/{session_id}/acquisitions",
@@ -124,42 +120,30 @@ VmaxQuery = Annotated[float | None, Query(description="Upper end of the colour r
 DpiQuery = Annotated[int, Query(ge=50, le=600, description="Resolution; 300 for print.")]
 
 
-def _overlay(
-    fmt: Literal["png", "svg"],
-    study_id: uuid.UUID,
-    session_id: uuid.UUID,
-    acquisition_id: uuid.UUID,
-    session: SessionDep,
-    principal: PrincipalDep,
-    store: BlobStoreDep,
-    settings: SettingsDep,
-    scale: Literal["log", "linear"],
-    vmin: float | None,
-    vmax: float | None,
-    dpi: int,
-) -> Response:
-    content = service.overlay_png(
-        session,
-        principal,
-        store,
-        settings,
-        study_id,
-        session_id,
-        acquisition_id,
-        scale=scale,
-        vmin=vmin,
-        vmax=vmax,
-        dpi=dpi,
-        format=fmt,
-    )
-    return Response(content, media_type="image/svg+xml" if fmt == "svg" else "image/png")
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"image/png": {}, "image/svg+xml": {}},
+        "description": "PNG (format=png, default; shows in Swagger UI) or SVG (format=svg: text "
+        "and outlines as vectors, for a paper's figure).",
+    }
+}
+MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+FigureFormat = Literal["png", "svg"]
+ALIAS = "Alias of the route without the file suffix, the format taken from the suffix."
 
 
 @router.get(
-    "/{acquisition_id}/overlay.png",
+    "/{acquisition_id}/overlay",
     summary="Overlay image",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "PNG"}},
+    responses=IMAGE_RESPONSES,
+)
+@router.get(
+    "/{acquisition_id}/overlay.{format}",
+    summary="Overlay image (alias: overlay.png, overlay.svg)",
+    description=ALIAS,
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
 )
 def overlay(
     study_id: uuid.UUID,
@@ -173,60 +157,26 @@ def overlay(
     vmin: VminQuery = None,
     vmax: VmaxQuery = None,
     dpi: DpiQuery = 100,
+    format: FigureFormat = "png",  # a query parameter here, the path's suffix in the alias
 ) -> Response:
     """The luminescence (radiance, log or linear colour scale with a colour bar) on the
     photograph, with every ROI outlined, labelled with ear tag and site and its total flux
-    written next to it."""
-    return _overlay(
-        "png",
-        study_id,
-        session_id,
-        acquisition_id,
+    written next to it; format=png (default) or svg."""
+    content = service.overlay_png(
         session,
         principal,
         store,
         settings,
-        scale,
-        vmin,
-        vmax,
-        dpi,
-    )
-
-
-@router.get(
-    "/{acquisition_id}/overlay.svg",
-    summary="Overlay image as SVG",
-    response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG"}},
-)
-def overlay_svg(
-    study_id: uuid.UUID,
-    session_id: uuid.UUID,
-    acquisition_id: uuid.UUID,
-    session: SessionDep,
-    principal: PrincipalDep,
-    store: BlobStoreDep,
-    settings: SettingsDep,
-    scale: Literal["log", "linear"] = "log",
-    vmin: VminQuery = None,
-    vmax: VmaxQuery = None,
-    dpi: DpiQuery = 100,
-) -> Response:
-    """The overlay as an SVG (text and outlines as vectors, for a paper's figure)."""
-    return _overlay(
-        "svg",
         study_id,
         session_id,
         acquisition_id,
-        session,
-        principal,
-        store,
-        settings,
-        scale,
-        vmin,
-        vmax,
-        dpi,
+        scale=scale,
+        vmin=vmin,
+        vmax=vmax,
+        dpi=dpi,
+        format=format,
     )
+    return Response(content, media_type=MEDIA_TYPES[format])
 
 
 @router.get(
@@ -264,21 +214,44 @@ study_router = APIRouter(
 )
 
 
-def _sequence(
-    fmt: Literal["png", "svg"],
+AnimalQuery = Annotated[
+    str | None, Query(max_length=100, description="The animal's ear tag (or arm_id).")
+]
+ArmQuery = Annotated[uuid.UUID | None, Query(description="An arm: all its animals (or animal).")]
+
+
+@study_router.get(
+    "/sequence",
+    summary="Image sequence of one animal or one arm",
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+)
+@study_router.get(
+    "/sequence.{format}",
+    summary="Image sequence of one animal or one arm (alias: sequence.png, sequence.svg)",
+    description=ALIAS,
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+)
+def sequence(
     study_id: uuid.UUID,
-    session: Session,
-    principal: Principal,
-    store: BlobStore,
-    settings: Settings,
-    animal: str | None,
-    arm_id: uuid.UUID | None,
-    view: View,
-    scale: Literal["log", "linear"],
-    vmin: float | None,
-    vmax: float | None,
-    dpi: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    settings: SettingsDep,
+    animal: AnimalQuery = None,
+    arm_id: ArmQuery = None,
+    view: View = View.dorsal,
+    scale: Literal["log", "linear"] = "log",
+    vmin: VminQuery = None,
+    vmax: VmaxQuery = None,
+    dpi: DpiQuery = 100,
+    format: FigureFormat = "png",  # a query parameter here, the path's suffix in the alias
 ) -> Response:
+    """Living Image's image-sequence layout: every image of this view showing the animal (or
+    the arm's animals), in order of day, on one colour scale with one colour bar (the caller's
+    vmin/vmax, else one range over all panels); their ROIs labelled with ear tag, site and
+    total flux; format=png (default) or svg."""
     content = figures.sequence_figure(
         session,
         principal,
@@ -292,91 +265,6 @@ def _sequence(
         vmin=vmin,
         vmax=vmax,
         dpi=dpi,
-        format=fmt,
+        format=format,
     )
-    return Response(content, media_type="image/svg+xml" if fmt == "svg" else "image/png")
-
-
-AnimalQuery = Annotated[
-    str | None, Query(max_length=100, description="The animal's ear tag (or arm_id).")
-]
-ArmQuery = Annotated[uuid.UUID | None, Query(description="An arm: all its animals (or animal).")]
-
-
-@study_router.get(
-    "/sequence.png",
-    summary="Image sequence of one animal or one arm",
-    response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "PNG"}},
-)
-def sequence_png(
-    study_id: uuid.UUID,
-    session: SessionDep,
-    principal: PrincipalDep,
-    store: BlobStoreDep,
-    settings: SettingsDep,
-    animal: AnimalQuery = None,
-    arm_id: ArmQuery = None,
-    view: View = View.dorsal,
-    scale: Literal["log", "linear"] = "log",
-    vmin: VminQuery = None,
-    vmax: VmaxQuery = None,
-    dpi: DpiQuery = 100,
-) -> Response:
-    """Living Image's image-sequence layout: every image of this view showing the animal (or
-    the arm's animals), in order of day, on one colour scale with one colour bar (the caller's
-    vmin/vmax, else one range over all panels); their ROIs labelled with ear tag, site and
-    total flux."""
-    return _sequence(
-        "png",
-        study_id,
-        session,
-        principal,
-        store,
-        settings,
-        animal,
-        arm_id,
-        view,
-        scale,
-        vmin,
-        vmax,
-        dpi,
-    )
-
-
-@study_router.get(
-    "/sequence.svg",
-    summary="Image sequence of one animal or one arm, as SVG",
-    response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}, "description": "SVG"}},
-)
-def sequence_svg(
-    study_id: uuid.UUID,
-    session: SessionDep,
-    principal: PrincipalDep,
-    store: BlobStoreDep,
-    settings: SettingsDep,
-    animal: AnimalQuery = None,
-    arm_id: ArmQuery = None,
-    view: View = View.dorsal,
-    scale: Literal["log", "linear"] = "log",
-    vmin: VminQuery = None,
-    vmax: VmaxQuery = None,
-    dpi: DpiQuery = 100,
-) -> Response:
-    """The image sequence as an SVG (for a paper's figure)."""
-    return _sequence(
-        "svg",
-        study_id,
-        session,
-        principal,
-        store,
-        settings,
-        animal,
-        arm_id,
-        view,
-        scale,
-        vmin,
-        vmax,
-        dpi,
-    )
+    return Response(content, media_type=MEDIA_TYPES[format])

@@ -59,6 +59,12 @@ def test_overlay_for_a_paper_svg_print_resolution_and_a_shared_colour_range(
         assert_problem(client.get(f"{base}/overlay.png", params=params), 422)
     linear = {"vmin": 0, "vmax": 1e5, "scale": "linear"}  # 0 is a linear scale's floor
     assert client.get(f"{base}/overlay.png", params=linear).status_code == 200
+    # one route: ?format= chooses, the file suffix is its alias (same bytes for a PNG)
+    assert client.get(f"{base}/overlay").content == client.get(f"{base}/overlay.png").content
+    as_svg = client.get(f"{base}/overlay", params={"format": "svg"})
+    assert as_svg.headers["content-type"] == "image/svg+xml" and "3466 spine" in as_svg.text
+    for wrong in (f"{base}/overlay.jpg", f"{base}/overlay?format=jpg"):
+        assert_problem(client.get(wrong), 422)
 
 
 def test_image_sequence_of_one_animal_and_of_one_arm(

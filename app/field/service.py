@@ -18,16 +18,25 @@ from app import audit
 from app.acquisitions import repository
 from app.acquisitions.images import load_calibrated, measure_stored
 from app.acquisitions.schemas import AcquisitionRead
-from app.acquisitions.service import acquisition_read, get_acquisition
+from app.acquisitions.service import acquisition_read, editable_acquisition
 from app.auth import Principal
 from app.config import Settings
 from app.errors import Unprocessable
 from app.field.schemas import FieldCorrection, TemplateApplication
-from app.models import AcquisitionAnimal, Animal, ImagingSession, Roi, RoiSource, Site, View
+from app.models import (
+    Acquisition,
+    AcquisitionAnimal,
+    Animal,
+    ImagingSession,
+    Roi,
+    RoiSource,
+    Site,
+    View,
+)
 from app.rois.geometry import UnionRoi, to_json
 from app.storage import BlobStore
 from app.studies.roi_template import study_template
-from app.studies.service import get_study, lock_study
+from app.studies.service import get_study
 
 
 def correct_field(
@@ -41,9 +50,7 @@ def correct_field(
     data: FieldCorrection,
 ) -> AcquisitionRead:
     """Correct the animals of the field left to right; their ROIs follow their positions."""
-    principal.require_write()
-    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, study_id)
+    acquisition = editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     found = {
         a.identifier: a
         for a in session.scalars(
@@ -114,12 +121,7 @@ def correct_field(
                 change_reason=data.reason,
             )
         )
-    session.flush()  # the old versions stop counting before the new ones exist
-    session.add_all(versions)
-    session.flush()
-    if versions:
-        session.add_all(measure_stored(session, store, settings, acquisition, versions))
-        session.flush()
+    _store_and_measure(session, store, settings, acquisition, versions)
     audit.record(
         session,
         principal,
@@ -147,9 +149,7 @@ def apply_template(
 ) -> AcquisitionRead:
     """Place the study's site template on one mouse, found again on the photograph: each site
     replaces the mouse's current ROI of that site (a new version) or is added; measured."""
-    principal.require_write()
-    acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    lock_study(session, study_id)
+    acquisition = editable_acquisition(session, principal, study_id, session_id, acquisition_id)
     field = repository.field(session, acquisition.id)
     at = next((f for f in field if f[2] == data.animal), None)
     if at is None:
@@ -205,11 +205,7 @@ def apply_template(
                 change_reason=data.reason,
             )
         )
-    session.flush()
-    session.add_all(versions)
-    session.flush()
-    session.add_all(measure_stored(session, store, settings, acquisition, versions))
-    session.flush()
+    _store_and_measure(session, store, settings, acquisition, versions)
     audit.record(
         session,
         principal,
@@ -220,3 +216,20 @@ def apply_template(
         reason=data.reason,
     )
     return acquisition_read(session, acquisition, already_stored=True)
+
+
+def _store_and_measure(
+    session: Session,
+    store: BlobStore,
+    settings: Settings,
+    acquisition: Acquisition,
+    versions: list[Roi],
+) -> None:
+    """Store new ROI versions (after the versions they supersede stop counting: one current
+    ROI per animal and site) and measure them from the raw file."""
+    session.flush()
+    session.add_all(versions)
+    session.flush()
+    if versions:
+        session.add_all(measure_stored(session, store, settings, acquisition, versions))
+        session.flush()

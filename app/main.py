@@ -24,6 +24,7 @@ from app.arms.router import router as arms_router
 from app.audit.router import router as audit_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
+from app.design.router import router as design_router
 from app.errors import install_error_handlers
 from app.field.router import router as field_router
 from app.guard import Limits, RequestGuard, SecurityHeaders
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rois_router,
         measurements_router,
         analysis_router,
+        design_router,
         audit_router,
         viewer_router,
         field_router,

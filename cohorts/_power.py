@@ -373,7 +373,8 @@ def _wilson(p: float, n: int) -> tuple[float, float]:
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # p itself is always inside (at p = 0 or 1 one bound equals p up to rounding)
+    return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
 def simulate_power(

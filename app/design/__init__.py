@@ -1,0 +1,1 @@
+"""Design before the study: randomisation into arms and power by simulation."""

@@ -1,0 +1,108 @@
+"""HTTP routes for study design: randomisation into arms and power by simulation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from app.analysis.plots import render
+from app.deps import PrincipalDep, ReasonHeader, SessionDep
+from app.design import service
+from app.design.plots import power_curves
+from app.design.schemas import PowerCreate, PowerRead, RandomisationCreate, RandomisationRead
+from app.errors import Conflict, Unprocessable
+from app.responses import CSV_MEDIA_TYPE, PROBLEM_RESPONSES, problem_responses
+
+router = APIRouter(tags=["design"], responses=PROBLEM_RESPONSES)
+
+PowerFormat = Annotated[
+    Literal["json", "csv", "png", "svg"],
+    Query(description="json (default), csv (the table), png or svg (the power curves)"),
+]
+_POWER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The power table (JSON or CSV) or the power curves (PNG or SVG).",
+        "content": {
+            CSV_MEDIA_TYPE: {"schema": {"type": "string"}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            "image/svg+xml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/studies/{study_id}/randomisation",
+    summary="Randomise animals into arms, balanced on baseline flux",
+    responses=problem_responses(
+        (
+            "The study was randomised before, or the animals were imaged after the baseline "
+            "day; send force=true with a reason to apply anyway.",
+            Conflict("Not applied: the study was randomised on 2026-07-01 09:12 UTC (seed 7)."),
+        ),
+        (
+            "Missing baseline values, unknown arms or animals, bad sizes or strata.",
+            Unprocessable("Animal(s) 3468 have no usable baseline value at site 'whole_body'."),
+        ),
+    ),
+)
+def randomise(
+    study_id: uuid.UUID,
+    body: RandomisationCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    reason: ReasonHeader = None,
+) -> RandomisationRead:
+    """Allocate the study's animals (or those listed) to its arms, stratified, balanced on
+    log10 of the baseline image's flux (and body weight) by rerandomisation, reproducibly
+    from the seed; with the balance achieved (per-arm n, mean/SD, ANOVA and Kruskal–Wallis).
+    `apply=false` previews; `apply=true` moves the animals and audits seed, method and
+    balance."""
+    return service.randomisation(session, principal, study_id, body, header_reason=reason)
+
+
+def _power_response(read: PowerRead, fmt: str) -> PowerRead | Response:
+    if fmt == "csv":
+        return Response(service.power_csv(read), media_type=CSV_MEDIA_TYPE)
+    if fmt in ("png", "svg"):
+        content = render(power_curves(read), "png" if fmt == "png" else "svg")
+        return Response(content, media_type="image/png" if fmt == "png" else "image/svg+xml")
+    return read
+
+
+@router.post(
+    "/studies/{study_id}/power",
+    summary="Power and sample size by simulation from a pilot arm",
+    response_model=PowerRead,
+    responses=_POWER_RESPONSES,
+)
+def study_power(
+    study_id: uuid.UUID,
+    body: PowerCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    format: PowerFormat = "json",
+) -> PowerRead | Response:
+    """Fit the growth of an arm of this study (mixed model on log10 flux: rate, between-
+    animal and residual SD; dropout) or take given parameters, and simulate `n_sim` studies
+    per design (mice per arm x imaging interval x length): power to detect the effect with
+    the per-animal slope t test. At most 3e7 simulated values per request (~5 s)."""
+    read, _ = service.power(session, principal, study_id, body)
+    return _power_response(read, format)
+
+
+@router.post(
+    "/design/power",
+    summary="Power and sample size by simulation from given growth parameters",
+    response_model=PowerRead,
+    responses=_POWER_RESPONSES,
+)
+def design_power(
+    body: PowerCreate, session: SessionDep, principal: PrincipalDep, format: PowerFormat = "json"
+) -> PowerRead | Response:
+    """As the study route, before any study exists: `parameters` (e.g. from a published
+    pilot) instead of an arm to fit."""
+    read, _ = service.power(session, principal, None, body)
+    return _power_response(read, format)

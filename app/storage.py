@@ -8,6 +8,10 @@ clean-staging`` removes what a crashed request left there.
 Two backends share that local staging area: ``LocalBlobStore`` (a directory, the default) and
 ``S3BlobStore`` (S3-compatible object storage: AWS S3, MinIO, ...), chosen by
 ``make_blob_store(settings)``. Either way a blob, once stored, is never rewritten.
+
+Why one module of ~430 lines: both backends share the staging code (leases, fsync, cleaning)
+and the :class:`BlobStore` contract they implement; keeping them side by side is how a reader
+checks that S3 keeps the same write-once and all-or-nothing promises as the local store.
 """
 
 from __future__ import annotations

@@ -3,6 +3,12 @@
 The animal is the experimental unit: every statistic downstream is computed from one value
 per animal per day (duplicate images on a day are averaged first) or one summary per
 animal (AUC, slope, onset day). Images and ROIs are never units of analysis.
+
+Why one module of ~500 lines: it is the single entrance of data into the statistics — the
+input records, the :class:`Cohort` that validates them and :func:`prepare` that turns them into
+one value per animal and day with every exclusion and adjustment recorded. Every analysis
+depends on these rules being in one place; apart, a change to one (e.g. a flag that excludes)
+could miss the others.
 """
 
 from __future__ import annotations

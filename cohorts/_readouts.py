@@ -258,8 +258,8 @@ def compare_readout(
     welch_adj: Sequence[TestResult | None] = [None] * len(raw)
     mw_adj: Sequence[TestResult | None] = [None] * len(raw)
     if kind != "binary":
-        welch_adj = adjust([r[7] for r in raw], correction)
-        mw_adj = adjust([r[9] for r in raw], correction)
+        welch_adj = adjust([r[7] for r in raw if r[7] is not None], correction)
+        mw_adj = adjust([r[9] for r in raw if r[9] is not None], correction)
     comparisons = tuple(
         ReadoutArmComparison(
             control=r[0],
@@ -312,4 +312,4 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> SpearmanResult:
             n, None, None, SPEARMAN_METHOD, "one variable has the same value for every animal"
         )
     result = stats.spearmanr(xa, ya)
-    return SpearmanResult(n, _f(result.statistic), _f(result.pvalue), SPEARMAN_METHOD)
+    return SpearmanResult(n, _f(float(result.statistic)), _f(float(result.pvalue)), SPEARMAN_METHOD)

@@ -20,7 +20,7 @@ class ReadoutKind(enum.StrEnum):
     #: A measured quantity with a unit (tumour area in bone sections, mm²).
     numeric = "numeric"
     #: A whole number ≥ 0 (metastatic bones at necropsy).
-    count = "count"
+    count = "count"  # type: ignore[assignment]  # (shadows str.count on members)
     #: 0 or 1 (lesion present on X-ray).
     binary = "binary"
 

@@ -32,6 +32,7 @@ from app.ingest.router import router as ingest_router
 from app.labs.router import router as labs_router
 from app.limits import BodySizeLimit
 from app.measurements.router import router as measurements_router
+from app.onset.router import router as onset_router
 from app.readouts.router import router as readouts_router
 from app.responses import PROBLEM_SCHEMA
 from app.rois.router import router as rois_router
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         measurements_router,
         readouts_router,
         analysis_router,
+        onset_router,
         design_router,
         audit_router,
         viewer_router,

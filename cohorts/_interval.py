@@ -20,6 +20,7 @@ No well-kept Python library offers a semi-parametric test for interval-censored 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Collection, Mapping, Sequence
@@ -456,11 +457,19 @@ def interval_aft(
         raise InvalidInputError("left, right and treated must be equal-length 1-d sequences")
     if (lo < 0).any() or (hi < lo).any() or (hi <= 0).any():
         raise InvalidInputError("every interval needs 0 <= left <= right and right > 0")
+    return _interval_aft(distribution, tuple(lo), tuple(hi), tuple(x))
+
+
+# A study's JSON, CSV and plot requests fit the same data; the fits take ~1 s.
+@functools.lru_cache(maxsize=64)
+def _interval_aft(
+    distribution: str, lo: tuple[float, ...], hi: tuple[float, ...], x: tuple[bool, ...]
+) -> AFTFit:
     frame = pd.DataFrame(
         {
-            "lower": np.where(lo > 0, lo, _LOWER_ZERO_DAY),
-            "upper": hi,
-            "treated": x.astype(np.float64),
+            "lower": np.where(np.array(lo) > 0, lo, _LOWER_ZERO_DAY),
+            "upper": np.array(hi),
+            "treated": np.array(x, dtype=np.float64),
         }
     )
     name = f"time ratio (treated vs control), {distribution} AFT: exp(arm coefficient)"

@@ -1,0 +1,1 @@
+"""Interval-censored metastasis onset and several bone sites per mouse."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 
@@ -13,7 +14,7 @@ from app.config import Settings, get_settings
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = get_settings()
+    settings = _run_embedded_jobs(get_settings())
     _prepare_storage(settings)
     if not args.no_migrate:
         from app.migrations import upgrade_to_head
@@ -30,6 +31,19 @@ def _serve(args: argparse.Namespace) -> int:
         server_header=False,  # do not announce the server software
     )
     return 0
+
+
+def _run_embedded_jobs(settings: Settings) -> Settings:
+    """Without procrastinate workers (SQLite), the serving processes run the jobs."""
+    from sqlalchemy import make_url
+
+    from app.jobs.service import backend
+
+    if backend(settings, make_url(settings.resolved_database_url).get_backend_name()) != "embedded":
+        return settings
+    os.environ["OSTEOLUX_JOBS_IN_PROCESS"] = "true"  # also read by --workers' processes
+    get_settings.cache_clear()
+    return get_settings()
 
 
 def _warn_if_owner(url: str) -> None:
@@ -196,6 +210,7 @@ def _fsck(args: argparse.Namespace) -> int:
 _PLUGGED_COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("app.push", "upload new Living Image clicks from a folder to a study"),
     "demo": ("app.demo", "create a realistic synthetic demo study through the API"),
+    "worker": ("app.jobs.worker", "run jobs from PostgreSQL's queue (procrastinate)"),
 }
 
 

@@ -87,6 +87,35 @@ class Settings(BaseSettings):
         "with Retry-After (SQLite busy timeout, PostgreSQL lock_timeout).",
     )
 
+    jobs_backend: Literal["auto", "embedded", "procrastinate"] = Field(
+        default="auto",
+        description="Who runs jobs (requantification, comparisons): auto = procrastinate "
+        "workers (`osteolux worker`) on PostgreSQL, the serving process itself on SQLite.",
+    )
+    jobs_in_process: bool = Field(
+        default=False,
+        description="Run embedded jobs in this API process (a poller thread); `osteolux "
+        "serve` turns it on when the backend is embedded.",
+    )
+    jobs_poll_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often an idle runner looks for a job."
+    )
+    jobs_heartbeat_s: float = Field(
+        default=5.0, gt=0, le=300, description="How often a running job says it is alive."
+    )
+    jobs_stalled_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A running job silent this long lost its runner (killed) and is run again.",
+    )
+    jobs_max_attempts: int = Field(
+        default=5, ge=1, le=50, description="Attempts of a job that meets transient errors."
+    )
+    jobs_retry_wait_s: float = Field(
+        default=2.0, ge=0, le=600, description="First wait before a retry (doubles each time)."
+    )
+
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:
         if self.blob_store == "s3" and not self.s3_bucket:

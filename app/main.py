@@ -29,6 +29,8 @@ from app.errors import install_error_handlers
 from app.field.router import router as field_router
 from app.guard import Limits, RequestGuard, SecurityHeaders
 from app.ingest.router import router as ingest_router
+from app.jobs.embedded import start_in_process
+from app.jobs.router import router as jobs_router
 from app.labs.router import router as labs_router
 from app.limits import BodySizeLimit
 from app.measurements.router import router as measurements_router
@@ -71,7 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.session_factory = make_session_factory(engine)
         app.state.read_session_factory = make_session_factory(read_only_engine(engine))
+        jobs = start_in_process(app.state, settings, engine.dialect.name)
         yield
+        if jobs is not None:
+            jobs.stop()
         engine.dispose()
         close_store = getattr(app.state.blob_store, "close", None)
         if close_store is not None:  # the S3 store's client
@@ -124,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         viewer_router,
         field_router,
+        jobs_router,
         workspace_router,
     ):
         app.include_router(router)

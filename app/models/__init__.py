@@ -16,6 +16,7 @@ from app.models.imaging import (
     Site,
     View,
 )
+from app.models.jobs import Job, JobState
 from app.models.lab import ApiKey, ApiKeyRole, Lab
 from app.models.readouts import Readout, ReadoutKind, ReadoutValue
 from app.models.study import (
@@ -48,6 +49,8 @@ __all__ = [
     "ImageCombination",
     "ImagingSession",
     "InjectionModel",
+    "Job",
+    "JobState",
     "Lab",
     "Measurement",
     "Readout",

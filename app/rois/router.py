@@ -7,14 +7,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from app.acquisitions.schemas import AcquisitionRead
 from app.deps import BlobStoreDep, PrincipalDep, ReasonHeader, SessionDep, SettingsDep
 from app.errors import Conflict
+from app.jobs.schemas import JobRead
+from app.jobs.service import accepted
 from app.responses import PROBLEM_RESPONSES, problem_responses
 from app.rois import service
-from app.rois.schemas import RequantifyResult, RoiCreate, RoiRetire, RoiUpdate
+from app.rois.schemas import RoiCreate, RoiRetire, RoiUpdate
 
 router = APIRouter(tags=["acquisitions"], responses=PROBLEM_RESPONSES)
 
@@ -99,18 +101,26 @@ def retire_roi(
     )
 
 
-@router.post("/studies/{study_id}/requantify", summary="Measure again from the raw files")
+@router.post(
+    "/studies/{study_id}/requantify",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Measure again from the raw files (a job)",
+)
 def requantify(
     study_id: uuid.UUID,
+    response: Response,
     session: SessionDep,
     principal: PrincipalDep,
-    store: BlobStoreDep,
     settings: SettingsDep,
     session_id: Annotated[uuid.UUID | None, Query(description="Only this imaging session")] = None,
     reason: ReasonHeader = None,
-) -> RequantifyResult:
-    """Calibrate and quantify every current ROI of the study (or of one session) again,
-    e.g. after a software update; the previous measurements are kept as history."""
-    return service.requantify(
-        session, principal, store, settings, study_id, session_id=session_id, reason=reason
+) -> JobRead:
+    """Queue a job that calibrates and quantifies every current ROI of the study (or of one
+    session) again, e.g. after a software update; the previous measurements are kept as
+    history. Answers 202 with ``Location: /jobs/{id}``: poll it for progress (clicks done of
+    all) and the counts (acquisitions, measurements, changed). The same study and session
+    while a job for them is queued or running answer that job."""
+    job = service.submit_requantify(
+        session, principal, settings, study_id, session_id=session_id, reason=reason
     )
+    return accepted(response, job)

@@ -4,6 +4,7 @@ keeps the old ones as history (who, when, why)."""
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -17,11 +18,23 @@ from app.acquisitions.service import acquisition_read, editable_acquisition
 from app.auth import Principal
 from app.config import Settings
 from app.errors import Conflict, NotFound, Unprocessable
-from app.models import Acquisition, AcquisitionAnimal, Animal, Measurement, Roi, RoiSource, Site
-from app.rois.schemas import RequantifyResult, RoiCreate, RoiUpdate
+from app.jobs import service as jobs
+from app.jobs.runner import JobContext
+from app.models import (
+    Acquisition,
+    AcquisitionAnimal,
+    Animal,
+    Job,
+    Measurement,
+    Roi,
+    RoiSource,
+    Site,
+)
+from app.rois.schemas import RoiCreate, RoiUpdate
 from app.sessions.service import get_imaging_session
 from app.storage import BlobStore
 from app.studies.service import get_study, lock_study
+from imaging import ImagingError
 
 
 def _animal_in_field(
@@ -263,39 +276,106 @@ def retire_roi(
     return acquisition_read(session, acquisition, already_stored=True)
 
 
-def requantify(
+def submit_requantify(
     session: Session,
     principal: Principal,
-    store: BlobStore,
     settings: Settings,
     study_id: uuid.UUID,
     *,
     session_id: uuid.UUID | None = None,
     reason: str | None = None,
-) -> RequantifyResult:
-    """Measure every current ROI again from the raw files (e.g. after a software update);
-    new measurements replace the current ones, which stay as history."""
+) -> Job:
+    """Queue a job measuring every current ROI of the study (or of one session) again from
+    the raw files; the same study and session while one is queued or running: that job."""
     principal.require_write()
     study = get_study(session, principal, study_id)
     if session_id is not None:  # a session of another study (or lab) is not found
         get_imaging_session(session, principal, study_id, session_id)
-    lock_study(session, study.id)  # concurrent requantifications must not both add a current row
-    acquisitions = repository.with_image(session, study.id, session_id=session_id)
-    # the camera-settings series of the whole study, read once (not once per acquisition)
-    series = list(session.scalars(repository.of_study(study.id).order_by(Acquisition.created_at)))
-    measured = changed = 0
-    for acquisition in acquisitions:
-        rois = repository.current_rois(session, acquisition.id)
-        if rois:
-            changed += _measure(session, store, settings, acquisition, rois, series=series)
-        measured += len(rois)
-    audit.record(
+    return jobs.submit(
         session,
         principal,
+        settings,
+        kind="requantify",
+        inputs={"study_id": str(study.id), "session_id": session_id and str(session_id)},
+        lock=f"study:{study.id}",
+        extra={"reason": reason},
+    )
+
+
+def run_requantify_job(job: JobContext) -> None:
+    """The requantify job: one step per acquisition with an image, each measured again and
+    committed with the job's progress (an interrupted job resumes after the last one done);
+    the previous measurements stay as history."""
+    study_id = uuid.UUID(job.params["study_id"])
+    session_id = job.params["session_id"] and uuid.UUID(job.params["session_id"])
+    plan = job.plan(
+        lambda session: [
+            str(a.id) for a in repository.with_image(session, study_id, session_id=session_id)
+        ]
+    )
+    # the camera-settings series of the whole study, read once (not once per acquisition)
+    with job.factory() as session:
+        series = list(
+            session.scalars(repository.of_study(study_id).order_by(Acquisition.created_at))
+        )
+    for number, acquisition_id in enumerate(plan):
+        one = partial(
+            _requantify_one,
+            job=job,
+            study_id=study_id,
+            acquisition_id=uuid.UUID(acquisition_id),
+            series=series,
+        )
+        job.step(number, one)
+    job.result_url = f"/studies/{study_id}/measurements"
+    job.on_success = lambda session: audit.record(
+        session,
+        job.principal,
         action="requantify",
         object_type="study",
-        object_id=study.id,
-        changes={"acquisitions": len(acquisitions), "measurements": measured, "changed": changed},
-        reason=reason,
+        object_id=study_id,
+        changes=dict(job.result),
+        reason=job.params.get("reason"),
     )
-    return RequantifyResult(acquisitions=len(acquisitions), measurements=measured, changed=changed)
+
+
+def _requantify_one(
+    session: Session,
+    result: dict[str, Any],
+    *,
+    job: JobContext,
+    study_id: uuid.UUID,
+    acquisition_id: uuid.UUID,
+    series: list[Acquisition],
+) -> None:
+    """Measure one acquisition's current ROIs again (adds to ``result``'s counts)."""
+    lock_study(session, study_id)  # concurrent writers must not both add a current row
+    acquisition = session.scalar(
+        repository.of_study(study_id).where(Acquisition.id == acquisition_id)
+    )
+    for key in ("acquisitions", "measurements", "changed"):
+        result.setdefault(key, 0)
+    if acquisition is None:  # moved to another study since the job started
+        return
+    # this acquisition as this transaction sees it (filled in from its click when measured)
+    series[:] = [acquisition if a.id == acquisition.id else a for a in series]
+    rois = repository.current_rois(session, acquisition.id)
+    try:
+        if rois:
+            result["changed"] += _measure(
+                session, job.store, job.settings, acquisition, rois, series=series
+            )
+    except FileNotFoundError as exc:
+        raise Unprocessable(
+            f"Click {acquisition.click_number} (acquisition {acquisition.id}): its raw file is "
+            f"missing from the store ({exc}). {result['acquisitions']} earlier acquisition(s) "
+            "were measured again; restore the file from a backup (`osteolux fsck` lists what "
+            "is missing) and requantify again."
+        ) from exc
+    except ImagingError as exc:
+        raise Unprocessable(
+            f"Click {acquisition.click_number} (acquisition {acquisition.id}) cannot be "
+            f"measured again from its raw file: {exc}"
+        ) from exc
+    result["acquisitions"] += 1
+    result["measurements"] += len(rois)

@@ -24,6 +24,7 @@ from app.models import Roi
 from imaging import calibrate_click, default_hotel, read_ivis_click, write_synthetic_click
 from tests.app.clicks import ANIMALS, FLUXES, post_zip, url, zip_folder
 from tests.app.factories import make_animal, make_control, make_study
+from tests.app.jobs import succeeded
 
 # Living Image's "Acquisition Seconds" count from 1904-01-01 00:00 UTC (Igor Pro's epoch).
 IGOR_EPOCH = datetime(1904, 1, 1, tzinfo=UTC)
@@ -290,7 +291,7 @@ def test_correcting_the_injection_time_and_requantifying_updates_the_flag(
         headers={"X-Change-Reason": "the time was typed half an hour off"},
     )
     assert corrected.status_code == 200, corrected.text
-    result = client.post(f"/studies/{study}/requantify").json()
+    result = succeeded(client, client.post(f"/studies/{study}/requantify"))
     assert result["measurements"] == len(first["measurements"])
     now = client.get(f"{url(session)}/{first['id']}").json()
     assert {m["minutes_since_injection"] for m in now["measurements"]} == {8.0}
@@ -483,7 +484,7 @@ def test_reference_click_viewer_and_requantify_use_living_images_calibration(
     shown = np.frombuffer(response.content, dtype="<f4").reshape(corrected.shape)
     assert_allclose(shown, corrected, rtol=1e-7)
     # requantify: new current rows (the old ones history) with the same Living Image values
-    result = client.post(f"/studies/{study['id']}/requantify").json()
+    result = succeeded(client, client.post(f"/studies/{study['id']}/requantify"))
     assert (result["measurements"], result["changed"]) == (6, 0)
     again = client.get(f"{url(session)}/{stored['id']}").json()
     printed = [2.370e5, 9.330e6, 7.892e6, 4.445e5, 7.398e4]
@@ -591,7 +592,7 @@ def test_requantify_reads_the_acquisition_time_of_clicks_stored_before_it_was_ke
     row.acquired_at = None
     row.camera_metadata = {k: v for k, v in row.camera_metadata.items() if k != "settings"}
     db_session.flush()
-    assert client.post(f"/studies/{study}/requantify").status_code == 200
+    succeeded(client, client.post(f"/studies/{study}/requantify"))
     again = client.get(f"{url(session)}/{stored['id']}").json()
     assert again["acquired_at"] == "2026-07-15T08:15:00Z"
     assert {m["minutes_since_injection"] for m in again["measurements"]} == {10.0}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Acquisition, Measurement, Roi
 from tests.app.clicks import post_zip, url
+from tests.app.jobs import succeeded
 from tests.app.problems import assert_problem, row_counts
 
 
@@ -98,12 +99,14 @@ def test_requantify_keeps_history(
     client: TestClient, imaging_session: dict, synthetic_zip: bytes
 ) -> None:
     created = post_zip(client, imaging_session, synthetic_zip).json()
-    result = client.post(
-        f"/studies/{imaging_session['study_id']}/requantify",
-        headers={"X-Change-Reason": "imaging 0.1.1"},
+    result = succeeded(
+        client,
+        client.post(
+            f"/studies/{imaging_session['study_id']}/requantify",
+            headers={"X-Change-Reason": "imaging 0.1.1"},
+        ),
     )
-    assert result.status_code == 200, result.text
-    assert result.json() == {
+    assert result == {
         "acquisitions": 1,
         "measurements": len(created["measurements"]),
         "changed": 0,

@@ -1,0 +1,224 @@
+"""Running one job, the same code under every runner (procrastinate worker, poller thread).
+
+A job works in steps, each committed in its own short transaction together with the job's
+progress and result so far: a runner killed mid-step loses only that step's uncommitted
+work, and the next runner resumes after the last committed step (nothing done twice).
+
+Errors: a transient one (the database unreachable or a lock not granted, the object store
+answering 503) puts the job back in the queue with exponential backoff until
+``jobs_max_attempts``; any other ends the job ``failed`` with an RFC 9457 problem saying
+what was wrong.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth import Principal
+from app.config import Settings
+from app.db import transaction
+from app.errors import PROBLEM_TYPE_BASE, OsteoluxError, ServiceUnavailable
+from app.jobs.schemas import PLAN
+from app.models import ApiKeyRole, Job, JobState, utc_now
+from app.storage import BlobStore
+
+log = logging.getLogger(__name__)
+
+HANDLERS: dict[str, str] = {
+    "requantify": "app.rois.service:run_requantify_job",
+    "comparison": "app.analysis.jobs:run_comparison_job",
+}
+"""Job kind → ``module:function(JobContext)`` (imported when a job of that kind runs)."""
+
+
+class TransientJobError(Exception):
+    """The job met a transient error and was queued again; the dispatcher retries it."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ServiceUnavailable | OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@dataclass
+class JobContext:
+    """What a job's handler works with: its inputs, and steps committed with its progress."""
+
+    job_id: uuid.UUID
+    kind: str
+    lab_id: uuid.UUID
+    key_id: uuid.UUID | None
+    params: dict[str, Any]
+    done: int
+    result: dict[str, Any]
+    factory: sessionmaker[Session]
+    store: BlobStore
+    settings: Settings
+    result_url: str | None = None
+    on_success: Callable[[Session], None] | None = None
+    """Work committed with the job's success (e.g. its audit event)."""
+    _total: int | None = field(default=None, repr=False)
+
+    @property
+    def principal(self) -> Principal:
+        """Who submitted it, for the audit trail (the role does not matter there)."""
+        return Principal(lab_id=self.lab_id, key_id=self.key_id, role=ApiKeyRole.editor)  # type: ignore[arg-type]
+
+    def plan(self, make: Callable[[Session], list[str]]) -> list[str]:
+        """The job's steps, fixed when it first starts (a resumed job keeps them)."""
+        if PLAN in self.params:
+            return list(self.params[PLAN])
+        with transaction(self.factory) as session:
+            job = _locked(session, self.job_id)
+            steps = make(session)
+            job.params = {**job.params, PLAN: steps}
+            job.progress_total = len(steps)
+            job.heartbeat_at = utc_now()
+        self.params = job.params
+        return steps
+
+    def step(self, number: int, work: Callable[[Session, dict[str, Any]], None]) -> None:
+        """Do step ``number`` (from 0) in one transaction with the job's progress and result;
+        a step already committed (by an earlier, interrupted run) is skipped."""
+        with transaction(self.factory) as session:
+            job = _locked(session, self.job_id)
+            if job.progress_done > number:
+                return
+            result = dict(job.result or {})
+            work(session, result)
+            job.result = result
+            job.progress_done = number + 1
+            job.heartbeat_at = utc_now()
+        self.result, self.done = result, number + 1
+
+
+def _locked(session: Session, job_id: uuid.UUID) -> Job:
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        raise LookupError(f"job {job_id} vanished")
+    return job
+
+
+def execute(
+    job_id: uuid.UUID,
+    factory: sessionmaker[Session],
+    store: BlobStore,
+    settings: Settings,
+    *,
+    runner: str,
+) -> JobState | None:
+    """Run the job to its end (or to a transient error, raised as ``TransientJobError``
+    after it is queued again); its final state, or None if it had already ended."""
+    context = _start(factory, job_id, store, settings, runner)
+    if context is None:
+        return None
+    module, function = HANDLERS[context.kind].split(":")
+    handler = getattr(importlib.import_module(module), function)
+    try:
+        handler(context)
+    except Exception as exc:
+        return _after_error(factory, settings, job_id, exc)
+    with transaction(factory) as session:
+        job = _locked(session, job_id)
+        if context.on_success is not None:
+            context.on_success(session)
+        job.state = JobState.succeeded
+        job.result_url = context.result_url
+        job.finished_at = utc_now()
+        job.error = None
+    return JobState.succeeded
+
+
+def _start(
+    factory: sessionmaker[Session],
+    job_id: uuid.UUID,
+    store: BlobStore,
+    settings: Settings,
+    runner: str,
+) -> JobContext | None:
+    with transaction(factory) as session:
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None or job.state in (JobState.succeeded, JobState.failed):
+            return None
+        now = utc_now()
+        job.state = JobState.running
+        job.attempts += 1
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        job.runner = runner
+        return JobContext(
+            job_id=job.id,
+            kind=job.kind,
+            lab_id=job.lab_id,
+            key_id=job.created_by_key_id,
+            params=dict(job.params),
+            done=job.progress_done,
+            result=dict(job.result or {}),
+            factory=factory,
+            store=store,
+            settings=settings,
+        )
+
+
+def problem(exc: BaseException, job_id: uuid.UUID) -> dict[str, Any]:
+    """The RFC 9457 problem a failed job carries."""
+    if isinstance(exc, OsteoluxError):
+        status, title, slug, detail = exc.status, exc.title, exc.slug, exc.detail
+    else:
+        status, title, slug = 500, "Internal error", "internal-error"
+        detail = f"The job stopped on an unexpected {type(exc).__name__}; see the server log."
+    return {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": f"/jobs/{job_id}",
+    }
+
+
+def _after_error(
+    factory: sessionmaker[Session], settings: Settings, job_id: uuid.UUID, exc: Exception
+) -> JobState:
+    transient = _is_transient(exc)
+    if not isinstance(exc, OsteoluxError) and not transient:
+        log.exception("job %s failed", job_id)
+    with transaction(factory) as session:
+        job = _locked(session, job_id)
+        if transient and job.attempts < settings.jobs_max_attempts:
+            wait_s = settings.jobs_retry_wait_s * 2 ** (job.attempts - 1)
+            job.state = JobState.queued
+            job.run_after = utc_now() + timedelta(seconds=wait_s)
+            job.heartbeat_at = None
+            job.error = problem(
+                ServiceUnavailable(
+                    f"Attempt {job.attempts} met a transient error ({type(exc).__name__}); "
+                    f"retried in {wait_s:g} s."
+                ),
+                job_id,
+            )
+        else:
+            job.state = JobState.failed
+            job.finished_at = utc_now()
+            job.error = problem(
+                ServiceUnavailable(
+                    f"Gave up after {job.attempts} attempts on transient errors "
+                    f"(last: {type(exc).__name__}); submit it again once the service is back."
+                )
+                if transient
+                else exc,
+                job_id,
+            )
+        state = job.state
+    if state == JobState.queued:
+        raise TransientJobError(str(exc)) from exc
+    return state

@@ -1,0 +1,130 @@
+"""``osteolux worker``: procrastinate workers running osteolux jobs on PostgreSQL.
+
+Each worker process takes jobs from procrastinate's queue (``LISTEN``/``NOTIFY``, polling as a
+fallback) and runs them with :func:`app.jobs.runner.execute`; start as many as the machines
+reaching PostgreSQL and the object store allow. Jobs carry a procrastinate ``lock`` (their
+study), so two jobs of one study never run at once. A worker killed with ``kill -9`` stops
+sending heartbeats; after ``jobs_stalled_s`` any live worker puts its job back in the queue
+(procrastinate's stalled-job recovery), and the job resumes after its last committed step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+import uuid
+
+from procrastinate import App, PsycopgConnector, RetryStrategy
+from sqlalchemy import make_url, text
+
+from app.config import Settings, get_settings
+from app.db import make_engine, make_session_factory
+from app.jobs.runner import TransientJobError, execute
+from app.jobs.service import PROCRASTINATE_QUEUE, PROCRASTINATE_TASK
+from app.storage import make_blob_store
+
+log = logging.getLogger(__name__)
+
+
+def procrastinate_app(database_url: str, schema: str) -> App:
+    """A procrastinate app on the osteolux database, its tables in ``schema``."""
+    conninfo = make_url(database_url).set(drivername="postgresql")
+    connector = PsycopgConnector(
+        conninfo=conninfo.render_as_string(hide_password=False),
+        kwargs={"options": f"-c search_path={schema}"},
+    )
+    return App(connector=connector)
+
+
+def queue_schema(database_url: str) -> str:
+    """procrastinate's schema beside the osteolux tables (see the jobs migration)."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            current = connection.execute(text("SELECT current_schema()")).scalar_one()
+    finally:
+        engine.dispose()
+    return "procrastinate" if current == "public" else f"{current}_procrastinate"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    worker = sub.add_parser(
+        "worker", help="run jobs (requantification, comparisons) from PostgreSQL's queue"
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=1, help="jobs at once in this process (default 1)"
+    )
+    worker.add_argument("--name", help="worker name in logs (default: host:pid)")
+    worker.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    url = settings.resolved_database_url
+    if not url.startswith("postgresql"):
+        print(
+            "error: `osteolux worker` needs PostgreSQL (OSTEOLUX_DATABASE_URL=postgresql+psycopg:"
+            "//…). On SQLite, `osteolux serve` runs jobs itself: no worker is needed.",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
+    name = args.name or f"{socket.gethostname()}:{os.getpid()}"
+    asyncio.run(work(settings, concurrency=args.concurrency, name=name))
+    return 0
+
+
+async def work(settings: Settings, *, concurrency: int, name: str) -> None:
+    """Run jobs until SIGINT/SIGTERM, and retry the jobs of workers that died."""
+    url = settings.resolved_database_url
+    engine = make_engine(url, pool_size=concurrency + 2, lock_timeout_s=settings.db_lock_timeout_s)
+    factory = make_session_factory(engine)
+    store = make_blob_store(settings)
+    app = procrastinate_app(url, queue_schema(url))
+
+    # Our runner spaces the retries of a job (jobs_retry_wait_s, doubling); procrastinate only
+    # re-queues on TransientJobError, one attempt more than ours so that ours decides.
+    wait_s = round(settings.jobs_retry_wait_s)
+
+    @app.task(
+        name=PROCRASTINATE_TASK,
+        queue=PROCRASTINATE_QUEUE,
+        retry=RetryStrategy(
+            max_attempts=settings.jobs_max_attempts + 1,
+            exponential_wait=wait_s,
+            retry_exceptions={TransientJobError},
+        ),
+    )
+    def run_job(job_id: str) -> None:
+        execute(uuid.UUID(job_id), factory, store, settings, runner=name)
+
+    async with app.open_async():
+        recover = asyncio.create_task(_retry_stalled(app, settings))
+        try:
+            await app.run_worker_async(
+                queues=[PROCRASTINATE_QUEUE],
+                concurrency=concurrency,
+                name=name,
+                fetch_job_polling_interval=settings.jobs_poll_s,
+                update_heartbeat_interval=settings.jobs_heartbeat_s,
+                stalled_worker_timeout=settings.jobs_stalled_s,
+            )
+        finally:
+            recover.cancel()
+            engine.dispose()
+
+
+async def _retry_stalled(app: App, settings: Settings) -> None:
+    """Put back in the queue the jobs of workers silent for ``jobs_stalled_s`` (killed)."""
+    while True:
+        stalled = await app.job_manager.get_stalled_jobs(
+            queue=PROCRASTINATE_QUEUE, seconds_since_heartbeat=settings.jobs_stalled_s
+        )
+        for job in stalled:
+            log.warning("job %s of a stalled worker is retried", job.id)
+            await app.job_manager.retry_job(job)
+        await asyncio.sleep(max(settings.jobs_heartbeat_s, settings.jobs_stalled_s / 3))

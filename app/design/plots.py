@@ -6,6 +6,7 @@ import textwrap
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 
 from app.analysis.plots import FIGSIZE, TREATMENT_COLORS
 from app.design.schemas import PowerRead
@@ -14,7 +15,8 @@ from app.design.schemas import PowerRead
 def power_curves(read: PowerRead, *, target: float = 0.8) -> Figure:
     """Power (with 95 % Monte Carlo intervals) against n per arm, a line per (interval,
     length); the target power dashed; the effect, test and n_sim as a footnote."""
-    fig = Figure(figsize=FIGSIZE, layout="constrained")
+    # the bottom 8 % holds the footnote
+    fig = Figure(figsize=FIGSIZE, layout=ConstrainedLayoutEngine(rect=(0, 0.08, 1, 0.92)))
     ax = fig.add_subplot()
     schedules = sorted({(r.interval_days, r.length_days) for r in read.rows})
     for k, (interval, length) in enumerate(schedules):
@@ -51,5 +53,4 @@ def power_curves(read: PowerRead, *, target: float = 0.8) -> Figure:
         "Monte Carlo intervals."
     )
     fig.text(0.01, 0.0, "\n".join(textwrap.wrap(note, 130)), fontsize=7, va="bottom")
-    fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))  # type: ignore[union-attr]
     return fig

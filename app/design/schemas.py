@@ -315,6 +315,12 @@ class PowerCreate(InputModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     test: Literal["welch", "student"] = "welch"
     n_sim: int = Field(default=1000, ge=10, le=MAX_N_SIM)
+    min_images: int = Field(
+        default=2,
+        ge=2,
+        le=1000,
+        description="Images an animal needs for its slope to count (the analysis plan's rule).",
+    )
     seed: Seed = None
 
     @model_validator(mode="after")

@@ -463,6 +463,7 @@ def power(
             test=data.test,
             n_sim=data.n_sim,
             seed=seed,
+            min_images=data.min_images,
         )
     )
     read = PowerRead(

@@ -89,6 +89,15 @@ def test_dropout_costs_power_and_animals() -> None:
     assert lost.power < full.power - 0.05
 
 
+def test_min_images_leaves_short_series_out() -> None:
+    leaky = GrowthParameters(**(PILOT.to_dict() | {"dropout_per_day": 0.03}))
+    design = StudyDesign(10, 3.5, 28.0)
+    row = simulate_power(leaky, [design], slope_ratio=0.6, n_sim=2000, seed=4, min_images=4)
+    # counted: imaged on day 10.5 (4th image), P = exp(-0.03 * 10.5)
+    assert_allclose(row.rows[0].mean_animals_analysed, 10 * math.exp(-0.315), rtol=0.02)
+    assert ">= 4 images" in row.test
+
+
 def test_more_mice_more_frequent_imaging_and_longer_studies_help() -> None:
     designs = [StudyDesign(n, 7, 28) for n in (4, 8, 16)]
     designs += [StudyDesign(8, 3.5, 28), StudyDesign(8, 7, 42)]
@@ -166,6 +175,7 @@ def test_pilot_dropout_rate_is_events_over_time_at_risk() -> None:
         ({"slope_ratio": 0.5, "n_sim": 5}, "n_sim"),
         ({"slope_ratio": 0.5, "test": "mann-whitney"}, "test must be"),
         ({"slope_ratio": -1.0}, "slope_ratio must be"),
+        ({"slope_ratio": 0.5, "min_images": 1}, "min_images"),
     ],
 )
 def test_bad_power_input_is_refused(kwargs: dict, message: str) -> None:

@@ -506,6 +506,10 @@ def run_demo(
                 + (f"; ended after this session: {', '.join(deaths)}" if deaths else "")
                 + f" ({time.perf_counter() - t0:.1f} s)"
             )
+            if day == plan.days[0]:
+                progress(_randomisation_preview(api, base, plan, day, animal_ids, ends))
+    for line in _power_table(api, base, arm_ids["vehicle"]):
+        progress(line)
     comparison_ids = {}
     for arm in ARMS:
         if arm.control is None:
@@ -666,7 +670,69 @@ def _record_readouts(api: Api, base: str, plan: DemoPlan) -> dict[str, str]:
 # ----------------------------------------------------------------------------- the command
 
 
-# ----------------------------------------------------------------------------- the command
+def _randomisation_preview(
+    api: Api,
+    base: str,
+    plan: DemoPlan,
+    day: int,
+    animal_ids: dict[str, str],
+    ended: dict[str, tuple[int, str]],
+) -> str:
+    """What a lab does after the day-0 images: allocate the mice to arms balanced on log10
+    baseline flux. Only a preview here: the demo's mice keep the arms their simulated
+    growth follows."""
+    mice = [a for a in plan.animals if a.imaged_on(day) and a.identifier not in ended]
+    result = api.call(
+        "POST",
+        f"{base}/randomisation",
+        json={
+            "animal_ids": [animal_ids[a.identifier] for a in mice],
+            "baseline_day": day,
+            "floor": DETECTION_FLOOR_PS,
+            "seed": SEED,
+        },
+    )
+    arms = "; ".join(
+        f"{b['arm']} n={b['n']} {b['log10_baseline_mean']:.2f}±{b['log10_baseline_sd']:.2f}"
+        for b in result["balance"]
+    )
+    anova = next(t for t in result["tests"] if t["test"] == "one-way ANOVA F")
+    return (
+        f"  randomisation preview on day-{day} whole-body log10 flux (seed {result['seed']}, "
+        f"{result['method']}): {arms}; ANOVA p = {anova['p_value']:.2f}, imbalance M = "
+        f"{result['imbalance_m']:.3f} (plain randomisation averages "
+        f"{result['expected_m_random']:g})"
+    )
+
+
+def _power_table(api: Api, base: str, pilot_arm_id: str) -> list[str]:
+    """Power to detect a halved growth rate, simulated from the vehicle arm as a pilot."""
+    result = api.call(
+        "POST",
+        f"{base}/power",
+        json={
+            "pilot": {"arm_id": pilot_arm_id, "floor": DETECTION_FLOOR_PS},
+            "n_per_arm": [5, 8, 10, 15],
+            "interval_days": [3.5, 7],
+            "length_days": [SESSION_DAYS[-1]],
+            "slope_ratio": 0.5,
+            "n_sim": 400,
+            "seed": SEED,
+        },
+    )
+    p = result["parameters"]
+    lines = [
+        f"  power by simulation from the vehicle arm (rate {p['growth_rate']:.3f} log10/day, "
+        f"SD between mice {p['sd_slope']:.3f}, residual {p['sd_residual']:.2f}, dropout "
+        f"{p['dropout_per_day']:.3f}/day) to detect {result['effect']}:"
+    ]
+    for interval in sorted({r["interval_days"] for r in result["rows"]}):
+        rows = [r for r in result["rows"] if r["interval_days"] == interval]
+        lines.append(
+            f"    imaged every {interval:g} d: "
+            + ", ".join(f"n={r['n_per_arm']} {r['power']:.0%}" for r in rows)
+        )
+    return lines
 
 
 @contextmanager
@@ -738,6 +804,8 @@ def _print_summary(result: DemoResult, key: str, lab: str | None, url: str | Non
         print(f"  GET {base}/comparisons/{first}")
         print(f"  GET {base}/comparisons/{first}/plots/survival")
     print(f"  GET {base}/export/prism.csv")
+    print(f"  POST {base}/randomisation  (body {{}}: a balanced allocation, previewed)")
+    print(f"  POST {base}/power?format=png  (the pilot arm and the designs: see /docs)")
     for rid in list(result.readout_ids.values())[:1]:
         print(f"  GET {base}/readouts/{rid}/comparison")
         print(f"  GET {base}/readouts/{rid}/plots/correlation")

@@ -88,7 +88,7 @@ def study_power(
     """Fit the growth of an arm of this study (mixed model on log10 flux: rate, between-
     animal and residual SD; dropout) or take given parameters, and simulate `n_sim` studies
     per design (mice per arm x imaging interval x length): power to detect the effect with
-    the per-animal slope t test. At most 3e7 simulated values per request (~5 s)."""
+    the per-animal slope t test. At most 3e7 simulated values per request (~6 s)."""
     read, _ = service.power(session, principal, study_id, body)
     return _power_response(read, format)
 

@@ -18,7 +18,7 @@ MAX_DESIGNS = 200
 MAX_N_SIM = 5000
 MAX_SIMULATED_VALUES = 30_000_000
 """Work bound of one power request: n_sim x sum over designs of 2 n_per_arm x images (the
-simulated log10 values). 3e7 values take about 5 s on one core of the reference 2-core
+simulated log10 values). 3e7 values take about 6 s on one core of the reference 2-core
 machine; larger grids belong in a background job."""
 
 Seed = Annotated[

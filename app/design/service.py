@@ -385,7 +385,8 @@ def _apply(
 # ------------------------------------------------------------------- power
 
 
-def _designs(data: PowerCreate) -> list[cohorts.StudyDesign]:
+def _designs(data: PowerCreate) -> tuple[list[cohorts.StudyDesign], int]:
+    """The grid's designs and the work they ask for (simulated log10 values), bounded."""
     grid = sorted(
         set(itertools.product(data.interval_days, data.length_days, data.n_per_arm)),
     )
@@ -398,10 +399,10 @@ def _designs(data: PowerCreate) -> list[cohorts.StudyDesign]:
     if work > MAX_SIMULATED_VALUES:
         raise Unprocessable(
             f"This asks for {work:.3g} simulated values (n_sim x designs x 2 n x images); the "
-            f"limit per request is {MAX_SIMULATED_VALUES:.0e} (about 5 s). Use fewer designs "
+            f"limit per request is {MAX_SIMULATED_VALUES:.0e} (about 6 s). Use fewer designs "
             "or fewer simulations, or run it as a background job."
         )
-    return designs
+    return designs, work
 
 
 def _pilot(
@@ -429,7 +430,7 @@ def power(
     """Power of every design of the grid, simulated from a pilot arm or given parameters."""
     if (data.pilot is None) == (data.parameters is None):
         raise Unprocessable("Give exactly one of pilot (an arm to fit) and parameters.")
-    designs = _designs(data)
+    designs, work = _designs(data)
     pilot_read = None
     if data.pilot is not None:
         if study_id is None:
@@ -478,7 +479,7 @@ def power(
         alpha=table.alpha,
         n_sim=table.n_sim,
         seed=seed,
-        simulated_values=data.n_sim * sum(2 * d.n_per_arm * d.days.size for d in designs),
+        simulated_values=work,
         rows=[PowerRowRead(**r.to_dict()) for r in table.rows],
     )
     return read, table

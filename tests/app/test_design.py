@@ -192,6 +192,17 @@ def test_missing_baseline_and_bad_references_are_422(
     )
 
 
+def test_viewer_may_preview_but_not_apply(
+    client: TestClient, app: Any, study: dict[str, Any]
+) -> None:
+    secret = client.post("/keys", json={"name": "viewer key", "role": "viewer"}).json()["key"]
+    before = arms_now(client, study)
+    with TestClient(app, headers={"X-API-Key": secret}) as viewer:
+        assert viewer.post(url(study), json={"seed": 1}).status_code == 200
+        assert_problem(viewer.post(url(study), json={"seed": 1, "apply": True}), 403)
+    assert arms_now(client, study) == before
+
+
 def test_other_lab_cannot_see_the_study(other_lab: TestClient, study: dict[str, Any]) -> None:
     assert_problem(other_lab.post(url(study), json={}), 404)
 

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from scipy import stats
 from statsmodels.stats.power import TTestIndPower
 
 from cohorts import (
@@ -19,6 +20,7 @@ from cohorts import (
     InvalidInputError,
     Observation,
     StudyDesign,
+    fit_growth_model,
     fit_pilot,
     simulate_power,
     slope_test_power,
@@ -117,6 +119,30 @@ def test_reproducible_per_design_and_progress_reported() -> None:
     assert a == simulate_power(PILOT, designs, slope_ratio=0.5, n_sim=300, seed=5)
     alone = simulate_power(PILOT, designs[:1], slope_ratio=0.5, n_sim=300, seed=5)
     assert alone.rows[0] == a.rows[0]
+
+
+def test_slope_t_test_is_the_mixed_model_slope_test_for_balanced_data() -> None:
+    # Why the simulation may use the fast test: with every animal imaged on the same days the
+    # REML slope contrast of y ~ day * arm + (1 + day | animal) is the difference of the mean
+    # animal OLS slopes, and its Kenward-Roger test is the pooled t test on 2n - 2 df.
+    rng = np.random.default_rng(3)
+    days = np.array([0.0, 7.0, 14.0, 21.0, 28.0])
+    obs, slopes = [], {"C": [], "T": []}
+    for arm, rate in (("C", 0.12), ("T", 0.07)):
+        for i in range(8):
+            y = 5 + rng.normal(0, 0.4) + (rate + rng.normal(0, 0.03)) * days
+            y = y + rng.normal(0, 0.25, days.size)
+            slopes[arm].append(np.polyfit(days, y, 1)[0])
+            obs += [Observation(f"{arm}{i}", arm, d, 10**v) for d, v in zip(days, y, strict=True)]
+    model = fit_growth_model(Cohort.from_records(obs), control="C")
+    assert model.random_effects == "intercept_slope"
+    rate = model.growth_rates[1]
+    pooled = stats.ttest_ind(slopes["T"], slopes["C"])
+    assert_allclose(
+        [rate.difference.estimate, rate.t, rate.df, rate.p_value],
+        [np.mean(slopes["T"]) - np.mean(slopes["C"]), pooled.statistic, 14.0, pooled.pvalue],
+        rtol=1e-8,
+    )
 
 
 def test_pilot_fit_matches_lme4() -> None:

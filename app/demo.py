@@ -527,6 +527,8 @@ def run_demo(
             },
         )
         comparison_ids[arm.key] = comparison["id"]
+    for line in _onset_and_sites(api, base, arm_ids):
+        progress(line)
     readout_ids = _record_readouts(api, base, plan)
     progress(f"  end-of-study readouts: {', '.join(readout_ids)} (imported from a CSV)")
     return DemoResult(
@@ -667,6 +669,54 @@ def _record_readouts(api: Api, base: str, plan: DemoPlan) -> dict[str, str]:
     return ids
 
 
+def _onset_and_sites(api: Api, base: str, arm_ids: dict[str, str]) -> list[str]:
+    """Interval-censored spine onset of the first treated arm, and the whole skeleton:
+    total skeletal burden compared by day, sites involved per mouse (issue 15 §2-3)."""
+    arm = next(a for a in ARMS if a.control is not None)
+    name = arm.body["name"]
+    onset = api.call(
+        "GET",
+        f"{base}/onset/interval-censored",
+        expect=(200, 422),
+        params={"treatment_arm_id": arm_ids[arm.key], "site": "spine", "threshold": THRESHOLD_PS},
+    )
+    lines = [f"  spine metastasis onset, {name} vs its control (interval-censored):"]
+    if "result" not in onset:
+        lines.append(f"    not computed: {onset['detail']}")
+    else:
+        res = onset["result"]
+        for dist in ("weibull", "lognormal"):
+            fit = res[dist]
+            ratio, lrt = fit["time_ratio"], fit["likelihood_ratio"]
+            if ratio["estimate"] is None or lrt is None:
+                lines.append(f"    {dist} AFT: not estimable")
+                continue
+            lines.append(
+                f"    {dist} AFT: onset times x{ratio['estimate']:.3g} (95 % CI "
+                f"{ratio['ci_low']:.3g}-{ratio['ci_high']:.3g}), likelihood-ratio p = "
+                f"{lrt['p_value']:.3g}"
+            )
+        if res["conventional"] is not None:
+            lines.append(
+                "    conventional Kaplan-Meier (onset = first positive image): log-rank p = "
+                f"{res['conventional']['logrank']['p_value']:.3g}"
+            )
+    burden = api.call("GET", f"{base}/sites/burden", params={"treatment_arm_id": arm_ids[arm.key]})
+    last = burden["comparison"]["rows"][-1]
+    lines.append(
+        f"  total skeletal burden ({' + '.join(burden['sites'])}), {name} vs control on day "
+        f"{last['day']:g}: log10 difference {last['mean_difference']['estimate']:.2f}, "
+        f"Holm p = {last['welch']['p_adjusted']:.3g}"
+    )
+    involvement = api.call("GET", f"{base}/sites/involvement", params={"threshold": THRESHOLD_PS})
+    final = max(r["day"] for r in involvement["per_arm"])
+    means = ", ".join(
+        f"{r['arm']} {r['mean']:.1f}" for r in involvement["per_arm"] if r["day"] == final
+    )
+    lines.append(f"  bone sites involved per mouse on day {final:g} (mean): {means}")
+    return lines
+
+
 # ----------------------------------------------------------------------------- the command
 
 
@@ -804,6 +854,12 @@ def _print_summary(result: DemoResult, key: str, lab: str | None, url: str | Non
         print(f"  GET {base}/comparisons/{first}")
         print(f"  GET {base}/comparisons/{first}/plots/survival")
     print(f"  GET {base}/export/prism.csv")
+    print(
+        f"  GET {base}/onset/interval-censored/plot?site=spine&threshold={THRESHOLD_PS:g}"
+        "&treatment_arm_id=…"
+    )
+    print(f"  GET {base}/sites/burden/plot")
+    print(f"  GET {base}/sites/involvement/plot?threshold={THRESHOLD_PS:g}&kind=per_mouse")
     print(f"  POST {base}/randomisation  (body {{}}: a balanced allocation, previewed)")
     print(f"  POST {base}/power?format=png  (the pilot arm and the designs: see /docs)")
     for rid in list(result.readout_ids.values())[:1]:

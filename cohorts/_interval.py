@@ -57,6 +57,9 @@ _Z975 = float(stats.norm.ppf(0.975))
 # first image ("left-censored", lower bound 0) enters with this lower bound instead. For any
 # fitted scale the probability of onset before 1e-9 day is below 1e-15.
 _LOWER_ZERO_DAY = 1e-9
+# An SE of the log time ratio above this (a 95 % CI wider than e^±5.9, ~360-fold) means the
+# intervals carry almost no information on the arm effect: said in the result's warnings.
+_MAX_INFORMATIVE_SE = 3.0
 _TURNBULL_TOL = 1e-12
 _TURNBULL_MAX_ITER = 100_000
 
@@ -504,11 +507,23 @@ def _interval_aft(
     se_ls = float(se[(shape, "Intercept")])
     ll = float(fit.log_likelihood_)
     if not _estimable(b1, se1):
-        msgs.append(
-            f"the {distribution} arm effect is not finite (log time ratio {b1:.3g}, SE "
-            f"{se1:.3g}): the arms' onsets are separated (all events in one arm?)"
-        )
+        events, treated = np.isfinite(np.array(hi)), np.array(x, dtype=bool)
+        if events[treated].any() and events[~treated].any():
+            msgs.append(
+                f"the data do not determine the {distribution} time ratio (log {b1:.3g}, SE "
+                f"{se1:.3g}): onsets fall in too few distinct imaging intervals"
+            )
+        else:
+            msgs.append(
+                f"the {distribution} arm effect is not finite (log time ratio {b1:.3g}, SE "
+                f"{se1:.3g}): every event is in one arm (the likelihood rises without bound)"
+            )
         return _replace_warnings(empty, msgs)
+    if se1 > _MAX_INFORMATIVE_SE:
+        msgs.append(
+            f"the data hardly determine the {distribution} time ratio (SE of its log "
+            f"{se1:.3g}): onsets fall in too few distinct imaging intervals"
+        )
     ll0 = None if null is None else float(null.log_likelihood_)
     lrt = None
     if ll0 is not None:

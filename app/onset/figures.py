@@ -7,11 +7,14 @@ study's palette, rendered by :func:`app.analysis.plots.render`.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
@@ -55,7 +58,11 @@ def turnbull_curves(
         color = colors.get(curve.arm, "#0072B2")
         s_prev, t_prev = 1.0, 0.0
         for iv in curve.intervals:
-            right = t_end if iv.right is None else iv.right
+            if iv.right is None:  # mass beyond the last image: unknown when, not a drop
+                ax.hlines(s_prev, t_prev, iv.left, color=color, lw=2)
+                t_prev = t_end
+                break
+            right = iv.right
             ax.hlines(s_prev, t_prev, iv.left, color=color, lw=2)
             if iv.mass > 0:
                 ax.add_patch(
@@ -70,8 +77,6 @@ def turnbull_curves(
                     )
                 )
             s_prev, t_prev = iv.survival, right
-        if t_prev < t_end:
-            ax.hlines(s_prev, t_prev, t_end, color=color, lw=2)
         ax.plot([], [], color=color, lw=2, label=f"{curve.arm} (n = {curve.n}), Turnbull")
     if result.conventional is not None:
         for km in result.conventional.curves:
@@ -92,10 +97,13 @@ def turnbull_curves(
         _aft_line(result.weibull),
         _aft_line(result.lognormal),
         f"Onset between the last negative and first positive image ({result.rule}); "
-        "shaded: Turnbull intervals, where only the drop is known.",
+        "shaded: Turnbull intervals, where only the drop is known; the curve ends where "
+        "the remaining animals were last seen negative.",
     ]
-    fig.text(0.01, 0.005, "\n".join(notes), fontsize=_FOOT, color="0.25", va="bottom")
-    fig.get_layout_engine().set(rect=(0, 0.11, 1, 0.89))  # type: ignore[union-attr,call-arg]
+    lines = [part for note in notes for part in textwrap.wrap(note, 120)]
+    fig.text(0.01, 0.005, "\n".join(lines), fontsize=_FOOT, color="0.25", va="bottom")
+    bottom = 0.03 + 0.032 * len(lines)
+    cast(ConstrainedLayoutEngine, fig.get_layout_engine()).set(rect=(0, bottom, 1, 1 - bottom))
     return fig
 
 
@@ -120,7 +128,14 @@ def site_incidence(
         for arm in order:
             pts = sorted((r.day, r.fraction) for r in rows if r.arm == arm)
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", ms=3, color=colors.get(arm), label=arm)
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    drawstyle="steps-post",
+                    marker="o",
+                    ms=3,
+                    color=colors.get(arm),
+                    label=arm,
+                )
         ax.set_title(site.replace("_", " "), fontsize=9)
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_ylim(-0.03, 1.03)

@@ -228,3 +228,28 @@ def test_sites_bad_requests_are_problems(client: TestClient, sites_study: dict) 
     assert_problem(
         client.get(f"{base}/involvement/plot", params={"threshold": 1e6, "kind": "pie"}), 422
     )
+
+
+def test_response_models_mirror_the_cohorts_results() -> None:
+    import dataclasses
+
+    import cohorts
+    from app.onset import schemas
+
+    pairs = [
+        (cohorts.OnsetInterval, schemas.OnsetInterval),
+        (cohorts.TurnbullInterval, schemas.TurnbullInterval),
+        (cohorts.TurnbullCurve, schemas.TurnbullCurve),
+        (cohorts.AFTFit, schemas.AFTFit),
+        (cohorts.IntervalSurvivalResult, schemas.IntervalSurvival),
+        (cohorts.BurdenPoint, schemas.BurdenPoint),
+        (cohorts.SiteIncidence, schemas.SiteIncidence),
+        (cohorts.SitesPerMouse, schemas.SitesPerMouse),
+        (cohorts.ArmSitesDay, schemas.ArmSitesDay),
+    ]
+    for dc, model in pairs:
+        assert {f.name for f in dataclasses.fields(dc)} == set(model.model_fields), dc.__name__
+    burden = {f.name for f in dataclasses.fields(cohorts.SkeletalBurden)} - {"cohort"}
+    assert burden <= set(schemas.SkeletalBurdenRead.model_fields)
+    involvement = {f.name for f in dataclasses.fields(cohorts.SiteInvolvement)}
+    assert involvement <= set(schemas.SiteInvolvementRead.model_fields)

@@ -3,6 +3,8 @@ between arms and correlated with BLI."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,10 +31,32 @@ __all__ = [
 
 ReadoutKindArg = Literal["numeric", "count", "binary"]
 
-SPEARMAN_METHOD = (
-    "Spearman rank correlation (mid-ranks for ties); two-sided p from the t approximation "
-    "t = rho sqrt((n-2)/(1-rho^2)) on n-2 df, as R cor.test(method='spearman', exact=FALSE)"
+SPEARMAN_EXACT = (
+    "Spearman rank correlation; two-sided p of S = sum of squared rank differences as R "
+    "cor.test(method='spearman'): exact permutation distribution for n <= 9, the Edgeworth "
+    "series of AS 89 (Best & Roberts 1975) for 10 <= n < 1290"
 )
+SPEARMAN_T = (
+    "Spearman rank correlation (mid-ranks for tied values); two-sided p from the t "
+    "approximation t = rho sqrt((n-2)/(1-rho^2)) on n-2 df, as R cor.test(method='spearman') "
+    "with ties (where it warns that it cannot compute exact p-values) or n >= 1290"
+)
+#: AS 89 Edgeworth coefficients (Best & Roberts 1975, as in R's prho.c).
+_AS89 = (
+    0.2274,
+    0.2531,
+    0.1745,
+    0.0758,
+    0.1033,
+    0.3932,
+    0.0879,
+    0.0151,
+    0.0072,
+    0.0831,
+    0.0131,
+    4.6e-4,
+)
+_EXACT_N = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,14 +313,68 @@ def compare_readout(
     )
 
 
+@functools.cache
+def _s_distribution(n: int) -> np.ndarray:
+    """Sorted values of S = sum (i - p_i)^2 over all n! permutations p (n <= 9)."""
+    ranks = np.arange(n)
+    perms = np.array(list(itertools.permutations(range(n))), dtype=np.int64)
+    return np.sort(((perms - ranks) ** 2).sum(axis=1))
+
+
+def _prho(n: int, s: float, *, lower_tail: bool) -> float:
+    """P[S >= s] (upper tail) or P[S < s] (lower tail) under independence: R's ``prho``
+    (AS 89; exact for n <= 9, Edgeworth series above)."""
+    pv = 0.0 if lower_tail else 1.0
+    if s <= 0:
+        return pv
+    if s > n * (n * n - 1) / 3:
+        return 1.0 - pv
+    if n <= _EXACT_N:
+        values = _s_distribution(n)
+        at_least = values.size - int(np.searchsorted(values, s, side="left"))
+        return (values.size - at_least if lower_tail else at_least) / values.size
+    c = _AS89
+    b = 1.0 / n
+    x = (6.0 * (s - 1) * b / (n * n - 1) - 1) * math.sqrt(1.0 / b - 1)
+    y = x * x
+    u = (
+        x
+        * b
+        * (
+            c[0]
+            + b * (c[1] + c[2] * b)
+            + y
+            * (
+                -c[3]
+                + b * (c[4] + c[5] * b)
+                - y * b * (c[6] + c[7] * b - y * (c[8] - c[9] * b + y * b * (c[10] - c[11] * y)))
+            )
+        )
+    )
+    tail = u / math.exp(y / 2)
+    normal = float(stats.norm.cdf(x)) if lower_tail else float(stats.norm.sf(x))
+    return min(1.0, max(0.0, (-tail if lower_tail else tail) + normal))
+
+
+def _spearman_p(rho: float, n: int) -> float:
+    """Two-sided p of rho (no ties) as R ``cor.test(method="spearman")``."""
+    q = (n**3 - n) * (1 - rho) / 6
+    if q > (n**3 - n) / 6:
+        p = _prho(n, round(q), lower_tail=False)
+    else:
+        p = _prho(n, round(q) + 2, lower_tail=True)
+    return min(2 * p, 1.0)
+
+
 def spearman(x: Sequence[float], y: Sequence[float]) -> SpearmanResult:
     """Spearman's rank correlation between paired values (e.g. a readout and final BLI flux).
 
-    rho = Pearson correlation of the mid-ranks of ``x`` and ``y`` (Spearman 1904); two-sided
-    p from t = rho sqrt((n-2)/(1-rho^2)) with n-2 df (scipy ``spearmanr``; R
-    ``cor.test(x, y, method="spearman", exact=FALSE)``; R's default for n < 1290 without
-    ties, AS 89, differs slightly for small n). Ranks are invariant to monotone transforms,
-    so flux and log10 flux give the same rho.
+    rho = Pearson correlation of the mid-ranks of ``x`` and ``y`` (Spearman 1904). Two-sided
+    p as R ``cor.test(x, y, method="spearman")`` by default: without ties and n < 1290 from
+    the null distribution of S = (n^3 - n)(1 - rho)/6 (exact for n <= 9, the AS 89 Edgeworth
+    series above: Best & Roberts 1975); with ties (or n >= 1290) from t = rho
+    sqrt((n-2)/(1-rho^2)) on n-2 df (scipy ``spearmanr``). ``method`` says which. Ranks are
+    invariant to monotone transforms, so flux and log10 flux give the same rho.
     """
     xa = np.asarray(x, dtype=np.float64)
     ya = np.asarray(y, dtype=np.float64)
@@ -305,11 +383,16 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> SpearmanResult:
     if not (np.all(np.isfinite(xa)) and np.all(np.isfinite(ya))):
         raise InvalidInputError("x and y must be finite numbers")
     n = int(xa.size)
+    ties = np.unique(xa).size < n or np.unique(ya).size < n
+    exact = not ties and n < 1290
+    method = SPEARMAN_EXACT if exact else SPEARMAN_T
     if n < 3:
-        return SpearmanResult(n, None, None, SPEARMAN_METHOD, f"{n} pair(s); at least 3 needed")
+        return SpearmanResult(n, None, None, method, f"{n} pair(s); at least 3 needed")
     if np.ptp(xa) == 0 or np.ptp(ya) == 0:
         return SpearmanResult(
-            n, None, None, SPEARMAN_METHOD, "one variable has the same value for every animal"
+            n, None, None, method, "one variable has the same value for every animal"
         )
     result = stats.spearmanr(xa, ya)
-    return SpearmanResult(n, _f(float(result.statistic)), _f(float(result.pvalue)), SPEARMAN_METHOD)
+    rho = float(result.statistic)
+    p = _spearman_p(rho, n) if exact else float(result.pvalue)
+    return SpearmanResult(n, _f(rho), _f(p), method)

@@ -201,7 +201,10 @@ class SiteCorrelation(BaseModel):
     site: str
     n: int = Field(description="Animals with both a readout value and a final flux.")
     rho: float | None = Field(description="Spearman's rho; null when undefined (see reason).")
-    p_value: float | None = Field(description="Two-sided p (t approximation, n-2 df).")
+    p_value: float | None = Field(
+        description="Two-sided p as R cor.test(method='spearman'): exact for n <= 9, AS 89 "
+        "Edgeworth series up to 1289 animals, t approximation with ties (see method)."
+    )
     method: str
     reason: str | None = None
     without_flux: list[str] = Field(

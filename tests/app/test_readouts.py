@@ -233,11 +233,11 @@ def test_correlation_with_final_flux(client: TestClient, study: dict) -> None:
     url = f"/studies/{study['id']}/readouts/{readout['id']}/correlation"
     result = client.get(url).json()
     (site,) = result["sites"]
-    # R: cor.test(x, y, method="spearman", exact=FALSE) with x the areas of c1..c8, a1, a2
-    # and y = FLUX: rho = 0.915151515151515, p = 0.000204472406148833
+    # R: cor.test(x, y, method="spearman") with x the areas of c1..c8, a1, a2 and y = FLUX:
+    # rho = 0.915151515151515, p = 0.000466722165549449 (AS 89, n = 10, no ties)
     assert site["site"] == "whole_body" and site["n"] == 10
     assert_allclose(
-        [site["rho"], site["p_value"]], [0.915151515151515, 0.000204472406148833], rtol=RTOL
+        [site["rho"], site["p_value"]], [0.915151515151515, 0.000466722165549449], rtol=RTOL
     )
     c1 = next(p for p in site["points"] if p["animal"] == "c1")
     assert (c1["day"], c1["total_flux_ps"]) == (28, 3.1e6)

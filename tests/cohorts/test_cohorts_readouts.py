@@ -160,16 +160,36 @@ def test_binary_readout_is_fisher_only() -> None:
 def test_spearman_against_r() -> None:
     x = [2.31, 4.07, 1.52, 3.88, 5.14, 2.96, 0.47, 4.45, 0.84, 1.27]
     y = [3.1e6, 2.2e7, 8.4e5, 9.9e6, 4.1e7, 1.5e6, 2.6e5, 7.7e6, 1.1e6, 4.0e5]
-    # cor.test(x, y, method="spearman", exact=FALSE): rho = 0.915151515151515,
-    # p = 0.000204472406148833 (R's default exact AS 89 p is 0.000466722165549449)
+    # cor.test(x, y, method="spearman"): rho = 0.915151515151515, p = 0.000466722165549449
+    # (n = 10, no ties: R's AS 89 Edgeworth series; the t approximation, exact=FALSE, would
+    # give 0.000204472406148833)
     res = spearman(x, y)
-    assert res.n == 10
-    assert_allclose([res.rho, res.p_value], [0.915151515151515, 0.000204472406148833], rtol=RTOL)
+    assert res.n == 10 and "AS 89" in res.method
+    assert_allclose([res.rho, res.p_value], [0.915151515151515, 0.000466722165549449], rtol=RTOL)
     # log10 flux: the same ranks, the same result
     assert_allclose(spearman(x, np.log10(y)).rho, 0.915151515151515, rtol=RTOL)
-    # with ties: cor.test(c(3, 2, 4, 0, 3, 5, 2, 1, 0, 1), y, method="spearman", exact=FALSE)
+    # n <= 9, exact permutation distribution:
+    # cor.test(x[1:7], y[1:7], method="spearman")$p.value = 0.00277777777777778 (and the same
+    # for -y); cor.test(x[1:9], rev(y[1:9]), method="spearman")$p.value = 0.0138282627865961
+    assert_allclose(spearman(x[:7], y[:7]).p_value, 0.00277777777777778, rtol=RTOL)
+    assert_allclose(spearman(x[:7], [-v for v in y[:7]]).p_value, 0.00277777777777778, rtol=RTOL)
+    assert_allclose(spearman(x[:9], y[:9][::-1]).p_value, 0.0138282627865961, rtol=RTOL)
+    # n = 15, both tails of the series:
+    x2 = [0.12, 0.33, 0.61, 0.84, 1.27, 1.49, 2.05, 1.95, 3.12, 0.92, 2.64, 4.81, 1.18, 2.2, 0.5]
+    y2 = [5e5, 3e5, 8e5, 2e6, 1e6, 4e6, 3e6, 9e5, 7e6, 6e5, 1.2e7, 2.5e7, 2.2e6, 1.5e6, 4.4e5]
+    # cor.test(x2, y2, method="spearman"): rho = 0.857142857142857, p = 8.56584851227334e-06;
+    # cor.test(x2, rev(y2), method="spearman")$p.value = 0.685767940753034
+    assert_allclose(
+        [spearman(x2, y2).rho, spearman(x2, y2).p_value],
+        [0.857142857142857, 8.56584851227334e-06],
+        rtol=RTOL,
+    )
+    assert_allclose(spearman(x2, y2[::-1]).p_value, 0.685767940753034, rtol=RTOL)
+    # with ties R cannot compute the exact p and uses the t approximation:
+    # cor.test(c(3, 2, 4, 0, 3, 5, 2, 1, 0, 1), y, method="spearman")
     # rho = -0.012270862382797, p = 0.97316152995852
     tied = spearman([3, 2, 4, 0, 3, 5, 2, 1, 0, 1], y)
+    assert "t approximation" in tied.method
     assert_allclose([tied.rho, tied.p_value], [-0.012270862382797, 0.97316152995852], rtol=RTOL)
 
 

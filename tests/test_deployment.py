@@ -157,3 +157,18 @@ def test_dockerfile_is_slim_and_unprivileged() -> None:
     assert re.search(r"^FROM node:\d+\S* AS workspace", dockerfile, re.M)
     assert "npm ci" in dockerfile
     assert re.search(r"^COPY --from=workspace /web/dist web/dist", dockerfile, re.M)
+
+
+def test_workers_run_jobs_beside_the_api(compose: dict[str, Any]) -> None:
+    """Job workers: the same image and settings as the API, `osteolux worker`, started after
+    the migration, serving no port, several of them."""
+    services = compose["services"]
+    worker, api = services["worker"], services["api"]
+    assert worker["command"] == ["osteolux", "worker"]
+    assert worker["build"] == api["build"]
+    assert worker["environment"] == api["environment"]  # the runtime role, the object store
+    assert worker["depends_on"] == api["depends_on"]
+    assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "ports" not in worker
+    assert worker["healthcheck"] == {"disable": True}
+    assert worker["deploy"]["replicas"] >= 2

@@ -390,7 +390,8 @@ def delete_value(
     *,
     reason: str | None,
 ) -> None:
-    """Remove a value entered by mistake; the audit trail keeps it with the reason."""
+    """Remove a value entered by mistake; the audit trail keeps it with the reason, on the
+    readout (which stays, so the event can still be found from its study)."""
     principal.require_write()
     readout = get_readout(session, principal, study_id, readout_id)
     value, animal = _get_value(session, readout, value_id)
@@ -398,11 +399,11 @@ def delete_value(
     audit.record(
         session,
         principal,
-        action="delete",
-        object_type="readout_value",
-        object_id=value.id,
+        action="delete_value",
+        object_type="readout",
+        object_id=readout.id,
         changes={
-            "readout": readout.name,
+            "value_id": value.id,
             "animal": animal.identifier,
             "value": value.value,
             "measured_on": value.measured_on,

@@ -96,9 +96,10 @@ def test_define_record_correct_and_remove(
     gone = client.delete(f"{url}/{value['id']}", headers={"X-Change-Reason": "wrong mouse"})
     assert gone.status_code == 204
     assert row_counts(db_session, ReadoutValue) == (0,)
-    events = client.get("/audit", params={"object_id": value["id"]}).json()["items"]
-    delete = next(e for e in events if e["action"] == "delete")
-    assert delete["changes"]["value"] == 2.13 and delete["reason"] == "wrong mouse"
+    events = client.get("/audit", params={"object_id": readout["id"]}).json()["items"]
+    delete = next(e for e in events if e["action"] == "delete_value")
+    assert delete["changes"]["value_id"] == value["id"] and delete["changes"]["value"] == 2.13
+    assert delete["changes"]["animal"] == "c1" and delete["reason"] == "wrong mouse"
 
 
 def test_values_must_fit_the_kind_and_the_study(

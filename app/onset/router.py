@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.analysis import plots
 from app.analysis.schemas import MAX_SIGNAL
@@ -54,6 +54,44 @@ IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
 MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
+class OnsetQuery:
+    """The query shared by the interval-censored onset routes: arms, site and rule."""
+
+    def __init__(
+        self,
+        treatment_arm_id: TreatmentArm,
+        threshold: Threshold,
+        site: Site = Site.whole_body,
+        control_arm_id: ControlArm = None,
+        consecutive: Consecutive = 1,
+        death_is_event: DeathIsEvent = False,
+    ) -> None:
+        self.params = {
+            "treatment_arm_id": treatment_arm_id,
+            "control_arm_id": control_arm_id,
+            "site": site,
+            "threshold": threshold,
+            "consecutive": consecutive,
+            "death_is_event": death_is_event,
+        }
+
+
+class InvolvementQuery:
+    """The query shared by the site-involvement routes."""
+
+    def __init__(
+        self,
+        threshold: Threshold,
+        sites: Sites = [],  # noqa: B006 (FastAPI copies query defaults)
+        consecutive: Consecutive = 1,
+    ) -> None:
+        self.params = {"threshold": threshold, "sites": sites, "consecutive": consecutive}
+
+
+OnsetQueryDep = Annotated[OnsetQuery, Depends()]
+InvolvementQueryDep = Annotated[InvolvementQuery, Depends()]
+
+
 @router.get(
     "/onset/interval-censored",
     summary="Interval-censored metastasis-free survival",
@@ -68,12 +106,7 @@ def get_interval_survival(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    treatment_arm_id: TreatmentArm,
-    threshold: Threshold,
-    site: Site = Site.whole_body,
-    control_arm_id: ControlArm = None,
-    consecutive: Consecutive = 1,
-    death_is_event: DeathIsEvent = False,
+    query: OnsetQueryDep,
     format: DataFormat = "json",
     table: Annotated[
         service.IntervalTable, Query(description="CSV table: animals or turnbull.")
@@ -83,17 +116,7 @@ def get_interval_survival(
     arm, Weibull and log-normal AFT models with the arm as covariate (time ratio, Wald and
     likelihood-ratio tests; as R survreg interval2), and the conventional right-censored
     Kaplan-Meier / log-rank / Cox taking the first positive image as onset."""
-    read = service.interval_survival(
-        session,
-        principal,
-        study_id,
-        treatment_arm_id=treatment_arm_id,
-        control_arm_id=control_arm_id,
-        site=site,
-        threshold=threshold,
-        consecutive=consecutive,
-        death_is_event=death_is_event,
-    )
+    read = service.interval_survival(session, principal, study_id, **query.params)
     if format == "csv":
         return csv_response(service.interval_csv(read, table), f"onset-{table}.csv")
     return read
@@ -109,28 +132,12 @@ def interval_survival_plot(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    treatment_arm_id: TreatmentArm,
-    threshold: Threshold,
-    site: Site = Site.whole_body,
-    control_arm_id: ControlArm = None,
-    consecutive: Consecutive = 1,
-    death_is_event: DeathIsEvent = False,
+    query: OnsetQueryDep,
     format: FigureFormat = "png",
 ) -> Response:
     """Turnbull NPMLE per arm (shaded where only the drop is known), the conventional
     Kaplan-Meier dashed, the AFT time ratios in the footnote."""
-    content = service.interval_plot(
-        session,
-        principal,
-        study_id,
-        fmt=format,
-        treatment_arm_id=treatment_arm_id,
-        control_arm_id=control_arm_id,
-        site=site,
-        threshold=threshold,
-        consecutive=consecutive,
-        death_is_event=death_is_event,
-    )
+    content = service.interval_plot(session, principal, study_id, fmt=format, **query.params)
     return Response(content, media_type=MEDIA[format])
 
 
@@ -201,9 +208,7 @@ def get_site_involvement(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    threshold: Threshold,
-    sites: Sites = [],  # noqa: B006
-    consecutive: Consecutive = 1,
+    query: InvolvementQueryDep,
     format: DataFormat = "json",
     table: Annotated[
         service.InvolvementTable,
@@ -213,9 +218,7 @@ def get_site_involvement(
     """Per arm and day, the fraction of imaged animals whose site has become positive, for
     each bone site; per mouse and day, how many sites are involved (a site stays involved
     once positive), with the per-arm mean, median and distribution."""
-    read = service.site_involvement(
-        session, principal, study_id, sites=sites, threshold=threshold, consecutive=consecutive
-    )
+    read = service.site_involvement(session, principal, study_id, **query.params)
     if format == "csv":
         return csv_response(service.involvement_csv(read, table), f"sites-{table}.csv")
     return read
@@ -231,23 +234,14 @@ def site_involvement_plot(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    threshold: Threshold,
+    query: InvolvementQueryDep,
     kind: Annotated[
         service.InvolvementPlot, Query(description="incidence (a panel per site) or per_mouse.")
     ] = "incidence",
-    sites: Sites = [],  # noqa: B006
-    consecutive: Consecutive = 1,
     format: FigureFormat = "png",
 ) -> Response:
     """Incidence of each site per arm over time, or the number of sites involved per mouse."""
     content = service.involvement_plot(
-        session,
-        principal,
-        study_id,
-        kind=kind,
-        fmt=format,
-        sites=sites,
-        threshold=threshold,
-        consecutive=consecutive,
+        session, principal, study_id, kind=kind, fmt=format, **query.params
     )
     return Response(content, media_type=MEDIA[format])

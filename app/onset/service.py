@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 import cohorts
 from app.analysis import plots
 from app.analysis.cohort_data import animal_ends
+from app.analysis.service import _run
 from app.arms.service import get_arm
 from app.auth import Principal
 from app.errors import NotFound, Unprocessable
@@ -32,15 +33,6 @@ METRIC: Metric = "total_flux_ps"
 BONE_SITES: tuple[Site, ...] = tuple(Site(s) for s in cohorts.BONE_SITES)
 # Sites that hold no tumour signal of their own: never an onset site, never summed
 _NOT_ANALYSABLE = {Site.background, Site.unassigned}
-
-T = TypeVar("T")
-
-
-def _run(compute: Callable[[], T]) -> T:
-    try:
-        return compute()
-    except cohorts.CohortsError as exc:
-        raise Unprocessable(str(exc)) from exc
 
 
 def _cohort(session: Session, study: Study, sites: Sequence[Site]) -> cohorts.Cohort:

@@ -51,6 +51,9 @@ class ReadoutCreate(InputModel):
 
 
 class ReadoutUpdate(UpdateModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"unit": "mm²"}, {"name": "tumour area (H&E)"}]}
+    )
     not_nullable: ClassVar[frozenset[str]] = frozenset({"name", "kind"})
 
     name: Name | None = None
@@ -77,7 +80,13 @@ class ReadoutRead(OutputModel):
 class ReadoutValueCreate(InputModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"animal_id": "1c2b3a4d-…", "value": 2.31, "measured_on": "2026-07-29"}]
+            "examples": [
+                {
+                    "animal_id": "1c2b3a4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+                    "value": 2.31,
+                    "measured_on": "2026-07-29",
+                }
+            ]
         }
     )
 
@@ -94,6 +103,7 @@ class ReadoutValueCreate(InputModel):
 class ReadoutValueUpdate(UpdateModel):
     """A correction: needs an X-Change-Reason; the audit trail keeps the old value."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"value": 2.13}]})
     not_nullable: ClassVar[frozenset[str]] = frozenset({"value"})
 
     value: float | None = None

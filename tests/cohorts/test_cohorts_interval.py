@@ -293,3 +293,53 @@ def test_aft_says_when_the_intervals_hardly_determine_the_effect() -> None:
     weibull = interval_aft(left, right, treated, distribution="weibull")  # SE > 50: withheld
     assert weibull.time_ratio.estimate is None
     assert any("do not determine" in w for w in weibull.warnings)
+
+
+# Exact times (a death counted as the event on an imaging day) and left-censoring in both
+# arms. R 4.2, survival 3.5.3:
+#   d <- data.frame(left = c(NA, 7, 14, 14, 10, 21, 7, 28,  7, 14, 17, 21, 21, 28, NA, 24),
+#                   right = c(7, 14, 14, 21, 21, NA, 14, 28, 14, 21, 17, 28, NA, NA, 14, 31),
+#                   arm = factor(rep(c("C", "T"), each = 8), levels = c("C", "T")))
+#   survreg(Surv(left, right, type = "interval2") ~ arm, data = d, dist = ...)
+#   survfit(Surv(left, right, type = "interval2") ~ arm, data = d)
+EXACT_LEFT = [0, 7, 14, 14, 10, 21, 7, 28, 7, 14, 17, 21, 21, 28, 0, 24]
+EXACT_RIGHT = [7, 14, 14, 21, 21, None, 14, 28, 14, 21, 17, 28, None, None, 14, 31]
+R_EXACT_SURVREG = {
+    # coef (Intercept, armT), scale, loglik (null, model), SE (b0, b1, log scale)
+    "weibull": (
+        [2.900731144174, 0.262441518141],
+        0.423833053525,
+        [-28.2046016186, -27.6091555771],
+        [0.166001141065, 0.241538457503, 0.251762637500],
+    ),
+    "lognormal": (
+        [2.651511061705, 0.343837352677],
+        0.505368403139,
+        [-28.5704595314, -27.8017781418],
+        [0.189538359342, 0.269830788496, 0.237147165367],
+    ),
+}
+# f$time / f$surv: C 7, 14, 17.5, 21, 28 -> 0.875, 0.4062512, 0.25, 0.25, 0;
+# T 10.5, 17, 19, 21, 26, 28, 29.5 -> 0.75, 0.500029564806, 0.5, 0.5, 0.25, 0.25, 0
+R_EXACT_SURV = {
+    "C": ([7.0, 14.0, 17.5, 21.0, 28.0], [0.875, 0.4062512, 0.25, 0.25, 0.0]),
+    "T": (
+        [10.5, 17.0, 19.0, 21.0, 26.0, 28.0, 29.5],
+        [0.75, 0.500029564806, 0.5, 0.5, 0.25, 0.25, 0.0],
+    ),
+}
+
+
+@pytest.mark.parametrize("dist", ["weibull", "lognormal"])
+def test_exact_times_match_r_survreg_and_survfit(dist: str) -> None:
+    treated = [False] * 8 + [True] * 8
+    fit = interval_aft(EXACT_LEFT, EXACT_RIGHT, treated, distribution=dist)
+    coef, scale, loglik, se = R_EXACT_SURVREG[dist]
+    assert_allclose([fit.intercept, fit.arm_coefficient], coef, rtol=0, atol=1e-4)
+    assert_allclose(fit.scale, scale, rtol=0, atol=1e-4)
+    assert_allclose([fit.log_likelihood_null, fit.log_likelihood], loglik, rtol=0, atol=1e-4)
+    assert_allclose([fit.se_intercept, fit.se_arm, fit.se_log_scale], se, rtol=0, atol=1e-4)
+    for arm, rows in (("C", slice(0, 8)), ("T", slice(8, 16))):
+        curve = turnbull(EXACT_LEFT[rows], EXACT_RIGHT[rows], arm=arm)
+        times, surv = R_EXACT_SURV[arm]
+        assert_allclose([_after(curve, t) for t in times], surv, rtol=0, atol=1e-4)

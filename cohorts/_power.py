@@ -136,6 +136,15 @@ class StudyDesign(_AsDict):
         n = math.floor((self.length_days - self.first_day) / self.interval_days + 1e-9) + 1
         return self.first_day + self.interval_days * np.arange(n, dtype=np.float64)
 
+    def stream(self, seed: int) -> np.random.SeedSequence:
+        """The random stream of this design under ``seed``: a child of
+        ``SeedSequence(seed)`` keyed by n per arm and the days in millionths of a day."""
+        key = (
+            self.n_per_arm,
+            *(round(v * 1e6) for v in (self.interval_days, self.length_days, self.first_day)),
+        )
+        return np.random.SeedSequence(seed, spawn_key=key)
+
     def check(self) -> None:
         if self.n_per_arm < 2:
             raise InvalidInputError(f"n_per_arm must be >= 2, got {self.n_per_arm}")
@@ -414,8 +423,11 @@ def simulate_power(
     n_sim : int
         Simulated studies per design.
     seed : int
-        Seed of ``numpy.random.default_rng``; design i uses the i-th spawned stream, so a
-        design's power does not depend on the other designs asked for.
+        Seed of ``numpy.random.default_rng``. Each design has its own stream, derived from
+        the seed and the design itself (:meth:`StudyDesign.stream`), so a design's power does
+        not depend on the other designs asked for nor on their order: a long grid can be
+        split into one call per design (e.g. the steps of a background job) with the same
+        result.
     min_images : int
         Images an animal needs for its slope to count (>= 2; see the module docstring on
         dropout).
@@ -442,10 +454,9 @@ def simulate_power(
     if min_images < 2:
         raise InvalidInputError(f"min_images must be >= 2 (a slope needs two), got {min_images}")
     slope_t, effect = treated_slope(params, slope_ratio=slope_ratio, fold=fold, fold_day=fold_day)
-    streams = np.random.SeedSequence(seed).spawn(len(designs))
     rows = []
-    for i, (design, stream) in enumerate(zip(designs, streams, strict=True)):
-        rng = np.random.default_rng(stream)
+    for i, design in enumerate(designs):
+        rng = np.random.default_rng(design.stream(seed))
         days, n = design.days, design.n_per_arm
         hits = 0
         analysed = 0.0

@@ -5,14 +5,22 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Response, status
 
 from app.analysis.plots import render
-from app.deps import PrincipalDep, ReasonHeader, SessionDep
+from app.deps import PrincipalDep, ReasonHeader, SessionDep, SettingsDep
 from app.design import service
 from app.design.plots import power_curves
-from app.design.schemas import PowerCreate, PowerRead, RandomisationCreate, RandomisationRead
+from app.design.schemas import (
+    PowerCreate,
+    PowerJobCreate,
+    PowerRead,
+    RandomisationCreate,
+    RandomisationRead,
+)
 from app.errors import Conflict, Unprocessable
+from app.jobs.schemas import JobRead
+from app.jobs.service import accepted
 from app.responses import CSV_MEDIA_TYPE, PROBLEM_RESPONSES, problem_responses
 
 router = APIRouter(tags=["design"], responses=PROBLEM_RESPONSES)
@@ -89,8 +97,7 @@ def study_power(
     animal and residual SD; dropout) or take given parameters, and simulate `n_sim` studies
     per design (mice per arm x imaging interval x length): power to detect the effect with
     the per-animal slope t test. At most 3e7 simulated values per request (~6 s)."""
-    read, _ = service.power(session, principal, study_id, body)
-    return _power_response(read, format)
+    return _power_response(service.power(session, principal, study_id, body), format)
 
 
 @router.post(
@@ -104,5 +111,25 @@ def design_power(
 ) -> PowerRead | Response:
     """As the study route, before any study exists: `parameters` (e.g. from a published
     pilot) instead of an arm to fit."""
-    read, _ = service.power(session, principal, None, body)
-    return _power_response(read, format)
+    return _power_response(service.power(session, principal, None, body), format)
+
+
+@router.post(
+    "/studies/{study_id}/power/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Power by simulation as a background job (large grids)",
+)
+def study_power_job(
+    study_id: uuid.UUID,
+    body: PowerJobCreate,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> JobRead:
+    """As POST …/power, beyond one request's bound (up to 100 000 studies per design, 1e9
+    simulated values): 202 with the job (`Location: /jobs/{id}`); it simulates one design per
+    step (progress = designs done) and its `result` is the power table, the same as one
+    request with the same seed would give."""
+    job = service.submit_power_job(session, principal, settings, study_id, body)
+    return accepted(response, job)

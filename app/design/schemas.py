@@ -21,6 +21,10 @@ MAX_SIMULATED_VALUES = 30_000_000
 simulated log10 values). 3e7 values take about 6 s on one core of the reference 2-core
 machine; larger grids belong in a background job."""
 
+MAX_JOB_N_SIM = 100_000
+MAX_JOB_SIMULATED_VALUES = 1_000_000_000
+"""Bound of one power job (about 3 to 4 minutes at ~5e6 values/s)."""
+
 Seed = Annotated[
     int | None,
     Field(
@@ -365,3 +369,10 @@ class PowerRead(BaseModel):
     seed: int
     simulated_values: int = Field(description="The work done: log10 values simulated.")
     rows: list[PowerRowRead]
+
+
+class PowerJobCreate(PowerCreate):
+    """As :class:`PowerCreate`, for a background job: up to 100 000 simulated studies per
+    design and 1e9 simulated values in all."""
+
+    n_sim: int = Field(default=10_000, ge=10, le=MAX_JOB_N_SIM)

@@ -15,8 +15,10 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from sqlalchemy.orm import Session
 
+from app.jobs import runner
 from app.models import Animal, AuditEvent
 from tests.app.factories import make_animal, make_control, make_study, make_treatment
+from tests.app.jobs import succeeded
 from tests.app.problems import assert_problem, row_counts
 
 TAGS = [f"M{i:02d}" for i in range(12)]
@@ -312,3 +314,47 @@ def test_animals_unchanged_by_power(
     before = row_counts(db_session, Animal, AuditEvent)
     client.post("/design/power", json={"parameters": PARAMETERS, "slope_ratio": 0.5, "n_sim": 50})
     assert row_counts(db_session, Animal, AuditEvent) == before
+
+
+POWER_JOB = ("power", "app.design.service:run_power_job")
+
+
+def test_power_job_gives_the_table_of_one_request(
+    client: TestClient, pilot: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(runner.HANDLERS, *POWER_JOB)  # until app/jobs registers the kind
+    body = {
+        "pilot": {"arm_id": pilot["control"]["id"]},
+        "n_per_arm": [4, 8],
+        "length_days": [21, 28],
+        "slope_ratio": 0.5,
+        "n_sim": 200,
+        "seed": 3,
+    }
+    response = client.post(f"/studies/{pilot['id']}/power/jobs", json=body)
+    job = client.get(response.headers["Location"]).json()
+    assert job["kind"] == "power" and job["state"] == "queued"
+    result = succeeded(client, response)
+    direct = client.post(f"/studies/{pilot['id']}/power", json=body).json()
+    assert result["rows"] == direct["rows"]
+    assert result["parameters"] == direct["parameters"] and result["seed"] == 3
+    assert result["pilot"]["n_animals"] == 8
+    done = client.get(response.headers["Location"]).json()
+    assert done["progress"] == {"done": 5, "total": 5}  # the fit, then 4 designs
+
+
+def test_power_job_refusals(
+    client: TestClient, pilot: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = {"parameters": PARAMETERS, "slope_ratio": 0.5, "n_sim": 100}
+    jobs_url = f"/studies/{pilot['id']}/power/jobs"
+    monkeypatch.delitem(runner.HANDLERS, "power", raising=False)
+    assert_problem(client.post(jobs_url, json=body), 503, "does not run power jobs")
+    monkeypatch.setitem(runner.HANDLERS, *POWER_JOB)
+    huge = body | {"n_sim": 100_000, "n_per_arm": list(range(50, 80)), "interval_days": [1, 2]}
+    assert_problem(client.post(jobs_url, json=huge), 422, "1e+09")
+    assert_problem(
+        client.post(jobs_url, json=body | {"parameters": None, "pilot": {"arm_id": pilot["id"]}}),
+        422,
+        "not an arm of this study",
+    )

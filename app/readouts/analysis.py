@@ -26,11 +26,14 @@ from app.readouts.schemas import (
     Correction,
     CorrelationPoint,
     ReadoutComparison,
+    ReadoutComparisons,
     ReadoutCorrelation,
     SiteCorrelation,
+    SkippedReadout,
 )
 from app.readouts.service import get_readout, values_query
 from app.responses import csv_text
+from app.studies.service import get_study
 
 T = TypeVar("T")
 
@@ -61,6 +64,45 @@ def _values(session: Session, readout: Readout) -> list[tuple[float, date | None
     return [(v.value, v.measured_on, animal, arm) for v, _, animal, arm in session.execute(query)]
 
 
+def _compare(
+    session: Session,
+    study: Study,
+    arms: Sequence[Arm],
+    readout: Readout,
+    *,
+    threshold: float,
+    correction: Correction,
+) -> ReadoutComparison:
+    """One readout's comparison; a cohorts error (too few animals) propagates."""
+    by_arm: dict[str, list[float]] = {a.name: [] for a in arms}
+    for value, _, _, arm in _values(session, readout):
+        by_arm.setdefault(arm.name, []).append(value)
+    names = {a.id: a.name for a in arms}
+    pairs = [
+        (names[a.control_arm_id], a.name)
+        for a in arms
+        if a.control_arm_id is not None and a.control_arm_id in names
+    ]
+    result = cohorts.compare_readout(
+        by_arm,
+        pairs=pairs,
+        kind=readout.kind.value,
+        threshold=threshold,
+        correction=correction,
+        readout=readout.name,
+        unit=readout.unit,
+    )
+    return ReadoutComparison.model_validate(
+        result.to_dict()
+        | {
+            "study_id": study.id,
+            "readout_id": readout.id,
+            "kind": readout.kind,
+            "site": readout.site,
+        }
+    )
+
+
 def compare(
     session: Session,
     principal: Principal,
@@ -74,35 +116,39 @@ def compare(
     readout = get_readout(session, principal, study_id, readout_id)
     study = session.get_one(Study, readout.study_id)
     arms = _arms(session, study)
-    by_arm: dict[str, list[float]] = {a.name: [] for a in arms}
-    for value, _, _, arm in _values(session, readout):
-        by_arm.setdefault(arm.name, []).append(value)
-    names = {a.id: a.name for a in arms}
-    pairs = [
-        (names[a.control_arm_id], a.name)
-        for a in arms
-        if a.control_arm_id is not None and a.control_arm_id in names
-    ]
-    result = _run(
-        lambda: cohorts.compare_readout(
-            by_arm,
-            pairs=pairs,
-            kind=readout.kind.value,
-            threshold=threshold,
-            correction=correction,
-            readout=readout.name,
-            unit=readout.unit,
-        )
+    return _run(
+        lambda: _compare(session, study, arms, readout, threshold=threshold, correction=correction)
     )
-    return ReadoutComparison.model_validate(
-        result.to_dict()
-        | {
-            "study_id": study.id,
-            "readout_id": readout.id,
-            "kind": readout.kind,
-            "site": readout.site,
-        }
+
+
+def compare_all(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    *,
+    threshold: float = 0.0,
+    correction: Correction = "holm",
+) -> ReadoutComparisons:
+    """Every readout of the study compared between arms; those without 2 animals per arm
+    in any treated-control pair are listed as skipped with the reason."""
+    study = get_study(session, principal, study_id)
+    arms = _arms(session, study)
+    readouts = session.scalars(
+        select(Readout)
+        .where(Readout.study_id == study.id, Readout.archived_at.is_(None))
+        .order_by(Readout.name, Readout.site)
     )
+    done, skipped = [], []
+    for readout in readouts:
+        try:
+            done.append(
+                _compare(session, study, arms, readout, threshold=threshold, correction=correction)
+            )
+        except cohorts.CohortsError as exc:
+            skipped.append(
+                SkippedReadout(readout_id=readout.id, readout=readout.name, reason=str(exc))
+            )
+    return ReadoutComparisons(study_id=study.id, readouts=done, skipped=skipped)
 
 
 COMPARISON_CSV_HEADER = (
@@ -144,10 +190,10 @@ def _get(obj: Any, *path: str) -> Any:
     return obj
 
 
-def comparison_csv(result: ReadoutComparison) -> str:
-    """One row per treated arm against its control."""
+def comparison_csv(results: Sequence[ReadoutComparison]) -> str:
+    """One row per readout and treated arm against its control."""
     rows = []
-    for c in result.comparisons:
+    for result, c in ((r, c) for r in results for c in r.comparisons):
         rows.append(
             [
                 result.readout,

@@ -16,6 +16,7 @@ from app.readouts import analysis, imports, service
 from app.readouts.schemas import (
     Correction,
     ReadoutComparison,
+    ReadoutComparisons,
     ReadoutCorrelation,
     ReadoutCreate,
     ReadoutImportResult,
@@ -32,6 +33,17 @@ router = APIRouter(
 )
 
 CsvFormat = Annotated[str, Query(pattern="^(json|csv)$", description="json (default) or csv")]
+Threshold = Annotated[
+    float,
+    Query(
+        ge=-1e15,
+        le=1e15,
+        description="An animal is positive (Fisher's test) when its value is above it.",
+    ),
+]
+CorrectionQuery = Annotated[
+    Correction, Query(description="Across the treated arms (each against its control).")
+]
 
 
 @router.post(
@@ -111,6 +123,33 @@ def import_values(
         filename=file.filename or "readouts.csv",
         replace=replace,
     )
+
+
+@router.get(
+    "/comparisons",
+    summary="Compare arms on every readout",
+    response_model=ReadoutComparisons,
+    responses=csv_or_json(
+        "JSON, or with format=csv one row per readout and treated arm against its control",
+        ",".join(analysis.COMPARISON_CSV_HEADER) + "\r\n",
+    ),
+)
+def compare_all(
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    threshold: Threshold = 0.0,
+    correction: CorrectionQuery = "holm",
+    format: CsvFormat = "json",
+) -> ReadoutComparisons | Response:
+    """The comparison of each readout (see GET …/readouts/{readout_id}/comparison) in one
+    table; readouts with too few animals are listed under skipped, with the reason."""
+    result = analysis.compare_all(
+        session, principal, study_id, threshold=threshold, correction=correction
+    )
+    if format == "csv":
+        return csv_response(analysis.comparison_csv(result.readouts))
+    return result
 
 
 @router.get("/{readout_id}", summary="Get a readout")
@@ -237,13 +276,8 @@ def compare(
     readout_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
-    threshold: Annotated[
-        float,
-        Query(ge=-1e15, le=1e15, description="An animal is positive when its value is above it."),
-    ] = 0.0,
-    correction: Annotated[
-        Correction, Query(description="Across the treated arms (each against its control).")
-    ] = "holm",
+    threshold: Threshold = 0.0,
+    correction: CorrectionQuery = "holm",
     format: CsvFormat = "json",
 ) -> ReadoutComparison | Response:
     """Per arm n, mean, SD, median, IQR and positives; each treatment arm against its control:
@@ -253,7 +287,7 @@ def compare(
     result = analysis.compare(
         session, principal, study_id, readout_id, threshold=threshold, correction=correction
     )
-    return csv_response(analysis.comparison_csv(result)) if format == "csv" else result
+    return csv_response(analysis.comparison_csv([result])) if format == "csv" else result
 
 
 @router.get(

@@ -198,6 +198,20 @@ class ReadoutComparison(BaseModel):
     skipped: list[SkippedPair]
 
 
+class SkippedReadout(BaseModel):
+    readout_id: uuid.UUID
+    readout: str
+    reason: str = Field(description="Why it was not compared (e.g. too few animals).")
+
+
+class ReadoutComparisons(BaseModel):
+    """Every readout of a study compared between arms."""
+
+    study_id: uuid.UUID
+    readouts: list[ReadoutComparison]
+    skipped: list[SkippedReadout]
+
+
 class CorrelationPoint(BaseModel):
     animal: str
     arm: str

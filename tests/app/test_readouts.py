@@ -217,6 +217,19 @@ def test_compare_arms_against_r(client: TestClient, study: dict) -> None:
     lines = table.text.strip().split("\r\n")
     assert lines[0].startswith("readout,site,unit,control,treated") and len(lines) == 3
 
+    # Every readout at once; one with a single animal is skipped with the reason.
+    _readout(client, study, name="metastatic bones at necropsy", unit=None, kind="count")
+    one = "animal,readout,value\nc1,metastatic bones at necropsy,3\n"
+    assert _upload(client, study, one).status_code == 201
+    every = client.get(f"/studies/{study['id']}/readouts/comparisons").json()
+    assert [r["readout"] for r in every["readouts"]] == ["tumour area in bone sections"]
+    assert every["readouts"][0]["comparisons"] == result["comparisons"]
+    (skipped,) = every["skipped"]
+    assert skipped["readout"] == "metastatic bones at necropsy"
+    assert "at least 2 per arm" in skipped["reason"]
+    csv_all = client.get(f"/studies/{study['id']}/readouts/comparisons", params={"format": "csv"})
+    assert csv_all.text == table.text
+
 
 def test_correlation_with_final_flux(client: TestClient, study: dict) -> None:
     readout = _readout(client, study, site="whole_body")

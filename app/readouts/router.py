@@ -92,6 +92,7 @@ def list_all_values(
     "/import",
     status_code=status.HTTP_201_CREATED,
     summary="Import readout values from a CSV",
+    responses={200: {"description": "Every row equals what is stored; nothing changed."}},
     dependencies=[EditorsOnly],
 )
 def import_values(
@@ -102,6 +103,7 @@ def import_values(
     session: SessionDep,
     principal: PrincipalDep,
     store: BlobStoreDep,
+    response: Response,
     replace: Annotated[
         bool,
         Form(
@@ -114,7 +116,7 @@ def import_values(
     """All or nothing: an unknown animal or readout, a value that does not fit its kind or a
     unit that differs is refused (422, naming each line). Rows equal to what is stored change
     nothing. Readouts must be defined first; the file is kept unchanged."""
-    return imports.import_readout_values(
+    result = imports.import_readout_values(
         session,
         principal,
         store,
@@ -123,6 +125,9 @@ def import_values(
         filename=file.filename or "readouts.csv",
         replace=replace,
     )
+    if result.created == result.replaced == 0:
+        response.status_code = status.HTTP_200_OK
+    return result
 
 
 @router.get(

@@ -172,6 +172,7 @@ def test_import_is_all_or_nothing(client: TestClient, study: dict, db_session: S
     assert exported.headers["content-type"].startswith("text/csv")
     assert exported.text.startswith("animal,arm,readout,site,value,unit,measured_on,note,value_id")
     again = _upload(client, study, exported.text)
+    assert again.status_code == 200
     assert (again.json()["created"], again.json()["unchanged"]) == (0, 21)
 
     # A different value for a stored one: 409 naming the line, unless replace=true.

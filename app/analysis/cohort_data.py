@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 import cohorts
 from app.errors import Unprocessable
 from app.measurements.schemas import SeriesPoint
-from app.models import Animal, EndReason, Study
+from app.models import Animal, EndReason, ImageCombination, Measurement, Study
 
 
 def in_window(
@@ -83,3 +83,40 @@ def fingerprint(points: Sequence[SeriesPoint]) -> str:
             f"{p.measurement_id}|{p.animal_id}|{p.arm_id}|{p.day}|{p.value!r}|{flags}\n".encode()
         )
     return digest.hexdigest()
+
+
+def detection_limits(
+    session: Session,
+    study: Study,
+    points: Sequence[SeriesPoint],
+    *,
+    metric: str,
+    default: float | None = None,
+) -> dict[tuple[str, float], float]:
+    """Each point's detection limit in the metric's unit, for ``cohorts``' censored models.
+
+    A measured total flux carries its limit (``parameters["detection"]``: mean + 3 SD of the
+    background ROI's radiance × ROI area × 4π, :mod:`imaging.quantify`); a point combining
+    several images takes the images' limits as the study's rule combines their values (the
+    sum over views of each view's mean for ``sum_of_views``, else the mean). Points with no
+    recorded limit (imported tables, radiance, no background ROI) take ``default`` (the
+    request's study-wide ``detection_limit``) or have none."""
+    ids = [i for p in points for i in p.measurement_ids]
+    recorded: dict[uuid.UUID, float] = {}
+    if metric == "total_flux_ps" and ids:
+        for mid, parameters in session.execute(
+            select(Measurement.id, Measurement.parameters).where(Measurement.id.in_(ids))
+        ):
+            limit = ((parameters or {}).get("detection") or {}).get("limit_total_flux_ps")
+            if isinstance(limit, int | float) and limit > 0:
+                recorded[mid] = float(limit)
+    by_view = study.image_combination == ImageCombination.sum_of_views
+    out: dict[tuple[str, float], float] = {}
+    for p in points:
+        limits = [recorded[i] for i in p.measurement_ids if i in recorded]
+        if limits and len(limits) == len(p.measurement_ids):
+            mean = sum(limits) / len(limits)
+            out[(p.animal, float(p.day))] = mean * max(len(p.views), 1) if by_view else mean
+        elif default is not None:
+            out[(p.animal, float(p.day))] = default
+    return out

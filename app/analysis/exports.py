@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
-from app.analysis.results import ComparisonResults, Effect, TestResult
+from app.analysis.results import CensoredGrowthModel, ComparisonResults, Effect, TestResult
 from app.analysis.schemas import SummaryRead
 from app.csv_cells import safe_cell
 from app.measurements.schemas import SeriesPoint
@@ -142,33 +142,43 @@ def _mixed_model(res: ComparisonResults) -> Table | None:
     m = res.mixed_model.result if res.mixed_model else None
     if m is None:
         return None
+    # the censored (Tobit) model has Wald tests, not a small-sample df method
+    df_method = m.inference if isinstance(m, CensoredGrowthModel) else m.df_method
+    criterion = None if isinstance(m, CensoredGrowthModel) else m.reml_criterion
     header = ["term", "estimate", "se", "df", "t", "p_value", "ci_low", "ci_high", "df_method"]
     rows: list[list[object]] = [
-        [f.name, f.estimate, f.se, f.df, f.t, f.p_value, f.ci_low, f.ci_high, m.df_method]
+        [f.name, f.estimate, f.se, f.df, f.t, f.p_value, f.ci_low, f.ci_high, df_method]
         for f in m.fixed_effects
     ]
     for g in m.growth_rates:
         rows.append(
             [f"growth rate {g.arm}", *_effect(g.rate)[:1], g.rate_se, g.rate_df, None, None,
-             g.rate.ci_low, g.rate.ci_high, m.df_method]
+             g.rate.ci_low, g.rate.ci_high, df_method]
         )  # fmt: skip
         if g.difference is not None:
             rows.append(
                 [f"growth rate {g.arm} - {m.control}", g.difference.estimate, g.difference_se,
-                 g.df, g.t, g.p_value, g.difference.ci_low, g.difference.ci_high, m.df_method]
+                 g.df, g.t, g.p_value, g.difference.ci_low, g.difference.ci_high, df_method]
             )  # fmt: skip
     for term, value in (
         ("variance: random intercept", m.re_intercept_variance),
         ("variance: random slope", m.re_slope_variance),
         ("correlation: random intercept, slope", m.re_correlation),
         ("variance: residual", m.residual_variance),
-        ("REML criterion" if m.reml_criterion is not None else "-2 log-likelihood",
-         m.reml_criterion if m.reml_criterion is not None else -2 * m.log_likelihood),
+        ("REML criterion" if criterion is not None else "-2 log-likelihood",
+         criterion if criterion is not None else -2 * m.log_likelihood),
     ):  # fmt: skip
         if value is not None:
             rows.append([term, value, None, None, None, None, None, None, None])
     rows.append([f"random effects: {m.random_effects}", None, None, None, None, None, None,
                  None, None])  # fmt: skip
+    if res.censoring is not None:
+        rows.append([f"below detection limit: {res.censoring.method} "
+                     f"({res.censoring.description})", None, None, None, None, None, None,
+                     None, None])  # fmt: skip
+        for c in res.censoring.n_censored:
+            rows.append([f"censored values {c.arm} (of {c.n_points})", c.n_censored, None,
+                         None, None, None, None, None, None])  # fmt: skip
     return _write(header, rows)
 
 

@@ -8,7 +8,7 @@ are kept (``extra="allow"``), so an old comparison is shown as it was computed.
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -309,6 +309,72 @@ class GrowthModel(_Out):
     adjustments: list[Adjustment]
 
 
+class CensoredCount(_Out):
+    """One arm's values (animal-days) and how many lie below their detection limit."""
+
+    arm: str
+    n_points: int
+    n_censored: int = Field(description="Values below their detection limit.")
+
+
+class CensoredGrowthModel(_Out):
+    """Left-censored (Tobit, "M3") linear mixed model y ~ day x arm with a correlated random
+    intercept and slope per animal, fitted by maximum likelihood (cohorts
+    fit_censored_growth_model): a value below its detection limit enters the likelihood as
+    P(y < limit) = Phi((log limit - mu) / sigma) instead of a substituted number; the
+    per-animal integral by adaptive Gauss-Hermite quadrature. Without random effects it is
+    R survreg(Surv(y, event, type = "left") ~ arm * day, dist = "gaussian")."""
+
+    control: str
+    arms: list[str]
+    site: str
+    scale: str
+    method: Literal["tobit"] = Field(description="tobit: the censored likelihood ran.")
+    censoring: str = Field(description="How points below their detection limit were used.")
+    inference: str = Field(
+        description="Wald test: se from the observed information (numerical Hessian of the "
+        "log-likelihood); t with df = animals - arms with random effects, z without."
+    )
+    random_effects: str = Field(description="intercept_slope (correlated), intercept or none.")
+    quadrature_points: int = Field(description="Gauss-Hermite nodes per random effect.")
+    n_animals: list[tuple[str, int]]
+    n_observations: int
+    n_censored: list[CensoredCount] = Field(description="Per arm: values and censored values.")
+    fixed_effects: list[FixedEffect]
+    growth_rates: list[GrowthRate] = Field(
+        description="Per arm; `difference` is the slope difference from the control arm."
+    )
+    re_intercept_variance: float | None
+    re_slope_variance: float | None
+    re_correlation: float | None
+    residual_variance: float
+    log_likelihood: float = Field(description="Maximised marginal log-likelihood.")
+    aic: float
+    converged: bool
+    hessian_ok: bool = Field(description="The observed information is positive definite.")
+    optimizer: str
+    warnings: list[str]
+    exclusions: list[Exclusion]
+    adjustments: list[Adjustment]
+
+
+class CensoringSummary(_Out):
+    """How the comparison handled values below their detection limit."""
+
+    method: Literal["tobit", "half_min", "half_limit", "limit", "drop", "none"] = Field(
+        description="tobit: the mixed model is the censored (Tobit) model, the other analyses "
+        "use the values as measured; half_min / half_limit / limit / drop: every analysis used "
+        "the substituted (or reduced) values; none: no value was below its limit."
+    )
+    description: str
+    n_censored: list[CensoredCount]
+    limits: str = Field(description="Where the detection limits came from.")
+    substituted: list[Adjustment] = Field(
+        default_factory=list, description="Each value substituted, from what to what."
+    )
+    dropped: list[Exclusion] = Field(default_factory=list, description="Values dropped (drop).")
+
+
 # ---------------------------------------------------------------------------- T/C and TGI
 
 
@@ -465,11 +531,22 @@ class ComparisonResults(BaseModel):
     per_day: Outcome[DayComparisonTable] | None = None
     auc: Outcome[AnimalMetricComparison] | None = None
     growth_rate: Outcome[AnimalMetricComparison] | None = None
-    mixed_model: Outcome[GrowthModel] | None = None
+    mixed_model: (
+        Outcome[Annotated[CensoredGrowthModel | GrowthModel, Field(union_mode="left_to_right")]]
+        | None
+    ) = Field(
+        default=None,
+        description="The censored (Tobit) model when a value is below its detection limit "
+        "(`censored` = tobit), else the REML mixed model.",
+    )
     tc: Outcome[TCTable] | None = None
     tgi: Outcome[TGIResult] | None = None
     incidence: Outcome[IncidenceTable] | None = None
     survival: Outcome[SurvivalResult] | None = None
+    censoring: CensoringSummary | None = Field(
+        default=None,
+        description="Values below their detection limit per arm and how they were handled.",
+    )
 
 
 RESULT_MODELS: dict[str, type[BaseModel]] = {

@@ -139,6 +139,22 @@ class ComparisonCreate(InputModel):
     tgi_end_day: float | None = Field(
         default=None, description="Day for %TGI (default: the last day both arms were imaged)."
     )
+    censored: Literal["tobit", "half_min", "half_limit", "limit", "drop"] = Field(
+        default="tobit",
+        description="Values below their detection limit: tobit (default) fits the mixed model "
+        "with them left-censored at the limit (the likelihood uses P(value < limit)); the "
+        "other analyses, which have no censored version, use the values as measured. "
+        "half_min (half the smallest detected value), half_limit, limit (raised to it) or "
+        "drop substitute them for every analysis, labelled as such in the results, tables "
+        "and plots.",
+    )
+    detection_limit: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SIGNAL,
+        description="Detection limit in the metric's unit for values whose measurement records "
+        "none (imported tables, radiance, images without a background ROI), e.g. 1e5 p/s.",
+    )
     df_method: Literal["kenward-roger", "satterthwaite"] = Field(
         default="kenward-roger",
         description="Degrees of freedom of the mixed model's t tests: Kenward–Roger (as R "

@@ -6,16 +6,23 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from importlib.metadata import version
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import cohorts
 from app import __version__, audit
-from app.analysis.cohort_data import build_cohort, fingerprint, in_window
+from app.analysis.cohort_data import build_cohort, detection_limits, fingerprint, in_window
 from app.analysis.exports import comparison_csv, comparison_xlsx, prism_wide_csv
-from app.analysis.results import ComparisonResults, SummaryTable
+from app.analysis.results import (
+    Adjustment,
+    CensoredCount,
+    CensoringSummary,
+    ComparisonResults,
+    Exclusion,
+    SummaryTable,
+)
 from app.analysis.schemas import (
     AnalysisOutcome,
     ComparisonCreate,
@@ -127,8 +134,103 @@ def _check_enough_animals(
     return counts
 
 
+Limits = dict[tuple[str, float], float]
+
+
+def _censoring(
+    cohort: cohorts.Cohort, data: ComparisonCreate, control: str, treated: str, limits: Limits
+) -> tuple[cohorts.Cohort, CensoringSummary]:
+    """The cohort the analyses use and how values below their detection limit are handled:
+    kept for the Tobit model (``censored="tobit"``) or substituted / dropped for every
+    analysis, as the request says."""
+    site = data.site.value
+    source = (
+        "recorded with each measurement (background ROI: mean + 3 SD of its radiance x ROI "
+        "area x 4 pi)"
+        if data.metric == "total_flux_ps"
+        else "none recorded for this metric"
+    )
+    if data.detection_limit is not None:
+        source += f"; {data.detection_limit:g} (the request's detection_limit) where none is"
+    points, _, _ = cohorts.censored_points(
+        cohort, arms=(control, treated), site=site, detection_limits=limits
+    )
+    counts = [
+        CensoredCount(
+            arm=a,
+            n_points=int((points["arm"] == a).sum()),
+            n_censored=int(points.loc[points["arm"] == a, "censored"].sum()),
+        )
+        for a in (control, treated)
+    ]
+    method: Literal["tobit", "half_min", "half_limit", "limit", "drop", "none"]
+    substituted: list[Adjustment] = []
+    dropped: list[Exclusion] = []
+    if not points["censored"].any():
+        method, text = "none", "no value is below its detection limit: nothing to censor"
+    elif data.censored == "tobit":
+        method = "tobit"
+        text = (
+            cohorts.CENSORED_METHODS["tobit"]
+            + "; the other analyses (no censored version) use the values as measured"
+        )
+    else:
+        sub = cohorts.substitute_censored(
+            cohort, detection_limits=limits, method=data.censored, site=site
+        )
+        cohort, method = sub.cohort, data.censored
+        text = sub.description + ", for every analysis"
+        substituted = [Adjustment.model_validate(a.to_dict()) for a in sub.adjustments]
+        substituted = [a for a in substituted if a.kind == "substituted"]
+        dropped = [
+            Exclusion.model_validate(e.to_dict())
+            for e in sub.exclusions
+            if e.reason.startswith("below detection")
+        ]
+    return cohort, CensoringSummary(
+        method=method,
+        description=text,
+        n_censored=counts,
+        limits=source,
+        substituted=substituted,
+        dropped=dropped,
+    )
+
+
+def _mixed_model(
+    cohort: cohorts.Cohort,
+    data: ComparisonCreate,
+    control: str,
+    treated: str,
+    limits: Limits,
+    method: str,
+) -> Any:
+    if method == "tobit":
+        return cohorts.fit_censored_growth_model(
+            cohort,
+            control=control,
+            treated=[treated],
+            site=data.site.value,
+            scale=data.scale,
+            detection_limits=limits,
+        )
+    return cohorts.fit_growth_model(
+        cohort,
+        control=control,
+        treated=[treated],
+        site=data.site.value,
+        scale=data.scale,
+        floor=data.floor,
+        df_method=data.df_method,
+    )
+
+
 def _analyses(
-    cohort: cohorts.Cohort, data: ComparisonCreate, control: str, treated: str
+    cohort: cohorts.Cohort,
+    data: ComparisonCreate,
+    control: str,
+    treated: str,
+    mixed_model: Callable[[], Any],
 ) -> dict[str, Callable[[], Any]]:
     # keyword arguments shared by the cohorts calls below
     common: dict[str, Any] = {"control": control, "treated": treated, "site": data.site.value}
@@ -147,15 +249,7 @@ def _analyses(
         "per_day": lambda: cohorts.compare_by_day(cohort, **scaled, correction=data.correction),
         "auc": lambda: cohorts.compare_auc(cohort, **scaled, window=window),
         "growth_rate": lambda: cohorts.compare_growth_rates(cohort, **scaled, window=window),
-        "mixed_model": lambda: cohorts.fit_growth_model(
-            cohort,
-            control=control,
-            treated=[treated],
-            site=data.site.value,
-            scale=data.scale,
-            floor=data.floor,
-            df_method=data.df_method,
-        ),
+        "mixed_model": mixed_model,
         "tc": lambda: cohorts.tc_ratio(cohort, **common, floor=data.floor),
         "tgi": lambda: cohorts.tumor_growth_inhibition(
             cohort,
@@ -183,10 +277,22 @@ def _last_common_day(cohort: cohorts.Cohort, control: str, treated: str) -> floa
 
 
 def _outcomes(
-    cohort: cohorts.Cohort, data: ComparisonCreate, control: str, treated: str
-) -> dict[str, AnalysisOutcome]:
-    runners = _analyses(cohort, data, control, treated)
-    outcomes: dict[str, AnalysisOutcome] = {}
+    cohort: cohorts.Cohort,
+    data: ComparisonCreate,
+    control: str,
+    treated: str,
+    limits: Limits | None = None,
+) -> dict[str, AnalysisOutcome | CensoringSummary]:
+    limits = limits or {}
+    analysed, censoring = _censoring(cohort, data, control, treated, limits)
+    runners = _analyses(
+        analysed,
+        data,
+        control,
+        treated,
+        lambda: _mixed_model(analysed, data, control, treated, limits, censoring.method),
+    )
+    outcomes: dict[str, AnalysisOutcome | CensoringSummary] = {"censoring": censoring}
     for name in dict.fromkeys(data.analyses):
         if name in ("incidence", "survival") and data.threshold is None:
             outcomes[name] = AnalysisOutcome(
@@ -234,8 +340,11 @@ def create_comparison(
             )
         counts = _check_enough_animals(points, (treatment, control), data.site.value)
         cohort = build_cohort(read, study, points, site=data.site.value)
+        limits = detection_limits(
+            read, study, points, metric=data.metric, default=data.detection_limit
+        )
     try:
-        results = _outcomes(cohort, data, control.name, treatment.name)
+        results = _outcomes(cohort, data, control.name, treatment.name, limits)
     except cohorts.CohortsError as exc:
         raise Unprocessable(str(exc)) from exc
     row = Comparison(

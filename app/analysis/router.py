@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import JSONResponse
 
 from app.analysis import exports, figures, service
 from app.analysis.schemas import MAX_SIGNAL, ComparisonCreate, ComparisonRead, SummaryRead
-from app.deps import PrincipalDep, ReadSessionFactoryDep, SessionDep
+from app.deps import PrincipalDep, ReadSessionFactoryDep, SessionDep, SettingsDep
+from app.jobs.comparisons import prefers_async, submit_comparison
+from app.jobs.schemas import JobRead
 from app.measurements.schemas import Metric, Series
 from app.measurements.service import series_csv
 from app.models import Site
@@ -75,6 +78,14 @@ def get_summary(
     "/comparisons",
     status_code=status.HTTP_201_CREATED,
     summary="Compare a treatment arm with its control",
+    response_model=ComparisonRead,
+    responses={
+        202: {
+            "model": JobRead,
+            "description": "With `Prefer: respond-async`: the comparison runs as a job; "
+            "poll `Location` (`/jobs/{id}`), whose `result_url` is the stored comparison.",
+        }
+    },
 )
 def create_comparison(
     study_id: uuid.UUID,
@@ -82,11 +93,23 @@ def create_comparison(
     session: SessionDep,
     reader: ReadSessionFactoryDep,
     principal: PrincipalDep,
-) -> ComparisonRead:
+    settings: SettingsDep,
+    prefer: Annotated[
+        str | None,
+        Header(description="respond-async: answer 202 with a job instead of waiting (RFC 7240)"),
+    ] = None,
+) -> ComparisonRead | JSONResponse:
     """Run the treatment-vs-control statistics at one site (per-day Mann–Whitney and Welch
     with Holm/BH, AUC, growth rates, mixed model, T/C %, %TGI, incidence and
     metastasis-free survival) and store the result with its parameters, input measurements
-    and software versions."""
+    and software versions. With `Prefer: respond-async` it runs as a job (202)."""
+    if prefers_async(prefer):
+        job = submit_comparison(session, principal, settings, study_id, body)
+        return JSONResponse(
+            JobRead.of(job).model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={"Location": f"/jobs/{job.id}", "Preference-Applied": "respond-async"},
+        )
     return service.create_comparison(session, reader, principal, study_id, body)
 
 

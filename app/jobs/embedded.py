@@ -71,7 +71,14 @@ class EmbeddedRunner:
         beat = threading.Thread(target=self._heartbeat, args=(job_id, alive), daemon=True)
         beat.start()
         try:
-            execute(job_id, self.factory, self.store, self.settings, runner=self.name)
+            execute(
+                job_id,
+                self.factory,
+                self.store,
+                self.settings,
+                runner=self.name,
+                read_factory=self.read_factory,
+            )
         except TransientJobError:
             pass  # queued again with its backoff
         finally:

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, str] = {
     "requantify": "app.rois.service:run_requantify_job",
-    "comparison": "app.analysis.jobs:run_comparison_job",
+    "comparison": "app.jobs.comparisons:run_comparison_job",
 }
 """Job kind → ``module:function(JobContext)`` (imported when a job of that kind runs)."""
 
@@ -62,6 +62,8 @@ class JobContext:
     done: int
     result: dict[str, Any]
     factory: sessionmaker[Session]
+    read_factory: sessionmaker[Session]
+    """Read-only transactions (no write lock on SQLite), e.g. to load a computation's inputs."""
     store: BlobStore
     settings: Settings
     result_url: str | None = None
@@ -88,22 +90,37 @@ class JobContext:
         return steps
 
     def step(self, number: int, work: Callable[[Session, dict[str, Any]], None]) -> None:
-        """Do step ``number`` (from 0) in one transaction with the job's progress and result;
-        a step already committed (by an earlier, interrupted run) is skipped."""
-        with transaction(self.factory) as session:
-            job = _locked(session, self.job_id)
-            if job.progress_done > number:
-                return
-            result = dict(job.result or {})
-            work(session, result)
-            job.result = result
-            job.progress_done = number + 1
-            job.heartbeat_at = utc_now()
+        """Do step ``number`` (from 0) in one transaction with the job's progress and result.
+        A step already committed (by an earlier, interrupted run) is skipped. The job's row is
+        locked only once the work is done (a long computation that writes at its end holds
+        no lock meanwhile); if another runner committed the step first, this one's work is
+        rolled back."""
+        if self.done > number:
+            return
+        result = dict(self.result)
+        try:
+            with transaction(self.factory) as session:
+                work(session, result)
+                job = _locked(session, self.job_id)
+                if job.progress_done != number:
+                    raise _StepTaken
+                job.result = result
+                job.progress_done = number + 1
+                job.heartbeat_at = utc_now()
+        except _StepTaken:
+            with self.read_factory() as session:
+                job = _locked(session, self.job_id, lock=False)
+                self.result, self.done = dict(job.result or {}), job.progress_done
+            return
         self.result, self.done = result, number + 1
 
 
-def _locked(session: Session, job_id: uuid.UUID) -> Job:
-    job = session.get(Job, job_id, with_for_update=True)
+class _StepTaken(Exception):
+    """Another runner committed this step first (this one was thought dead)."""
+
+
+def _locked(session: Session, job_id: uuid.UUID, *, lock: bool = True) -> Job:
+    job = session.get(Job, job_id, with_for_update=lock)
     if job is None:
         raise LookupError(f"job {job_id} vanished")
     return job
@@ -116,10 +133,11 @@ def execute(
     settings: Settings,
     *,
     runner: str,
+    read_factory: sessionmaker[Session] | None = None,
 ) -> JobState | None:
     """Run the job to its end (or to a transient error, raised as ``TransientJobError``
     after it is queued again); its final state, or None if it had already ended."""
-    context = _start(factory, job_id, store, settings, runner)
+    context = _start(factory, read_factory or factory, job_id, store, settings, runner)
     if context is None:
         return None
     module, function = HANDLERS[context.kind].split(":")
@@ -141,6 +159,7 @@ def execute(
 
 def _start(
     factory: sessionmaker[Session],
+    read_factory: sessionmaker[Session],
     job_id: uuid.UUID,
     store: BlobStore,
     settings: Settings,
@@ -165,6 +184,7 @@ def _start(
             done=job.progress_done,
             result=dict(job.result or {}),
             factory=factory,
+            read_factory=read_factory,
             store=store,
             settings=settings,
         )

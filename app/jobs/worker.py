@@ -22,7 +22,7 @@ from procrastinate import App, PsycopgConnector, RetryStrategy
 from sqlalchemy import make_url, text
 
 from app.config import Settings, get_settings
-from app.db import make_engine, make_session_factory
+from app.db import make_engine, make_session_factory, read_only_engine
 from app.jobs.runner import TransientJobError, execute
 from app.jobs.service import PROCRASTINATE_QUEUE, PROCRASTINATE_TASK
 from app.storage import make_blob_store
@@ -83,6 +83,7 @@ async def work(settings: Settings, *, concurrency: int, name: str) -> None:
     url = settings.resolved_database_url
     engine = make_engine(url, pool_size=concurrency + 2, lock_timeout_s=settings.db_lock_timeout_s)
     factory = make_session_factory(engine)
+    read_factory = make_session_factory(read_only_engine(engine))
     store = make_blob_store(settings)
     app = procrastinate_app(url, queue_schema(url))
 
@@ -100,7 +101,7 @@ async def work(settings: Settings, *, concurrency: int, name: str) -> None:
         ),
     )
     def run_job(job_id: str) -> None:
-        execute(uuid.UUID(job_id), factory, store, settings, runner=name)
+        execute(uuid.UUID(job_id), factory, store, settings, runner=name, read_factory=read_factory)
 
     async with app.open_async():
         recover = asyncio.create_task(_retry_stalled(app, settings))

@@ -278,3 +278,28 @@ def test_correlation_with_final_flux(client: TestClient, study: dict) -> None:
         params={"format": "svg"},
     )
     assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
+
+
+def test_import_finds_the_readout_by_site_and_reads_decimal_commas(
+    client: TestClient, study: dict
+) -> None:
+    left = _readout(client, study, site="left_hindlimb")
+    right = _readout(client, study, site="right_hindlimb")
+    ambiguous = _upload(client, study, "animal;readout;value\nc1;tumour area in bone sections;1\n")
+    assert_problem(ambiguous, 422, "line 2: readout 'tumour area in bone sections' is defined at")
+    wrong_site = "animal;readout;site;value\nc1;tumour area in bone sections;spine;1\n"
+    assert_problem(_upload(client, study, wrong_site), 422, "has no site 'spine'")
+    text = (
+        "Ear tag;Readout;Site;Value [mm²]\n"
+        "c1;Tumour area in bone sections;left hindlimb;2,5\n"
+        "c1;tumour area in bone sections;right_hindlimb;0,75\n"
+    )
+    assert _upload(client, study, text).json()["created"] == 2
+    values = client.get(f"/studies/{study['id']}/readouts/values").json()
+    got = {(v["readout_id"], v["animal"]): v["value"] for v in values}
+    assert got == {(left["id"], "c1"): 2.5, (right["id"], "c1"): 0.75}
+    # A kind the stored values do not fit is refused.
+    to_count = client.patch(
+        f"/studies/{study['id']}/readouts/{right['id']}", json={"kind": "count"}
+    )
+    assert_problem(to_count, 422, "not count")

@@ -36,7 +36,7 @@ from typing import Literal
 
 import numpy as np
 
-from .calibration import remove_cosmic_rays
+from .calibration import CosmicRayRemoval, _remove_cosmics_inplace
 from .ivis import IvisClick
 
 __all__ = [
@@ -267,7 +267,9 @@ def check_exposure(
     raw = np.asarray(counts)
     if raw.ndim != 2 or raw.size == 0:
         raise ValueError(f"expected a non-empty 2-D image, got shape {raw.shape}")
-    cleaned, _ = remove_cosmic_rays(raw.astype(np.float32) - np.float32(bias_counts))
+    cleaned = raw.astype(np.float32)  # one working copy (was three)
+    cleaned -= np.float32(bias_counts)
+    _remove_cosmics_inplace(cleaned, CosmicRayRemoval())
     peak = float(cleaned.max())
     flags = set()
     saturated = 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -19,6 +19,8 @@ from app.measurements.living_image import site_from_label
 from app.models import Animal, RoiSource, Site, View
 from app.rois.geometry import UnionRoi
 from app.studies.roi_template import TemplateSite
+
+BACKGROUND_GRID = 512  # the background square is searched on at most ~this many blocks across
 
 
 @dataclass
@@ -107,21 +109,42 @@ def _background_roi(
     click: imaging.IvisClick, bodies: Sequence[imaging.AnimalBody]
 ) -> imaging.Roi | None:
     """A square as far from every mouse as the field allows: the acquisition's background
-    level (recorded for QC; not subtracted from the animals' ROIs)."""
+    level (recorded for QC; not subtracted from the animals' ROIs). Found on blocks of
+    ``step``² pixels (free only when no mouse reaches them) so a 2048² click costs a 512²
+    distance transform and masks (was 0.3 s of a 0.8 s ingest); images up to 1023 pixels use
+    single pixels."""
     binning = click.luminescent.binning
     rows, cols = click.luminescent.data.shape
-    free = np.ones((rows, cols), dtype=bool)
+    step = max(1, max(rows, cols) // BACKGROUND_GRID)
+    shape = (-(-rows // step), -(-cols // step))
+    free = np.ones(shape, dtype=bool)
     for body in bodies:
-        mask = imaging.roi_mask(body.body_roi, binning, within=(rows, cols))
+        ellipse = body.body_roi
+        if step > 1:
+            # Blocks whose centre lies in the ellipse grown by a block's half diagonal d hold
+            # every block with a pixel centre inside it (the ellipse scaled by 1 + d / its
+            # semi-minor axis contains its d-neighbourhood): never a block with a mouse pixel.
+            d = (step - 1) * binning * math.sqrt(0.5)
+            grow = 1 + d / min(ellipse.semi_axis_col, ellipse.semi_axis_row)
+            ellipse = replace(
+                ellipse,
+                semi_axis_col=ellipse.semi_axis_col * grow,
+                semi_axis_row=ellipse.semi_axis_row * grow,
+            )
+        mask = imaging.roi_mask(ellipse, binning * step, within=shape)
         free[mask.slices] &= ~(mask.weights > 0)
+    if step > 1:  # the last blocks may reach beyond the image: not free there
+        free[rows // step :, :] &= rows % step == 0
+        free[:, cols // step :] &= cols % step == 0
     distance = ndimage.distance_transform_cdt(np.pad(free, 1), metric="chessboard")[1:-1, 1:-1]
     row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
-    half = min(int(distance[row, col]) - 1, max(rows, cols) // 16)
+    # free for (distance - 1/2) blocks either side of the block's centre
+    half = min(int((int(distance[row, col]) - 0.5) * step) - 1, max(rows, cols) // 16)
     if half < 2:
         return None  # the mice fill the field
     return imaging.RectangleRoi(
-        center_row=(row + 0.5) * binning,
-        center_col=(col + 0.5) * binning,
+        center_row=(row + 0.5) * step * binning,
+        center_col=(col + 0.5) * step * binning,
         width=2 * half * binning,
         height=2 * half * binning,
         label="background",

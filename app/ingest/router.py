@@ -5,10 +5,12 @@ Reading them back (GET on the same prefix) is in ``app/acquisitions/router.py``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import re
 import uuid
+from contextlib import suppress
 from typing import Annotated
 
 import anyio.from_thread
@@ -211,23 +213,61 @@ def _sha256_from_digest(header: str) -> str:
 
 
 class _RequestBody:
-    """The request body as a blocking file-like object for the sync service, pulling chunks
-    from the event loop as it reads: the body streams to the staging file, never to memory."""
+    """The request body as a blocking file-like object for the sync service. A task on the
+    event loop receives the body into a bounded queue (``max_chunks`` server chunks) while
+    the service hashes and writes what came before, so receiving and staging overlap; each
+    read takes everything queued (up to ``batch`` bytes) in one hop to the event loop. The
+    body streams to the staging file, never to memory beyond the queue."""
 
-    def __init__(self, request: Request) -> None:
-        self._chunks = request.stream().__aiter__()
+    def __init__(self, request: Request, *, batch: int = 1024**2, max_chunks: int = 32) -> None:
+        self._stream = request.stream()
+        self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(max_chunks)
+        self._batch = batch
+        self._done = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> _RequestBody:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._task is not None:
+            self._task.cancel()  # the service stopped early (refused, too large): stop reading
+            with suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _pump(self) -> None:
+        try:
+            async for chunk in self._stream:
+                if chunk:
+                    await self._queue.put(chunk)
+        except Exception as exc:  # a disconnect or a too slow body: raised in the reader
+            await self._queue.put(exc)
+            return
+        await self._queue.put(None)
 
     def read(self, _size: int = -1, /) -> bytes:
-        while True:
-            try:
-                chunk = anyio.from_thread.run(self._next_chunk)
-            except StopAsyncIteration:
-                return b""
-            if chunk:
-                return chunk
+        if self._done:
+            return b""
+        return anyio.from_thread.run(self._next_chunks)
 
-    async def _next_chunk(self) -> bytes:
-        return await self._chunks.__anext__()
+    async def _next_chunks(self) -> bytes:
+        if self._task is None:  # from the first read: a refused request reads nothing
+            self._task = asyncio.create_task(self._pump())
+        parts = [await self._queue.get()]
+        size = 0
+        while True:
+            item = parts[-1]
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                self._done = True
+                parts.pop()
+                break
+            size += len(item)
+            if size >= self._batch or self._queue.empty():
+                break
+            parts.append(self._queue.get_nowait())
+        return b"".join(parts)  # type: ignore[arg-type]
 
 
 @router.put(
@@ -258,20 +298,21 @@ async def put_click(
     """For instrument PCs: the zipped click as the request body with its SHA-256 in
     Content-Digest, which is checked (a mismatch keeps nothing). Repeating it is harmless."""
     expected = _sha256_from_digest(content_digest)
-    result = await run_in_threadpool(
-        service.ingest_click,
-        session,
-        reader,
-        principal,
-        store,
-        settings,
-        study_id,
-        session_id,
-        _RequestBody(request),
-        filename=f"{click_number}.zip",
-        view=view,
-        animals=_animal_list(animals),
-        expected_sha256=expected,
-        expected_click=click_number,
-    )
+    async with _RequestBody(request) as body:
+        result = await run_in_threadpool(
+            service.ingest_click,
+            session,
+            reader,
+            principal,
+            store,
+            settings,
+            study_id,
+            session_id,
+            body,
+            filename=f"{click_number}.zip",
+            view=view,
+            animals=_animal_list(animals),
+            expected_sha256=expected,
+            expected_click=click_number,
+        )
     return _created_or_found(session, result, response)

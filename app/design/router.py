@@ -21,7 +21,7 @@ from app.design.schemas import (
 from app.errors import Conflict, Unprocessable
 from app.jobs.schemas import JobRead
 from app.jobs.service import accepted
-from app.responses import CSV_MEDIA_TYPE, PROBLEM_RESPONSES, problem_responses
+from app.responses import CSV_MEDIA_TYPE, PROBLEM_RESPONSES, csv_response, problem_responses
 
 router = APIRouter(tags=["design"], responses=PROBLEM_RESPONSES)
 
@@ -73,7 +73,7 @@ def randomise(
 
 def _power_response(read: PowerRead, fmt: str) -> PowerRead | Response:
     if fmt == "csv":
-        return Response(service.power_csv(read), media_type=CSV_MEDIA_TYPE)
+        return csv_response(service.power_csv(read), "power.csv")
     if fmt in ("png", "svg"):
         content = render(power_curves(read), "png" if fmt == "png" else "svg")
         return Response(content, media_type="image/png" if fmt == "png" else "image/svg+xml")

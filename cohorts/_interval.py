@@ -145,8 +145,9 @@ def onset_intervals(
 
     Positivity (threshold, ``consecutive`` images) is decided by
     :func:`cohorts.site_onsets`; with k consecutive images the image before the onset image
-    is always negative, so ``left`` is the previous usable image. An animal positive at an
-    image on day <= 0 (onset not after injection) is excluded, with the reason.
+    is always negative, so ``left`` is the previous usable image (images before day 0, the
+    injection, count as day 0). An animal positive at an image on day <= 0 (onset not after
+    injection), or dead by day 0, is excluded, with the reason.
     """
     onsets = site_onsets(
         cohort,
@@ -172,7 +173,7 @@ def onset_intervals(
     for a in onsets.animals:
         d = days[a.animal]
         if a.onset_day is not None:
-            before = d[d < a.onset_day]
+            before = d[(d < a.onset_day) & (d > 0)]  # onset follows injection (day 0)
             if before.size:
                 left, kind = float(before[-1]), "interval"
             elif a.onset_day > 0:
@@ -195,7 +196,10 @@ def onset_intervals(
                 )
             )
         elif a.event:  # death / humane endpoint counted as the event
-            last = float(d[-1])
+            if a.time <= 0:
+                excl.append(Exclusion(a.animal, a.arm, site, None, f"{a.reason} on day {a.time:g}"))
+                continue
+            last = max(float(d[-1]), 0.0)
             kind = "exact" if a.time <= last else "interval"
             out.append(
                 OnsetInterval(
@@ -208,7 +212,7 @@ def onset_intervals(
                     a.animal,
                     a.arm,
                     a.threshold,
-                    float(d[-1]),
+                    max(float(d[-1]), 0.0),
                     None,
                     "right",
                     a.reason,

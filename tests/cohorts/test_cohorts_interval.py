@@ -343,3 +343,15 @@ def test_exact_times_match_r_survreg_and_survfit(dist: str) -> None:
         curve = turnbull(EXACT_LEFT[rows], EXACT_RIGHT[rows], arm=arm)
         times, surv = R_EXACT_SURV[arm]
         assert_allclose([_after(curve, t) for t in times], surv, rtol=0, atol=1e-4)
+
+
+def test_images_before_injection_count_as_day_zero() -> None:
+    # a pre-injection baseline on day -2 (negative), positive on day 7: onset in (0, 7]
+    obs = [
+        Observation("a", "A", -2.0, NEG, "spine"),
+        Observation("a", "A", 7.0, POS, "spine"),
+        Observation("b", "A", -2.0, NEG, "spine"),
+    ]
+    table = onset_intervals(Cohort.from_records(obs), site="spine", threshold=THRESHOLD)
+    got = {a.animal: (a.left, a.right, a.kind) for a in table.animals}
+    assert got == {"a": (0.0, 7.0, "left"), "b": (0.0, None, "right")}

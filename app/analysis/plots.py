@@ -264,6 +264,31 @@ def _flux_label(unit: str, relative: bool = False) -> str:
     return f"Total flux ({unit})"
 
 
+CENSORING_LABELS = {
+    "tobit": "Tobit model (left-censored at the limit)",
+    "half_min": "min/2 substitution",
+    "half_limit": "limit/2 substitution",
+    "limit": "raised to the limit (floor)",
+    "drop": "dropped",
+}
+
+
+def censoring_title(censoring: Mapping[str, object] | None) -> str:
+    """Title suffix for a comparison's plots saying how values below the detection limit
+    were handled and how many there were per arm ('' when none was, or for comparisons
+    stored before censoring was recorded)."""
+    if not censoring or censoring.get("method") not in CENSORING_LABELS:
+        return ""
+    counts = censoring.get("n_censored")
+    per_arm = ", ".join(
+        f"{c['arm']} {c['n_censored']}/{c['n_points']}"
+        for c in (counts if isinstance(counts, list) else [])
+        if isinstance(c, Mapping)
+    )
+    label = CENSORING_LABELS[str(censoring["method"])]
+    return f"\nbelow detection limit: {label}" + (f" — {per_arm}" if per_arm else "")
+
+
 def _series(points: Iterable[AnimalPoint]) -> dict[str, list[AnimalPoint]]:
     """Points grouped by animal (first-appearance order), each series sorted by day."""
     by_animal: dict[str, list[AnimalPoint]] = {}

@@ -152,3 +152,14 @@ def test_bad_censoring_parameters_are_refused_and_nothing_is_kept(
     )
     assert_problem(response, 422)
     assert row_counts(db_session, Comparison) == before
+
+
+def test_plot_titles_name_the_censoring(client: TestClient, study: dict) -> None:
+    from app.analysis.plots import censoring_title
+
+    tobit = _compare(client, study, detection_limit=LIMIT)["results"]["censoring"]
+    assert censoring_title(tobit).startswith("\nbelow detection limit: Tobit model")
+    assert f"{study['treatment']['name']} 18/30" in censoring_title(tobit)
+    half = _compare(client, study, detection_limit=LIMIT, censored="half_min")
+    assert "min/2 substitution" in censoring_title(half["results"]["censoring"])
+    assert censoring_title(None) == censoring_title({"method": "none"}) == ""

@@ -7,8 +7,8 @@ Uploads (POST/PUT on the same prefix) are in ``app/ingest/router.py``; ROI edits
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import Annotated, Any, BinaryIO, Literal
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, BinaryIO, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -129,22 +129,30 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
 FigureFormat = Literal["png", "svg"]
-ALIAS = "Alias of the route without the file suffix, the format taken from the suffix."
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Response])
 
 
-@router.get(
-    "/{acquisition_id}/overlay",
-    summary="Overlay image",
-    response_class=Response,
-    responses=IMAGE_RESPONSES,
-)
-@router.get(
-    "/{acquisition_id}/overlay.{format}",
-    summary="Overlay image (alias: overlay.png, overlay.svg)",
-    description=ALIAS,
-    response_class=Response,
-    responses=IMAGE_RESPONSES,
-)
+def figure_route(on: APIRouter, path: str, summary: str) -> Callable[[Endpoint], Endpoint]:
+    """A figure at ``path?format=png|svg`` and, as its documented alias, at ``path.png`` and
+    ``path.svg`` (the endpoint's ``format`` parameter is then taken from the suffix)."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        common: dict[str, Any] = {"response_class": Response, "responses": IMAGE_RESPONSES}
+        on.get(path, summary=summary, **common)(endpoint)
+        name = path.rsplit("/", 1)[-1]
+        on.get(
+            f"{path}.{{format}}",
+            summary=f"{summary} (alias: {name}.png, {name}.svg)",
+            description="Alias of the route without the file suffix, the format taken from "
+            "the suffix.",
+            **common,
+        )(endpoint)
+        return endpoint
+
+    return register
+
+
+@figure_route(router, "/{acquisition_id}/overlay", "Overlay image")
 def overlay(
     study_id: uuid.UUID,
     session_id: uuid.UUID,
@@ -220,19 +228,7 @@ AnimalQuery = Annotated[
 ArmQuery = Annotated[uuid.UUID | None, Query(description="An arm: all its animals (or animal).")]
 
 
-@study_router.get(
-    "/sequence",
-    summary="Image sequence of one animal or one arm",
-    response_class=Response,
-    responses=IMAGE_RESPONSES,
-)
-@study_router.get(
-    "/sequence.{format}",
-    summary="Image sequence of one animal or one arm (alias: sequence.png, sequence.svg)",
-    description=ALIAS,
-    response_class=Response,
-    responses=IMAGE_RESPONSES,
-)
+@figure_route(study_router, "/sequence", "Image sequence of one animal or one arm")
 def sequence(
     study_id: uuid.UUID,
     session: SessionDep,

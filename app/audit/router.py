@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -19,12 +19,16 @@ FiltersDep = Annotated[AuditFilters, Depends(audit_filters)]
 FormatQuery = Annotated[
     Literal["json", "csv"], Query(description="json: one page; csv: every matching event")
 ]
-_CSV_RESPONSE = csv_or_json(
-    "A JSON page, or with format=csv every matching event",
-    "at,api_key_id,api_key_name,action,object_type,object_id,changes,reason,event_id\r\n"
-    "2026-07-08T10:15:00.123456+00:00,5e1c…,PI laptop,update,study,7d3c…,"
-    '"{""operator"": [null, ""R. Chen""]}",operator was missing,0b9a…\r\n',
-)
+# Both trails answer a JSON page, or with format=csv every matching event.
+_TRAIL: dict[str, Any] = {
+    "response_model": Page[AuditEventRead],
+    "responses": csv_or_json(
+        "A JSON page, or with format=csv every matching event",
+        "at,api_key_id,api_key_name,action,object_type,object_id,changes,reason,event_id\r\n"
+        "2026-07-08T10:15:00.123456+00:00,5e1c…,PI laptop,update,study,7d3c…,"
+        '"{""operator"": [null, ""R. Chen""]}",operator was missing,0b9a…\r\n',
+    ),
+}
 
 
 def _answer(
@@ -35,12 +39,7 @@ def _answer(
     return Page[AuditEventRead](items=events, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get(
-    "/audit",
-    summary="Read the lab's audit trail",
-    response_model=Page[AuditEventRead],
-    responses=_CSV_RESPONSE,
-)
+@router.get("/audit", summary="Read the lab's audit trail", **_TRAIL)
 def list_lab_events(
     session: SessionDep,
     principal: PrincipalDep,
@@ -57,12 +56,7 @@ def list_lab_events(
     return _answer(events, total, page, format, "audit-trail.csv")
 
 
-@router.get(
-    "/studies/{study_id}/audit",
-    summary="Read a study's audit trail",
-    response_model=Page[AuditEventRead],
-    responses=_CSV_RESPONSE,
-)
+@router.get("/studies/{study_id}/audit", summary="Read a study's audit trail", **_TRAIL)
 def list_study_events(
     study_id: uuid.UUID,
     session: SessionDep,

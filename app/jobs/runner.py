@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, str] = {
     "requantify": "app.rois.service:run_requantify_job",
+    "requantify_lab": "app.rois.service:run_requantify_lab_job",
     "comparison": "app.jobs.comparisons:run_comparison_job",
 }
 """Job kind → ``module:function(JobContext)`` (imported when a job of that kind runs)."""
@@ -76,8 +77,11 @@ class JobContext:
         """Who submitted it, for the audit trail (the role does not matter there)."""
         return Principal(lab_id=self.lab_id, key_id=self.key_id, role=ApiKeyRole.editor)  # type: ignore[arg-type]
 
-    def plan(self, make: Callable[[Session], list[str]]) -> list[str]:
-        """The job's steps, fixed when it first starts (a resumed job keeps them)."""
+    def plan(
+        self, make: Callable[[Session], list[str]], *, result: dict[str, Any] | None = None
+    ) -> list[str]:
+        """The job's steps, fixed when it first starts (a resumed job keeps them), and its
+        result before the first step (e.g. counts at zero)."""
         if PLAN in self.params:
             return list(self.params[PLAN])
         with transaction(self.factory) as session:
@@ -85,6 +89,7 @@ class JobContext:
             steps = make(session)
             job.params = {**job.params, PLAN: steps}
             job.progress_total = len(steps)
+            job.result = self.result = dict(result or {})
             job.heartbeat_at = utc_now()
         self.params = job.params
         return steps

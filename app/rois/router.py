@@ -124,3 +124,22 @@ def requantify(
         session, principal, settings, study_id, session_id=session_id, reason=reason
     )
     return accepted(response, job)
+
+
+@router.post(
+    "/requantify",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Measure every study of the lab again (a job)",
+)
+def requantify_lab(
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    reason: ReasonHeader = None,
+) -> JobRead:
+    """After a calibration or template change: queue one requantify job per study of the lab
+    (they run in parallel, one study at a time each). Answers 202 with this job, whose
+    result lists the study jobs (``/jobs?kind=requantify``)."""
+    job = service.submit_requantify_lab(session, principal, settings, reason=reason)
+    return accepted(response, job)

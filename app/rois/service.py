@@ -29,6 +29,7 @@ from app.models import (
     Roi,
     RoiSource,
     Site,
+    Study,
 )
 from app.rois.schemas import RoiCreate, RoiUpdate
 from app.sessions.service import get_imaging_session
@@ -302,6 +303,55 @@ def submit_requantify(
     )
 
 
+def submit_requantify_lab(
+    session: Session, principal: Principal, settings: Settings, *, reason: str | None = None
+) -> Job:
+    """Queue a job that queues one requantify job per study of the lab (e.g. after a
+    calibration or template change); the study jobs run in parallel on the workers."""
+    principal.require_write()
+    return jobs.submit(
+        session,
+        principal,
+        settings,
+        kind="requantify_lab",
+        inputs={"lab_id": str(principal.lab_id)},
+        lock=f"lab:{principal.lab_id}",
+        extra={"reason": reason},
+    )
+
+
+def run_requantify_lab_job(job: JobContext) -> None:
+    """One step per study of the lab (archived ones too: their numbers are kept): queue its
+    requantify job (the same inputs already queued or running: that job)."""
+    plan = job.plan(
+        lambda session: [
+            str(study_id)
+            for study_id in session.scalars(
+                select(Study.id).where(Study.lab_id == job.lab_id).order_by(Study.created_at)
+            )
+        ],
+        result={"jobs": []},
+    )
+    for number, study_id in enumerate(plan):
+        job.step(number, partial(_queue_study, job=job, study_id=study_id))
+    job.result_url = "/jobs?kind=requantify"
+
+
+def _queue_study(
+    session: Session, result: dict[str, Any], *, job: JobContext, study_id: str
+) -> None:
+    child = jobs.submit(
+        session,
+        job.principal,
+        job.settings,
+        kind="requantify",
+        inputs={"study_id": study_id, "session_id": None},
+        lock=f"study:{study_id}",
+        extra={"reason": job.params.get("reason")},
+    )
+    result["jobs"] = [*result["jobs"], str(child.id)]
+
+
 def run_requantify_job(job: JobContext) -> None:
     """The requantify job: one step per acquisition with an image, each measured again and
     committed with the job's progress (an interrupted job resumes after the last one done);
@@ -311,7 +361,8 @@ def run_requantify_job(job: JobContext) -> None:
     plan = job.plan(
         lambda session: [
             str(a.id) for a in repository.with_image(session, study_id, session_id=session_id)
-        ]
+        ],
+        result={"acquisitions": 0, "measurements": 0, "changed": 0},
     )
     # the camera-settings series of the whole study, read once (not once per acquisition)
     with job.factory() as session:
@@ -353,8 +404,6 @@ def _requantify_one(
     acquisition = session.scalar(
         repository.of_study(study_id).where(Acquisition.id == acquisition_id)
     )
-    for key in ("acquisitions", "measurements", "changed"):
-        result.setdefault(key, 0)
     if acquisition is None:  # moved to another study since the job started
         return
     # this acquisition as this transaction sees it (filled in from its click when measured)

@@ -24,6 +24,7 @@ from app.models import AcquisitionFile, Job, JobState, Measurement, utc_now
 from app.rois import service as rois_service
 from imaging import default_hotel, write_synthetic_click
 from tests.app.clicks import FLUXES, post_zip, url, zip_folder
+from tests.app.factories import make_study
 from tests.app.jobs import finished, run_queued_jobs
 from tests.app.problems import assert_problem
 
@@ -304,3 +305,28 @@ def test_the_lock_keeps_a_second_job_of_a_study_waiting(
     # its runner went silent (killed): the running job is taken up again before the waiting one
     later = now + timedelta(seconds=31)
     assert repository.next_claimable(db_session, later, later - timedelta(seconds=30)) is running
+
+
+def test_the_whole_lab_is_requantified_as_one_job_per_study(
+    client: TestClient, imaging_session: dict[str, Any], tmp_path: Path, db_session: Session
+) -> None:
+    stored = _upload(client, imaging_session, tmp_path, 1)[0]
+    empty = make_study(client, name="no images yet")
+    lab_job = finished(
+        client, client.post("/requantify", headers={"X-Change-Reason": "new flat field"})
+    )
+    assert (lab_job["state"], lab_job["progress"]) == ("succeeded", {"done": 2, "total": 2})
+    study_jobs = [client.get(f"/jobs/{i}").json() for i in lab_job["result"]["jobs"]]
+    assert [j["inputs"]["study_id"] for j in study_jobs] == [
+        imaging_session["study_id"],
+        empty["id"],
+    ]
+    assert {j["inputs"]["reason"] for j in study_jobs} == {"new flat field"}
+    assert run_queued_jobs(client) == 2
+    results = [client.get(f"/jobs/{j['id']}").json()["result"] for j in study_jobs]
+    rois = len(stored["measurements"])
+    assert results == [
+        {"acquisitions": 1, "measurements": rois, "changed": 0},
+        {"acquisitions": 0, "measurements": 0, "changed": 0},
+    ]
+    assert _measurement_rows(db_session, current=False) == rois

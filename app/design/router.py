@@ -17,6 +17,7 @@ from app.design.schemas import (
     PowerRead,
     RandomisationCreate,
     RandomisationRead,
+    RandomisationRecord,
 )
 from app.errors import Conflict, Unprocessable
 from app.jobs.schemas import JobRead
@@ -69,6 +70,18 @@ def randomise(
     `apply=false` previews; `apply=true` moves the animals and audits seed, method and
     balance."""
     return service.randomisation(session, principal, study_id, body, header_reason=reason)
+
+
+@router.get(
+    "/studies/{study_id}/randomisation",
+    summary="Randomisations applied to a study",
+)
+def list_randomisations(
+    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[RandomisationRecord]:
+    """Every randomisation applied to the study, oldest first, as the audit trail records
+    it: when and why, seed, method, baseline, assignments and the balance achieved."""
+    return service.randomisations(session, principal, study_id)
 
 
 def _power_response(read: PowerRead, fmt: str) -> PowerRead | Response:

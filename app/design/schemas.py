@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -216,6 +217,30 @@ class RandomisationRead(BaseModel):
         default="Morgan KL, Rubin DB (2012) Rerandomization to improve covariate balance in "
         "experiments. Ann Stat 40:1263-1282."
     )
+
+
+class RandomisationRecord(BaseModel):
+    """An applied randomisation as the audit trail keeps it: when, why, whether it was
+    forced, how (seed, method, baseline) and the balance it achieved."""
+
+    at: datetime
+    reason: str | None
+    forced: bool
+    method: str
+    seed: int
+    n_candidates: int
+    acceptance: float
+    site: str
+    metric: str
+    baseline_day: int
+    covariates: list[str]
+    stratify_by: str
+    assignments: dict[str, str] = Field(description="Arm name by ear tag.")
+    balance: list[ArmBalanceRead]
+    tests: list[BalanceTestRead]
+    imbalance_m: float
+    expected_m_random: float
+    conflicts: list[str] = Field(description="What `force` overrode (empty if nothing).")
 
 
 class GrowthParametersIn(InputModel):

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 import cohorts
@@ -40,6 +40,7 @@ from app.design.schemas import (
     PowerRowRead,
     RandomisationCreate,
     RandomisationRead,
+    RandomisationRecord,
     StratumCountRead,
 )
 from app.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
@@ -196,16 +197,7 @@ def _conflicts(
     session: Session, study: Study, points: list[SeriesPoint], animals: list[Animal], day: int
 ) -> list[str]:
     out = []
-    earlier = session.scalars(
-        select(AuditEvent)
-        .where(
-            AuditEvent.lab_id == study.lab_id,
-            AuditEvent.object_type == "study",
-            AuditEvent.object_id == study.id,
-            AuditEvent.action == RANDOMISE_ACTION,
-        )
-        .order_by(AuditEvent.at)
-    ).all()
+    earlier = session.scalars(_randomise_events(study)).all()
     for event in earlier:
         out.append(
             f"the study was randomised on {event.at:%Y-%m-%d %H:%M} UTC "
@@ -385,6 +377,30 @@ def _apply(
         object_id=study.id,
         changes=record,
         reason=why,
+    )
+
+
+def randomisations(
+    session: Session, principal: Principal, study_id: uuid.UUID
+) -> list[RandomisationRecord]:
+    """The randomisations applied to a study, oldest first, from its audit trail."""
+    study = get_study(session, principal, study_id)
+    return [
+        RandomisationRecord(at=e.at, reason=e.reason, **e.changes)
+        for e in session.scalars(_randomise_events(study))
+    ]
+
+
+def _randomise_events(study: Study) -> Select[AuditEvent]:
+    return (
+        select(AuditEvent)
+        .where(
+            AuditEvent.lab_id == study.lab_id,
+            AuditEvent.object_type == "study",
+            AuditEvent.object_id == study.id,
+            AuditEvent.action == RANDOMISE_ACTION,
+        )
+        .order_by(AuditEvent.at, AuditEvent.id)
     )
 
 

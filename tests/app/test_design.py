@@ -149,6 +149,13 @@ def test_apply_moves_animals_and_audits_seed_method_balance(
     assert forced.status_code == 200, forced.text
     audit = client.get(f"/studies/{study['id']}/audit", params={"action": "randomise"}).json()
     assert [e["changes"]["forced"] for e in audit["items"]] == [False, True]
+    # the record, readable by the lab as a resource of the study
+    first, again = client.get(url(study)).json()
+    assert (first["seed"], first["forced"], first["reason"]) == (11, False, "day-0 BLI")
+    assert (again["seed"], again["forced"]) == (12, True)
+    assert again["conflicts"] and again["reason"] == "cage flooded, re-done"
+    assert again["balance"] == forced.json()["balance"]
+    assert again["assignments"] == {x["animal"]: x["arm"] for x in forced.json()["assignments"]}
 
 
 def test_imaging_after_baseline_needs_force(client: TestClient, study: dict[str, Any]) -> None:

@@ -172,3 +172,5 @@ def test_workers_run_jobs_beside_the_api(compose: dict[str, Any]) -> None:
     assert "ports" not in worker
     assert worker["healthcheck"] == {"disable": True}
     assert worker["deploy"]["replicas"] >= 2
+    serve = api["command"]
+    assert serve[:2] == ["osteolux", "serve"] and int(serve[serve.index("--workers") + 1]) >= 2

@@ -267,34 +267,23 @@ def test_the_lock_keeps_a_second_job_of_a_study_waiting(
     """The embedded runner takes no job whose study a live running job holds."""
     lab_id = uuid.UUID(client.get("/me").json()["lab_id"])
     now = utc_now()
-    running = Job(
-        lab_id=lab_id,
-        kind="requantify",
-        key="a",
-        lock="study:1",
-        params={},
-        state=JobState.running,
-        heartbeat_at=now,
-        created_at=now - timedelta(seconds=3),
-    )
-    waiting = Job(
-        lab_id=lab_id,
-        kind="requantify",
-        key="b",
-        lock="study:1",
-        params={},
-        created_at=now - timedelta(seconds=2),
-        run_after=now - timedelta(seconds=2),
-    )
-    other = Job(
-        lab_id=lab_id,
-        kind="requantify",
-        key="c",
-        lock="study:2",
-        params={},
-        created_at=now - timedelta(seconds=1),
-        run_after=now - timedelta(seconds=1),
-    )
+
+    def job(key: str, lock: str, age_s: float, **state: Any) -> Job:
+        created = now - timedelta(seconds=age_s)
+        return Job(
+            lab_id=lab_id,
+            kind="requantify",
+            key=key,
+            lock=lock,
+            params={},
+            created_at=created,
+            run_after=created,
+            **state,
+        )
+
+    running = job("a", "study:1", 3, state=JobState.running, heartbeat_at=now)
+    waiting = job("b", "study:1", 2)
+    other = job("c", "study:2", 1)
     db_session.add_all([running, waiting, other])
     db_session.flush()
     stale_before = now - timedelta(seconds=30)

@@ -22,6 +22,8 @@ from app.models import (
     AuditEvent,
     Comparison,
     ImagingSession,
+    Readout,
+    ReadoutValue,
     Roi,
 )
 from app.pagination import PageParams
@@ -48,6 +50,7 @@ def _study_objects(study_id: uuid.UUID) -> dict[str, Select[uuid.UUID]]:
     """For each kind of audited object, the ids of those that belong to the study."""
     sessions = select(ImagingSession.id).where(ImagingSession.study_id == study_id)
     acquisitions = select(Acquisition.id).where(Acquisition.session_id.in_(sessions))
+    readouts = select(Readout.id).where(Readout.study_id == study_id)
     return {
         "arm": select(Arm.id).where(Arm.study_id == study_id),
         "animal": select(Animal.id).where(Animal.study_id == study_id),
@@ -55,6 +58,9 @@ def _study_objects(study_id: uuid.UUID) -> dict[str, Select[uuid.UUID]]:
         "acquisition": acquisitions,
         "roi": select(Roi.id).where(Roi.acquisition_id.in_(acquisitions)),
         "comparison": select(Comparison.id).where(Comparison.study_id == study_id),
+        "readout": readouts,
+        # a removed value's events are found through its readout's ``delete_value``
+        "readout_value": select(ReadoutValue.id).where(ReadoutValue.readout_id.in_(readouts)),
     }
 
 

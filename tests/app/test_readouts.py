@@ -100,6 +100,10 @@ def test_define_record_correct_and_remove(
     delete = next(e for e in events if e["action"] == "delete_value")
     assert delete["changes"]["value_id"] == value["id"] and delete["changes"]["value"] == 2.13
     assert delete["changes"]["animal"] == "c1" and delete["reason"] == "wrong mouse"
+    # The study's audit trail shows the readout's events with the study's other objects.
+    trail = client.get(f"/studies/{study['id']}/audit", params={"limit": 500}).json()["items"]
+    kinds = {(e["object_type"], e["action"]) for e in trail}
+    assert {("readout", "create"), ("readout", "delete_value")} <= kinds
 
 
 def test_values_must_fit_the_kind_and_the_study(

@@ -21,10 +21,13 @@ date after later uploads changed the series' most common settings."""
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -111,24 +114,170 @@ def tiff_image(data: np.ndarray, meta: TiffImageMetadata, name: str) -> imaging.
         raise Unprocessable(f"{name}: {exc}") from exc
 
 
+_V = TypeVar("_V")
+
+
+class BoundedCache(Generic[_V]):
+    """The most recently used values, bounded in bytes (``size`` of each value; the newest is
+    kept even alone above the bound). For values derived from a stored raw file, keyed by its
+    SHA-256 (it never changes, so an entry is never stale): an optimisation only, nothing
+    depends on a hit. Concurrent requests for one key compute it once."""
+
+    def __init__(self, max_bytes: int, *, size: Callable[[_V], int]) -> None:
+        self.max_bytes = max_bytes
+        self._size_of = size
+        self._entries: OrderedDict[Hashable, tuple[_V, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._computing: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, compute: Callable[[], _V]) -> _V:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key][0]
+            busy = self._computing.setdefault(key, threading.Lock())
+        with busy:  # concurrent requests for one key compute it once
+            with self._lock:
+                if key in self._entries:
+                    return self._entries[key][0]
+            try:
+                value = compute()
+            except BaseException:
+                with self._lock:
+                    self._computing.pop(key, None)
+                raise
+            self.put(key, value)
+            return value
+
+    def put(self, key: Hashable, value: _V) -> None:
+        with self._lock:
+            self._entries[key] = (value, self._size_of(value))
+            self._entries.move_to_end(key)
+            self._computing.pop(key, None)
+            total = sum(n for _, n in self._entries.values())
+            while len(self._entries) > 1 and total > self.max_bytes:
+                _, (_, n) = self._entries.popitem(last=False)
+                total -= n
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """A stored raw file read and calibrated: the click (``None`` for a TIFF), its primary
+    image, and for a click the raw-count calibration its measurements are checked against
+    (the primary image itself when the click has no Living Image corrected image)."""
+
+    click: imaging.IvisClick | None
+    image: imaging.CalibratedImage
+    raw: imaging.CalibratedImage | None
+
+
+def _calibrated_bytes(entry: Calibrated) -> int:
+    arrays: list[np.ndarray | None] = []
+    for image in {id(entry.image): entry.image, id(entry.raw): entry.raw}.values():
+        if image is not None:
+            arrays += [image.radiance, image.saturation_mask]
+    if entry.click is not None:
+        c = entry.click
+        frames = (c.luminescent, c.photograph, c.readbias, c.dark, c.corrected)
+        arrays += [f.data for f in frames if f is not None]
+    return sum(a.nbytes for a in arrays if a is not None)
+
+
+#: Calibrated raw files by SHA-256: an ROI edit, the overlay or a kinetics figure after the
+#: upload (or another edit) of the same click does not read and calibrate it again. About
+#: eight 2048² clicks (~30 MB each) or hundreds of 240² ones.
+CALIBRATED = BoundedCache[Calibrated](256 * 2**20, size=_calibrated_bytes)
+
+
+def _read_only(image: imaging.CalibratedImage | None) -> None:
+    if image is not None:
+        for array in (image.radiance, image.saturation_mask):
+            if array is not None:
+                array.setflags(write=False)  # shared between requests: nobody may change it
+
+
+def calibrated_key(
+    file_sha256: str, role: str, acquisition: Acquisition | None, settings: Settings
+) -> Hashable:
+    """What a stored file's calibration depends on besides the code: its bytes, how it was
+    uploaded, a TIFF's metadata, and the image limits."""
+    tiff = None
+    if role != CLICK_ROLE and acquisition is not None:
+        tiff = (acquisition.camera_metadata or {}).get("tiff")
+    return (file_sha256, role, json.dumps(tiff, sort_keys=True), settings.max_image_pixels)
+
+
+def remember_click(
+    file_sha256: str,
+    settings: Settings,
+    click: imaging.IvisClick,
+    image: imaging.CalibratedImage,
+    filename: str,
+) -> None:
+    """Keep what an upload computed for its raw file, so the first ROI edit need not read it
+    again (``image``: the click's primary image) — when it is exactly what
+    :func:`load_calibration` would compute: read under the name it uses (measurements record
+    the image's source), and without a corrected image (else the raw-count check is not
+    at hand)."""
+    if click.corrected is not None or filename != f"{click.click_number}.zip":
+        return
+    raw = image
+    _read_only(image)
+    CALIBRATED.put(
+        calibrated_key(file_sha256, CLICK_ROLE, None, settings), Calibrated(click, image, raw)
+    )
+
+
 def load_calibrated(
     session: Session, store: BlobStore, settings: Settings, acquisition: Acquisition
 ) -> tuple[imaging.IvisClick | None, imaging.CalibratedImage]:
     """Read an acquisition's stored raw file again and calibrate it as on arrival
     (deterministic): the click, if it was one, and the image."""
+    calibrated = load_calibration(session, store, settings, acquisition)
+    return calibrated.click, calibrated.image
+
+
+def load_calibration(
+    session: Session, store: BlobStore, settings: Settings, acquisition: Acquisition
+) -> Calibrated:
+    """:func:`load_calibrated` with the raw-count calibration of a click, from
+    :data:`CALIBRATED` when this raw file was calibrated recently (the arrays are read-only)."""
     file = repository.image_file(session, acquisition.id)
     if file is None:
         raise Unprocessable(
             "This acquisition was imported from a table of measurements; it has no image."
         )
-    with store.open(file.blob_sha256) as handle:
-        content = handle.read()
-    if file.role != CLICK_ROLE:
-        meta = TiffImageMetadata.model_validate(acquisition.camera_metadata["tiff"])
-        return None, tiff_image(read_tiff(content, file.filename, settings), meta, file.filename)
-    name = f"{acquisition.click_number}.zip"
-    click = imaging.read_ivis_click(content, name=name, limits=image_limits(settings))
-    return click, primary_image(click, name)
+
+    def compute() -> Calibrated:
+        with store.open(file.blob_sha256) as handle:
+            content = handle.read()
+        if file.role != CLICK_ROLE:
+            meta = TiffImageMetadata.model_validate(acquisition.camera_metadata["tiff"])
+            image = tiff_image(read_tiff(content, file.filename, settings), meta, file.filename)
+            _read_only(image)
+            return Calibrated(None, image, None)
+        name = f"{acquisition.click_number}.zip"
+        click = imaging.read_ivis_click(content, name=name, limits=image_limits(settings))
+        image = primary_image(click, name)
+        raw = image if click.corrected is None else raw_calibration(click, name)
+        _read_only(image)
+        _read_only(raw)
+        return Calibrated(click, image, raw)
+
+    key = calibrated_key(file.blob_sha256, file.role, acquisition, settings)
+    return CALIBRATED.get(key, compute)
+
+
+def raw_calibration(click: imaging.IvisClick, filename: str) -> imaging.CalibratedImage:
+    """The click's raw counts calibrated (the check beside Living Image's corrected image)."""
+    try:
+        return imaging.calibrate_click(click)
+    except imaging.ImagingError as exc:
+        raise Unprocessable(f"{filename}: cannot calibrate the raw counts: {exc}") from exc
 
 
 def image_roi(roi: Roi, image: imaging.CalibratedImage) -> imaging.Roi:
@@ -144,10 +293,12 @@ def quantify_rois(
     *,
     click: imaging.IvisClick | None = None,
     background: imaging.Roi | None = None,
+    raw_image: imaging.CalibratedImage | None = None,
 ) -> tuple[imaging.RoiMeasurement, ...]:
     """ROIs measured on ``image`` (a click's primary image, or a TIFF's), the background ROI
     recorded and not subtracted; for a click with Living Image's corrected image, each
-    result also carries the raw-count calibration check (module docstring)."""
+    result also carries the raw-count calibration check (module docstring), on ``raw_image``
+    when the caller has it."""
     try:
         if click is not None:
             return imaging.quantify_click(
@@ -156,7 +307,7 @@ def quantify_rois(
                 background=background,
                 subtract_background=False,
                 # without a corrected image the primary *is* the raw calibration: not twice
-                raw_image=image if click.corrected is None else None,
+                raw_image=image if click.corrected is None else raw_image,
             ).measurements
         return imaging.quantify(image, rois, background=background, subtract_background=False)
     except imaging.ImagingError as exc:
@@ -337,7 +488,8 @@ def measure_stored(
     """New (unsaved) measurement rows for these stored ROIs, measured on the acquisition's
     image rebuilt from its raw file, against its current background ROI, with the
     acquisition's QC."""
-    click, image = load_calibrated(session, store, settings, acquisition)
+    calibrated = load_calibration(session, store, settings, acquisition)
+    click, image = calibrated.click, calibrated.image
     name = f"{acquisition.click_number}.zip"
     background = background_of(rois) or background_of(
         repository.current_rois(session, acquisition.id)
@@ -348,6 +500,7 @@ def measure_stored(
         name,
         click=click,
         background=image_roi(background, image) if background is not None else None,
+        raw_image=calibrated.raw,
     )
     if click is not None:
         backfill_from_click(acquisition, click)

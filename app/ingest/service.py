@@ -20,6 +20,7 @@ from app.acquisitions.images import (
     primary_source,
     quantify_rois,
     read_tiff,
+    remember_click,
     tiff_image,
 )
 from app.acquisitions.images import measurement_row as new_measurement
@@ -223,7 +224,7 @@ def _keep_click(
     field = field_animals(session, study, prepared.identifiers, imaging_session, filename)
     chosen_view = clicks.choose_view(view, click)
     placed = place_rois(prepared, field, chosen_view, study_template(study))
-    return store_acquisition(
+    stored = store_acquisition(
         session,
         principal,
         store,
@@ -238,6 +239,8 @@ def _keep_click(
         role=CLICK_ROLE,
         media_type="application/zip",
     )
+    remember_click(staged.sha256, settings, click, prepared.image, filename)  # for ROI edits
+    return stored
 
 
 def ingest_tiff(

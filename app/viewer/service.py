@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import io
-import threading
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.acquisitions import repository
-from app.acquisitions.images import load_calibrated
+from app.acquisitions.images import BoundedCache, load_calibrated
 from app.acquisitions.service import get_acquisition
 from app.auth import Principal
 from app.config import Settings
@@ -75,37 +72,13 @@ class Layers:
     photograph_png: bytes | None
 
 
-class LayerCache:
+class LayerCache(BoundedCache[Layers]):
     """The most recently viewed images' layers, bounded in bytes. A stored raw file never
     changes, so an entry keyed by its SHA-256 is never stale; the three requests a viewer
     makes for one image (info, radiance, photograph) read the raw file once."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[str, Layers] = OrderedDict()
-        self._lock = threading.Lock()
-        self._computing: dict[str, threading.Lock] = {}
-
-    def get(self, key: str, compute: Callable[[], Layers]) -> Layers:
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-            busy = self._computing.setdefault(key, threading.Lock())
-        with busy:  # concurrent requests for one image compute it once
-            with self._lock:
-                if key in self._entries:
-                    return self._entries[key]
-            layers = compute()
-            with self._lock:
-                self._entries[key] = layers
-                self._computing.pop(key, None)
-                while len(self._entries) > 1 and self._size() > self.max_bytes:
-                    self._entries.popitem(last=False)
-            return layers
-
-    def _size(self) -> int:
-        return sum(len(e.radiance) + len(e.photograph_png or b"") for e in self._entries.values())
+        super().__init__(max_bytes, size=lambda e: len(e.radiance) + len(e.photograph_png or b""))
 
 
 #: About a dozen 2048² images, or hundreds of 240² ones.

@@ -92,7 +92,12 @@ CENSORED_METHODS: dict[str, str] = {
 }
 """How points below their detection limit are handled, in words (``method`` keys)."""
 
-_STRUCTURE_COLS = {"intercept_slope": (0, 1), "intercept": (0,), "none": ()}
+_STRUCTURE_COLS: dict[str, tuple[int, ...]] = {
+    "intercept_slope": (0, 1),
+    "intercept": (0,),
+    "none": (),
+}
+_SINGULAR_TOL = 1e-3  # relative Cholesky diagonal of G (lme4's isSingular uses 1e-4)
 
 
 # ------------------------------------------------------------------------------ results
@@ -124,6 +129,10 @@ class CensoredGrowthModelResult(_AsDict):
       ``residual_variance``: G and sigma^2 (ML estimates).
     - ``log_likelihood``: the maximised marginal log-likelihood (for ``none``, that of
       R survreg's ``loglik``); ``aic`` = -2 logLik + 2 k.
+    - ``random_effects``: the structure reported; ``random_effects_requested`` the one asked
+      for; ``reductions``: a singular fit (a relative Cholesky diagonal of G below 1e-3: a
+      variance ~0 or a correlation of -/+1, where the information matrix is singular) of
+      ``intercept_slope`` is refitted with ``intercept``, one of ``intercept`` with ``none``.
     - ``quadrature_points``: Gauss-Hermite nodes per random-effect dimension.
     - ``converged``: the optimiser stopped at a point where the score is ~0 (relative
       1e-4) and the observed information is positive definite (``hessian_ok``).
@@ -136,7 +145,9 @@ class CensoredGrowthModelResult(_AsDict):
     method: str
     censoring: str
     inference: str
+    random_effects_requested: str
     random_effects: str
+    reductions: tuple[str, ...]
     quadrature_points: int
     n_animals: tuple[tuple[str, int], ...]
     n_observations: int
@@ -624,18 +635,34 @@ def fit_censored_growth_model(
         cols += [ind, ind * day]
         names += [f"arm[{a}]", f"arm[{a}]:day"]
     exog = np.column_stack(cols)
-    zcols = _STRUCTURE_COLS[random_effects]
-    q = len(zcols)
-    n_par = exog.shape[1] + 1 + q * (q + 1) // 2
     if len(df) - int(cens.sum()) <= exog.shape[1] + 1:
         raise InsufficientDataError(
             f"{len(df) - int(cens.sum())} detected values at site {site!r} are too few for "
-            f"{n_par} parameters"
+            f"{exog.shape[1] + 1} parameters"
         )
     groups = df["animal"].to_numpy()
-    lik = _TobitLik(y, exog, day, cens, groups, zcols, quadrature_points if q else 1)
-    start = _start(y, exog, day, groups, q)
-    fit = _fit(lik, start)
+    structure: str = random_effects
+    reductions: list[str] = []
+    while True:
+        q = len(_STRUCTURE_COLS[structure])
+        lik = _TobitLik(
+            y, exog, day, cens, groups, _STRUCTURE_COLS[structure], quadrature_points if q else 1
+        )
+        fit = _fit(lik, _start(y, exog, day, groups, q))
+        _, sig, lams = lik.unpack(fit.par)
+        sigma, lam = float(sig[0]), lams[0]
+        # singular: a relative Cholesky diagonal ~0 (a variance 0 or a correlation of -/+1),
+        # where the information is singular too; reduced as fit_growth_model does
+        singular = q > 0 and (np.min(np.diag(lam)) / sigma < _SINGULAR_TOL or not fit.hessian_ok)
+        if not singular:
+            break
+        target = "intercept" if structure == "intercept_slope" else "none"
+        reductions.append(
+            f"singular fit of {structure} random effects (a variance ~0 or a correlation of "
+            f"-/+1): refitted with {target}"
+        )
+        structure = target
+    n_par = exog.shape[1] + 1 + q * (q + 1) // 2
 
     p = exog.shape[1]
     cov_beta = fit.cov[:p, :p]
@@ -695,16 +722,14 @@ def fit_censored_growth_model(
             GrowthRate(a, n, rate, _f(r_se), dfree, diff, _f(d_se), dfree, _f(d_t), _f(d_p), dbl)
         )
 
-    _, sig, lams = lik.unpack(fit.par)
-    sigma, lam = float(sig[0]), lams[0]
     g = lam @ lam.T
     int_var = slope_var = corr = None
-    if random_effects == "intercept_slope":
+    if structure == "intercept_slope":
         int_var, slope_var = float(g[0, 0]), float(g[1, 1])
         corr = float(g[0, 1] / math.sqrt(g[0, 0] * g[1, 1]))
-    elif random_effects == "intercept":
+    elif structure == "intercept":
         int_var = float(g[0, 0])
-    warnings = []
+    warnings = list(reductions)
     if not fit.hessian_ok:
         warnings.append(
             "the observed information is not positive definite at the reported optimum: "
@@ -712,8 +737,6 @@ def fit_censored_growth_model(
         )
     elif not fit.converged:
         warnings.append("the optimiser did not reach a stationary point: do not trust the numbers")
-    if q and np.min(np.diag(g)) < 1e-8 * sigma**2:
-        warnings.append("a random-effect variance is estimated as ~0 (a boundary fit)")
     counts = _counts(df, arms)
     if not cens.any():
         warnings.append("no point is below its detection limit: this is the ML linear mixed model")
@@ -730,7 +753,9 @@ def fit_censored_growth_model(
         method="tobit",
         censoring=CENSORED_METHODS["tobit"],
         inference=inference,
-        random_effects=random_effects,
+        random_effects_requested=random_effects,
+        random_effects=structure,
+        reductions=tuple(reductions),
         quadrature_points=quadrature_points if q else 0,
         n_animals=n_per_arm,
         n_observations=len(df),

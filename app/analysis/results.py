@@ -335,7 +335,13 @@ class CensoredGrowthModel(_Out):
         description="Wald test: se from the observed information (numerical Hessian of the "
         "log-likelihood); t with df = animals - arms with random effects, z without."
     )
-    random_effects: str = Field(description="intercept_slope (correlated), intercept or none.")
+    random_effects_requested: str
+    random_effects: str = Field(
+        description="Reported: intercept_slope (correlated), intercept or none."
+    )
+    reductions: list[str] = Field(
+        description="Singular fits (a variance ~0 or a correlation of -/+1) refitted simpler."
+    )
     quadrature_points: int = Field(description="Gauss-Hermite nodes per random effect.")
     n_animals: list[tuple[str, int]]
     n_observations: int

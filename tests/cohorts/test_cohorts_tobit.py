@@ -164,3 +164,22 @@ def test_bad_input_is_refused_with_a_reason():
         substitute_censored(cohort, detection_limits=100.0, method="zero")
     with pytest.raises(InsufficientDataError, match="too few"):
         fit_censored_growth_model(cohort, control="C", detection_limits=700.0)
+
+
+def test_a_singular_fit_is_refitted_with_a_random_intercept_only():
+    # no slope varies between animals: the correlated model reaches the boundary (slope
+    # variance 0, correlation -1) where the information is singular
+    rng = np.random.default_rng(5)
+    obs = []
+    for arm, start, rate in (("C", 4.8, 0.15), ("T", 4.2, 0.10)):
+        for j in range(8):
+            u0 = rng.normal(0, 0.3)
+            for d in (0, 3, 7, 10, 14, 17, 21):
+                y = start + u0 + rate * d + rng.normal(0, 0.2)
+                obs.append(Observation(f"{arm}{j}", arm, float(d), 10.0**y))
+    res = fit_censored_growth_model(Cohort.from_records(obs), control="C", detection_limits=1e5)
+    assert res.random_effects_requested == "intercept_slope"
+    assert res.random_effects == "intercept" and len(res.reductions) == 1
+    assert res.converged and res.hessian_ok and res.re_slope_variance is None
+    assert res.warnings == res.reductions
+    assert res.growth_rates[1].difference.ci_low < -0.05 < res.growth_rates[1].difference.ci_high

@@ -89,9 +89,13 @@ def db_connection(engine: Engine) -> Iterator[Connection]:
 
 @pytest.fixture
 def test_session_factory(db_connection: Connection) -> sessionmaker[Session]:
-    """Sessions whose every commit is a SAVEPOINT inside the test's transaction."""
+    """Sessions configured as production's (app.db.make_session_factory: no autoflush, no
+    expiry on commit) whose every commit is a SAVEPOINT inside the test's transaction."""
     return sessionmaker(
-        bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        bind=db_connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+        autoflush=False,
     )
 
 

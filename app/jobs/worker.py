@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import os
 import socket
@@ -23,7 +24,7 @@ from sqlalchemy import make_url, text
 
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
-from app.jobs.runner import TransientJobError, execute
+from app.jobs.runner import HANDLERS, TransientJobError, execute
 from app.jobs.service import PROCRASTINATE_QUEUE, PROCRASTINATE_TASK
 from app.storage import make_blob_store
 
@@ -81,6 +82,8 @@ def main(args: argparse.Namespace) -> int:
 async def work(settings: Settings, *, concurrency: int, name: str) -> None:
     """Run jobs until SIGINT/SIGTERM, and retry the jobs of workers that died."""
     url = settings.resolved_database_url
+    for handler in HANDLERS.values():  # imported now, not on the first job (seconds)
+        importlib.import_module(handler.split(":")[0])
     engine = make_engine(url, pool_size=concurrency + 2, lock_timeout_s=settings.db_lock_timeout_s)
     factory = make_session_factory(engine)
     read_factory = make_session_factory(read_only_engine(engine))

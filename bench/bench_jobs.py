@@ -1,0 +1,188 @@
+"""Jobs bench: requantification as a job through real processes.
+
+1. SQLite, `osteolux serve` running jobs itself: time from the 202 of
+   ``POST /studies/{id}/requantify`` to the job read back ``succeeded``, for a small study.
+2. PostgreSQL, `osteolux serve` + `osteolux worker` processes: the same time with one worker;
+   then the whole lab (``POST /requantify``: one job per study) requantified by 1 and by 2
+   worker processes: clicks per second and the 2-worker/1-worker ratio (issue #14 target
+   ≥ 1.7 for 500 clicks; on a 2-core machine shared with the API and PostgreSQL).
+
+Run: ``.venv/bin/python bench/bench_jobs.py [--studies 4 --clicks 20]`` with
+``OSTEOLUX_BENCH_POSTGRES_URL`` (or ``OSTEOLUX_TEST_POSTGRES_URL``) naming a throwaway
+database (a schema of its own, dropped at the end); without one only part 1 runs. Figures are
+printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+
+from imaging import default_hotel, write_synthetic_click  # noqa: E402
+from tests.app.clicks import ANIMALS, FLUXES, zip_folder  # noqa: E402
+from tests.live_server import LiveServer, live_server_on, osteolux_env  # noqa: E402
+
+JOBS_ENV = {"OSTEOLUX_JOBS_POLL_S": "0.1", "OSTEOLUX_JOBS_HEARTBEAT_S": "1"}
+
+
+def make_clicks(folder: Path, count: int) -> list[tuple[str, bytes]]:
+    mice, sources = default_hotel(FLUXES)
+    clicks = []
+    for i in range(count):
+        number = f"SYN2026071{i // 100:01d}{i % 100:02d}1500"
+        click = write_synthetic_click(
+            folder / number, mice=mice, sources=sources, click_number=number
+        )
+        clicks.append((number, zip_folder(click.path)))
+    return clicks
+
+
+def study_with_clicks(server: LiveServer, clicks: list[tuple[str, bytes]]) -> str:
+    study_id, control_id = server.study_with_control()
+    api = f"{server.base_url}/studies/{study_id}"
+    with httpx2.Client(headers=server.headers, timeout=120) as client:
+        for animal in ANIMALS:
+            client.post(f"{api}/animals", json={"identifier": animal, "arm_id": control_id})
+        session = client.post(f"{api}/sessions", json={"acquired_at": "2026-07-15T10:15:00+00:00"})
+        for number, content in clicks:
+            stored = client.post(
+                f"{api}/sessions/{session.json()['id']}/acquisitions",
+                files={"file": (f"{number}.zip", content, "application/zip")},
+            )
+            assert stored.status_code == 201, stored.text
+    return study_id
+
+
+def wait(server: LiveServer, location: str, timeout_s: float = 1800) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = httpx2.get(f"{server.base_url}{location}", headers=server.headers).json()
+        if job["state"] in {"succeeded", "failed"}:
+            return dict(job)
+        time.sleep(0.01)
+    raise TimeoutError(location)
+
+
+def time_one_study(server: LiveServer, study_id: str) -> tuple[float, dict[str, Any]]:
+    """Seconds from the 202 to the job read back finished."""
+    response = httpx2.post(
+        f"{server.base_url}/studies/{study_id}/requantify", headers=server.headers
+    )
+    assert response.status_code == 202, response.text
+    accepted = time.monotonic()
+    job = wait(server, response.headers["Location"])
+    return time.monotonic() - accepted, job
+
+
+def time_lab(server: LiveServer) -> tuple[float, int]:
+    """Seconds to requantify every study of the lab (all study jobs finished); clicks."""
+    started = time.monotonic()
+    response = httpx2.post(f"{server.base_url}/requantify", headers=server.headers)
+    assert response.status_code == 202, response.text
+    lab = wait(server, response.headers["Location"])
+    jobs = [wait(server, f"/jobs/{job_id}") for job_id in lab["result"]["jobs"]]
+    assert all(j["state"] == "succeeded" for j in jobs), [j["error"] for j in jobs]
+    return time.monotonic() - started, sum(j["result"]["acquisitions"] for j in jobs)
+
+
+@contextmanager
+def workers(server: LiveServer, data_dir: Path, count: int) -> Iterator[None]:
+    env = osteolux_env(data_dir, OSTEOLUX_DATABASE_URL=server.database_url, **JOBS_ENV)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker", "--name", f"bench{i}"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i in range(count)
+    ]
+    time.sleep(3)  # started and listening before the clock starts
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=4)
+    parser.add_argument("--clicks", type=int, default=20, help="clicks per study")
+    parser.add_argument("--small", type=int, default=4, help="clicks of the small study")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench_jobs_"))
+    clicks = make_clicks(tmp / "clicks", max(args.clicks, args.small))
+
+    with live_server_on("sqlite", tmp / "sqlite", **JOBS_ENV) as server:
+        study = study_with_clicks(server, clicks[: args.small])
+        seconds, job = time_one_study(server, study)
+        print(
+            f"SQLite (serve runs jobs): {args.small}-click study, 202 → {job['state']} in "
+            f"{seconds:.2f} s ({args.small / seconds:.1f} clicks/s)"
+        )
+
+    url = os.environ.get("OSTEOLUX_BENCH_POSTGRES_URL") or os.environ.get(
+        "OSTEOLUX_TEST_POSTGRES_URL"
+    )
+    if not url:
+        print(
+            "no OSTEOLUX_BENCH_POSTGRES_URL / OSTEOLUX_TEST_POSTGRES_URL: PostgreSQL part skipped"
+        )
+        return
+    os.environ["OSTEOLUX_TEST_POSTGRES_URL"] = url
+    data_dir = tmp / "pg" / "data"
+    with live_server_on("postgresql", tmp / "pg", **JOBS_ENV) as server:
+        try:
+            small = study_with_clicks(server, clicks[: args.small])
+            with workers(server, data_dir, 1):
+                seconds, job = time_one_study(server, small)
+            print(
+                f"PostgreSQL (1 osteolux worker): {args.small}-click study, 202 → {job['state']} "
+                f"in {seconds:.2f} s ({args.small / seconds:.1f} clicks/s)"
+            )
+            for _ in range(args.studies - 1):
+                study_with_clicks(server, clicks[: args.clicks])
+            rates = {}
+            for count in (1, 2):
+                with workers(server, data_dir, count):
+                    seconds, measured = time_lab(server)
+                rates[count] = measured / seconds
+                print(
+                    f"PostgreSQL, whole lab ({args.studies} studies, {measured} clicks), {count} "
+                    f"worker process(es): {seconds:.1f} s, {rates[count]:.1f} clicks/s"
+                )
+            print(
+                f"2 workers / 1 worker: {rates[2] / rates[1]:.2f}× (target ≥ 1.7× for 500 clicks)"
+            )
+        finally:
+            from sqlalchemy import text
+
+            from app.db import make_engine
+
+            engine = make_engine(server.database_url)
+            with engine.begin() as connection:
+                connection.execute(
+                    text(f"DROP SCHEMA IF EXISTS {server.schema}_procrastinate CASCADE")
+                )
+            engine.dispose()
+
+
+if __name__ == "__main__":
+    main()

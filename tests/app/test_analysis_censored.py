@@ -24,7 +24,8 @@ def log10_flux(i: int, day: int) -> float:
     """Animals 0-5 control (from 4.9, 0.12 log10/day), 6-11 treated (from 4.4, 0.07)."""
     treated = i >= 6
     start, rate = (4.4, 0.07) if treated else (4.9, 0.12)
-    return start + rate * day + 0.3 * math.sin(1.7 * i + 0.9 * day) + 0.1 * math.cos(2.3 * i)
+    animal = 0.3 * math.cos(2.3 * i) + 0.01 * day * math.sin(1.1 * i)
+    return start + rate * day + animal + 0.15 * math.sin(1.7 * i + 0.9 * day)
 
 
 def name(i: int) -> str:
@@ -159,7 +160,7 @@ def test_plot_titles_name_the_censoring(client: TestClient, study: dict) -> None
 
     tobit = _compare(client, study, detection_limit=LIMIT)["results"]["censoring"]
     assert censoring_title(tobit).startswith("\nbelow detection limit: Tobit model")
-    assert f"{study['treatment']['name']} 18/30" in censoring_title(tobit)
+    assert f"{study['treatment']['name']} 19/30" in censoring_title(tobit)
     half = _compare(client, study, detection_limit=LIMIT, censored="half_min")
     assert "min/2 substitution" in censoring_title(half["results"]["censoring"])
     assert censoring_title(None) == censoring_title({"method": "none"}) == ""

@@ -205,24 +205,15 @@ def _mixed_model(
     limits: Limits,
     method: str,
 ) -> Any:
+    model: dict[str, Any] = {
+        "control": control,
+        "treated": [treated],
+        "site": data.site.value,
+        "scale": data.scale,
+    }
     if method == "tobit":
-        return cohorts.fit_censored_growth_model(
-            cohort,
-            control=control,
-            treated=[treated],
-            site=data.site.value,
-            scale=data.scale,
-            detection_limits=limits,
-        )
-    return cohorts.fit_growth_model(
-        cohort,
-        control=control,
-        treated=[treated],
-        site=data.site.value,
-        scale=data.scale,
-        floor=data.floor,
-        df_method=data.df_method,
-    )
+        return cohorts.fit_censored_growth_model(cohort, **model, detection_limits=limits)
+    return cohorts.fit_growth_model(cohort, **model, floor=data.floor, df_method=data.df_method)
 
 
 def _analyses(

@@ -32,6 +32,12 @@ def backend(settings: Settings, dialect: str) -> str:
     return "procrastinate" if dialect == "postgresql" else "embedded"
 
 
+def queue_schema(current_schema: str) -> str:
+    """procrastinate's PostgreSQL schema beside osteolux's (made by the jobs migration):
+    ``procrastinate`` beside ``public``, ``<schema>_procrastinate`` beside another."""
+    return "procrastinate" if current_schema == "public" else f"{current_schema}_procrastinate"
+
+
 def job_key(kind: str, inputs: dict[str, Any]) -> str:
     """SHA-256 of the kind and inputs (canonical JSON): equal inputs, equal key."""
     canonical = json.dumps({"kind": kind, "inputs": inputs}, sort_keys=True, default=str)
@@ -74,8 +80,7 @@ def _defer(session: Session, job: Job) -> None:
     """Queue the job for procrastinate workers in this transaction (its SQL function, in its
     schema). Its ``lock`` keeps two jobs of one study apart; its ``queueing_lock`` (the job
     key) refuses a second waiting copy of the same inputs."""
-    schema = session.scalar(text("SELECT current_schema()"))
-    schema = "procrastinate" if schema == "public" else f"{schema}_procrastinate"
+    schema = queue_schema(str(session.scalar(text("SELECT current_schema()"))))
     session.execute(
         text(
             f"SELECT {schema}.procrastinate_defer_jobs_v1(ARRAY[ROW("

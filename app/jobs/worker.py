@@ -25,7 +25,7 @@ from sqlalchemy import make_url, text
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
 from app.jobs.runner import HANDLERS, TransientJobError, execute
-from app.jobs.service import PROCRASTINATE_QUEUE, PROCRASTINATE_TASK
+from app.jobs.service import PROCRASTINATE_QUEUE, PROCRASTINATE_TASK, queue_schema
 from app.storage import make_blob_store
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,14 @@ def procrastinate_app(database_url: str, schema: str) -> App:
     return App(connector=connector)
 
 
-def queue_schema(database_url: str) -> str:
-    """procrastinate's schema beside the osteolux tables (see the jobs migration)."""
+def queue_schema_of(database_url: str) -> str:
+    """procrastinate's schema beside the osteolux tables of this database."""
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
-            current = connection.execute(text("SELECT current_schema()")).scalar_one()
+            return queue_schema(connection.execute(text("SELECT current_schema()")).scalar_one())
     finally:
         engine.dispose()
-    return "procrastinate" if current == "public" else f"{current}_procrastinate"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -88,7 +87,7 @@ async def work(settings: Settings, *, concurrency: int, name: str) -> None:
     factory = make_session_factory(engine)
     read_factory = make_session_factory(read_only_engine(engine))
     store = make_blob_store(settings)
-    app = procrastinate_app(url, queue_schema(url))
+    app = procrastinate_app(url, queue_schema_of(url))
 
     # Our runner spaces the retries of a job (jobs_retry_wait_s, doubling); procrastinate only
     # re-queues on TransientJobError, one attempt more than ours so that ours decides.

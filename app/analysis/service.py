@@ -489,10 +489,11 @@ def comparison_table(
     row, study = get_comparison_row(session, principal, study_id, comparison_id)
     results = ComparisonResults.model_validate(row.results)
     content = comparison_csv(results, table)
+    analyses = [k for k in row.results if k != "censoring"]
     if content is None:
         raise Unprocessable(
             f"This comparison has no {table.replace('_', '-')} results (analyses run: "
-            f"{', '.join(row.results) or 'none'}; see results for the reasons)."
+            f"{', '.join(analyses) or 'none'}; see results for the reasons)."
         )
     name = f"{study.name[:40]}-comparison-{str(row.id)[:8]}-{table}.csv".replace('"', "")
     return content, name

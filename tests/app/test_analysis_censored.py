@@ -164,3 +164,12 @@ def test_plot_titles_name_the_censoring(client: TestClient, study: dict) -> None
     half = _compare(client, study, detection_limit=LIMIT, censored="half_min")
     assert "min/2 substitution" in censoring_title(half["results"]["censoring"])
     assert censoring_title(None) == censoring_title({"method": "none"}) == ""
+
+
+def test_a_missing_table_names_the_analyses_run_not_the_censoring(
+    client: TestClient, study: dict
+) -> None:
+    body = _compare(client, study, detection_limit=LIMIT)
+    response = client.get(body["links"]["tables.per_day"])
+    problem = assert_problem(response, 422)
+    assert "analyses run: mixed_model;" in problem["detail"]

@@ -3,9 +3,10 @@
 Run: ``.venv/bin/python bench/bench_click_ingest.py`` (``OSTEOLUX_BENCH_CLICKS`` distinct
 clicks, default 6; each is uploaded once, since stored content is recognised by its SHA-256).
 
-* **ingest**: ``PUT …/acquisitions/{click}`` to a real ``osteolux serve --workers 1`` on
-  loopback (SQLite): stage (hash + write + fsync), read the click, calibrate, find the mice,
-  place and quantify the ROIs, store the rows and the blob, commit, answer.
+* **ingest**: ``PUT …/acquisitions/{click}`` (the body sent from memory) to a real
+  ``osteolux serve --workers 1`` on loopback (SQLite): stage (hash + write + fsync), read the
+  click, calibrate, find the mice, place and quantify the ROIs, store the rows and the blob,
+  commit, answer.
 * **bare** (context only): the same PUT to a streaming endpoint that only hashes, writes and
   fsyncs the body (``bench_ingest.bare_app``): what the HTTP transfer alone costs.
 * **floor**: in this process, the same zip from disk — SHA-256 of its bytes, unzip, decode every
@@ -142,14 +143,16 @@ def main() -> int:
         with osteolux(tmp / "data", workers=1) as (server, key), bare(tmp, workers=1) as ref:
             target = new_session(server.base_url, key, "Click ingest")
             with httpx2.Client(headers={"X-API-Key": key}, timeout=TIMEOUT_S) as client:
-                put_click(client, target, warmup).raise_for_status()
-                put_bare(client, ref.base_url, warmup).raise_for_status()
+                body = warmup.path.read_bytes()
+                put_click(client, target, warmup, body).raise_for_status()
+                put_bare(client, ref.base_url, warmup, body).raise_for_status()
                 read_floor(warmup)
                 for i, click in enumerate(clicks):
+                    body = click.path.read_bytes()
                     runs: list[tuple[list[float], Callable[[], Any]]] = [
                         (floor, lambda c=click: read_floor(c)),
-                        (ingest, lambda c=click: put_click(client, target, c)),
-                        (transport, lambda c=click: put_bare(client, ref.base_url, c)),
+                        (ingest, lambda c=click, b=body: put_click(client, target, c, b)),
+                        (transport, lambda c=click, b=body: put_bare(client, ref.base_url, c, b)),
                     ]
                     for times, fn in runs if i % 2 else runs[::-1]:
                         took, result = _timed(fn)

@@ -249,11 +249,12 @@ def new_session(base_url: str, key: str, name: str) -> str:
     return f"{base_url}/studies/{study_id}/sessions/{session.json()['id']}/acquisitions"
 
 
-def put_click(client: Any, target: str, click: Click) -> Any:
-    with click.path.open("rb") as body:  # streamed from disk, with its Content-Length
+def put_click(client: Any, target: str, click: Click, body: bytes | None = None) -> Any:
+    """PUT the click streamed from disk with its Content-Length, or ``body`` from memory."""
+    with click.path.open("rb") as handle:
         return client.put(
             f"{target}/{click.click_number}",
-            content=body,
+            content=handle if body is None else body,
             headers={
                 "Content-Digest": f"sha-256=:{click.sha256_b64}:",
                 "Content-Type": "application/zip",
@@ -266,9 +267,9 @@ def post_click(client: Any, target: str, click: Click) -> Any:
         return client.post(target, files={"file": (click.path.name, body, "application/zip")})
 
 
-def put_bare(client: Any, base_url: str, click: Click) -> Any:
-    with click.path.open("rb") as body:
-        return client.put(f"{base_url}/upload", content=body)
+def put_bare(client: Any, base_url: str, click: Click, body: bytes | None = None) -> Any:
+    with click.path.open("rb") as handle:
+        return client.put(f"{base_url}/upload", content=handle if body is None else body)
 
 
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:

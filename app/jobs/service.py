@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Response, status
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
@@ -69,8 +70,15 @@ def submit(
         lock=lock,
         params={**inputs, **(extra or {})},
     )
-    session.add(job)
-    session.flush()
+    try:
+        with session.begin_nested():  # a twin submitted at the same moment won the race
+            session.add(job)
+            session.flush()
+    except IntegrityError:
+        twin = repository.active_with_key(session, principal.lab_id, key)
+        if twin is None:
+            raise
+        return twin
     if backend(settings, session.get_bind().dialect.name) == "procrastinate":
         _defer(session, job)
     return job

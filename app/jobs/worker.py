@@ -115,6 +115,7 @@ async def work(settings: Settings, *, concurrency: int, name: str) -> None:
                 fetch_job_polling_interval=settings.jobs_poll_s,
                 update_heartbeat_interval=settings.jobs_heartbeat_s,
                 stalled_worker_timeout=settings.jobs_stalled_s,
+                delete_jobs="successful",  # the `job` table keeps the record
             )
         finally:
             recover.cancel()

@@ -319,3 +319,25 @@ def test_the_whole_lab_is_requantified_as_one_job_per_study(
         {"acquisitions": 0, "measurements": 0, "changed": 0},
     ]
     assert _measurement_rows(db_session, current=False) == rois
+
+
+def test_a_twin_submitted_at_the_same_moment_gets_the_same_job(
+    client: TestClient, imaging_session: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check for an active job with these inputs and the insert are not atomic; the
+    unique index is: a twin that passed the check at the same moment answers that job."""
+    first = _requantify(client, imaging_session).json()
+    real = repository.active_with_key
+    checks: list[Job | None] = []
+
+    def raced(*args: Any) -> Job | None:
+        # the twin's first check ran before the first job was committed: it saw none
+        checks.append(real(*args) if checks else None)
+        return checks[-1]
+
+    monkeypatch.setattr(repository, "active_with_key", raced)
+    twin = _requantify(client, imaging_session)
+    assert twin.status_code == 202, twin.text
+    assert twin.json()["id"] == first["id"]
+    assert checks[0] is None and checks[1] is not None  # refused by the index, then found
+    assert client.get("/jobs").json()["total"] == 1

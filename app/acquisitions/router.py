@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, BinaryIO, Literal, TypeVar
+from typing import Annotated, Any, BinaryIO, Literal, TypedDict, TypeVar
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.acquisitions import figures, kinetics, service
@@ -132,6 +132,35 @@ FigureFormat = Literal["png", "svg"]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Response])
 
 
+class FigureDrawing(TypedDict):
+    scale: Literal["log", "linear"]
+    vmin: float | None
+    vmax: float | None
+    dpi: int
+    format: FigureFormat
+
+
+class FigureOptions:
+    """How a figure is drawn: the query the overlay and the image sequence share (``format``
+    is the path's suffix in their .png/.svg alias)."""
+
+    def __init__(
+        self,
+        scale: Literal["log", "linear"] = "log",
+        vmin: VminQuery = None,
+        vmax: VmaxQuery = None,
+        dpi: DpiQuery = 100,
+        format: FigureFormat = "png",
+    ) -> None:
+        self.drawing = FigureDrawing(scale=scale, vmin=vmin, vmax=vmax, dpi=dpi, format=format)
+
+    def response(self, content: bytes) -> Response:
+        return Response(content, media_type=MEDIA_TYPES[self.drawing["format"]])
+
+
+FigureOptionsDep = Annotated[FigureOptions, Depends()]
+
+
 def figure_route(on: APIRouter, path: str, summary: str) -> Callable[[Endpoint], Endpoint]:
     """A figure at ``path?format=png|svg`` and, as its documented alias, at ``path.png`` and
     ``path.svg`` (the endpoint's ``format`` parameter is then taken from the suffix)."""
@@ -161,11 +190,7 @@ def overlay(
     principal: PrincipalDep,
     store: BlobStoreDep,
     settings: SettingsDep,
-    scale: Literal["log", "linear"] = "log",
-    vmin: VminQuery = None,
-    vmax: VmaxQuery = None,
-    dpi: DpiQuery = 100,
-    format: FigureFormat = "png",  # a query parameter here, the path's suffix in the alias
+    options: FigureOptionsDep,
 ) -> Response:
     """The luminescence (radiance, log or linear colour scale with a colour bar) on the
     photograph, with every ROI outlined, labelled with ear tag and site and its total flux
@@ -178,13 +203,9 @@ def overlay(
         study_id,
         session_id,
         acquisition_id,
-        scale=scale,
-        vmin=vmin,
-        vmax=vmax,
-        dpi=dpi,
-        format=format,
+        **options.drawing,
     )
-    return Response(content, media_type=MEDIA_TYPES[format])
+    return options.response(content)
 
 
 @router.get(
@@ -235,14 +256,10 @@ def sequence(
     principal: PrincipalDep,
     store: BlobStoreDep,
     settings: SettingsDep,
+    options: FigureOptionsDep,
     animal: AnimalQuery = None,
     arm_id: ArmQuery = None,
     view: View = View.dorsal,
-    scale: Literal["log", "linear"] = "log",
-    vmin: VminQuery = None,
-    vmax: VmaxQuery = None,
-    dpi: DpiQuery = 100,
-    format: FigureFormat = "png",  # a query parameter here, the path's suffix in the alias
 ) -> Response:
     """Living Image's image-sequence layout: every image of this view showing the animal (or
     the arm's animals), in order of day, on one colour scale with one colour bar (the caller's
@@ -257,10 +274,6 @@ def sequence(
         animal=animal,
         arm_id=arm_id,
         view=view,
-        scale=scale,
-        vmin=vmin,
-        vmax=vmax,
-        dpi=dpi,
-        format=format,
+        **options.drawing,
     )
-    return Response(content, media_type=MEDIA_TYPES[format])
+    return options.response(content)

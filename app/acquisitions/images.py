@@ -164,15 +164,22 @@ class BoundedCache(Generic[_V]):
             self._entries.clear()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Calibrated:
     """A stored raw file read and calibrated: the click (``None`` for a TIFF), its primary
     image, and for a click the raw-count calibration its measurements are checked against
-    (the primary image itself when the click has no Living Image corrected image)."""
+    (the primary image itself when the click has no Living Image corrected image); the
+    click's exposure check is computed once, when first asked for."""
 
     click: imaging.IvisClick | None
     image: imaging.CalibratedImage
     raw: imaging.CalibratedImage | None
+    _exposure: list[imaging.ExposureCheck | None] = field(default_factory=list, repr=False)
+
+    def exposure(self) -> imaging.ExposureCheck | None:
+        if not self._exposure and self.click is not None:
+            self._exposure.append(click_exposure(self.click))  # a race computes it twice
+        return self._exposure[0] if self._exposure else None
 
 
 def _calibrated_bytes(entry: Calibrated) -> int:
@@ -348,6 +355,21 @@ def click_settings_metadata(click: imaging.IvisClick) -> dict[str, Any]:
     return {"emission_filter": s.emission_filter, "excitation_filter": s.excitation_filter}
 
 
+def click_exposure(click: imaging.IvisClick) -> imaging.ExposureCheck | None:
+    """:func:`imaging.check_exposure` of the click's raw counts against its bias level (the
+    bias frame's mean when no level is stated); ``None`` without either."""
+    bias = click.settings.read_bias_level
+    if bias is None and click.readbias is not None:
+        frame = click.readbias
+        bias = float(frame.data.mean(dtype=np.float64)) / frame.data_multiplier
+    if bias is None:
+        return None
+    saturation = click.camera.saturation_counts if click.camera is not None else None
+    return imaging.check_exposure(
+        click.luminescent.data, bias_counts=bias, saturation_counts=saturation
+    )
+
+
 def backfill_from_click(acquisition: Acquisition, click: imaging.IvisClick) -> None:
     """What acquisitions stored before osteolux read it from the click get from their raw file
     when measured again (deterministic): the acquisition time and the filters."""
@@ -366,10 +388,11 @@ def acquisition_qc(
     click: imaging.IvisClick | None,
     *,
     series: Sequence[Acquisition] | None = None,
+    calibrated: Calibrated | None = None,
 ) -> AcquisitionQc:
     """Time since D-luciferin injection, exposure and camera settings against the study's
     series (``series``: the study's acquisitions, when the caller has them), for one (flushed)
-    acquisition."""
+    acquisition (``calibrated``: its loaded raw file, whose exposure check is kept with it)."""
     flags: set[str] = set()
     parameters: dict[str, Any] = {}
     imaging_session = session.get_one(ImagingSession, acquisition.session_id)
@@ -389,15 +412,8 @@ def acquisition_qc(
         flags |= timing.flags
     # exposure of the raw counts
     if click is not None:
-        bias = click.settings.read_bias_level
-        if bias is None and click.readbias is not None:
-            frame = click.readbias
-            bias = float(frame.data.mean(dtype=np.float64)) / frame.data_multiplier
-        saturation = click.camera.saturation_counts if click.camera is not None else None
-        if bias is not None:
-            exposure = imaging.check_exposure(
-                click.luminescent.data, bias_counts=bias, saturation_counts=saturation
-            )
+        exposure = calibrated.exposure() if calibrated is not None else click_exposure(click)
+        if exposure is not None:
             parameters["exposure"] = {
                 "peak_counts": exposure.peak_counts,
                 "saturated_pixels": exposure.saturated_pixels,
@@ -504,7 +520,7 @@ def measure_stored(
     )
     if click is not None:
         backfill_from_click(acquisition, click)
-    qc = acquisition_qc(session, settings, acquisition, click, series=series)
+    qc = acquisition_qc(session, settings, acquisition, click, series=series, calibrated=calibrated)
     source = primary_source(click)
     return [
         measurement_row(roi, result, source=source, qc=qc)

@@ -73,6 +73,7 @@ def test_an_roi_edit_reads_the_raw_file_once_and_measures_the_same(
     fresh = edit(again["roi_id"], 0.5)  # the same geometry as the first edit, from the file
     assert len(opened) == 1
     assert_allclose(fresh["total_flux_ps"], cached["total_flux_ps"], rtol=1e-12)
+    assert fresh["flags"] == cached["flags"]  # the exposure QC kept with the image included
     assert_allclose(again["total_flux_ps"], spine["total_flux_ps"], rtol=1e-12)
     assert_allclose(again["total_flux_ps"], FLUXES[1], rtol=0.05)  # the generator's source
 

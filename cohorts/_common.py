@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+from scipy.stats.contingency import odds_ratio
 from statsmodels.stats.multitest import multipletests
 
 from ._data import _AsDict
@@ -97,6 +98,43 @@ def welch(treated: np.ndarray, control: np.ndarray, label: str) -> tuple[Effect,
         Effect(name, diff, float(ci.low), float(ci.high)),
         TestResult("Welch t", float(res.statistic), float(res.df), float(res.pvalue)),
     )
+
+
+def fisher_2x2(
+    positive_treated: int, n_treated: int, positive_control: int, n_control: int
+) -> tuple[Effect, TestResult]:
+    """Fisher's exact test of positive animals, treated vs control, and the odds ratio.
+
+    Table [[pos_T, n_T - pos_T], [pos_C, n_C - pos_C]]: two-sided p and the sample odds ratio
+    (scipy ``fisher_exact``); the conditional maximum-likelihood odds ratio with its exact
+    95 % CI (scipy ``odds_ratio(kind="conditional")``), both as R ``fisher.test``. Infinite
+    or undefined bounds (a zero cell) are None.
+    """
+    table = np.array(
+        [
+            [positive_treated, n_treated - positive_treated],
+            [positive_control, n_control - positive_control],
+        ]
+    )
+    result = stats.fisher_exact(table, alternative="two-sided")
+    with warnings.catch_warnings():
+        # a zero cell gives an infinite bound (reported as None), which scipy warns about
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ratio = odds_ratio(table, kind="conditional")
+        ci = ratio.confidence_interval(0.95)
+    effect = Effect(
+        "odds ratio of being positive (treated vs control), conditional MLE",
+        _f(ratio.statistic),
+        _f(ci.low),
+        _f(ci.high),
+    )
+    test = TestResult(
+        "Fisher exact (statistic: sample odds ratio)",
+        float(result.statistic),
+        None,
+        float(result.pvalue),
+    )
+    return effect, test
 
 
 def _u_null_cdf(m: int, n: int) -> np.ndarray:

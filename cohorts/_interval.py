@@ -34,7 +34,13 @@ from scipy import stats
 from ._common import Effect, TestResult, _f
 from ._data import Adjustment, Cohort, Exclusion, _AsDict, prepare
 from ._errors import InsufficientDataError, InvalidInputError
-from ._survival import SurvivalResult, _estimable, metastasis_free_survival, site_onsets
+from ._survival import (
+    SurvivalResult,
+    _estimable,
+    metastasis_free_survival,
+    require_survival_data,
+    site_onsets,
+)
 
 __all__ = [
     "AFTFit",
@@ -636,18 +642,7 @@ def interval_censored_survival(
     }
     table = onset_intervals(cohort, arms=(control, treated), **rule_args)
     animals = table.animals
-    for arm in (control, treated):
-        n = sum(1 for x in animals if x.arm == arm)
-        if n < 2:
-            raise InsufficientDataError(
-                f"arm {arm!r} has {n} animal(s) with usable data at site {site!r}; at least 2 "
-                "are needed for survival analysis"
-            )
-    if not any(x.event for x in animals):
-        raise InsufficientDataError(
-            f"no animal of arm {control!r} or {treated!r} became positive at site {site!r} "
-            f"({table.rule}); survival cannot be compared"
-        )
+    require_survival_data(animals, control=control, treated=treated, site=site, rule=table.rule)
     curves = []
     for arm in (control, treated):
         sub = [x for x in animals if x.arm == arm]

@@ -6,16 +6,14 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 from scipy import stats
-from scipy.stats.contingency import odds_ratio
 
-from ._common import Effect, TestResult, _f, adjust, hodges_lehmann, welch
+from ._common import Effect, TestResult, _f, adjust, fisher_2x2, hodges_lehmann, welch
 from ._data import _AsDict
 from ._errors import InsufficientDataError, InvalidInputError
 
@@ -172,29 +170,6 @@ def _arm_summary(arm: str, values: np.ndarray, threshold: float) -> ReadoutArm:
     )
 
 
-def _fisher(pos_t: int, n_t: int, pos_c: int, n_c: int) -> tuple[Effect, TestResult]:
-    table = np.array([[pos_t, n_t - pos_t], [pos_c, n_c - pos_c]])
-    result = stats.fisher_exact(table, alternative="two-sided")
-    with warnings.catch_warnings():
-        # a zero cell gives an infinite bound (reported as None), which scipy warns about
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ratio = odds_ratio(table, kind="conditional")
-        ci = ratio.confidence_interval(0.95)
-    effect = Effect(
-        "odds ratio of being positive (treated vs control), conditional MLE",
-        _f(ratio.statistic),
-        _f(ci.low),
-        _f(ci.high),
-    )
-    test = TestResult(
-        "Fisher exact (statistic: sample odds ratio)",
-        float(result.statistic),
-        None,
-        float(result.pvalue),
-    )
-    return effect, test
-
-
 def compare_readout(
     values: Mapping[str, Sequence[float]],
     *,
@@ -256,7 +231,7 @@ def compare_readout(
         mean_diff, w = welch(yt, yc, label) if numeric else (None, None)
         shift, mw = hodges_lehmann(yt, yc, label) if numeric else (None, None)
         pos_t, pos_c = int(np.sum(yt > threshold)), int(np.sum(yc > threshold))
-        ratio, fisher = _fisher(pos_t, yt.size, pos_c, yc.size)
+        ratio, fisher = fisher_2x2(pos_t, yt.size, pos_c, yc.size)
         raw.append(
             (
                 control,

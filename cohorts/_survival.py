@@ -6,15 +6,14 @@ import math
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from scipy import stats
-from scipy.stats.contingency import odds_ratio
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
-from ._common import Effect, TestResult, _f, adjust
+from ._common import Effect, TestResult, _f, adjust, fisher_2x2
 from ._compare import SkippedDay
 from ._data import Adjustment, Cohort, Exclusion, _AsDict, prepare
 from ._errors import InsufficientDataError, InvalidInputError
@@ -252,24 +251,7 @@ def incidence_by_day(
             skipped.append(SkippedDay(float(day), "an arm has no animal imaged on this day"))
             continue
         (pc, nc), (pt, nt) = counts[control], counts[treated]
-        table = np.array([[pt, nt - pt], [pc, nc - pc]])
-        fres = stats.fisher_exact(table, alternative="two-sided")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            orr = odds_ratio(table, kind="conditional")
-            ci = orr.confidence_interval(0.95)
-        eff = Effect(
-            "odds ratio of being positive (treated vs control), conditional MLE",
-            _f(orr.statistic),
-            _f(ci.low),
-            _f(ci.high),
-        )
-        fisher = TestResult(
-            "Fisher exact (statistic: sample odds ratio)",
-            float(fres.statistic),
-            None,
-            float(fres.pvalue),
-        )
+        eff, fisher = fisher_2x2(pt, nt, pc, nc)
         raw.append((float(day), pc, nc, pt, nt, eff, fisher))
     if not raw:
         raise InsufficientDataError(f"no day at site {site!r} has animals in both arms")
@@ -434,6 +416,39 @@ def _estimable(beta: float, se: float) -> bool:
     )
 
 
+class _ArmEvent(Protocol):
+    """An animal's arm and whether its time is an event (AnimalOnset, OnsetInterval)."""
+
+    @property
+    def arm(self) -> str: ...
+
+    @property
+    def event(self) -> bool: ...
+
+
+def require_survival_data(
+    animals: Sequence[_ArmEvent],
+    *,
+    control: str,
+    treated: str,
+    site: str,
+    rule: str,
+) -> None:
+    """Refuse a survival comparison with fewer than 2 animals in an arm or no event at all."""
+    for arm in (control, treated):
+        n = sum(1 for x in animals if x.arm == arm)
+        if n < 2:
+            raise InsufficientDataError(
+                f"arm {arm!r} has {n} animal(s) with usable data at site {site!r}; at least 2 "
+                "are needed for survival analysis"
+            )
+    if not any(x.event for x in animals):
+        raise InsufficientDataError(
+            f"no animal of arm {control!r} or {treated!r} became positive at site {site!r} "
+            f"({rule}); survival cannot be compared"
+        )
+
+
 def metastasis_free_survival(
     cohort: Cohort,
     *,
@@ -472,18 +487,7 @@ def metastasis_free_survival(
     arm_arr = np.array([x.arm for x in a])
     time = np.array([x.time for x in a], dtype=np.float64)
     event = np.array([x.event for x in a], dtype=bool)
-    for arm in (control, treated):
-        n = int((arm_arr == arm).sum())
-        if n < 2:
-            raise InsufficientDataError(
-                f"arm {arm!r} has {n} animal(s) with usable data at site {site!r}; at least 2 "
-                "are needed for survival analysis"
-            )
-    if not event.any():
-        raise InsufficientDataError(
-            f"no animal of arm {control!r} or {treated!r} became positive at site {site!r} "
-            f"({onsets.rule}); survival cannot be compared"
-        )
+    require_survival_data(a, control=control, treated=treated, site=site, rule=onsets.rule)
     curves = tuple(
         kaplan_meier(arm, time[arm_arr == arm], event[arm_arr == arm]) for arm in (control, treated)
     )

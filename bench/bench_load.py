@@ -13,8 +13,13 @@ The mix (each client picks one at random, then the next, with no pause):
   Idempotency-Key, retried on 503 with the same key, as ``osteolux push`` does) 15 %;
 - technicians listing studies 20 %, reading a session's acquisitions 15 % and the study's
   measurements 20 %, and rendering an overlay 10 %;
-- PIs running a comparison (mixed models, survival, plots) 10 % and a summary 10 % on a
-  study of 4 arms × 12 animals × 16 days × 6 sites.
+- PIs running a comparison (mixed models, survival, plots; at a random site) 10 % and a
+  summary 10 % on a study of 4 arms × 12 animals × 16 days × 6 sites. Comparisons are sent
+  with ``Prefer: respond-async`` (a job run by ``osteolux worker``; the client polls it to
+  the end, which its latency includes); ``--sync-comparisons`` computes them in the request.
+
+Throughput counts the requests completed within each level's window; those still in flight
+when it closes are waited for (their rows are counted) but not counted.
 
 A 503 answer carries Retry-After: the client waits (at most 2 s) and sends the same request
 again, at most 5 times; the request's latency includes those waits. An error is any other
@@ -37,6 +42,7 @@ import base64
 import contextlib
 import hashlib
 import io
+import multiprocessing
 import os
 import random
 import subprocess
@@ -50,6 +56,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
 import httpx2
@@ -59,7 +67,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench_comparisons import THRESHOLD, build_study  # noqa: E402
+from bench_comparisons import SITES, THRESHOLD, build_study  # noqa: E402
 
 from app.db import make_engine  # noqa: E402
 from imaging import default_hotel, write_synthetic_click  # noqa: E402
@@ -92,11 +100,17 @@ class Tally:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     retried: int = 0
+    reconnected: int = 0
     acknowledged: set[str] = field(default_factory=set)  # click numbers stored (2xx)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    window_end: float = float("inf")
+    in_window: int = 0
+
     def add(self, kind: str, seconds: float, error: str | None) -> None:
         with self.lock:
+            if error is None and time.perf_counter() <= self.window_end:
+                self.in_window += 1
             if error is None:
                 self.latencies[kind].append(seconds)
             else:
@@ -150,6 +164,7 @@ class World:
     sessions: list[str]
     acquisition: str  # one with an image, for overlays
     clicks: Clicks
+    sync_comparisons: bool = False
 
 
 def send(
@@ -160,7 +175,14 @@ def send(
         try:
             answer = client.request(method, url, **kwargs)  # type: ignore[arg-type]
         except httpx2.TransportError as exc:
-            return f"{type(exc).__name__}"
+            # a kept-alive connection the server closed as it was reused: an idempotent
+            # request (every one here: GETs, PUTs with a key, jobs keyed by their inputs)
+            # is sent again once, as httpx-based clients do; a second failure is an error
+            if attempt > 0:
+                return f"{type(exc).__name__}"
+            with tally.lock:
+                tally.reconnected += 1
+            continue
         if answer.status_code != 503 or attempt == 4:
             return answer
         if "retry-after" not in answer.headers:
@@ -233,7 +255,12 @@ def request(
             "POST",
             f"/studies/{world.cohort_study}/comparisons",
             tally,
-            json={"treatment_arm_id": world.treatment_arm, "threshold": THRESHOLD},
+            json={
+                "treatment_arm_id": world.treatment_arm,
+                "threshold": THRESHOLD,
+                "site": rng.choice(SITES),  # distinct inputs: distinct jobs, no sharing
+            },
+            headers={} if world.sync_comparisons else {"Prefer": "respond-async"},
         )
     elif kind == "summary":
         answer = send(client, "GET", f"/studies/{world.cohort_study}/summary", tally)
@@ -269,7 +296,10 @@ def client_loop(
             request(kind, world, client, tally, rng)
 
 
-def health_probe(base_url: str, samples: list[float], stop: threading.Event) -> None:
+def health_probe(base_url: str, out: Connection, stop: EventType) -> None:
+    """GET /health every 50 ms until ``stop``; sends the latencies (inf: no answer). Runs in
+    a process of its own, so the clients' threads cannot delay it (only the server can)."""
+    samples: list[float] = []
     with httpx2.Client(base_url=base_url, timeout=30) as client:
         while not stop.is_set():
             started = time.perf_counter()
@@ -279,6 +309,7 @@ def health_probe(base_url: str, samples: list[float], stop: threading.Event) -> 
                 ok = False
             samples.append(time.perf_counter() - started if ok else float("inf"))
             stop.wait(0.05)
+    out.send(samples)
 
 
 def run_clients(
@@ -286,8 +317,13 @@ def run_clients(
 ) -> tuple[Tally, list[float], float]:
     """Run groups of (count, kinds) clients for ``seconds``; their tally, /health samples and
     the elapsed time (until the last request in flight has ended)."""
-    tally, health, stop = Tally(), [], threading.Event()
-    threads = [threading.Thread(target=health_probe, args=(world.base_url, health, stop))]
+    tally, stop = Tally(), threading.Event()
+    context = multiprocessing.get_context("fork")  # before any client thread starts
+    probe_stop = context.Event()
+    receiver, sender = context.Pipe(duplex=False)
+    probe = context.Process(target=health_probe, args=(world.base_url, sender, probe_stop))
+    probe.start()
+    threads = []
     seed = 0
     for count, kinds in groups:
         for _ in range(count):
@@ -299,10 +335,15 @@ def run_clients(
     for thread in threads:
         thread.start()
     time.sleep(seconds)
+    tally.window_end = time.perf_counter()
     stop.set()
-    for thread in threads:
+    for thread in threads:  # the requests in flight end (rows are counted after them)
         thread.join()
-    return tally, health, time.perf_counter() - started
+    elapsed = tally.window_end - started
+    probe_stop.set()
+    health = receiver.recv()
+    probe.join()
+    return tally, health, elapsed
 
 
 def count_rows(database_url: str, study_id: str) -> tuple[int, set[str]]:
@@ -369,10 +410,12 @@ def build_world(base_url: str, headers: dict[str, str], clicks: Clicks) -> World
 
 
 def report_level(label: str, tally: Tally, health: list[float], elapsed: float) -> dict[str, float]:
-    throughput = tally.done / elapsed
+    throughput = tally.in_window / elapsed
     print(
-        f"\n{label}: {tally.done} requests in {elapsed:.1f} s = {throughput:.1f}/s; "
+        f"\n{label}: {tally.in_window} requests done in {elapsed:.1f} s = {throughput:.1f}/s "
+        f"({tally.done} with those in flight at the end); "
         f"errors {tally.failed}; 503 answers retried {tally.retried}; "
+        f"broken connections sent again {tally.reconnected}; "
         f"/health p50 {percentile(health, 50) * 1000:.1f} ms, "
         f"p99 {percentile(health, 99) * 1000:.1f} ms (n={len(health)})"
     )
@@ -481,9 +524,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--levels", default="1,4,16,64")
-    parser.add_argument("--seconds", type=float, default=20.0, help="per level")
-    parser.add_argument("--held-seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0, help="per level")
+    parser.add_argument("--held-seconds", type=float, default=15.0)
     parser.add_argument("--job-workers", type=int, default=1, help="osteolux worker processes")
+    parser.add_argument(
+        "--sync-comparisons",
+        action="store_true",
+        help="comparisons computed inside the request (default: as jobs, Prefer: respond-async)",
+    )
     args = parser.parse_args(argv)
     url = os.environ.get("OSTEOLUX_BENCH_POSTGRES_URL") or os.environ.get(
         "OSTEOLUX_TEST_POSTGRES_URL"
@@ -506,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             started = time.perf_counter()
             world = build_world(base_url, headers, clicks)
+            world.sync_comparisons = args.sync_comparisons
             print(
                 f"osteolux serve --workers {args.api_workers} and {job_processes} osteolux "
                 f"worker(s) on PostgreSQL; set up in "

@@ -7,7 +7,7 @@
    worker processes: clicks per second and the 2-worker/1-worker ratio (issue #14 target
    ≥ 1.7 for 500 clicks; on a 2-core machine shared with the API and PostgreSQL).
 
-Run: ``.venv/bin/python bench/bench_jobs.py [--studies 4 --clicks 20]`` with
+Run: ``.venv/bin/python bench/bench_jobs.py [--studies 5 --clicks 30]`` with
 ``OSTEOLUX_BENCH_POSTGRES_URL`` (or ``OSTEOLUX_TEST_POSTGRES_URL``) naming a throwaway
 database (a schema of its own, dropped at the end); without one only part 1 runs. Figures are
 printed, never asserted.
@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
+from app.db import make_engine  # noqa: E402
 from imaging import default_hotel, write_synthetic_click  # noqa: E402
 from tests.app.clicks import ANIMALS, FLUXES, zip_folder  # noqa: E402
 from tests.live_server import LiveServer, live_server_on, osteolux_env  # noqa: E402
@@ -99,7 +101,8 @@ def time_lab(server: LiveServer) -> tuple[float, int]:
 
 
 @contextmanager
-def workers(server: LiveServer, data_dir: Path, count: int) -> Iterator[None]:
+def workers(server: LiveServer, data_dir: Path, count: int) -> Iterator[list[int]]:
+    """``count`` worker processes, ready; yields their pids."""
     env = osteolux_env(data_dir, OSTEOLUX_DATABASE_URL=server.database_url, **JOBS_ENV)
     processes = [
         subprocess.Popen(
@@ -111,9 +114,9 @@ def workers(server: LiveServer, data_dir: Path, count: int) -> Iterator[None]:
         )
         for i in range(count)
     ]
-    time.sleep(3)  # started and listening before the clock starts
+    wait_registered(server, count)  # started and listening before the clock starts
     try:
-        yield
+        yield [p.pid for p in processes]
     finally:
         for process in processes:
             process.terminate()
@@ -121,10 +124,37 @@ def workers(server: LiveServer, data_dir: Path, count: int) -> Iterator[None]:
             process.wait(timeout=30)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes (Linux /proc), threads included."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def wait_registered(server: LiveServer, count: int, timeout_s: float = 120) -> None:
+    """Until ``count`` workers have registered with procrastinate (imports done, listening)."""
+    engine = make_engine(server.database_url)
+    query = text(f"SELECT count(*) FROM {server.schema}_procrastinate.procrastinate_workers")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            with engine.connect() as connection:
+                if connection.scalar(query) >= count:
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{count} worker(s) did not start in {timeout_s} s")
+            time.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--studies", type=int, default=4)
-    parser.add_argument("--clicks", type=int, default=20, help="clicks per study")
+    parser.add_argument("--studies", type=int, default=5, help="the small one + big ones")
+    parser.add_argument("--clicks", type=int, default=30, help="clicks per big study")
     parser.add_argument("--small", type=int, default=4, help="clicks of the small study")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_jobs_"))
@@ -161,21 +191,22 @@ def main() -> None:
                 study_with_clicks(server, clicks[: args.clicks])
             rates = {}
             for count in (1, 2):
-                with workers(server, data_dir, count):
+                with workers(server, data_dir, count) as pids:
+                    cpu_before = cpu_seconds(pids)
+                    load = os.getloadavg()[0]
                     seconds, measured = time_lab(server)
+                    cpu = cpu_seconds(pids) - cpu_before
                 rates[count] = measured / seconds
                 print(
                     f"PostgreSQL, whole lab ({args.studies} studies, {measured} clicks), {count} "
-                    f"worker process(es): {seconds:.1f} s, {rates[count]:.1f} clicks/s"
+                    f"worker process(es): {seconds:.1f} s, {rates[count]:.1f} clicks/s; workers' "
+                    f"CPU {1000 * cpu / measured:.0f} ms per click, {cpu / seconds:.2f} cores busy "
+                    f"(load average {load:.1f} on {os.cpu_count()} cores)"
                 )
             print(
                 f"2 workers / 1 worker: {rates[2] / rates[1]:.2f}× (target ≥ 1.7× for 500 clicks)"
             )
         finally:
-            from sqlalchemy import text
-
-            from app.db import make_engine
-
             engine = make_engine(server.database_url)
             with engine.begin() as connection:
                 connection.execute(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.analysis.plots import render
 from app.deps import PrincipalDep, ReasonHeader, SessionDep, SettingsDep
-from app.design import service
+from app.design import power, service
 from app.design.plots import power_curves
 from app.design.schemas import (
     PowerCreate,
@@ -86,7 +86,7 @@ def list_randomisations(
 
 def _power_response(read: PowerRead, fmt: str) -> PowerRead | Response:
     if fmt == "csv":
-        return csv_response(service.power_csv(read), "power.csv")
+        return csv_response(power.power_csv(read), "power.csv")
     if fmt in ("png", "svg"):
         content = render(power_curves(read), "png" if fmt == "png" else "svg")
         return Response(content, media_type="image/png" if fmt == "png" else "image/svg+xml")
@@ -110,7 +110,7 @@ def study_power(
     animal and residual SD; dropout) or take given parameters, and simulate `n_sim` studies
     per design (mice per arm x imaging interval x length): power to detect the effect with
     the per-animal slope t test. At most 3e7 simulated values per request (~6 s)."""
-    return _power_response(service.power(session, principal, study_id, body), format)
+    return _power_response(power.power(session, principal, study_id, body), format)
 
 
 @router.post(
@@ -124,7 +124,7 @@ def design_power(
 ) -> PowerRead | Response:
     """As the study route, before any study exists: `parameters` (e.g. from a published
     pilot) instead of an arm to fit."""
-    return _power_response(service.power(session, principal, None, body), format)
+    return _power_response(power.power(session, principal, None, body), format)
 
 
 @router.post(
@@ -144,5 +144,5 @@ def study_power_job(
     simulated values): 202 with the job (`Location: /jobs/{id}`); it simulates one design per
     step (progress = designs done) and its `result` is the power table, the same as one
     request with the same seed would give."""
-    job = service.submit_power_job(session, principal, settings, study_id, body)
+    job = power.submit_power_job(session, principal, settings, study_id, body)
     return accepted(response, job)

@@ -1,13 +1,13 @@
-"""Design before the study: randomisation into arms and power by simulation (``cohorts``).
+"""Design before the study: randomisation of animals into arms (``cohorts.randomise``).
 
 Randomisation writes nothing but the animals' ``arm_id`` (each move audited as an animal
 update) and one ``randomise`` event on the study holding seed, method, assignments and
-balance: the audit trail is the record, so no table of its own is needed.
+balance: the audit trail is the record, so no table of its own is needed. Power and sample
+size by simulation, the other design question, is in :mod:`app.design.power`.
 """
 
 from __future__ import annotations
 
-import itertools
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,38 +18,23 @@ from sqlalchemy.orm import Session
 
 import cohorts
 from app import audit
-from app.analysis.cohort_data import build_cohort
 from app.arms.service import get_arm
 from app.auth import Principal
-from app.config import Settings
 from app.design.schemas import (
-    MAX_DESIGNS,
-    MAX_JOB_SIMULATED_VALUES,
     MAX_SEED,
-    MAX_SIMULATED_VALUES,
     ArmBalanceRead,
     ArmCount,
     AssignmentRead,
     BalanceTestRead,
-    GrowthParametersRead,
-    PilotFitRead,
-    PilotSource,
-    PowerCreate,
-    PowerJobCreate,
-    PowerRead,
-    PowerRowRead,
     RandomisationCreate,
     RandomisationRead,
     RandomisationRecord,
     StratumCountRead,
 )
-from app.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
-from app.jobs import service as jobs
-from app.jobs.runner import HANDLERS, JobContext
+from app.errors import Conflict, NotFound, Unprocessable
 from app.measurements.schemas import SeriesPoint
 from app.measurements.service import UNITS, load_points
-from app.models import Animal, Arm, ArmRole, AuditEvent, Job, Study
-from app.responses import csv_text
+from app.models import Animal, Arm, ArmRole, AuditEvent, Study
 from app.studies.service import get_study
 
 RANDOMISE_ACTION = "randomise"
@@ -57,7 +42,8 @@ NOT_RECORDED = "not recorded"
 T = TypeVar("T")
 
 
-def _run(compute: Callable[[], T]) -> T:
+def run_cohorts(compute: Callable[[], T]) -> T:
+    """``compute()``, a ``cohorts`` error becoming a 422 problem."""
     try:
         return compute()
     except cohorts.CohortsError as exc:
@@ -69,11 +55,9 @@ def _listed(names: Sequence[str], limit: int = 10) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _new_seed(seed: int | None) -> int:
+def new_seed(seed: int | None) -> int:
+    """The request's seed, or a fresh random one (recorded so the draw can be repeated)."""
     return secrets.randbelow(MAX_SEED + 1) if seed is None else seed
-
-
-# ------------------------------------------------------------------- randomisation
 
 
 def _arms(
@@ -242,7 +226,7 @@ def randomisation(
         if unknown:
             raise Unprocessable(f"sizes names arm(s) not randomised into: {_listed(unknown)}.")
         sizes = {by_id[k]: v for k, v in data.sizes.items()}
-    seed = _new_seed(data.seed)
+    seed = new_seed(data.seed)
     units = [
         cohorts.RandomisationUnit(
             a.identifier,
@@ -252,7 +236,7 @@ def randomisation(
         )
         for a in animals
     ]
-    result = _run(
+    result = run_cohorts(
         lambda: cohorts.randomise(
             units,
             [a.name for a in arms],
@@ -402,214 +386,3 @@ def _randomise_events(study: Study) -> Select[AuditEvent]:
         )
         .order_by(AuditEvent.at, AuditEvent.id)
     )
-
-
-# ------------------------------------------------------------------- power
-
-POWER_JOB = "power"
-
-
-def power_designs(
-    data: PowerCreate, *, limit: int | None = MAX_SIMULATED_VALUES
-) -> tuple[list[cohorts.StudyDesign], int]:
-    """The grid's designs in order (interval, length, n) and the work they ask for
-    (simulated log10 values), refused over ``limit``."""
-    grid = sorted(set(itertools.product(data.interval_days, data.length_days, data.n_per_arm)))
-    if len(grid) > MAX_DESIGNS:
-        raise Unprocessable(f"{len(grid)} designs asked for; at most {MAX_DESIGNS} per request.")
-    designs = [cohorts.StudyDesign(n, iv, length, data.first_day) for iv, length, n in grid]
-    for d in designs:
-        _run(d.check)
-    work = data.n_sim * sum(2 * d.n_per_arm * d.days.size for d in designs)
-    if limit is not None and work > limit:
-        raise Unprocessable(
-            f"This asks for {work:.3g} simulated values (n_sim x designs x 2 n x images); the "
-            f"limit is {limit:.0e} (about {limit / 5e6:.0f} s). Use fewer designs or fewer "
-            "simulations, or run it as a background job (POST …/power/jobs)."
-        )
-    return designs, work
-
-
-def _pilot(
-    session: Session, principal: Principal, study: Study, pilot: PilotSource
-) -> tuple[cohorts.PilotFit, Arm]:
-    try:
-        arm = get_arm(session, principal, study.id, pilot.arm_id)
-    except NotFound:
-        raise Unprocessable(f"pilot.arm_id {pilot.arm_id} is not an arm of this study.") from None
-    points = load_points(session, study, site=pilot.site, metric=pilot.metric, arm_ids=[arm.id])
-    cohort = build_cohort(session, study, points, site=pilot.site.value)
-    fit = _run(
-        lambda: cohorts.fit_pilot(cohort, arm=arm.name, site=pilot.site.value, floor=pilot.floor)
-    )
-    return fit, arm
-
-
-def power_parameters(
-    session: Session, principal: Principal, study_id: uuid.UUID | None, data: PowerCreate
-) -> tuple[cohorts.GrowthParameters, str, PilotFitRead | None]:
-    """The control arm's growth: fitted from the pilot arm, or as given; where it came from."""
-    if (data.pilot is None) == (data.parameters is None):
-        raise Unprocessable("Give exactly one of pilot (an arm to fit) and parameters.")
-    if data.pilot is None:
-        assert data.parameters is not None
-        if study_id is not None:
-            get_study(session, principal, study_id)
-        return cohorts.GrowthParameters(**data.parameters.model_dump()), "given", None
-    if study_id is None:
-        raise Unprocessable(
-            "pilot fits an arm of a study: use POST /studies/{study_id}/power, or give parameters."
-        )
-    fit, arm = _pilot(session, principal, get_study(session, principal, study_id), data.pilot)
-    source = (
-        f"REML fit of arm '{arm.name}' ({fit.n_animals} animals, {fit.n_observations} "
-        f"values, site {fit.site}, random effects {fit.random_effects})"
-    )
-    return fit.parameters, source, PilotFitRead(arm_id=arm.id, **fit.to_dict() | {"arm": arm.name})
-
-
-def simulate(
-    params: cohorts.GrowthParameters,
-    designs: list[cohorts.StudyDesign],
-    data: PowerCreate,
-    seed: int,
-) -> cohorts.PowerTable:
-    """``cohorts.simulate_power`` with the request's effect and analysis."""
-    return _run(
-        lambda: cohorts.simulate_power(
-            params,
-            designs,
-            slope_ratio=data.slope_ratio,
-            fold=data.fold,
-            fold_day=data.fold_day,
-            alpha=data.alpha,
-            test=data.test,
-            n_sim=data.n_sim,
-            seed=seed,
-            min_images=data.min_images,
-        )
-    )
-
-
-def power_read(
-    table: cohorts.PowerTable,
-    *,
-    study_id: uuid.UUID | None,
-    source: str,
-    pilot: PilotFitRead | None,
-    work: int,
-) -> PowerRead:
-    return PowerRead(
-        study_id=study_id,
-        parameters=GrowthParametersRead(**table.parameters.to_dict()),
-        parameters_source=source,
-        pilot=pilot,
-        effect=table.effect,
-        control_slope=table.control_slope,
-        treated_slope=table.treated_slope,
-        test=table.test,
-        alpha=table.alpha,
-        n_sim=table.n_sim,
-        seed=table.seed,
-        simulated_values=work,
-        rows=[PowerRowRead(**r.to_dict()) for r in table.rows],
-    )
-
-
-def power(
-    session: Session, principal: Principal, study_id: uuid.UUID | None, data: PowerCreate
-) -> PowerRead:
-    """Power of every design of the grid, simulated from a pilot arm or given parameters."""
-    designs, work = power_designs(data)
-    params, source, pilot = power_parameters(session, principal, study_id, data)
-    table = simulate(params, designs, data, _new_seed(data.seed))
-    return power_read(table, study_id=study_id, source=source, pilot=pilot, work=work)
-
-
-def submit_power_job(
-    session: Session,
-    principal: Principal,
-    settings: Settings,
-    study_id: uuid.UUID,
-    data: PowerJobCreate,
-) -> Job:
-    """Queue a power job (checked first: the study, the grid, the pilot arm's existence)."""
-    principal.require_write()
-    if POWER_JOB not in HANDLERS:
-        raise ServiceUnavailable(
-            "This server's job runner does not run power jobs yet; use POST …/power within "
-            f"its limit of {MAX_SIMULATED_VALUES:.0e} simulated values."
-        )
-    get_study(session, principal, study_id)
-    power_designs(data, limit=MAX_JOB_SIMULATED_VALUES)
-    if (data.pilot is None) == (data.parameters is None):
-        raise Unprocessable("Give exactly one of pilot (an arm to fit) and parameters.")
-    if data.pilot is not None:
-        try:
-            get_arm(session, principal, study_id, data.pilot.arm_id)
-        except NotFound:
-            raise Unprocessable(
-                f"pilot.arm_id {data.pilot.arm_id} is not an arm of this study."
-            ) from None
-    request = data.model_copy(update={"seed": _new_seed(data.seed)}).model_dump(mode="json")
-    return jobs.submit(
-        session,
-        principal,
-        settings,
-        kind=POWER_JOB,
-        inputs={"study_id": str(study_id), "request": request},
-        lock=f"power:{study_id}",
-    )
-
-
-def run_power_job(job: JobContext) -> None:
-    """The power job: the parameters (step 0), then one committed step per design, so an
-    interrupted job resumes after its last design and ``progress`` counts designs. Each
-    design's random stream depends only on the seed and the design, so the job's table is
-    the one a single request with the same seed would give."""
-    data = PowerJobCreate.model_validate(job.params["request"])
-    study_id = uuid.UUID(job.params["study_id"])
-    designs, work = power_designs(data, limit=None)
-    job.plan(lambda session: ["parameters"] + [f"design {i}" for i in range(len(designs))])
-
-    def parameters(session: Session, result: dict[str, Any]) -> None:
-        params, source, pilot = power_parameters(session, job.principal, study_id, data)
-        result["parameters"] = params.to_dict()
-        result["parameters_source"] = source
-        result["pilot"] = pilot.model_dump(mode="json") if pilot else None
-
-    job.step(0, parameters)
-    params = cohorts.GrowthParameters(**job.result["parameters"])
-    for number, design in enumerate(designs, start=1):
-
-        def one(
-            session: Session, result: dict[str, Any], design: cohorts.StudyDesign = design
-        ) -> None:
-            assert data.seed is not None  # fixed when the job was submitted
-            table = simulate(params, [design], data, data.seed)
-            read = power_read(
-                table, study_id=study_id, source=result["parameters_source"], pilot=None, work=work
-            )
-            rows = [*result.get("rows", []), *read.model_dump(mode="json")["rows"]]
-            result.update(read.model_dump(mode="json", exclude={"rows", "pilot"}), rows=rows)
-
-        job.step(number, one)
-
-
-POWER_COLUMNS = (
-    "n_per_arm",
-    "interval_days",
-    "length_days",
-    "n_images",
-    "power",
-    "mc_se",
-    "ci_low",
-    "ci_high",
-    "mean_animals_analysed",
-    "analytic_power",
-)
-
-
-def power_csv(read: PowerRead) -> str:
-    """The power table, one row per design (columns as the JSON rows)."""
-    return csv_text(POWER_COLUMNS, ([getattr(r, c) for c in POWER_COLUMNS] for r in read.rows))

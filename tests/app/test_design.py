@@ -323,7 +323,7 @@ def test_animals_unchanged_by_power(
     assert row_counts(db_session, Animal, AuditEvent) == before
 
 
-POWER_JOB = ("power", "app.design.service:run_power_job")
+POWER_JOB = ("power", "app.design.power:run_power_job")
 
 
 def test_power_job_gives_the_table_of_one_request(

@@ -75,18 +75,7 @@ from ._errors import (
     MixedStudiesError,
     NoDataError,
 )
-from ._interval import (
-    AFTFit,
-    IntervalSurvivalResult,
-    OnsetInterval,
-    OnsetIntervalTable,
-    TurnbullCurve,
-    TurnbullInterval,
-    interval_aft,
-    interval_censored_survival,
-    onset_intervals,
-    turnbull,
-)
+from ._interval import AFTFit, IntervalSurvivalResult, interval_aft, interval_censored_survival
 from ._mixed import (
     FixedEffect,
     GrowthModelResult,
@@ -95,6 +84,7 @@ from ._mixed import (
     OptimizerAttempt,
     fit_growth_model,
 )
+from ._onset_interval import OnsetInterval, OnsetIntervalTable, onset_intervals
 from ._power import (
     GrowthParameters,
     PilotFit,
@@ -149,6 +139,7 @@ from ._tobit import (
     fit_censored_growth_model,
     substitute_censored,
 )
+from ._turnbull import TurnbullCurve, TurnbullInterval, turnbull
 
 __all__ = [
     "BONE_SITES",

@@ -5,12 +5,15 @@ onset happened after the last negative image and no later than the first positiv
 Treating the first positive day as the onset time (the conventional Kaplan-Meier of
 :func:`cohorts.metastasis_free_survival`) shifts every onset late by up to one imaging
 interval, more in arms imaged less often. Here each animal contributes the interval
-(left, right] in which its onset lies, and the analyses use that interval:
+(left, right] in which its onset lies (:mod:`cohorts._onset_interval`), and the analyses
+use that interval:
 
-- the Turnbull (1976) nonparametric maximum-likelihood estimate of S(t) per arm, and
+- the Turnbull (1976) nonparametric maximum-likelihood estimate of S(t) per arm
+  (:mod:`cohorts._turnbull`), and
 - Weibull and log-normal accelerated-failure-time models with the arm as covariate
   (as R ``survreg(Surv(left, right, type = "interval2") ~ arm)``), whose arm coefficient
-  gives the time ratio with its Wald test and a likelihood-ratio test between the arms.
+  gives the time ratio with its Wald test and a likelihood-ratio test between the arms
+  (this module, with :func:`interval_censored_survival` that runs them all).
 
 No well-kept Python library offers a semi-parametric test for interval-censored data
 (lifelines 0.30 has none; scikit-survival handles right censoring only; the R packages
@@ -32,27 +35,22 @@ import pandas as pd
 from scipy import stats
 
 from ._common import Effect, TestResult, _f
-from ._data import Adjustment, Cohort, Exclusion, _AsDict, prepare
+from ._data import Adjustment, Cohort, Exclusion, _AsDict
 from ._errors import InsufficientDataError, InvalidInputError
+from ._onset_interval import OnsetInterval, onset_intervals
 from ._survival import (
     SurvivalResult,
     _estimable,
     metastasis_free_survival,
     require_survival_data,
-    site_onsets,
 )
+from ._turnbull import TurnbullCurve, turnbull
 
 __all__ = [
     "AFTFit",
     "IntervalSurvivalResult",
-    "OnsetInterval",
-    "OnsetIntervalTable",
-    "TurnbullCurve",
-    "TurnbullInterval",
     "interval_aft",
     "interval_censored_survival",
-    "onset_intervals",
-    "turnbull",
 ]
 
 Distribution = Literal["weibull", "lognormal"]
@@ -66,315 +64,12 @@ _LOWER_ZERO_DAY = 1e-9
 # An SE of the log time ratio above this (a 95 % CI wider than e^±5.9, ~360-fold) means the
 # intervals carry almost no information on the arm effect: said in the result's warnings.
 _MAX_INFORMATIVE_SE = 3.0
-_TURNBULL_TOL = 1e-12
-_TURNBULL_MAX_ITER = 100_000
 
 SEMI_PARAMETRIC = (
     "not available: no well-kept Python library provides a semi-parametric test for "
     "interval-censored data (lifelines 0.30: none; scikit-survival: right censoring only); "
     "the arms are compared by the Weibull and log-normal AFT models"
 )
-
-
-# ------------------------------------------------------------------------------ intervals
-
-
-@dataclass(frozen=True, slots=True)
-class OnsetInterval(_AsDict):
-    """The interval (``left``, ``right``] in days that holds an animal's event time.
-
-    - ``kind`` ``interval``: onset after the last negative image (``left``) and at or before
-      the first positive one (``right``); ``left``: positive at its first image, ``left``
-      is 0 (injection day); ``right``: never positive, ``right`` is None (infinity) and
-      ``left`` the last usable image; ``exact``: ``left`` = ``right``, a death counted as
-      the event (``death_is_event``) on the day of a negative image.
-    - ``reason``: ``onset``, ``death`` / ``humane_endpoint`` (an event only with
-      ``death_is_event``: the composite event lies between the last negative image and the
-      death) or, for a censored animal, its end record's reason or ``last_image``.
-    - ``event``: False for a right-censored animal (``right`` None).
-    """
-
-    animal: str
-    arm: str
-    threshold: float
-    left: float
-    right: float | None
-    kind: str
-    reason: str
-    n_images: int
-    event: bool
-
-
-@dataclass(frozen=True, slots=True)
-class OnsetIntervalTable(_AsDict):
-    """The onset interval of every animal at one site; ``censoring`` says how deaths count."""
-
-    site: str
-    rule: str
-    consecutive: int
-    death_is_event: bool
-    censoring: str
-    animals: tuple[OnsetInterval, ...]
-    exclusions: tuple[Exclusion, ...]
-    adjustments: tuple[Adjustment, ...]
-
-
-def _interval_censoring_rule(death_is_event: bool) -> str:
-    base = (
-        "onset lies in (last negative image, first positive image]; positive at the first "
-        "image: (0, first image]; never positive: right-censored at the last usable image "
-        "(the last day known free of metastasis; the end record's day says nothing about "
-        "onset)"
-    )
-    if death_is_event:
-        return base + (
-            "; death or humane endpoint without a positive image is the event, in (last "
-            "negative image, death day] (exact when the last image was on the death day)"
-        )
-    return base + "; death, humane endpoint and withdrawal censor at the last usable image"
-
-
-def onset_intervals(
-    cohort: Cohort,
-    *,
-    site: str,
-    arms: Sequence[str] | None = None,
-    threshold: float | None = None,
-    background: float | Mapping[str, float] | None = None,
-    background_multiple: float | None = None,
-    consecutive: int = 1,
-    exclude_flags: Collection[str] | None = None,
-    death_is_event: bool = False,
-) -> OnsetIntervalTable:
-    """Interval (left, right] holding each animal's onset at ``site`` (see
-    :class:`OnsetInterval`).
-
-    Positivity (threshold, ``consecutive`` images) is decided by
-    :func:`cohorts.site_onsets`; with k consecutive images the image before the onset image
-    is always negative, so ``left`` is the previous usable image (images before day 0, the
-    injection, count as day 0). An animal positive at an image on day <= 0 (onset not after
-    injection), or dead by day 0, is excluded, with the reason.
-    """
-    onsets = site_onsets(
-        cohort,
-        site=site,
-        arms=arms,
-        threshold=threshold,
-        background=background,
-        background_multiple=background_multiple,
-        consecutive=consecutive,
-        exclude_flags=exclude_flags,
-        death_is_event=death_is_event,
-    )
-    arms = tuple(arms) if arms is not None else cohort.arms
-    prep = prepare(
-        cohort, arms=arms, site=site, scale="linear", floor=None, exclude_flags=exclude_flags
-    )
-    days = {
-        str(a): np.sort(sub["day"].to_numpy(dtype=np.float64))
-        for a, sub in prep.frame.groupby("animal", sort=True)
-    }
-    out: list[OnsetInterval] = []
-    excl = list(onsets.exclusions)
-    for a in onsets.animals:
-        d = days[a.animal]
-        if a.onset_day is not None:
-            before = d[(d < a.onset_day) & (d > 0)]  # onset follows injection (day 0)
-            if before.size:
-                left, kind = float(before[-1]), "interval"
-            elif a.onset_day > 0:
-                left, kind = 0.0, "left"
-            else:
-                excl.append(
-                    Exclusion(
-                        a.animal,
-                        a.arm,
-                        site,
-                        None,
-                        f"positive at its first image on day {a.onset_day:g} (not after "
-                        "injection): onset cannot be placed in time; check the threshold",
-                    )
-                )
-                continue
-            out.append(
-                OnsetInterval(
-                    a.animal, a.arm, a.threshold, left, a.onset_day, kind, "onset", a.n_images, True
-                )
-            )
-        elif a.event:  # death / humane endpoint counted as the event
-            if a.time <= 0:
-                excl.append(Exclusion(a.animal, a.arm, site, None, f"{a.reason} on day {a.time:g}"))
-                continue
-            last = max(float(d[-1]), 0.0)
-            kind = "exact" if a.time <= last else "interval"
-            out.append(
-                OnsetInterval(
-                    a.animal, a.arm, a.threshold, last, a.time, kind, a.reason, a.n_images, True
-                )
-            )
-        else:
-            out.append(
-                OnsetInterval(
-                    a.animal,
-                    a.arm,
-                    a.threshold,
-                    max(float(d[-1]), 0.0),
-                    None,
-                    "right",
-                    a.reason,
-                    a.n_images,
-                    False,
-                )
-            )
-    return OnsetIntervalTable(
-        site,
-        onsets.rule,
-        consecutive,
-        death_is_event,
-        _interval_censoring_rule(death_is_event),
-        tuple(out),
-        tuple(excl),
-        onsets.adjustments,
-    )
-
-
-# ------------------------------------------------------------------------------- Turnbull
-
-
-@dataclass(frozen=True, slots=True)
-class TurnbullInterval(_AsDict):
-    """One Turnbull (innermost) interval and the probability mass the NPMLE puts in it.
-
-    The interval is (``left``, ``right``] (``[left, right]`` when ``closed_left``, an exact
-    event); ``right`` None is infinity (mass beyond the last image: never positive).
-    ``survival``: S(t) for t from ``right`` up to the next interval's ``left``. Inside an
-    interval the NPMLE is not unique (only the mass in it is): plots show a box there.
-    """
-
-    left: float
-    right: float | None
-    closed_left: bool
-    mass: float
-    survival: float
-
-
-@dataclass(frozen=True, slots=True)
-class TurnbullCurve(_AsDict):
-    """Turnbull's NPMLE of S(t) for one arm from interval-censored times.
-
-    Self-consistency (EM) iterations (Turnbull 1976, J R Stat Soc B 38:290)
-    p_j <- (1/n) sum_i a_ij p_j / sum_k a_ik p_k, where a_ij = 1 if Turnbull interval j lies
-    in animal i's interval, until max |change| < 1e-12. ``log_likelihood``
-    sum_i log sum_j a_ij p_j. ``kkt_max``: max_j (1/n) sum_i a_ij / sum_k a_ik p_k, which is
-    1 at the NPMLE (Gentleman & Geyer 1994) — a check that the maximum was reached.
-    As R ``survfit(Surv(left, right, type = "interval2") ~ 1)``, which reports S at the
-    midpoint of each interval and stops its EM earlier (differences up to ~1e-4).
-    No confidence band is given (no standard one exists for the NPMLE).
-    """
-
-    arm: str
-    n: int
-    n_events: int
-    intervals: tuple[TurnbullInterval, ...]
-    log_likelihood: float
-    iterations: int
-    converged: bool
-    kkt_max: float
-    median_interval: tuple[float, float | None] | None = None
-
-    def survival_at(self, time: float) -> float | None:
-        """S(time), None where ``time`` lies inside a Turnbull interval (not unique)."""
-        s = 1.0
-        for iv in self.intervals:
-            right = math.inf if iv.right is None else iv.right
-            inside = (iv.left <= time if iv.closed_left else iv.left < time) and time < right
-            if inside and iv.mass > 0:
-                return None
-            if time >= right:
-                s = iv.survival
-        return s
-
-
-def turnbull(
-    left: Sequence[float] | np.ndarray,
-    right: Sequence[float | None] | np.ndarray,
-    *,
-    arm: str = "",
-) -> TurnbullCurve:
-    """Turnbull NPMLE of the survival function (see :class:`TurnbullCurve`).
-
-    Parameters
-    ----------
-    left, right : array of float, days
-        Each event time lies in (left, right]; ``right`` inf / None / NaN: right-censored at
-        ``left``; ``left == right``: an exact time.
-    arm : str
-        Label carried into the result.
-    """
-    lo = np.asarray(left, dtype=np.float64)
-    hi = np.array([math.inf if r is None else float(r) for r in right], dtype=np.float64)
-    hi = np.where(np.isnan(hi), math.inf, hi)
-    if lo.shape != hi.shape or lo.ndim != 1 or lo.size == 0:
-        raise InvalidInputError("left and right must be equal-length, non-empty 1-d sequences")
-    if not np.isfinite(lo).all() or (hi < lo).any():
-        raise InvalidInputError("every interval needs a finite left <= right")
-    n = lo.size
-    exact = lo == hi
-    # Endpoint order at one value: closed lefts (exact times), then rights (inclusive), then
-    # open lefts: so (a, v] and (v, b] are disjoint while [v, v] lies in (a, v].
-    lkind = np.where(exact, 0, 2)
-    ends = sorted(
-        {(float(v), int(k), "L") for v, k in zip(lo, lkind, strict=True)}
-        | {(float(v), 1, "R") for v in hi}
-    )
-    rank = {(v, k): i for i, (v, k, _) in enumerate(ends)}
-    pairs = [
-        (ends[i], ends[i + 1])
-        for i in range(len(ends) - 1)
-        if ends[i][2] == "L" and ends[i + 1][2] == "R"
-    ]
-    lr = np.array([rank[(float(v), int(k))] for v, k in zip(lo, lkind, strict=True)])
-    rr = np.array([rank[(float(v), 1)] for v in hi])
-    jl = np.array([rank[a[:2]] for a, _ in pairs])
-    jr = np.array([rank[b[:2]] for _, b in pairs])
-    a = ((lr[:, None] <= jl[None, :]) & (jr[None, :] <= rr[:, None])).astype(np.float64)
-    p = np.full(len(pairs), 1.0 / len(pairs))
-    converged = False
-    it = 0
-    while not converged and it < _TURNBULL_MAX_ITER:
-        it += 1
-        new = (a * p).T @ (1.0 / (a @ p)) / n
-        converged = float(np.max(np.abs(new - p))) < _TURNBULL_TOL
-        p = new
-    surv = np.clip(1.0 - np.cumsum(p), 0.0, 1.0)
-    surv[-1] = 0.0 if math.isinf(pairs[-1][1][0]) else surv[-1]
-    intervals = tuple(
-        TurnbullInterval(
-            float(lv[0]),
-            None if math.isinf(rv[0]) else float(rv[0]),
-            lv[1] == 0,
-            float(pj),
-            float(sj),
-        )
-        for (lv, rv), pj, sj in zip(pairs, p, surv, strict=True)
-    )
-    kkt = float(np.max(a.T @ (1.0 / (a @ p)) / n))
-    median = None
-    for iv in intervals:
-        if iv.survival <= 0.5:
-            median = (iv.left, iv.right)
-            break
-    return TurnbullCurve(
-        arm,
-        n,
-        int(np.isfinite(hi).sum()),
-        intervals,
-        float(np.sum(np.log(a @ p))),
-        it,
-        converged,
-        kkt,
-        median,
-    )
 
 
 # ------------------------------------------------------------------------------------ AFT

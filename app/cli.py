@@ -21,6 +21,7 @@ def _serve(args: argparse.Namespace) -> int:
 
         upgrade_to_head(settings.resolved_database_url)
     _warn_if_owner(settings.resolved_database_url)
+    _warn_if_connections_exceed(settings, args.workers)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -64,6 +65,35 @@ def _warn_if_owner(url: str) -> None:
         engine.dispose()
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def _warn_if_connections_exceed(settings: Settings, workers: int) -> None:
+    """Each API process pools up to max_concurrent_requests + 8 connections (app.main): say
+    so when ``workers`` of them could exceed PostgreSQL's max_connections."""
+    if not settings.resolved_database_url.startswith("postgresql"):
+        return
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from app.db import make_engine
+
+    engine = make_engine(settings.resolved_database_url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            limit = int(connection.execute(text("SHOW max_connections")).scalar_one())
+    except SQLAlchemyError:
+        return  # the database is not up yet: the service reports that itself
+    finally:
+        engine.dispose()
+    wanted = workers * (settings.max_concurrent_requests + 8)
+    if wanted > limit:
+        print(
+            f"warning: {workers} API process(es) may open up to {wanted} database connections "
+            f"(each up to OSTEOLUX_MAX_CONCURRENT_REQUESTS={settings.max_concurrent_requests} "
+            f"+ 8), more than PostgreSQL's max_connections={limit} (which workers and other "
+            "clients share too): lower OSTEOLUX_MAX_CONCURRENT_REQUESTS or raise max_connections",
+            file=sys.stderr,
+        )
 
 
 def _prepare_storage(settings: Settings) -> None:

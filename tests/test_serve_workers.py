@@ -97,3 +97,30 @@ def test_two_processes_share_idempotency_through_the_database(two_workers: LiveS
     assert listed["items"][0]["id"] == answers[0].json()["id"]
     health = httpx2.get(f"{server.base_url}/health/ready")
     assert health.status_code == 200, health.text
+
+
+@pytest.mark.parametrize(("workers", "warned"), [(2, False), (4, True)])
+def test_serve_warns_when_its_processes_could_exhaust_postgresql_connections(
+    workers: int, warned: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import text
+
+    from app.cli import _warn_if_connections_exceed
+    from app.config import Settings
+    from app.db import make_engine
+    from tests.app.conftest import postgres_url
+
+    engine = make_engine(postgres_url())
+    with engine.connect() as connection:
+        limit = int(connection.execute(text("SHOW max_connections")).scalar_one())
+    engine.dispose()
+    # per process: max_concurrent_requests + 8; chosen so 2 processes fit and 4 do not
+    per_process = limit // 3
+    settings = Settings(
+        data_dir=tmp_path, database_url=postgres_url(), max_concurrent_requests=per_process - 8
+    )
+    _warn_if_connections_exceed(settings, workers)
+    err = capsys.readouterr().err
+    assert ("max_connections" in err) is warned, err
+    if warned:
+        assert f"up to {workers * per_process} database connections" in err

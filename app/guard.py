@@ -15,6 +15,11 @@ A pure ASGI middleware in front of the application:
   ``queue_wait_s`` is answered 503 with ``Retry-After``; nothing of it was done.
   ``/health`` and ``/health/ready`` are never queued. A slot is held until the answer
   starts, not while its body is sent: by then the work is done and committed.
+
+The limits are **per process** (``osteolux serve --workers N`` admits N × each): they
+protect that process's threads and connection pool, which is all they are for. Nothing
+that must hold across processes (Idempotency-Keys, job keys, study locks) is kept here; it
+is in the database.
 """
 
 from __future__ import annotations

@@ -35,19 +35,7 @@ Errors: see :mod:`cohorts._errors` (all derive from :class:`CohortsError`).
 """
 
 from ._common import Effect, TestResult
-from ._compare import (
-    AnimalMetric,
-    AnimalMetricComparison,
-    AnimalMetricTable,
-    DayComparison,
-    DayComparisonTable,
-    SkippedDay,
-    compare_auc,
-    compare_by_day,
-    compare_growth_rates,
-    per_animal_auc,
-    per_animal_growth_rates,
-)
+from ._compare import DayComparison, DayComparisonTable, SkippedDay, compare_by_day
 from ._data import (
     DEFAULT_EXCLUDE_FLAGS,
     END_REASONS,
@@ -85,6 +73,23 @@ from ._mixed import (
     fit_growth_model,
 )
 from ._onset_interval import OnsetInterval, OnsetIntervalTable, onset_intervals
+from ._per_animal import (
+    AnimalMetric,
+    AnimalMetricComparison,
+    AnimalMetricTable,
+    compare_auc,
+    compare_growth_rates,
+    per_animal_auc,
+    per_animal_growth_rates,
+)
+from ._positivity import (
+    AnimalOnset,
+    IncidenceDay,
+    IncidenceTable,
+    OnsetTable,
+    incidence_by_day,
+    site_onsets,
+)
 from ._power import (
     GrowthParameters,
     PilotFit,
@@ -117,18 +122,7 @@ from ._sites import (
     skeletal_burden,
 )
 from ._summary import ArmDaySummary, SummaryTable, summarize
-from ._survival import (
-    AnimalOnset,
-    IncidenceDay,
-    IncidenceTable,
-    KMCurve,
-    KMPoint,
-    OnsetTable,
-    SurvivalResult,
-    incidence_by_day,
-    metastasis_free_survival,
-    site_onsets,
-)
+from ._survival import KMCurve, KMPoint, SurvivalResult, metastasis_free_survival
 from ._tgi import TCDay, TCTable, TGIResult, tc_ratio, tumor_growth_inhibition
 from ._tobit import (
     CENSORED_METHODS,

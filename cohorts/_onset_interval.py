@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._data import Adjustment, Cohort, Exclusion, _AsDict, prepare
-from ._survival import site_onsets
+from ._positivity import site_onsets
 
 __all__ = ["OnsetInterval", "OnsetIntervalTable", "onset_intervals"]
 

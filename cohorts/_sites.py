@@ -18,7 +18,7 @@ import numpy as np
 
 from ._data import Adjustment, Cohort, Exclusion, Observation, _AsDict, prepare
 from ._errors import InvalidInputError, NoDataError
-from ._survival import AnimalOnset, site_onsets
+from ._positivity import AnimalOnset, site_onsets
 
 __all__ = [
     "BONE_SITES",

@@ -36,6 +36,12 @@ covariance of beta_hat):
   d phi_r = -l' Phi P_r Phi l, A = 2 H^-1 with H the Hessian of the (RE)ML deviance in
   phi (observed information; lmerTest differentiates numerically in (theta, sigma), the
   df being invariant to the parameterisation at an interior optimum).
+
+Why one module of ~580 lines: it is one algorithm — the profiled criterion, the optimiser
+with its restarts and the variance-parameter algebra (``_Parts``) that both the Newton
+polish and the KR / Satterthwaite tests use — sharing private state (``_Groups``,
+``_Parts``) that no other module should see; the formulas above are its table of contents.
+The growth-model API built on it is :mod:`cohorts._mixed`.
 """
 
 from __future__ import annotations

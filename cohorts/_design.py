@@ -26,7 +26,7 @@ improve covariate balance in experiments"):
 Everything comes from ``numpy.random.default_rng(seed)``; animals are handled in sorted
 identifier order, so the same inputs and seed give the same allocation on any machine.
 
-Why one module of ~430 lines: it is the one algorithm above (steps 1-4), the balance table
+Why one long module: it is the one algorithm above (steps 1-4), the balance table
 and tests reported with its allocation, and the result types; each part is only used here.
 """
 

@@ -37,7 +37,7 @@ covariance of beta_hat):
   phi (observed information; lmerTest differentiates numerically in (theta, sigma), the
   df being invariant to the parameterisation at an interior optimum).
 
-Why one module of ~580 lines: it is one algorithm — the profiled criterion, the optimiser
+Why one long module: it is one algorithm — the profiled criterion, the optimiser
 with its restarts and the variance-parameter algebra (``_Parts``) that both the Newton
 polish and the KR / Satterthwaite tests use — sharing private state (``_Groups``,
 ``_Parts``) that no other module should see; the formulas above are its table of contents.

@@ -1,7 +1,7 @@
 """Linear mixed-effects growth model: REML fit, singular-fit handling, KR / Satterthwaite
 small-sample inference (the numerics are in :mod:`cohorts._lmm`).
 
-Why one module of ~470 lines: :func:`fit_growth_model` is one documented procedure (prepare
+Why one long module: :func:`fit_growth_model` is one documented procedure (prepare
 the data, fit, reduce a singular fit by the rule in :class:`GrowthModelResult`, test the
 contrasts, report each arm's growth rate), and the result types here are what it returns;
 a quarter of the lines are docstrings that document every field and step.

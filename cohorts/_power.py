@@ -31,7 +31,7 @@ The simulation is vectorised (all studies of a design at once, in chunks of
 :data:`CHUNK` studies); the work is about n_sim x 2 n x images per design. A progress
 callback ``progress(done_designs, total_designs)`` lets a background job report progress.
 
-Why one module of ~500 lines: the pilot fit, the analytic power and the simulation are three
+Why one long module: the pilot fit, the analytic power and the simulation are three
 views of the one data model above — they share its parameters (:class:`GrowthParameters`),
 the design (:class:`StudyDesign`) and the slope test, and the analytic power is the check on
 the simulation; a fifth of the module is the documentation of that model.

@@ -1,6 +1,6 @@
 """Request and response bodies for randomisation and power by simulation.
 
-Why one module of ~400 lines: the design feature's schemas, randomisation first, then power;
+Why one long module: the design feature's schemas, randomisation first, then power;
 a fifth of the lines are field descriptions and examples for the OpenAPI documentation.
 """
 

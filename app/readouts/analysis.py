@@ -1,7 +1,7 @@
 """Readouts compared between arms and correlated with each animal's final BLI flux per site;
 their tables as CSV and the correlation as a scatter plot.
 
-Why one module of ~410 lines: the comparison and the correlation are the two analyses of one
+Why one long module: the comparison and the correlation are the two analyses of one
 readout's values; they share the study's arms, the values query and the ``cohorts`` error
 wrapper at the top, and the correlation section (below its marker) reads on its own.
 """

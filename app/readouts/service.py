@@ -1,7 +1,7 @@
 """Readout definitions and per-animal values: lab-scoped, editors write, every change audited
 (a correction or removal of a value needs a reason and keeps the old value in the trail).
 
-Why one module of ~415 lines: a readout and its values are one aggregate — a value is
+Why one long module: a readout and its values are one aggregate — a value is
 checked against its readout's kind, and a readout's new kind against every stored value —
 so both halves (readouts, then values below the marker) use the same checks. Bulk import
 from CSV is :mod:`app.readouts.imports`; the analyses are :mod:`app.readouts.analysis`.

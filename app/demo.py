@@ -12,7 +12,7 @@ Without ``--url`` it works on the configured database (the same ``OSTEOLUX_*`` s
 the app in-process; with ``--url`` and ``--key`` it drives a running server over HTTP (a study
 name already taken in that lab gets " (2)", " (3)", …). ``--small``: 5 mice per arm, 4 sessions.
 
-Why one module of ~700 lines: it is a script to be read top to bottom as the story of a study
+Why one long module: it is a script to be read top to bottom as the story of a study
 — the seeded plan (arms, mice, lesions, deaths; pure data), the synthetic clicks drawn from it,
 then the same plan driven through the API and summarised. Each part is only meaningful beside
 the others, nothing else imports them, and splitting would scatter one walkthrough over files.

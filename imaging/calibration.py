@@ -510,6 +510,8 @@ def calibrate_counts(
                     "min_excess_counts": cosmic.min_excess_counts,
                     "min_ratio": cosmic.min_ratio,
                     "replaced_pixels": replaced,
+                    # the exposure check's peak (imaging.check_exposure), for one pass fewer
+                    "peak_counts": float(net.max()) if net.size else None,
                 },
             )
         )

@@ -239,6 +239,7 @@ def check_exposure(
     saturation_counts: float | None,
     near_fraction: float = 0.9,
     min_peak_counts: float = 600.0,
+    peak_counts: float | None = None,
 ) -> ExposureCheck:
     """Exposure QC of one raw luminescent image.
 
@@ -257,6 +258,10 @@ def check_exposure(
         ``underexposed`` when the peak above bias is below this: relative Poisson noise of the
         brightest pixel above ~4 % and quantification dominated by read noise and the dark
         frame (a heuristic default; Living Image's auto-exposure aims far higher).
+    peak_counts : float, optional
+        The peak above ``bias_counts`` after cosmic-ray removal with the default
+        :class:`CosmicRayRemoval`, when the caller has it (:func:`calibrate_counts` records it
+        in its ``cosmic_rays`` step for a level bias and no dark): saves a pass over the image.
 
     Notes
     -----
@@ -267,10 +272,12 @@ def check_exposure(
     raw = np.asarray(counts)
     if raw.ndim != 2 or raw.size == 0:
         raise ValueError(f"expected a non-empty 2-D image, got shape {raw.shape}")
-    cleaned = raw.astype(np.float32)  # one working copy (was three)
-    cleaned -= np.float32(bias_counts)
-    _remove_cosmics_inplace(cleaned, CosmicRayRemoval())
-    peak = float(cleaned.max())
+    if peak_counts is None:
+        cleaned = raw.astype(np.float32)  # one working copy (was three)
+        cleaned -= np.float32(bias_counts)
+        _remove_cosmics_inplace(cleaned, CosmicRayRemoval())
+        peak_counts = float(cleaned.max())
+    peak = peak_counts
     flags = set()
     saturated = 0
     if saturation_counts is not None:

@@ -178,7 +178,8 @@ class Calibrated:
 
     def exposure(self) -> imaging.ExposureCheck | None:
         if not self._exposure and self.click is not None:
-            self._exposure.append(click_exposure(self.click))  # a race computes it twice
+            # a race computes it twice, to the same value
+            self._exposure.append(click_exposure(self.click, self.raw))
         return self._exposure[0] if self._exposure else None
 
 
@@ -219,24 +220,23 @@ def calibrated_key(
 
 
 def remember_click(
-    file_sha256: str,
-    settings: Settings,
-    click: imaging.IvisClick,
-    image: imaging.CalibratedImage,
-    filename: str,
+    file_sha256: str, settings: Settings, calibrated: Calibrated, filename: str
 ) -> None:
-    """Keep what an upload computed for its raw file, so the first ROI edit need not read it
-    again (``image``: the click's primary image) — when it is exactly what
-    :func:`load_calibration` would compute: read under the name it uses (measurements record
-    the image's source), and without a corrected image (else the raw-count check is not
-    at hand)."""
-    if click.corrected is not None or filename != f"{click.click_number}.zip":
+    """Keep what an upload computed for its raw file (:func:`uploaded`), so the first ROI
+    edit need not read it again — when it is exactly what :func:`load_calibration` would
+    compute: read under the name it uses (measurements record the image's source), with its
+    raw-count calibration at hand."""
+    click = calibrated.click
+    if click is None or calibrated.raw is None or filename != f"{click.click_number}.zip":
         return
-    raw = image
-    _read_only(image)
-    CALIBRATED.put(
-        calibrated_key(file_sha256, CLICK_ROLE, None, settings), Calibrated(click, image, raw)
-    )
+    _read_only(calibrated.image)
+    CALIBRATED.put(calibrated_key(file_sha256, CLICK_ROLE, None, settings), calibrated)
+
+
+def uploaded(click: imaging.IvisClick, image: imaging.CalibratedImage) -> Calibrated:
+    """An uploaded click with its primary image (and that image as its raw-count calibration
+    when there is no Living Image corrected image)."""
+    return Calibrated(click, image, image if click.corrected is None else None)
 
 
 def load_calibrated(
@@ -355,9 +355,13 @@ def click_settings_metadata(click: imaging.IvisClick) -> dict[str, Any]:
     return {"emission_filter": s.emission_filter, "excitation_filter": s.excitation_filter}
 
 
-def click_exposure(click: imaging.IvisClick) -> imaging.ExposureCheck | None:
+def click_exposure(
+    click: imaging.IvisClick, raw: imaging.CalibratedImage | None = None
+) -> imaging.ExposureCheck | None:
     """:func:`imaging.check_exposure` of the click's raw counts against its bias level (the
-    bias frame's mean when no level is stated); ``None`` without either."""
+    bias frame's mean when no level is stated); ``None`` without either. ``raw``: the click's
+    raw-count calibration, whose recorded peak is the check's when it subtracted the same
+    level and no dark with the default cosmic filter (one pass over the image fewer)."""
     bias = click.settings.read_bias_level
     if bias is None and click.readbias is not None:
         frame = click.readbias
@@ -366,8 +370,26 @@ def click_exposure(click: imaging.IvisClick) -> imaging.ExposureCheck | None:
         return None
     saturation = click.camera.saturation_counts if click.camera is not None else None
     return imaging.check_exposure(
-        click.luminescent.data, bias_counts=bias, saturation_counts=saturation
+        click.luminescent.data,
+        bias_counts=bias,
+        saturation_counts=saturation,
+        peak_counts=_calibrated_peak(raw, bias),
     )
+
+
+def _calibrated_peak(raw: imaging.CalibratedImage | None, bias: float) -> float | None:
+    steps = {s.name: s.parameters for s in raw.steps} if raw is not None else {}
+    cosmic = steps.get("cosmic_rays", {})
+    default = imaging.CosmicRayRemoval()
+    same = (
+        steps.get("bias", {}).get("source") == "level"
+        and steps.get("bias", {}).get("counts") == bias
+        and steps.get("dark", {}).get("applied") is False
+        and cosmic.get("min_excess_counts") == default.min_excess_counts
+        and cosmic.get("min_ratio") == default.min_ratio
+    )
+    peak = cosmic.get("peak_counts") if same else None
+    return float(peak) if isinstance(peak, int | float) else None
 
 
 def backfill_from_click(acquisition: Acquisition, click: imaging.IvisClick) -> None:

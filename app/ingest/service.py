@@ -15,6 +15,7 @@ import imaging
 from app import audit, idempotency
 from app.acquisitions import repository
 from app.acquisitions.images import (
+    Calibrated,
     acquisition_qc,
     jsonable,
     primary_source,
@@ -22,6 +23,7 @@ from app.acquisitions.images import (
     read_tiff,
     remember_click,
     tiff_image,
+    uploaded,
 )
 from app.acquisitions.images import measurement_row as new_measurement
 from app.acquisitions.repository import CLICK_ROLE, TIFF_ROLE
@@ -224,6 +226,7 @@ def _keep_click(
     field = field_animals(session, study, prepared.identifiers, imaging_session, filename)
     chosen_view = clicks.choose_view(view, click)
     placed = place_rois(prepared, field, chosen_view, study_template(study))
+    calibrated = uploaded(click, prepared.image)
     stored = store_acquisition(
         session,
         principal,
@@ -238,8 +241,9 @@ def _keep_click(
         filename=filename,
         role=CLICK_ROLE,
         media_type="application/zip",
+        calibrated=calibrated,
     )
-    remember_click(staged.sha256, settings, click, prepared.image, filename)  # for ROI edits
+    remember_click(staged.sha256, settings, calibrated, filename)  # for the ROI edits
     return stored
 
 
@@ -494,9 +498,11 @@ def store_acquisition(
     role: str,
     media_type: str,
     click: imaging.IvisClick | None = None,
+    calibrated: Calibrated | None = None,
 ) -> AcquisitionRead:
     """Save an acquisition with its raw file (moved into the store), the animals in its
-    field, its ROIs and their measurements (with the acquisition's QC), and audit it."""
+    field, its ROIs and their measurements (with the acquisition's QC), and audit it
+    (``calibrated``: the click as uploaded, whose exposure check the QC takes)."""
     keep_blob(session, store, staged, media_type=media_type)
     session.add(acquisition)
     session.flush()
@@ -512,7 +518,7 @@ def store_acquisition(
         session.add(
             AcquisitionAnimal(acquisition_id=acquisition.id, animal_id=animal.id, position=position)
         )
-    qc = acquisition_qc(session, settings, acquisition, click)
+    qc = acquisition_qc(session, settings, acquisition, click, calibrated=calibrated)
     source = primary_source(click)
     for roi_spec, result in zip(placed, results, strict=True):
         geometry = to_json(roi_spec.geometry)

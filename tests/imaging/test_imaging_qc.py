@@ -168,6 +168,25 @@ def test_reference_click_is_well_exposed(ivis_reference_folder: Path) -> None:
     assert check.peak_counts == pytest.approx(10709 - 496.628, rel=1e-6)
 
 
+@pytest.mark.parametrize(("peak", "cosmic"), [(20000.0, None), (300.0, 30000.0), (55000.0, 9e3)])
+def test_calibration_records_the_exposure_checks_peak(peak: float, cosmic: float | None) -> None:
+    """calibrate_counts' recorded peak (level bias, no dark, default cosmic filter) is the
+    peak check_exposure finds on its own, so the app can skip that pass."""
+    from imaging import calibrate_counts
+
+    image = _exposure_image(peak, cosmic=cosmic)
+    calibrated = calibrate_counts(image, exposure_s=1.0, binning=1, c_ccd=1.0, bias_counts=500.0)
+    steps = {s.name: s.parameters for s in calibrated.steps}
+    alone = check_exposure(image, bias_counts=500.0, saturation_counts=61000.0)
+    given = check_exposure(
+        image,
+        bias_counts=500.0,
+        saturation_counts=61000.0,
+        peak_counts=steps["cosmic_rays"]["peak_counts"],  # type: ignore[arg-type]
+    )
+    assert given == alone
+
+
 def test_kinetic_peak() -> None:
     minutes = [5, 10, 15, 20, 25]
     peak = kinetic_peak([1e6, 3e6, 4e6, 3.5e6, 2e6], minutes=minutes)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import hashlib
 import io
 import multiprocessing
@@ -71,7 +70,7 @@ from bench_comparisons import SITES, THRESHOLD, build_study  # noqa: E402
 
 from app.db import make_engine  # noqa: E402
 from imaging import default_hotel, write_synthetic_click  # noqa: E402
-from tests.live_server import free_port, osteolux_env, run_cli  # noqa: E402
+from tests.live_server import live_server, osteolux_env, run_cli  # noqa: E402
 
 MIX = {
     "upload": 0.15,
@@ -439,43 +438,6 @@ def report_level(label: str, tally: Tally, health: list[float], elapsed: float) 
 
 
 @contextmanager
-def serve(data_dir: Path, args: tuple[str, ...], env: dict[str, str]) -> Iterator[str]:
-    """`osteolux serve` on a free loopback port, its output in ``<data_dir>/serve.log`` (not
-    a pipe nobody reads: once a pipe's 64 kB are full, every process logging to it stops).
-    Yields the base URL once /health answers."""
-    port = free_port()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / "serve.log").open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
-            cwd=ROOT,
-            env=osteolux_env(data_dir, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"osteolux serve exited: see {data_dir / 'serve.log'}")
-            with contextlib.suppress(httpx2.TransportError):
-                if httpx2.get(f"{base_url}/health", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError("osteolux serve did not answer /health within 120 s")
-            time.sleep(0.2)
-        yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
 def job_workers(data_dir: Path, env: dict[str, str], count: int) -> Iterator[int]:
     """``osteolux worker`` processes for the jobs (requantification) on PostgreSQL, when
     this version has the command; how many run."""
@@ -549,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         clicks = Clicks(Path(tmp) / "clicks")
         serve_args = ("--workers", str(args.api_workers), "--no-migrate")
         with (
-            serve(data_dir, serve_args, env) as base_url,
+            live_server(data_dir, extra_args=serve_args, wait_s=120, **env) as base_url,
             job_workers(data_dir, env, args.job_workers) as job_processes,
         ):
             started = time.perf_counter()

@@ -51,10 +51,16 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench_load import EAR_TAGS, Clicks, serve  # noqa: E402
+from bench_load import EAR_TAGS, Clicks  # noqa: E402
 
 from app.db import make_engine  # noqa: E402
-from tests.live_server import free_port, osteolux_env, run_cli  # noqa: E402
+from tests.live_server import (  # noqa: E402
+    free_port,
+    live_server,
+    osteolux_env,
+    run_cli,
+    serving_processes,
+)
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 HANG_S = 30.0
@@ -243,23 +249,6 @@ class Drill:
     failures = 0
 
 
-def serving_processes(port: int) -> list[int]:
-    """The worker processes of the `osteolux serve` listening on ``port``."""
-    parent, by_parent = None, {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        if b"serve" in cmdline and str(port).encode() in cmdline:
-            parent = int(entry)
-        ppid = int(next(x for x in status.splitlines() if x.startswith("PPid:")).split()[1])
-        if b"resource_tracker" not in b" ".join(cmdline):
-            by_parent.setdefault(ppid, []).append(int(entry))
-    return sorted(by_parent.get(parent, [])) if parent else []
-
-
 def get_json(client: httpx2.Client, url: str) -> dict[str, object]:
     """The JSON answer, or {} when there is none yet (busy, unreachable)."""
     try:
@@ -328,7 +317,11 @@ def main() -> int:
         headers = {"X-API-Key": created.stdout.strip().splitlines()[-1]}
         clicks = Clicks(where / "clicks")
         serve_args = ("--workers", "2", "--no-migrate")
-        base_url = stack.enter_context(serve(data_dir, serve_args, env))
+        base_url = stack.enter_context(
+            live_server(
+                data_dir, extra_args=serve_args, log=data_dir / "serve.log", wait_s=120, **env
+            )
+        )
         port = int(base_url.rsplit(":", 1)[1])
         worker = start_worker(data_dir, env)
         stack.callback(lambda: (worker.kill(), worker.wait()))
@@ -393,11 +386,11 @@ def main() -> int:
             worker_survived("the postmaster's kill -9")
 
             def kill_api() -> None:
-                before = serving_processes(port)
+                _, before = serving_processes(port)
                 os.kill(before[0], signal.SIGKILL)
                 deadline = time.monotonic() + 60
                 while time.monotonic() < deadline:
-                    now = serving_processes(port)
+                    _, now = serving_processes(port)
                     if len(now) == len(before) and before[0] not in now:
                         print(f"  API process {before[0]} killed; replaced by the supervisor")
                         return

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -56,30 +57,41 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(data_dir: Path, *, extra_args: tuple[str, ...] = (), **env: str) -> Iterator[str]:
-    """`osteolux serve` on a free loopback port; yields its base URL."""
+def live_server(
+    data_dir: Path,
+    *,
+    extra_args: tuple[str, ...] = (),
+    log: Path | None = None,
+    wait_s: float = 60.0,
+    **env: str,
+) -> Iterator[str]:
+    """`osteolux serve` on a free loopback port; yields its base URL. Its output goes to
+    ``log`` (kept) or a temporary file — never a pipe: nobody reads it while the server runs,
+    and once a pipe's 64 kB are full every process writing a log line to it stops."""
     port = free_port()
+    output = log.open("a+") if log is not None else tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in finally)
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra_args],
         cwd=ROOT,
         env=osteolux_env(data_dir, **env),
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + wait_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"osteolux serve exited: {process.stdout.read()}")  # type: ignore[union-attr]
+                output.seek(0)
+                raise RuntimeError(f"osteolux serve exited: {output.read()}")
             try:
                 if httpx2.get(f"{base_url}/health", timeout=1).status_code == 200:
                     break
             except httpx2.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("osteolux serve did not answer /health within 60 s")
+                raise RuntimeError(f"osteolux serve did not answer /health within {wait_s:g} s")
             time.sleep(0.2)
         yield base_url
     finally:
@@ -89,8 +101,27 @@ def live_server(data_dir: Path, *, extra_args: tuple[str, ...] = (), **env: str)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if process.stdout:
-            process.stdout.close()
+        output.close()
+
+
+def serving_processes(port: int) -> tuple[int, list[int]]:
+    """The `osteolux serve` process listening on ``port`` and its worker processes (without
+    multiprocessing's resource tracker)."""
+    parent = None
+    by_parent: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{entry}/status").read_text()
+        except OSError:
+            continue
+        if b"serve" in cmdline and str(port).encode() in cmdline:
+            parent = int(entry)
+        ppid = int(next(x for x in status.splitlines() if x.startswith("PPid:")).split()[1])
+        if b"resource_tracker" not in b" ".join(cmdline):
+            by_parent.setdefault(ppid, []).append(int(entry))
+    assert parent is not None, f"no `osteolux serve --port {port}` process"
+    return parent, sorted(by_parent.get(parent, []))
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.live_server import LiveServer, live_server_on
+from tests.live_server import LiveServer, live_server_on, serving_processes
 
 
 @pytest.fixture
@@ -24,27 +24,6 @@ def two_workers(tmp_path: Path) -> Iterator[LiveServer]:
     args = ("--workers", "2", "--no-migrate")
     with live_server_on(backend, tmp_path, extra_args=args) as server:
         yield server
-
-
-def _serving_processes(port: int) -> tuple[int, list[int]]:
-    """The `osteolux serve` process listening on ``port`` and its worker processes."""
-    parent = None
-    by_parent: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        if b"serve" in cmdline and str(port).encode() in cmdline:
-            parent = int(entry)
-        ppid = int(next(x for x in status.splitlines() if x.startswith("PPid:")).split()[1])
-        if b"resource_tracker" not in b" ".join(cmdline):  # multiprocessing's helper
-            by_parent.setdefault(ppid, []).append(int(entry))
-    assert parent is not None, f"no `osteolux serve --port {port}` process"
-    return parent, sorted(by_parent.get(parent, []))
 
 
 def _has_database_open(pid: int, database_url: str) -> bool:
@@ -70,7 +49,7 @@ def _has_database_open(pid: int, database_url: str) -> bool:
 def test_two_processes_share_idempotency_through_the_database(two_workers: LiveServer) -> None:
     server = two_workers
     port = int(server.base_url.rsplit(":", 1)[1])
-    parent, workers = _serving_processes(port)
+    parent, workers = serving_processes(port)
     assert len(workers) == 2, (parent, workers)
     study_id, _ = server.study_with_control()
     url = f"{server.base_url}/studies/{study_id}/sessions"

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
     jobs_retry_wait_s: float = Field(
         default=2.0, ge=0, le=600, description="First wait before a retry (doubles each time)."
     )
+    jobs_step_pause_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="Pause between a job's steps (e.g. clicks), leaving the database to "
+        "requests (on SQLite each step holds the one write lock while it runs).",
+    )
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:

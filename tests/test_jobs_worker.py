@@ -32,6 +32,8 @@ FAST_JOBS = {
     "OSTEOLUX_JOBS_HEARTBEAT_S": "0.2",
     "OSTEOLUX_JOBS_STALLED_S": "1.5",
     "OSTEOLUX_JOBS_RETRY_WAIT_S": "0",
+    # a click every >= 0.4 s: the job is surely caught between its first and last click
+    "OSTEOLUX_JOBS_STEP_PAUSE_S": "0.4",
 }
 CLICKS = 3
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,6 +119,8 @@ class JobContext:
                 self.result, self.done = dict(job.result or {}), job.progress_done
             return
         self.result, self.done = result, number + 1
+        if self.settings.jobs_step_pause_s:
+            time.sleep(self.settings.jobs_step_pause_s)
 
 
 class _StepTaken(Exception):

@@ -32,7 +32,7 @@ lint: $(VENV)/.test
 
 test: $(VENV)/.test chromium lint workspace
 	cd web && npm test
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --maxprocesses=4 --dist loadfile
 
 # The lab workspace (web/): npm ci from the lock file, then a production build into web/dist,
 # which the app serves at /. Rebuilt only when a source file changed.

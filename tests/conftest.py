@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
@@ -30,6 +33,36 @@ def ivis_reference_folder(reference_data: Path) -> Path:
 def longitudinal_data(reference_data: Path) -> Path:
     """Published tumour-growth studies (tumr, CRUK course, SynergyLMM, Xeva, TumGrowth)."""
     return reference_data / "longitudinal"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test`` runs ``-n 2``) each worker but the first gets a
+    PostgreSQL database of its own, ``<database>_<worker>``, created here: the tests drop and
+    rebuild the ``public`` schema, so two workers must never share one. The subprocesses the
+    tests start (``osteolux serve``, workers) inherit the worker's URL from the environment."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("OSTEOLUX_TEST_POSTGRES_URL")
+    if not worker or worker == "gw0" or not url:
+        return
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        raise pytest.UsageError(
+            f"pytest-xdist worker {worker} needs a PostgreSQL database of its own ({name}) and "
+            f"could not create it: {exc}. Give the test user CREATEDB (.ci/run does), or run "
+            "the suite in one process (pytest -n 0)."
+        ) from exc
+    finally:
+        engine.dispose()
+    os.environ["OSTEOLUX_TEST_POSTGRES_URL"] = base.set(database=name).render_as_string(
+        hide_password=False
+    )
 
 
 _BACKEND_RESULTS: dict[str, dict[str, int]] = {}

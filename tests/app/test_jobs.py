@@ -16,6 +16,7 @@ from numpy.testing import assert_allclose
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.acquisitions.images import CALIBRATED
 from app.deps import get_read_session_factory
 from app.errors import ServiceUnavailable
 from app.jobs import repository
@@ -138,6 +139,7 @@ def test_a_missing_raw_file_fails_the_job_with_a_problem_naming_the_click(
     )
     app: Any = client.app
     app.state.blob_store.path_for(sha256).unlink()
+    CALIBRATED.clear()  # as in a worker process, which has not read the click before
     job = finished(client, _requantify(client, imaging_session))
     assert job["state"] == "failed"
     error = job["error"]
@@ -170,6 +172,7 @@ def test_a_transient_store_error_is_retried_then_succeeds(
         return real_open(sha256)
 
     monkeypatch.setattr(store, "open", flaky_open)
+    CALIBRATED.clear()  # as in a worker process, which has not read the click before
     monkeypatch.setattr(app.state.settings, "jobs_retry_wait_s", 0.0)
     job = finished(client, _requantify(client, imaging_session))
     assert (job["state"], job["attempts"]) == ("queued", 1)
@@ -192,6 +195,7 @@ def test_transient_errors_end_the_job_after_the_last_attempt(
         raise ServiceUnavailable("object store unreachable")
 
     monkeypatch.setattr(app.state.blob_store, "open", unavailable)
+    CALIBRATED.clear()
     monkeypatch.setattr(app.state.settings, "jobs_retry_wait_s", 0.0)
     monkeypatch.setattr(app.state.settings, "jobs_max_attempts", 2)
     job_id = _requantify(client, imaging_session).json()["id"]

@@ -438,16 +438,17 @@ def report_level(label: str, tally: Tally, health: list[float], elapsed: float) 
 
 
 @contextmanager
-def job_workers(data_dir: Path, env: dict[str, str], count: int) -> Iterator[int]:
-    """``osteolux worker`` processes for the jobs (requantification) on PostgreSQL, when
-    this version has the command; how many run."""
+def job_workers(data_dir: Path, env: dict[str, str], count: int, *, nice: int = 0) -> Iterator[int]:
+    """``osteolux worker`` processes for the jobs (requantification, comparisons) on
+    PostgreSQL, when this version has the command, at CPU priority ``nice`` (higher: the API
+    processes get the CPU first); how many run."""
     probe = run_cli(data_dir, "worker", "--help", env=env)
     if probe.returncode != 0 or count == 0:
         yield 0
         return
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
+            ["nice", "-n", str(nice), sys.executable, "-m", "app.cli", "worker"],
             cwd=ROOT,
             env=osteolux_env(data_dir, **env),
             stdout=subprocess.DEVNULL,
@@ -490,6 +491,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--held-seconds", type=float, default=15.0)
     parser.add_argument("--job-workers", type=int, default=1, help="osteolux worker processes")
     parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="run the job workers at this nice level (e.g. 10: API processes first)",
+    )
+    parser.add_argument(
         "--sync-comparisons",
         action="store_true",
         help="comparisons computed inside the request (default: as jobs, Prefer: respond-async)",
@@ -512,14 +519,14 @@ def main(argv: list[str] | None = None) -> int:
         serve_args = ("--workers", str(args.api_workers), "--no-migrate")
         with (
             live_server(data_dir, extra_args=serve_args, wait_s=120, **env) as base_url,
-            job_workers(data_dir, env, args.job_workers) as job_processes,
+            job_workers(data_dir, env, args.job_workers, nice=args.worker_nice) as job_processes,
         ):
             started = time.perf_counter()
             world = build_world(base_url, headers, clicks)
             world.sync_comparisons = args.sync_comparisons
             print(
                 f"osteolux serve --workers {args.api_workers} and {job_processes} osteolux "
-                f"worker(s) on PostgreSQL; set up in "
+                f"worker(s) (nice {args.worker_nice}) on PostgreSQL; set up in "
                 f"{time.perf_counter() - started:.1f} s; mix "
                 + ", ".join(f"{k} {v:.0%}" for k, v in MIX.items())
             )

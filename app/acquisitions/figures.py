@@ -79,8 +79,7 @@ def sequence_figure(
     if not chosen:
         raise NotFound(f"No {what} in study {study_id}.")
     rows = session.execute(
-        select(Acquisition, ImagingSession.acquired_on)
-        .join(ImagingSession, ImagingSession.id == Acquisition.session_id)
+        repository.join_session(select(Acquisition, ImagingSession.acquired_on))
         .where(
             ImagingSession.study_id == study.id,
             Acquisition.view == view,
@@ -92,7 +91,8 @@ def sequence_figure(
         )
         .order_by(ImagingSession.acquired_on, Acquisition.created_at)
     ).all()
-    with_image = [(a, on) for a, on in rows if repository.image_file(session, a.id) is not None]
+    files = repository.image_files(session, [a.id for a, _ in rows])  # one query, not one per row
+    with_image = [(a, on) for a, on in rows if a.id in files]
     if not with_image:
         raise NotFound(f"No {view.value} image of {what} in this study.")
     if len(with_image) > MAX_PANELS:

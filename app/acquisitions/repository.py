@@ -33,7 +33,7 @@ TIFF_ROLE = "tiff"
 IMAGE_ROLES = (CLICK_ROLE, TIFF_ROLE)
 IMPORT_ROLE = "measurement_import"
 
-_Query = TypeVar("_Query", bound=Select[Any])
+_Query = TypeVar("_Query", bound=Select)  # any columns: Select[Any] would mean one
 
 
 def join_session(query: _Query) -> _Query:

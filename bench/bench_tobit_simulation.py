@@ -80,7 +80,9 @@ def main(n_studies: int = 200, seed: int = 20261201) -> None:
     est: dict[str, list[tuple[float, float, float]]] = {}
     fracs = []
     t0 = time.perf_counter()
-    for _ in range(n_studies):
+    for i in range(n_studies):
+        if i and i % 25 == 0:
+            print(f"  {i} studies, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         out, frac = one_study(rng)
         fracs.append(frac)
         for k, v in out.items():

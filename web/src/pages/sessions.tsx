@@ -1,6 +1,7 @@
 import { useRef, useState } from "preact/hooks";
-import { all, api } from "../lib/api";
+import { all, api, request } from "../lib/api";
 import { formatSci } from "../lib/colour";
+import { type Job, followJob, jobLine } from "../lib/jobs";
 import { type UploadProgress, uploadWithRetry } from "../lib/upload";
 import { type FolderFile, clickFolders, zipClick } from "../lib/zip";
 import type { Acquisition, ImagingSession, Study } from "../types";
@@ -35,6 +36,7 @@ export function SessionsPage({ study }: { study: Study }) {
               <th>Acquired</th>
               <th>Operator</th>
               <th>Acquisitions</th>
+              <th>Measure again</th>
             </tr>
           </thead>
           <tbody>
@@ -50,12 +52,46 @@ export function SessionsPage({ study }: { study: Study }) {
                     </a>
                   ))}
                 </td>
+                <td>
+                  <Requantify studyId={study.id} sessionId={s.id} />
+                </td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
     </div>
+  );
+}
+
+/** Measure a session's images again from their raw files: a job (202), followed to its end
+ * with its progress (images done of all). */
+function Requantify({ studyId, sessionId }: { studyId: string; sessionId: string }) {
+  const [line, setLine] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  async function start() {
+    setBusy(true);
+    try {
+      const response = await request(`/studies/${studyId}/requantify?session_id=${sessionId}`, { method: "POST" });
+      const location = response.headers.get("Location") ?? `/jobs/${((await response.json()) as Job).id}`;
+      await followJob(location, (job) => setLine(jobLine(job)), (path) => api<Job>(path));
+    } catch (e) {
+      setLine(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <span>
+      <button type="button" disabled={busy} onClick={start} data-testid="requantify" title="Calibrate and quantify every current ROI of this session again from the raw files (the previous values stay as history)">
+        Measure again
+      </button>{" "}
+      {line && (
+        <span class="muted" data-testid="requantify-progress">
+          {line}
+        </span>
+      )}
+    </span>
   );
 }
 

@@ -242,6 +242,7 @@ def comparison_plot(
     title = f"{treated} vs {control} — {row.site.replace('_', ' ')}"
     if combination := row.parameters.get("image_combination"):
         title += f" (images of a day: {combination.replace('_', ' ')})"
+    title += plots.censoring_title(row.results.get("censoring"))
     if kind in ("survival", "incidence"):
         threshold = row.parameters.get("threshold")
         if not threshold:

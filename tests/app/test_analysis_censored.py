@@ -15,6 +15,7 @@ import cohorts
 from app.models import Comparison, Measurement
 from tests.app.factories import make_animal, make_control, make_study, make_treatment
 from tests.app.problems import assert_problem, row_counts
+from tests.app.test_plot_api import svg_text
 
 DAYS = (0, 3, 7, 10, 14)
 LIMIT = 10**5.0
@@ -114,6 +115,9 @@ def test_substitution_on_request_is_labelled_and_listed(client: TestClient, stud
     assert model["method"] == "reml"  # the ordinary model, on substituted values
     table = client.get(body["links"]["tables.mixed_model"]).text
     assert "below detection limit: half_min" in table
+    # the comparison's plots say it in their title
+    title = svg_text(client, f"/studies/{study['id']}/comparisons/{body['id']}/plots/growth")
+    assert "below detection limit: min/2 substitution" in title
 
 
 def test_without_limits_nothing_is_censored(client: TestClient, study: dict) -> None:

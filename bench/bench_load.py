@@ -480,6 +480,7 @@ def bench_schema(url: str) -> Iterator[str]:
     finally:
         with admin.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {schema}_procrastinate CASCADE"))
         admin.dispose()
 
 

@@ -154,6 +154,7 @@ def live_server_on(
         if schema:
             with admin.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+                conn.execute(text(f"DROP SCHEMA IF EXISTS {schema}_procrastinate CASCADE"))
             admin.dispose()
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from app.jobs.service import queue_schema
+
 APPEND_ONLY_TABLES = ("audit_event",)
 READ_ONLY_TABLES = ("alembic_version",)
 
@@ -66,6 +68,16 @@ def grant_runtime_role(connection: Connection, role: str) -> None:
         f"REVOKE INSERT, UPDATE, DELETE ON {schema}.{quote(t)} FROM {grantee}"
         for t in READ_ONLY_TABLES
     ]
+    # the job queue (procrastinate's schema, made by the jobs migration): the API queues
+    # jobs and `osteolux worker` runs them as this role
+    queue = queue_schema(connection.scalar(text("SELECT current_schema()")))
+    if connection.scalar(text("SELECT to_regnamespace(:s) IS NOT NULL"), {"s": queue}):
+        statements += [
+            f"GRANT USAGE ON SCHEMA {quote(queue)} TO {grantee}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {quote(queue)} "
+            f"TO {grantee}",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quote(queue)} TO {grantee}",
+        ]
     for statement in statements:
         connection.execute(text(statement))
 

@@ -78,6 +78,7 @@ def two_roles(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoRoles]:
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema}_procrastinate CASCADE"))
             conn.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
 
@@ -115,6 +116,9 @@ def test_the_api_works_as_the_runtime_role(
         viewer = client.post("/keys", json={"name": "PI", "role": "viewer"}).json()
         assert client.post(f"/keys/{viewer['id']}/revoke").status_code == 200
         assert client.get(f"/studies/{study.json()['id']}/audit").status_code == 200
+        # Jobs are queued (procrastinate's schema) as this role too.
+        queued = client.post(f"/studies/{study.json()['id']}/requantify")
+        assert queued.status_code == 202, queued.text
     with runtime_engine.connect() as conn:
         reasons = conn.scalars(
             select(AuditEvent.reason)

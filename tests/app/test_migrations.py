@@ -41,6 +41,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     yield f"{url}{separator}options=-csearch_path%3D{schema}"
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema}_procrastinate CASCADE"))
     admin.dispose()
 
 

@@ -28,9 +28,9 @@ from app.design.schemas import (
     PowerRowRead,
 )
 from app.design.service import new_seed, run_cohorts
-from app.errors import NotFound, ServiceUnavailable, Unprocessable
+from app.errors import NotFound, Unprocessable
 from app.jobs import service as jobs
-from app.jobs.runner import HANDLERS, JobContext
+from app.jobs.runner import JobContext
 from app.measurements.service import load_points
 from app.models import Arm, Job, Study
 from app.responses import csv_text
@@ -175,11 +175,6 @@ def submit_power_job(
 ) -> Job:
     """Queue a power job (checked first: the study, the grid, the pilot arm's existence)."""
     principal.require_write()
-    if POWER_JOB not in HANDLERS:
-        raise ServiceUnavailable(
-            "This server's job runner does not run power jobs yet; use POST …/power within "
-            f"its limit of {MAX_SIMULATED_VALUES:.0e} simulated values."
-        )
     get_study(session, principal, study_id)
     power_designs(data, limit=MAX_JOB_SIMULATED_VALUES)
     _one_source(data)

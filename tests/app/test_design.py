@@ -15,7 +15,6 @@ from numpy.testing import assert_allclose
 from scipy import stats
 from sqlalchemy.orm import Session
 
-from app.jobs import runner
 from app.models import Animal, AuditEvent
 from tests.app.factories import make_animal, make_control, make_study, make_treatment
 from tests.app.jobs import succeeded
@@ -323,13 +322,9 @@ def test_animals_unchanged_by_power(
     assert row_counts(db_session, Animal, AuditEvent) == before
 
 
-POWER_JOB = ("power", "app.design.power:run_power_job")
-
-
 def test_power_job_gives_the_table_of_one_request(
-    client: TestClient, pilot: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    client: TestClient, pilot: dict[str, Any]
 ) -> None:
-    monkeypatch.setitem(runner.HANDLERS, *POWER_JOB)  # until app/jobs registers the kind
     body = {
         "pilot": {"arm_id": pilot["control"]["id"]},
         "n_per_arm": [4, 8],
@@ -350,14 +345,9 @@ def test_power_job_gives_the_table_of_one_request(
     assert done["progress"] == {"done": 5, "total": 5}  # the fit, then 4 designs
 
 
-def test_power_job_refusals(
-    client: TestClient, pilot: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_power_job_refusals(client: TestClient, pilot: dict[str, Any]) -> None:
     body = {"parameters": PARAMETERS, "slope_ratio": 0.5, "n_sim": 100}
     jobs_url = f"/studies/{pilot['id']}/power/jobs"
-    monkeypatch.delitem(runner.HANDLERS, "power", raising=False)
-    assert_problem(client.post(jobs_url, json=body), 503, "does not run power jobs")
-    monkeypatch.setitem(runner.HANDLERS, *POWER_JOB)
     huge = body | {"n_sim": 100_000, "n_per_arm": list(range(50, 80)), "interval_days": [1, 2]}
     assert_problem(client.post(jobs_url, json=huge), 422, "1e+09")
     assert_problem(

@@ -34,10 +34,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import send_problem
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-_UPLOAD = re.compile(r"/acquisitions(/tiff|/[^/]+)?$|/measurements/import$")
-_ANALYSIS_POST = re.compile(r"/(comparisons|requantify)$")
+_UPLOAD = re.compile(r"/acquisitions(/tiff|/[^/]+)?$|/(measurements|readouts)/import$")
+# computed within the request (a requantification or a power job only queues: a request)
+_ANALYSIS_POST = re.compile(r"/(comparisons|power)$")
 _ANALYSIS_GET = re.compile(
-    r"/(plots/[^/]+|summary|export/[^/]+|overlay\.png|image/radiance|image/photograph\.png)$"
+    r"/(plots/[^/]+|summary|export/[^/]+|image/radiance|image/photograph\.png"
+    r"|overlay(\.png|\.svg)?|sequence(\.png|\.svg)?|kinetics"
+    r"|onset/[^/]+(/plot)?|sites/[^/]+(/plot)?|correlation)$"
 )
 _UNQUEUED = frozenset({"/health", "/health/ready"})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from app.models import Site
 from app.rois import geometry as roi_geometry
@@ -94,9 +94,3 @@ class RoiRetire(InputModel):
     )
 
     reason: LongText = Field(min_length=3, description="Why the ROI no longer counts.")
-
-
-class RequantifyResult(BaseModel):
-    acquisitions: int = Field(description="Acquisitions measured again from their raw files.")
-    measurements: int = Field(description="New measurements (the previous ones are history).")
-    changed: int = Field(description="Measurements whose total flux differs from before.")

@@ -221,7 +221,6 @@ def request(
     started = time.perf_counter()
     if kind == "upload":
         number, body = world.clicks.take()
-        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
         key = number
         answer = send(
             client,
@@ -229,11 +228,7 @@ def request(
             f"{study}/sessions/{session}/acquisitions/{number}",
             tally,
             content=body,
-            headers={
-                "Content-Digest": f"sha-256=:{digest}:",
-                "Content-Type": "application/zip",
-                "Idempotency-Key": f"bench-{number}",
-            },
+            headers=click_headers(body, f"bench-{number}"),
         )
     elif kind == "list_studies":
         answer = send(client, "GET", "/studies", tally)
@@ -361,39 +356,53 @@ def count_rows(database_url: str, study_id: str) -> tuple[int, set[str]]:
     return len(rows), {r[0] for r in rows}
 
 
+def click_headers(body: bytes, idempotency_key: str | None = None) -> dict[str, str]:
+    """The headers of an instrument's click upload: its SHA-256 and, if given, a key."""
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    headers = {"Content-Digest": f"sha-256=:{digest}:", "Content-Type": "application/zip"}
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key
+    return headers
+
+
+def imaging_study(client: httpx2.Client, days: tuple[int, ...] = (15, 16)) -> tuple[str, list[str]]:
+    """A study with animals 3466–3470 (the synthetic clicks' ear tags) and an imaging
+    session on each of ``days`` of July 2026: the study's id and the sessions' ids."""
+    study = client.post(
+        "/studies",
+        json={
+            "name": f"imaging core {uuid.uuid4().hex[:6]}",
+            "cell_line": "MDA-MB-231-luc",
+            "injection_model": "intracardiac",
+            "day0": "2026-07-01",
+        },
+    ).json()["id"]
+    arm = client.post(
+        f"/studies/{study}/arms",
+        json={"name": "Vehicle", "role": "control", "agent_class": "vehicle"},
+    ).json()["id"]
+    for tag in EAR_TAGS:
+        client.post(
+            f"/studies/{study}/animals", json={"identifier": tag, "arm_id": arm}
+        ).raise_for_status()
+    sessions = [
+        client.post(
+            f"/studies/{study}/sessions", json={"acquired_at": f"2026-07-{day}T10:15:00+02:00"}
+        ).json()["id"]
+        for day in days
+    ]
+    return study, sessions
+
+
 def build_world(base_url: str, headers: dict[str, str], clicks: Clicks) -> World:
     with httpx2.Client(base_url=base_url, headers=headers, timeout=300) as client:
         cohort_study, treatment = build_study(client, 12, np.random.default_rng(7))  # type: ignore[arg-type]
-        study = client.post(
-            "/studies",
-            json={
-                "name": "imaging core",
-                "cell_line": "MDA-MB-231-luc",
-                "injection_model": "intracardiac",
-                "day0": "2026-07-01",
-            },
-        ).json()
-        arm = client.post(
-            f"/studies/{study['id']}/arms",
-            json={"name": "Vehicle", "role": "control", "agent_class": "vehicle"},
-        ).json()
-        for tag in EAR_TAGS:
-            client.post(
-                f"/studies/{study['id']}/animals", json={"identifier": tag, "arm_id": arm["id"]}
-            ).raise_for_status()
-        sessions = [
-            client.post(
-                f"/studies/{study['id']}/sessions",
-                json={"acquired_at": f"2026-07-{day}T10:15:00+02:00"},
-            ).json()["id"]
-            for day in (15, 16)
-        ]
+        study, sessions = imaging_study(client)
         number, body = clicks.take()
-        digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
         first = client.put(
-            f"/studies/{study['id']}/sessions/{sessions[0]}/acquisitions/{number}",
+            f"/studies/{study}/sessions/{sessions[0]}/acquisitions/{number}",
             content=body,
-            headers={"Content-Digest": f"sha-256=:{digest}:", "Content-Type": "application/zip"},
+            headers=click_headers(body),
         )
         assert first.status_code == 201, first.text
     return World(
@@ -401,7 +410,7 @@ def build_world(base_url: str, headers: dict[str, str], clicks: Clicks) -> World
         headers,
         cohort_study,
         treatment,
-        study["id"],
+        study,
         sessions,
         first.json()["id"],
         clicks,

@@ -28,9 +28,7 @@ staging folder, and the acknowledged uploads are exactly the stored rows.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import os
 import pwd
 import shutil
@@ -51,7 +49,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from bench_load import EAR_TAGS, Clicks  # noqa: E402
+from bench_load import Clicks, click_headers, imaging_study  # noqa: E402
 
 from app.db import make_engine  # noqa: E402
 from tests.live_server import (  # noqa: E402
@@ -194,13 +192,8 @@ class Drill:
         with httpx2.Client(base_url=self.base_url, headers=self.headers) as client:
             while not self.stop.is_set():
                 number, body = clicks.take()
-                digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
                 url = f"/studies/{self.study}/sessions/{self.session}/acquisitions/{number}"
-                headers = {
-                    "Content-Digest": f"sha-256=:{digest}:",
-                    "Content-Type": "application/zip",
-                    "Idempotency-Key": f"drill-{number}",
-                }
+                headers = click_headers(body, f"drill-{number}")
                 deadline = time.monotonic() + 90
                 while time.monotonic() < deadline:
                     outcome = self._attempt(client, "PUT", url, content=body, headers=headers)
@@ -327,35 +320,14 @@ def main() -> int:
         stack.callback(lambda: (worker.kill(), worker.wait()))
         preloaded: set[str] = set()
         with httpx2.Client(base_url=base_url, headers=headers, timeout=60) as client:
-            study = client.post(
-                "/studies",
-                json={
-                    "name": "drill",
-                    "cell_line": "4T1-luc",
-                    "injection_model": "intracardiac",
-                    "day0": "2026-07-01",
-                },
-            ).json()["id"]
-            arm = client.post(
-                f"/studies/{study}/arms",
-                json={"name": "Vehicle", "role": "control", "agent_class": "vehicle"},
-            ).json()["id"]
-            for tag in EAR_TAGS:
-                client.post(f"/studies/{study}/animals", json={"identifier": tag, "arm_id": arm})
-            session = client.post(
-                f"/studies/{study}/sessions", json={"acquired_at": "2026-07-15T10:15:00+02:00"}
-            ).json()["id"]
-            # a second session with a few clicks, for a requantification job of some seconds
-            job_session = client.post(
-                f"/studies/{study}/sessions", json={"acquired_at": "2026-07-16T10:15:00+02:00"}
-            ).json()["id"]
+            # the second session, with a few clicks: a requantification job of some seconds
+            study, (session, job_session) = imaging_study(client)
             for _ in range(16):
                 number, body = clicks.take()
-                digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
                 client.put(
                     f"/studies/{study}/sessions/{job_session}/acquisitions/{number}",
                     content=body,
-                    headers={"Content-Digest": f"sha-256=:{digest}:"},
+                    headers=click_headers(body),
                 ).raise_for_status()
                 preloaded.add(number)
         drill = Drill(base_url, headers, study, session)

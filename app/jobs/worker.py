@@ -17,10 +17,16 @@ import logging
 import os
 import socket
 import sys
+import time
 import uuid
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+import psycopg
 from procrastinate import App, PsycopgConnector, RetryStrategy
+from procrastinate.exceptions import ConnectorException
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import OperationalError
 
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
@@ -29,6 +35,7 @@ from app.jobs.service import PROCRASTINATE_QUEUE, PROCRASTINATE_TASK, queue_sche
 from app.storage import make_blob_store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def procrastinate_app(database_url: str, schema: str) -> App:
@@ -79,7 +86,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def work(settings: Settings, *, concurrency: int, name: str) -> None:
-    """Run jobs until SIGINT/SIGTERM, and retry the jobs of workers that died."""
+    """Run jobs until SIGINT/SIGTERM, and retry the jobs of workers that died. PostgreSQL
+    going away (a restart, a failover, its postmaster killed) does not end the worker: it
+    says so and connects again with a doubling wait (1 s to ``_RECONNECT_MAX_S``); the job
+    it was running is retried after its last committed step."""
     url = settings.resolved_database_url
     for handler in HANDLERS.values():  # imported now, not on the first job (seconds)
         importlib.import_module(handler.split(":")[0])
@@ -87,48 +97,79 @@ async def work(settings: Settings, *, concurrency: int, name: str) -> None:
     factory = make_session_factory(engine)
     read_factory = make_session_factory(read_only_engine(engine))
     store = make_blob_store(settings)
-    app = procrastinate_app(url, queue_schema_of(url))
+    try:
+        schema = await _until_reachable(lambda: asyncio.to_thread(queue_schema_of, url))
+        app = procrastinate_app(url, schema)
 
-    # Our runner spaces the retries of a job (jobs_retry_wait_s, doubling); procrastinate only
-    # re-queues on TransientJobError, one attempt more than ours so that ours decides.
-    wait_s = round(settings.jobs_retry_wait_s)
+        # Our runner spaces the retries of a job (jobs_retry_wait_s, doubling); procrastinate
+        # only re-queues on TransientJobError, one attempt more than ours so that ours decides.
+        wait_s = round(settings.jobs_retry_wait_s)
 
-    @app.task(
-        name=PROCRASTINATE_TASK,
-        queue=PROCRASTINATE_QUEUE,
-        retry=RetryStrategy(
-            max_attempts=settings.jobs_max_attempts + 1,
-            exponential_wait=wait_s,
-            retry_exceptions={TransientJobError},
-        ),
-    )
-    def run_job(job_id: str) -> None:
-        execute(uuid.UUID(job_id), factory, store, settings, runner=name, read_factory=read_factory)
-
-    async with app.open_async():
-        recover = asyncio.create_task(_retry_stalled(app, settings))
-        try:
-            await app.run_worker_async(
-                queues=[PROCRASTINATE_QUEUE],
-                concurrency=concurrency,
-                name=name,
-                fetch_job_polling_interval=settings.jobs_poll_s,
-                update_heartbeat_interval=settings.jobs_heartbeat_s,
-                stalled_worker_timeout=settings.jobs_stalled_s,
-                delete_jobs="successful",  # the `job` table keeps the record
+        @app.task(
+            name=PROCRASTINATE_TASK,
+            queue=PROCRASTINATE_QUEUE,
+            retry=RetryStrategy(
+                max_attempts=settings.jobs_max_attempts + 1,
+                exponential_wait=wait_s,
+                retry_exceptions={TransientJobError},
+            ),
+        )
+        def run_job(job_id: str) -> None:
+            execute(
+                uuid.UUID(job_id), factory, store, settings, runner=name, read_factory=read_factory
             )
-        finally:
-            recover.cancel()
-            engine.dispose()
+
+        async def run_once() -> None:
+            async with app.open_async():
+                recover = asyncio.create_task(_retry_stalled(app, settings))
+                try:
+                    await app.run_worker_async(
+                        queues=[PROCRASTINATE_QUEUE],
+                        concurrency=concurrency,
+                        name=name,
+                        fetch_job_polling_interval=settings.jobs_poll_s,
+                        update_heartbeat_interval=settings.jobs_heartbeat_s,
+                        stalled_worker_timeout=settings.jobs_stalled_s,
+                        delete_jobs="successful",  # the `job` table keeps the record
+                    )
+                finally:
+                    recover.cancel()
+
+        await _until_reachable(run_once)  # returns when a signal stopped the worker
+    finally:
+        engine.dispose()
+
+
+_RECONNECT_MAX_S = 30.0
+_UNREACHABLE = (ConnectorException, psycopg.OperationalError, OperationalError)
+
+
+async def _until_reachable(attempt: Callable[[], Awaitable[T]]) -> T:
+    """``attempt()`` again while PostgreSQL is unreachable, waiting 1, 2, 4 … 30 s (the wait
+    starts again at 1 s once an attempt has run for a minute)."""
+    wait = 1.0
+    while True:
+        started = time.monotonic()
+        try:
+            return await attempt()
+        except _UNREACHABLE as exc:
+            if time.monotonic() - started > 60:
+                wait = 1.0
+            log.warning("PostgreSQL is unreachable (%s); connecting again in %.0f s", exc, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, _RECONNECT_MAX_S)
 
 
 async def _retry_stalled(app: App, settings: Settings) -> None:
     """Put back in the queue the jobs of workers silent for ``jobs_stalled_s`` (killed)."""
     while True:
-        stalled = await app.job_manager.get_stalled_jobs(
-            queue=PROCRASTINATE_QUEUE, seconds_since_heartbeat=settings.jobs_stalled_s
-        )
-        for job in stalled:
-            log.warning("job %s of a stalled worker is retried", job.id)
-            await app.job_manager.retry_job(job)
+        try:
+            stalled = await app.job_manager.get_stalled_jobs(
+                queue=PROCRASTINATE_QUEUE, seconds_since_heartbeat=settings.jobs_stalled_s
+            )
+            for job in stalled:
+                log.warning("job %s of a stalled worker is retried", job.id)
+                await app.job_manager.retry_job(job)
+        except _UNREACHABLE as exc:  # the worker itself reconnects; try again next round
+            log.warning("stalled-job check: %s", exc)
         await asyncio.sleep(max(settings.jobs_heartbeat_s, settings.jobs_stalled_s / 3))

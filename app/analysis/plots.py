@@ -31,7 +31,7 @@ from typing import Literal, cast
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
@@ -201,6 +201,14 @@ def _plural(n: int, word: str) -> str:
 
 def _not_drawn_note(n: int, what: str = "point") -> str:
     return f"{_plural(n, what)} ≤ 0 or missing not drawn (a log axis cannot show them)."
+
+
+def fitted_title(fig: Figure | SubFigure, title: str, fontsize: float = 12.0) -> str:
+    """``title`` with each of its lines wrapped to the figure's width (a long study or arm
+    name, or the censoring note, was cut off at both edges of the image)."""
+    root = fig if isinstance(fig, Figure) else fig.figure
+    width = max(20, int(root.get_figwidth() * 72 / (fontsize * 0.56)))
+    return "\n".join(part for line in title.split("\n") for part in textwrap.wrap(line, width))
 
 
 def _footnotes(fig: Figure, lines: Sequence[str]) -> None:
@@ -405,7 +413,7 @@ def growth_curves(
         ax.legend(loc="best", fontsize=8.5, frameon=False)
     else:
         _empty_message(ax, "No positive values to draw")
-    ax.set_title(title)
+    ax.set_title(fitted_title(ax.figure, title))
     ax.set_xlabel("Days since injection")
     ax.set_ylabel(_flux_label(unit, relative))
     ax.grid(True, which="major", axis="y", color="0.9", linewidth=0.8)
@@ -559,7 +567,7 @@ def spaghetti(
         if k + ncols >= n_panels:  # lowest panel of its column
             ax.set_xlabel("Days since injection")
             ax.tick_params(axis="x", labelbottom=True)
-    fig.suptitle(title)
+    fig.suptitle(fitted_title(fig, title))
     if died:
         handles = [
             Line2D([], [], color="#000000", marker="x", linestyle="none", markersize=7, mew=2),
@@ -814,7 +822,7 @@ def kaplan_meier(
     ax.set_xlabel("Days since injection")
     ax.grid(True, axis="y", color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
-    ax.set_title(title)
+    ax.set_title(fitted_title(ax.figure, title))
     handles, labels = ax.get_legend_handles_labels()
     for reason, (mark, text) in _CENSOR_MARKS.items():
         if reason in censor_reasons:
@@ -948,7 +956,7 @@ def waterfall(
     ax.axhline(0, color="0.2", linewidth=1, zorder=3)
     ax.set_xlabel("Animal (sorted by fold change)")
     ax.set_ylabel(f"Total flux fold change, day {day:g} vs baseline (log2)")
-    ax.set_title(title)
+    ax.set_title(fitted_title(ax.figure, title))
     ax.grid(True, axis="y", color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
     counts = {arm: sum(1 for _, a, _ in keep if a == arm) for arm in order}
@@ -1025,7 +1033,7 @@ def incidence_bars(
     ax.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=0))
     ax.set_xlabel("Days since injection")
     ax.set_ylabel(f"Animals positive at {incidence.site} (%)")
-    fig.suptitle(title)
+    fig.suptitle(fitted_title(fig, title))
     ax.grid(True, axis="y", color="0.9", linewidth=0.8)
     ax.set_axisbelow(True)
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), fontsize=9, frameon=False, ncols=2)

@@ -19,6 +19,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 import cohorts
+from app.analysis.plots import fitted_title
 
 FIGSIZE = (8.0, 5.0)
 _FOOT = 7.5
@@ -36,11 +37,15 @@ def _fmt_p(p: float | None) -> str:
 
 def _aft_line(fit: cohorts.AFTFit) -> str:
     tr = fit.time_ratio
+    why = f": {fit.warnings[0]}" if fit.warnings else ""
     if tr.estimate is None or fit.likelihood_ratio is None:
-        return f"{fit.distribution} AFT: not estimable"
+        return f"{fit.distribution} AFT: not estimable{why}"
+    lr = f"LR {_fmt_p(fit.likelihood_ratio.p_value)}"
+    if fit.warnings:  # the intervals hardly determine the ratio: no CI worth printing
+        return f"{fit.distribution} AFT: time ratio {tr.estimate:.3g}, {lr}{why}"
     return (
-        f"{fit.distribution} AFT: time ratio {tr.estimate:.2f} "
-        f"(95 % CI {tr.ci_low:.2f}–{tr.ci_high:.2f}), LR {_fmt_p(fit.likelihood_ratio.p_value)}"
+        f"{fit.distribution} AFT: time ratio {tr.estimate:.3g} "
+        f"(95 % CI {tr.ci_low:.3g}–{tr.ci_high:.3g}), {lr}"
     )
 
 
@@ -91,7 +96,7 @@ def turnbull_curves(
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel("days since injection")
     ax.set_ylabel("metastasis-free")
-    ax.set_title(title, fontsize=10)
+    ax.set_title(fitted_title(fig, title, 10), fontsize=10)
     ax.legend(loc="lower left", fontsize=8, frameon=False)
     notes = [
         _aft_line(result.weibull),
@@ -141,7 +146,7 @@ def site_incidence(
         ax.set_ylim(-0.03, 1.03)
     _label(list(axes), ncols, nrows, "days since injection", "animals positive")
     axes[0].legend(fontsize=7, frameon=False, loc="upper left")
-    fig.suptitle(f"{title} — incidence per site", fontsize=10)
+    fig.suptitle(fitted_title(fig, f"{title} — incidence per site", 10), fontsize=10)
     return fig
 
 
@@ -169,7 +174,9 @@ def sites_per_mouse(
     ax.set_ylim(-0.2, len(inv.sites) + 0.2)
     ax.set_xlabel("days since injection")
     ax.set_ylabel(f"sites involved (of {len(inv.sites)})")
-    ax.set_title(f"{title} — sites involved per mouse (arm mean bold)", fontsize=10)
+    ax.set_title(
+        fitted_title(fig, f"{title} — sites involved per mouse (arm mean bold)", 10), fontsize=10
+    )
     ax.legend(fontsize=8, frameon=False, loc="upper left")
     return fig
 

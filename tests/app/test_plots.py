@@ -476,3 +476,23 @@ def test_kaplan_meier_legend_does_not_cover_the_curves() -> None:
         ),
     )
     assert _legend_over_curves(plots.kaplan_meier(renamed, title="t")) == 0
+
+
+@pytest.mark.parametrize("fontsize", [10.0, 12.0])
+def test_a_long_title_is_wrapped_inside_the_figure(fontsize: float) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    title = (
+        "DEMO BM-01 TGF-β blockade in MDA-MB-231 bone metastasis — total skeletal burden "
+        "(skull_mandible + spine + thorax + left_hindlimb + right_hindlimb)\n"
+        "below detection limit: Tobit model (left-censored at the limit) — Vehicle 10/19, "
+        "LY2109761 50 mg/kg 15/20"
+    )
+    fig = Figure(figsize=plots.FIGSIZE, layout="constrained")
+    FigureCanvasAgg(fig)
+    text = fig.add_subplot().set_title(plots.fitted_title(fig, title, fontsize), fontsize=fontsize)
+    fig.canvas.draw()
+    box = text.get_window_extent()
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1, (box, fig.bbox)
+    assert text.get_text().count("\n") >= 3  # both lines wrapped, none dropped
+    assert text.get_text().replace("\n", " ").split() == title.split()

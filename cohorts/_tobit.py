@@ -40,6 +40,12 @@ as R ``survreg``. With ``random_effects="none"`` the model is the Tobit regressi
 No installed library fits it: statsmodels' MixedLM and lme4/nlme (via R) have no censored
 response, statsmodels has no Tobit; R packages that do (lmec, ARpLMEC, censReg for
 panel data) are not installed here.
+
+Why one long module: the likelihood, its adaptive quadrature, the optimiser and the
+inference on the fitted model are one estimator documented above step by step; the result
+types are what :func:`fit_censored_growth_model` returns, and the detection-limit helpers
+(:func:`censored_points`, :func:`substitute_censored`) prepare its input and its
+substitution comparators from the same limits.
 """
 
 from __future__ import annotations

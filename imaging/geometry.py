@@ -21,6 +21,10 @@ when its shape is given (``within``), so a huge ROI costs no more than the image
 circles and ellipses get their exact weights in closed form row by row (whole-pixel runs plus
 the pixels the boundary crosses, see ``_ellipse_runs``), which is also how
 :func:`imaging.quantify` measures them without building a weight array.
+
+Why one long module: every shape shares the same coordinate convention, bounding-box cut
+and the exact-overlap helpers (polygon clipping, ellipse runs) at the bottom; a shape class
+is short, and the helpers are used by several shapes and by :mod:`imaging.quantify`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""IVIS / Living Image export folder ("click") reader: a folder or a zip of it."""
+"""IVIS / Living Image export folder ("click") reader: a folder or a zip of it.
+
+Why one long module: a Living Image folder is one format — the ClickInfo text, the TIFF
+frames, the calibration tables and the ROI lines refer to each other by name — and the
+dataclasses here are exactly what :func:`read_ivis_click` returns; the zip guard
+(:class:`ZipLimits`) and the section parsers are only used by it.
+"""
 
 from __future__ import annotations
 

@@ -23,6 +23,10 @@ Flags
 ``suspected_failed_injection``
     An animal's flux is ``factor`` times below both its own neighbouring sessions and its
     arm's median that session, and recovers at the next session.
+
+Why one long module: the checks are independent pure functions, each a short dataclass and
+its function, sharing the flag vocabulary above; one module keeps every flag a technician
+can see, and its definition, in one list.
 """
 
 from __future__ import annotations

@@ -27,6 +27,11 @@ Living Image corrected image are correlated by its resampling, the dark stage's 
 is not the only background (autoluminescence of a mouse ≈ 1000–1600 p/s/cm²/sr, BLI.md), and
 a criterion that calls every ROI over a noisy stage "detected" is of no use to a statistician
 deciding what is censored.
+
+Why one long module: the per-ROI statistics, the detection limit and the fast closed-form
+ellipse path must give the same numbers for the same ROI (tests compare them), and the
+Living Image ROI conversion at the end feeds the same :func:`quantify`; splitting would
+separate the formulas above from their only implementation.
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ Label placement (:func:`place_labels`) is a greedy search in display units: each
 positions around its ROI (above, below, right, left, the diagonals, then further out) and
 takes the first that overlaps no placed label, no other ROI and stays inside the image;
 labels that moved away from their ROI get a leader line. Order: top to bottom, left to right.
+
+Why one long module: both figures draw the same panel (:func:`_draw_panel`), place labels
+with the same search and share the colour scale and colour bar; the label placement is the
+bulk of the code and exists only for these figures.
 """
 
 from __future__ import annotations

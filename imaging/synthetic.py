@@ -13,6 +13,10 @@ The **synthetic camera** uses ``C_ccd(f) = 7.2e5 · f²`` p/s/cm²/sr per count/
 made up for testing and written into the folder's ``Camera System Info`` like an instrument
 would. The output is a complete Living Image folder (CRLF text, big-endian ``readbias.TIF``
 to exercise both byte orders) that :func:`imaging.read_ivis_click` reads like a real one.
+
+Why one long module: it is one generator — the scene (mice, sources), the physics above
+(radiance, flat field, counts) and the writer of every file of a Living Image folder must
+agree on the same constants, which a reader checks here in one place.
 """
 
 from __future__ import annotations

@@ -15,6 +15,10 @@ Conventions shared by all figures:
 - Values <= 0 (or missing) cannot go on a log axis: they are left out of the drawing and a
   footnote on the figure says how many points were not drawn.
 - Inputs are never modified.
+
+Why one long module: all figures share the conventions above (arm order, palette, log-axis
+footnote, deterministic rendering), implemented once in shared helpers; each figure function
+below is independent and reads on its own.
 """
 
 from __future__ import annotations

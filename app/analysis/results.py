@@ -4,6 +4,10 @@ They mirror the ``cohorts`` result dataclasses (``to_dict()``), which hold the f
 references; a test keeps the two in step. Stored comparisons are read back through them:
 fields added since a comparison was stored are null, fields it has that were since renamed
 are kept (``extra="allow"``), so an old comparison is shown as it was computed.
+
+Why one long module: it is a flat list of small response models, one per ``cohorts`` result
+type, with no logic; one file keeps the whole OpenAPI vocabulary of analyses in one place to
+read and to check against ``cohorts`` in one test.
 """
 
 from __future__ import annotations

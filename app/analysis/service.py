@@ -1,4 +1,11 @@
-"""Arm summaries and treatment-vs-control comparisons, computed by ``cohorts`` and stored."""
+"""Arm summaries and treatment-vs-control comparisons, computed by ``cohorts`` and stored.
+
+Why one long module: a comparison is one aggregate — resolving the arms, checking there are
+enough animals, running the ``cohorts`` analyses, storing the row and reading it back (with
+its links and its check against current data) — and every export (table, workbook, Prism)
+reads the same stored row through the same mapping; splitting would separate the writer
+from the only reader that knows its layout.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,11 @@
 """Adding, editing and retiring ROIs, and re-quantifying: every change makes new rows and
-keeps the old ones as history (who, when, why)."""
+keeps the old ones as history (who, when, why).
+
+Why one long module: every ROI change (add, edit, retire) and a re-quantification end in the
+same step — measure the acquisition's ROIs again and store new rows beside the old ones —
+so the helpers at the top (find the ROI, draw it, measure it) serve both halves; splitting
+them would put the one history rule in two places.
+"""
 
 from __future__ import annotations
 

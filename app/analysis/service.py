@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import cohorts
 from app import __version__, audit
 from app.analysis.cohort_data import build_cohort, detection_limits, fingerprint, in_window
+from app.analysis.errors import run_cohorts
 from app.analysis.exports import comparison_csv, comparison_xlsx, prism_wide_csv
 from app.analysis.results import (
     Adjustment,
@@ -70,7 +71,7 @@ def summary(
     baseline_arg: Any = (
         None if baseline is None else ("first" if baseline == "first" else float(baseline))
     )
-    table = _run(
+    table = run_cohorts(
         lambda: cohorts.summarize(
             cohort, site=site.value, scale=scale, floor=floor, baseline=baseline_arg
         )
@@ -87,13 +88,6 @@ def summary(
         image_combination=study.image_combination.value,
         summary=SummaryTable.model_validate(table.to_dict()),
     )
-
-
-def _run(compute: Callable[[], Any]) -> Any:
-    try:
-        return compute()
-    except cohorts.CohortsError as exc:
-        raise Unprocessable(str(exc)) from exc
 
 
 def resolve_arms(

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 import cohorts
 from app import audit
+from app.analysis.errors import run_cohorts
 from app.arms.service import get_arm
 from app.auth import Principal
 from app.design.schemas import (
@@ -39,15 +40,6 @@ from app.studies.service import get_study
 
 RANDOMISE_ACTION = "randomise"
 NOT_RECORDED = "not recorded"
-T = TypeVar("T")
-
-
-def run_cohorts(compute: Callable[[], T]) -> T:
-    """``compute()``, a ``cohorts`` error becoming a 422 problem."""
-    try:
-        return compute()
-    except cohorts.CohortsError as exc:
-        raise Unprocessable(str(exc)) from exc
 
 
 def _listed(names: Sequence[str], limit: int = 10) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 import cohorts
 from app.analysis import plots
 from app.analysis.cohort_data import animal_ends
-from app.analysis.service import _run
+from app.analysis.errors import run_cohorts
 from app.arms.service import get_arm
 from app.auth import Principal
 from app.errors import NotFound, Unprocessable
@@ -59,7 +59,7 @@ def _cohort(session: Session, study: Study, sites: Sequence[Site]) -> cohorts.Co
         names = ", ".join(s.value for s in sites)
         raise Unprocessable(f"There are no total flux measurements at {names} to analyse.")
     ends = animal_ends(session, study, animal_ids)
-    return _run(lambda: cohorts.Cohort.from_records(observations, ends=ends))
+    return run_cohorts(lambda: cohorts.Cohort.from_records(observations, ends=ends))
 
 
 def _check_sites(sites: Sequence[Site]) -> tuple[Site, ...]:
@@ -127,7 +127,7 @@ def _interval_result(
         )
     treatment, control = _arms(session, principal, study_id, treatment_arm_id, control_arm_id)
     cohort = _cohort(session, study, [site])
-    result = _run(
+    result = run_cohorts(
         lambda: cohorts.interval_censored_survival(
             cohort,
             control=control.name,
@@ -222,7 +222,7 @@ def _burden(
     chosen = _check_sites(sites)
     cohort = _cohort(session, study, chosen)
     present = [s.value for s in chosen if s.value in cohort.sites]
-    return study, _run(lambda: cohorts.skeletal_burden(cohort, sites=present))
+    return study, run_cohorts(lambda: cohorts.skeletal_burden(cohort, sites=present))
 
 
 def skeletal_burden(
@@ -239,7 +239,7 @@ def skeletal_burden(
     comparison = None
     if treatment_arm_id is not None:
         treatment, control = _arms(session, principal, study_id, treatment_arm_id, control_arm_id)
-        comparison = _run(
+        comparison = run_cohorts(
             lambda: cohorts.compare_by_day(
                 burden.cohort,
                 control=control.name,
@@ -310,7 +310,7 @@ def _involvement(
     chosen = _check_sites(sites)
     cohort = _cohort(session, study, chosen)
     present = [s.value for s in chosen if s.value in cohort.sites]
-    return study, _run(
+    return study, run_cohorts(
         lambda: cohorts.site_involvement(
             cohort, threshold=threshold, sites=present, consecutive=consecutive
         )

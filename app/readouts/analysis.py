@@ -2,8 +2,8 @@
 their tables as CSV and the correlation as a scatter plot.
 
 Why one long module: the comparison and the correlation are the two analyses of one
-readout's values; they share the study's arms, the values query and the ``cohorts`` error
-wrapper at the top, and the correlation section (below its marker) reads on its own.
+readout's values; they share the study's arms and the values query, and the correlation
+section (below its marker) reads on its own.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any
 
 from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import cohorts
+from app.analysis.errors import run_cohorts
 from app.analysis.plots import Format, _footnotes, arm_colors, render
 from app.auth import Principal
 from app.errors import Unprocessable
@@ -40,20 +41,11 @@ from app.readouts.service import get_readout, values_query
 from app.responses import csv_text
 from app.studies.service import get_study
 
-T = TypeVar("T")
-
 FINAL_FLUX_RULE = (
     "each animal's last image of the site on or before its readout date (the value's "
     "measured_on, else the animal's end date, else its last image), images with an "
     "excluded QC flag left out"
 )
-
-
-def _run(compute: Callable[[], T]) -> T:
-    try:
-        return compute()
-    except cohorts.CohortsError as exc:
-        raise Unprocessable(str(exc)) from exc
 
 
 def _arms(session: Session, study: Study) -> list[Arm]:
@@ -121,7 +113,7 @@ def compare(
     readout = get_readout(session, principal, study_id, readout_id)
     study = session.get_one(Study, readout.study_id)
     arms = _arms(session, study)
-    return _run(
+    return run_cohorts(
         lambda: _compare(session, study, arms, readout, threshold=threshold, correction=correction)
     )
 
@@ -282,7 +274,7 @@ def _site_correlation(
                 measurement_ids=final.measurement_ids,
             )
         )
-    result = _run(
+    result = run_cohorts(
         lambda: cohorts.spearman([p.value for p in pairs], [p.total_flux_ps for p in pairs])
     )
     return SiteCorrelation(site=site.value, **result.to_dict(), without_flux=without, points=pairs)

@@ -93,16 +93,38 @@ def summary(
 def resolve_arms(
     session: Session, principal: Principal, study: Study, data: ComparisonCreate
 ) -> tuple[Arm, Arm]:
-    treatment = get_arm(session, principal, study.id, data.treatment_arm_id)
-    control_id = data.control_arm_id or treatment.control_arm_id
+    """The comparison's treatment and control arm (:func:`resolve_arm_pair`)."""
+    return resolve_arm_pair(
+        session,
+        principal,
+        study.id,
+        data.treatment_arm_id,
+        data.control_arm_id,
+        foreign_control_note="; arms of different studies cannot be compared",
+    )
+
+
+def resolve_arm_pair(
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    treatment_arm_id: uuid.UUID,
+    control_arm_id: uuid.UUID | None,
+    *,
+    foreign_control_note: str = "",
+) -> tuple[Arm, Arm]:
+    """The treatment arm and its control (``control_arm_id`` or the arm's own), both of the
+    study; 422 when there is none, it is another study's, the same arm or not a control arm
+    (``foreign_control_note`` is added to the message of the other-study case)."""
+    treatment = get_arm(session, principal, study_id, treatment_arm_id)
+    control_id = control_arm_id or treatment.control_arm_id
     if control_id is None:
         raise Unprocessable(f"Arm '{treatment.name}' names no control arm; give control_arm_id.")
     try:
-        control = get_arm(session, principal, study.id, control_id)
+        control = get_arm(session, principal, study_id, control_id)
     except NotFound:
         raise Unprocessable(
-            f"control_arm_id {control_id} is not an arm of this study; arms of different "
-            "studies cannot be compared."
+            f"control_arm_id {control_id} is not an arm of this study{foreign_control_note}."
         ) from None
     if control.id == treatment.id:
         raise Unprocessable("The treatment and control arm are the same arm.")

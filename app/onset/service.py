@@ -13,9 +13,9 @@ import cohorts
 from app.analysis import plots
 from app.analysis.cohort_data import animal_ends
 from app.analysis.errors import run_cohorts
-from app.arms.service import get_arm
+from app.analysis.service import resolve_arm_pair
 from app.auth import Principal
-from app.errors import NotFound, Unprocessable
+from app.errors import Unprocessable
 from app.measurements.schemas import Metric
 from app.measurements.service import load_points
 from app.models import Arm, ArmRole, Site, Study
@@ -73,30 +73,6 @@ def _check_sites(sites: Sequence[Site]) -> tuple[Site, ...]:
     return chosen
 
 
-def _arms(
-    session: Session,
-    principal: Principal,
-    study_id: uuid.UUID,
-    treatment_arm_id: uuid.UUID,
-    control_arm_id: uuid.UUID | None,
-) -> tuple[Arm, Arm]:
-    treatment = get_arm(session, principal, study_id, treatment_arm_id)
-    control_id = control_arm_id or treatment.control_arm_id
-    if control_id is None:
-        raise Unprocessable(f"Arm '{treatment.name}' names no control arm; give control_arm_id.")
-    try:
-        control = get_arm(session, principal, study_id, control_id)
-    except NotFound:
-        raise Unprocessable(f"control_arm_id {control_id} is not an arm of this study.") from None
-    if control.id == treatment.id:
-        raise Unprocessable("The treatment and control arm are the same arm.")
-    if control.role != ArmRole.control:
-        raise Unprocessable(
-            f"Arm '{control.name}' is not a control arm (its role is {control.role})."
-        )
-    return treatment, control
-
-
 def study_arms(session: Session, study: Study) -> tuple[list[str], set[str]]:
     """Arm names in display order (controls first) and the control arms' names."""
     arms = list(
@@ -125,7 +101,9 @@ def _interval_result(
         raise Unprocessable(
             f"Site '{site.value}' holds no tumour signal; choose an anatomical site."
         )
-    treatment, control = _arms(session, principal, study_id, treatment_arm_id, control_arm_id)
+    treatment, control = resolve_arm_pair(
+        session, principal, study_id, treatment_arm_id, control_arm_id
+    )
     cohort = _cohort(session, study, [site])
     result = run_cohorts(
         lambda: cohorts.interval_censored_survival(
@@ -238,7 +216,9 @@ def skeletal_burden(
     study, burden = _burden(session, principal, study_id, sites)
     comparison = None
     if treatment_arm_id is not None:
-        treatment, control = _arms(session, principal, study_id, treatment_arm_id, control_arm_id)
+        treatment, control = resolve_arm_pair(
+            session, principal, study_id, treatment_arm_id, control_arm_id
+        )
         comparison = run_cohorts(
             lambda: cohorts.compare_by_day(
                 burden.cohort,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 import cohorts
 from app.analysis.cohort_data import build_cohort
+from app.analysis.errors import run_cohorts
 from app.arms.service import get_arm
 from app.auth import Principal
 from app.config import Settings
@@ -27,7 +28,7 @@ from app.design.schemas import (
     PowerRead,
     PowerRowRead,
 )
-from app.design.service import new_seed, run_cohorts
+from app.design.service import new_seed
 from app.errors import NotFound, Unprocessable
 from app.jobs import service as jobs
 from app.jobs.runner import JobContext

@@ -212,10 +212,22 @@ def hodges_lehmann(
     )
 
 
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjustment, as R ``p.adjust(p, "holm")``: sorted p times (m - rank),
+    running maximum, capped at 1. Not statsmodels' ``multipletests(method="holm")``, which
+    (0.15) runs ``gc.collect()`` on every call: a full collection costs 0.3 s and more in a
+    process holding many objects (an API process; the test suite), per comparison."""
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((p.size - np.arange(p.size)) * p[order])
+    out = np.empty_like(p)
+    out[order] = np.minimum(stepped, 1.0)
+    return out
+
+
 def adjust(tests: Sequence[TestResult], correction: str) -> tuple[TestResult, ...]:
-    """Holm (``holm``) or Benjamini-Hochberg (``bh``) adjustment across a family of tests
-    (statsmodels.stats.multitest.multipletests); ``none`` leaves p_adjusted = p. Undefined
-    (NaN) p-values are not counted in the family and stay NaN."""
+    """Holm (``holm``, :func:`_holm`) or Benjamini-Hochberg (``bh``, statsmodels
+    ``multipletests``) adjustment across a family of tests; ``none`` leaves p_adjusted = p.
+    Undefined (NaN) p-values are not counted in the family and stay NaN."""
     if correction not in CORRECTIONS:
         raise InvalidInputError(f"unknown correction {correction!r}; use holm, bh or none")
     if not tests:
@@ -225,7 +237,12 @@ def adjust(tests: Sequence[TestResult], correction: str) -> tuple[TestResult, ..
     padj = np.full_like(p, np.nan)
     ok = np.isfinite(p)  # undefined tests (NaN) are left out of the family
     if ok.any():
-        padj[ok] = p[ok] if method is None else multipletests(p[ok], method=method)[1]
+        if method is None:
+            padj[ok] = p[ok]
+        elif method == "holm":
+            padj[ok] = _holm(p[ok])
+        else:
+            padj[ok] = multipletests(p[ok], method=method)[1]
     return tuple(
         dataclasses.replace(t, p_adjusted=float(pa), correction=correction)
         for t, pa in zip(tests, padj, strict=True)

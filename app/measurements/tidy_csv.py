@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -38,11 +39,12 @@ class TidyRow:
     flags: tuple[str, ...]
 
 
-def _normalise(header: str) -> str:
+def normalise(header: str) -> str:
+    """A header cell as the alias tables spell it: lower case, units in brackets removed."""
     return re.sub(r"\s*[\[(].*?[\])]\s*", "", header).strip().lower()
 
 
-def _number(text: str, *, line: int, column: str, decimal_comma: bool) -> float | None:
+def number(text: str, *, line: int, column: str, decimal_comma: bool) -> float | None:
     if text.strip() == "":
         return None
     if decimal_comma:  # European spreadsheets: 2,37E+05 (only where ',' is not the delimiter)
@@ -56,23 +58,57 @@ def _number(text: str, *, line: int, column: str, decimal_comma: bool) -> float 
     return value
 
 
-def read_tidy_csv(content: str, *, filename: str) -> list[TidyRow]:
-    """Parse a comma-, semicolon- or tab-separated tidy table (header row required)."""
-    sample = content[:10000]
+@dataclass(frozen=True)
+class Table:
+    """A CSV's header, where each known column is (by ``aliases``) and its data rows."""
+
+    filename: str
+    header: list[str]
+    columns: dict[str, int]
+    decimal_comma: bool
+    """Semicolon- or tab-separated: decimal commas are read (European spreadsheets)."""
+    _reader: Iterator[list[str]]
+
+    def cell(self, row: list[str], key: str) -> str:
+        index = self.columns.get(key)
+        return row[index].strip() if index is not None and index < len(row) else ""
+
+    def rows(self, limit: int = MAX_ROWS) -> Iterator[tuple[int, list[str]]]:
+        """(line number, cells) of each non-blank data row; more than ``limit``: 422."""
+        taken = 0
+        for line, row in enumerate(self._reader, start=2):
+            if not any(c.strip() for c in row):
+                continue
+            if taken >= limit:
+                raise Unprocessable(f"{self.filename} has more than {limit:,} rows; split it.")
+            taken += 1
+            yield line, row
+
+
+def read_table(content: str, *, filename: str, aliases: Mapping[str, Collection[str]]) -> Table:
+    """Open a comma-, semicolon- or tab-separated table with a header row (422 if empty);
+    the first header cell matching one of a key's ``aliases`` (after :func:`normalise`) is
+    that key's column."""
     try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        dialect = csv.Sniffer().sniff(content[:10000], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(content), dialect)
-    decimal_comma = dialect.delimiter != ","
     header = next(reader, None)
     if not header:
         raise Unprocessable(f"{filename} is empty; it needs a header row and data rows.")
     columns: dict[str, int] = {}
     for index, name in enumerate(header):
-        key = next((k for k, names in COLUMN_ALIASES.items() if _normalise(name) in names), None)
+        key = next((k for k, names in aliases.items() if normalise(name) in names), None)
         if key and key not in columns:
             columns[key] = index
+    return Table(filename, header, columns, dialect.delimiter != ",", reader)
+
+
+def read_tidy_csv(content: str, *, filename: str) -> list[TidyRow]:
+    """Parse a comma-, semicolon- or tab-separated tidy table (header row required)."""
+    table = read_table(content, filename=filename, aliases=COLUMN_ALIASES)
+    columns, header, cell = table.columns, table.header, table.cell
     required = {"animal", "site"}
     missing = sorted(required - columns.keys())
     if "day" not in columns and "date" not in columns:
@@ -84,21 +120,13 @@ def read_tidy_csv(content: str, *, filename: str) -> list[TidyRow]:
             f"{filename}: missing column(s) {', '.join(missing)}. Found: {', '.join(header)}. "
             "Expected a header like: animal,day,site,total_flux_ps"
         )
-
-    def cell(row: list[str], key: str) -> str:
-        index = columns.get(key)
-        return row[index].strip() if index is not None and index < len(row) else ""
-
+    decimal_comma = table.decimal_comma
     rows: list[TidyRow] = []
-    for line, row in enumerate(reader, start=2):
-        if not any(c.strip() for c in row):
-            continue
-        if len(rows) >= MAX_ROWS:
-            raise Unprocessable(f"{filename} has more than {MAX_ROWS:,} rows; split it.")
+    for line, row in table.rows():
         animal = cell(row, "animal")
         if not animal:
             raise Unprocessable(f"{filename}, line {line}: the animal column is empty.")
-        day_value = _number(cell(row, "day"), line=line, column="day", decimal_comma=decimal_comma)
+        day_value = number(cell(row, "day"), line=line, column="day", decimal_comma=decimal_comma)
         on = None
         if cell(row, "date"):
             try:
@@ -124,13 +152,13 @@ def read_tidy_csv(content: str, *, filename: str) -> list[TidyRow]:
                 day=None if day_value is None else int(day_value),
                 on=on,
                 site=cell(row, "site").lower().replace(" ", "_").replace("-", "_"),
-                total_flux_ps=_number(
+                total_flux_ps=number(
                     cell(row, "total_flux_ps"),
                     line=line,
                     column="total_flux_ps",
                     decimal_comma=decimal_comma,
                 ),
-                radiance_mean=_number(
+                radiance_mean=number(
                     cell(row, "radiance_mean"),
                     line=line,
                     column="radiance_mean",

@@ -3,8 +3,6 @@ all or nothing, every problem named by its line, the file kept unchanged as a ra
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +16,7 @@ from app.auth import Principal
 from app.blobs import keep_blob
 from app.db import REQUEST_REASON
 from app.errors import Conflict, Unprocessable
-from app.measurements.tidy_csv import _normalise, _number
+from app.measurements.tidy_csv import number, read_table
 from app.models import Animal, Readout, ReadoutValue, Study
 from app.readouts.schemas import ReadoutImportResult
 from app.readouts.service import value_problem
@@ -74,41 +72,21 @@ def _listed(problems: list[str]) -> str:
 
 def read_readout_csv(content: str, *, filename: str) -> list[_Row]:
     """Parse a comma-, semicolon- or tab-separated table with a header row."""
-    try:
-        dialect = csv.Sniffer().sniff(content[:10000], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    decimal_comma = dialect.delimiter != ","
-    reader = csv.reader(io.StringIO(content), dialect)
-    header = next(reader, None)
-    if not header:
-        raise Unprocessable(f"{filename} is empty; it needs a header row and data rows.")
-    columns: dict[str, int] = {}
-    for index, name in enumerate(header):
-        key = next((k for k, names in COLUMN_ALIASES.items() if _normalise(name) in names), None)
-        if key and key not in columns:
-            columns[key] = index
-    missing = [c for c in ("animal", "readout", "value") if c not in columns]
+    table = read_table(content, filename=filename, aliases=COLUMN_ALIASES)
+    missing = [c for c in ("animal", "readout", "value") if c not in table.columns]
     if missing:
         raise Unprocessable(
-            f"{filename}: missing column(s) {', '.join(missing)}. Found: {', '.join(header)}. "
-            "Expected a header like: animal,readout,value[,site,date,unit,note]"
+            f"{filename}: missing column(s) {', '.join(missing)}. Found: "
+            f"{', '.join(table.header)}. Expected a header like: "
+            "animal,readout,value[,site,date,unit,note]"
         )
-
-    def cell(row: list[str], key: str) -> str:
-        index = columns.get(key)
-        return row[index].strip() if index is not None and index < len(row) else ""
-
+    cell, decimal_comma = table.cell, table.decimal_comma
     rows: list[_Row] = []
-    for line, row in enumerate(reader, start=2):
-        if not any(c.strip() for c in row):
-            continue
-        if len(rows) >= MAX_ROWS:
-            raise Unprocessable(f"{filename} has more than {MAX_ROWS:,} rows; split it.")
+    for line, row in table.rows(limit=MAX_ROWS):
         for key in ("animal", "readout", "value"):
             if not cell(row, key):
                 raise Unprocessable(f"{filename}, line {line}: the {key} column is empty.")
-        value = _number(cell(row, "value"), line=line, column="value", decimal_comma=decimal_comma)
+        value = number(cell(row, "value"), line=line, column="value", decimal_comma=decimal_comma)
         if value is None:  # unreachable: the cell is not empty; for the type checker
             raise Unprocessable(f"{filename}, line {line}: the value column is empty.")
         measured_on = None

@@ -207,18 +207,23 @@ def _not_drawn_note(n: int, what: str = "point") -> str:
     return f"{_plural(n, what)} ≤ 0 or missing not drawn (a log axis cannot show them)."
 
 
+def _wrapped(fig: Figure | SubFigure, lines: Sequence[str], fontsize: float) -> list[str]:
+    """``lines`` wrapped to as many characters as the figure's width holds at ``fontsize``
+    (an average glyph is about 0.56 em wide)."""
+    root = fig if isinstance(fig, Figure) else fig.figure
+    width = max(20, int(root.get_figwidth() * 72 / (fontsize * 0.56)))
+    return [part for line in lines if line for part in textwrap.wrap(line, width)]
+
+
 def fitted_title(fig: Figure | SubFigure, title: str, fontsize: float = 12.0) -> str:
     """``title`` with each of its lines wrapped to the figure's width (a long study or arm
     name, or the censoring note, was cut off at both edges of the image)."""
-    root = fig if isinstance(fig, Figure) else fig.figure
-    width = max(20, int(root.get_figwidth() * 72 / (fontsize * 0.56)))
-    return "\n".join(part for line in title.split("\n") for part in textwrap.wrap(line, width))
+    return "\n".join(_wrapped(fig, title.split("\n"), fontsize))
 
 
 def _footnotes(fig: Figure, lines: Sequence[str]) -> None:
     """Write ``lines`` under the axes, left-aligned, reserving room in the layout."""
-    width = int(fig.get_figwidth() * 72 / (_FOOT_SIZE * 0.56))
-    lines = [part for line in lines if line for part in textwrap.wrap(line, width)]
+    lines = _wrapped(fig, lines, _FOOT_SIZE)
     if not lines:
         return
     height_in = fig.get_figheight()

@@ -25,6 +25,7 @@ metastasis_free_survival   Kaplan-Meier, log-rank, Cox hazard ratio
 randomise                  allocate animals to arms, stratified, balanced on baseline flux
 fit_pilot                  growth parameters (mixed model, dropout) of a pilot arm
 simulate_power             power of study designs by simulation (per-animal slope t test)
+simulate_onset_power       power of the log-rank test for onset by simulation
 skeletal_burden            total skeletal burden (sum of bone sites) as a derived cohort
 site_involvement           per-arm incidence of each site, number of sites per mouse
 interval_censored_survival onset between two images: Turnbull NPMLE, Weibull / log-normal AFT
@@ -100,6 +101,15 @@ from ._power import (
     simulate_power,
     slope_test_power,
 )
+from ._power_survival import (
+    GrowthOnset,
+    OnsetDesign,
+    OnsetDistribution,
+    OnsetPowerRow,
+    OnsetPowerTable,
+    schoenfeld_power,
+    simulate_onset_power,
+)
 from ._readouts import (
     ReadoutArm,
     ReadoutArmComparison,
@@ -164,6 +174,7 @@ __all__ = [
     "Exclusion",
     "FixedEffect",
     "GrowthModelResult",
+    "GrowthOnset",
     "GrowthParameters",
     "GrowthRate",
     "IncidenceDay",
@@ -177,8 +188,12 @@ __all__ = [
     "ModelReduction",
     "NoDataError",
     "Observation",
+    "OnsetDesign",
+    "OnsetDistribution",
     "OnsetInterval",
     "OnsetIntervalTable",
+    "OnsetPowerRow",
+    "OnsetPowerTable",
     "OnsetTable",
     "OptimizerAttempt",
     "PilotFit",
@@ -225,6 +240,8 @@ __all__ = [
     "per_animal_auc",
     "per_animal_growth_rates",
     "randomise",
+    "schoenfeld_power",
+    "simulate_onset_power",
     "simulate_power",
     "site_involvement",
     "site_onsets",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request, Response
 from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -38,3 +38,41 @@ def paginate(session: Session, query: Select, params: PageParams) -> tuple[list,
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = session.scalars(query.limit(params.limit).offset(params.offset)).all()
     return list(rows), int(total or 0)
+
+
+def plain_page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).")] = 500,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Items to skip.")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+#: For lists whose clients expect a bare JSON array: a page of up to 500 (by default, so a
+#: client unaware of paging still gets everything a list usually holds), the total in
+#: ``X-Total-Count`` and the next page in ``Link: <…>; rel="next"``.
+PlainPageDep = Annotated[PageParams, Depends(plain_page_params)]
+
+
+def plain_page_responses(total: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI text of the headers set by :func:`set_page_headers`; ``total`` says what
+    X-Total-Count counts."""
+    return {
+        200: {
+            "headers": {
+                "X-Total-Count": {"description": total},
+                "Link": {"description": 'The next page, rel="next", when there is one.'},
+            }
+        }
+    }
+
+
+def set_page_headers(
+    request: Request, response: Response, params: PageParams, returned: int, total: int
+) -> None:
+    """``X-Total-Count`` and, when more follow, ``Link`` to the next page of a plain list."""
+    response.headers["X-Total-Count"] = str(total)
+    if params.offset + returned < total:
+        following = request.url.include_query_params(
+            limit=params.limit, offset=params.offset + returned
+        )
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'

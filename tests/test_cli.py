@@ -78,7 +78,7 @@ def test_create_key_for_an_existing_lab(tmp_path: Path) -> None:
         headers = {"Authorization": f"Bearer {key}"}
         me = httpx2.get(f"{base_url}/me", headers=headers).json()
         assert (me["lab_name"], me["role"]) == ("Bone Metastasis Lab", "admin")
-        keys = httpx2.get(f"{base_url}/keys", headers=headers).json()
+        keys = httpx2.get(f"{base_url}/keys", headers=headers).json()["items"]
         assert {k["name"] for k in keys} == {"bootstrap admin", "PI after losing the bootstrap key"}
 
     with sqlite3.connect(data_dir / "osteolux.db") as db:

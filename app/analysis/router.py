@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.analysis import exports, figures, service
@@ -16,6 +16,7 @@ from app.jobs.schemas import JobRead
 from app.measurements.schemas import Metric, Series
 from app.measurements.service import series_csv
 from app.models import Site
+from app.pagination import PlainPageDep, plain_page_responses, set_page_headers
 from app.responses import PROBLEM_RESPONSES, attachment_headers, csv_or_json, csv_response
 
 router = APIRouter(prefix="/studies/{study_id}", tags=["analysis"], responses=PROBLEM_RESPONSES)
@@ -119,14 +120,28 @@ Include = Annotated[
 ]
 
 
-@router.get("/comparisons", summary="List comparisons")
+@router.get(
+    "/comparisons",
+    summary="List comparisons",
+    responses=plain_page_responses("How many comparisons the study has."),
+)
 def list_comparisons(
-    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, include: Include = ()
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    page: PlainPageDep,
+    include: Include = (),
 ) -> list[ComparisonRead]:
-    """Stored comparisons of a study, oldest first."""
-    return service.list_comparisons(
-        session, principal, study_id, include_ids="input_measurement_ids" in include
+    """Stored comparisons of a study, oldest first, a page at a time (a plain list, as
+    before; ``X-Total-Count`` gives the number and ``Link: <…>; rel="next"`` the next page
+    when there is more)."""
+    items, total = service.list_comparisons(
+        session, principal, study_id, page, include_ids="input_measurement_ids" in include
     )
+    set_page_headers(request, response, page, len(items), total)
+    return items
 
 
 @router.get("/comparisons/{comparison_id}", summary="Get a stored comparison")

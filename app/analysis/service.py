@@ -44,6 +44,7 @@ from app.errors import NotFound, Unprocessable
 from app.measurements.schemas import Metric, Series, SeriesPoint
 from app.measurements.service import UNITS, load_points
 from app.models import Arm, ArmRole, Comparison, Site, Study
+from app.pagination import PageParams, paginate
 from app.studies.service import get_study
 
 _PACKAGES = ("numpy", "scipy", "pandas", "statsmodels")
@@ -534,15 +535,20 @@ def comparison_workbook(
 
 
 def list_comparisons(
-    session: Session, principal: Principal, study_id: uuid.UUID, *, include_ids: bool = False
-) -> list[ComparisonRead]:
-    """Stored comparisons of a study, oldest first, each saying whether its inputs changed."""
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    page: PageParams,
+    *,
+    include_ids: bool = False,
+) -> tuple[list[ComparisonRead], int]:
+    """A page of a study's stored comparisons, oldest first, each saying whether its inputs
+    changed, and how many there are."""
     study = get_study(session, principal, study_id)
-    rows = session.scalars(
-        select(Comparison).where(Comparison.study_id == study.id).order_by(Comparison.created_at)
-    )
+    query = select(Comparison).where(Comparison.study_id == study.id)
+    rows, total = paginate(session, query.order_by(Comparison.created_at, Comparison.id), page)
     cache: dict[tuple[object, ...], str] = {}
-    return [_read_against_current(session, study, row, cache, include_ids) for row in rows]
+    return [_read_against_current(session, study, row, cache, include_ids) for row in rows], total
 
 
 def prism_export(

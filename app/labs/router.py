@@ -9,6 +9,7 @@ from fastapi import APIRouter, status
 from app.deps import PrincipalDep, ReasonHeader, SessionDep
 from app.labs import service
 from app.labs.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, WhoAmI
+from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES
 
 router = APIRouter(tags=["lab and keys"], responses=PROBLEM_RESPONSES)
@@ -32,9 +33,16 @@ def create_key(
 
 
 @router.get("/keys", summary="List API keys")
-def list_keys(session: SessionDep, principal: PrincipalDep) -> list[ApiKeyRead]:
-    """Keys of your lab, with their role and whether they are revoked (admin keys only)."""
-    return [ApiKeyRead.model_validate(k) for k in service.list_keys(session, principal)]
+def list_keys(session: SessionDep, principal: PrincipalDep, page: PageDep) -> Page[ApiKeyRead]:
+    """Keys of your lab, oldest first, with their role and whether they are revoked, a page
+    at a time (admin keys only)."""
+    keys, total = service.list_keys(session, principal, page)
+    return Page[ApiKeyRead](
+        items=[ApiKeyRead.model_validate(k) for k in keys],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 @router.post("/keys/{key_id}/revoke", summary="Revoke an API key")

@@ -11,6 +11,7 @@ from app import audit
 from app.auth import Principal, generate_key, hash_key
 from app.errors import Conflict, NotFound
 from app.models import ApiKey, ApiKeyRole, Lab, utc_now
+from app.pagination import PageParams, paginate
 
 _PREFIX_LENGTH = 10
 
@@ -96,14 +97,14 @@ def create_key_for_lab(
     return lab_row, key, secret
 
 
-def list_keys(session: Session, principal: Principal) -> list[ApiKey]:
-    """All keys of the caller's lab, revoked ones included (admin only)."""
+def list_keys(
+    session: Session, principal: Principal, params: PageParams
+) -> tuple[list[ApiKey], int]:
+    """A page of the keys of the caller's lab, oldest first, revoked ones included, and how
+    many there are (admin only)."""
     principal.require_admin()
-    return list(
-        session.scalars(
-            select(ApiKey).where(ApiKey.lab_id == principal.lab_id).order_by(ApiKey.created_at)
-        )
-    )
+    query = select(ApiKey).where(ApiKey.lab_id == principal.lab_id)
+    return paginate(session, query.order_by(ApiKey.created_at, ApiKey.id), params)
 
 
 def revoke_key(

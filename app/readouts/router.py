@@ -12,6 +12,7 @@ from app.analysis.router import IMAGE_RESPONSES, MEDIA_TYPES, PlotFormat
 from app.deps import BlobStoreDep, PrincipalDep, ReasonHeader, SessionDep
 from app.labs.roles import EditorsOnly
 from app.models import Site
+from app.pagination import Page, PageDep, PageParams
 from app.readouts import analysis, imports, service
 from app.readouts.schemas import (
     Correction,
@@ -64,28 +65,48 @@ def list_readouts(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    page: PageDep,
     include_archived: bool = False,
-) -> list[ReadoutRead]:
-    """The study's readouts, with how many animals have a value of each."""
-    return service.list_readouts(session, principal, study_id, include_archived=include_archived)
+) -> Page[ReadoutRead]:
+    """The study's readouts by name and site, a page at a time, with how many animals have a
+    value of each."""
+    readouts, total = service.list_readouts(
+        session, principal, study_id, page, include_archived=include_archived
+    )
+    return Page[ReadoutRead](items=readouts, total=total, limit=page.limit, offset=page.offset)
+
+
+def _values(
+    values: list[ReadoutValueRead], total: int, page: PageParams, format: str
+) -> Page[ReadoutValueRead] | Response:
+    if format == "csv":
+        return csv_response(service.values_csv(values))
+    return Page[ReadoutValueRead](items=values, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get(
     "/values",
     summary="Every readout value of the study",
-    response_model=list[ReadoutValueRead],
+    response_model=Page[ReadoutValueRead],
     responses=csv_or_json(
-        "JSON, or with format=csv a tidy table that imports again unchanged",
+        "A JSON page, or with format=csv every value in a tidy table that imports again unchanged",
         "animal,arm,readout,site,value,unit,measured_on,note,value_id\r\n"
         "3466,Isotype IgG1,tumour area,right_hindlimb,2.31,mm²,2026-07-29,,9b2f…\r\n",
     ),
 )
 def list_all_values(
-    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, format: CsvFormat = "json"
-) -> list[ReadoutValueRead] | Response:
-    """One row per animal and readout, with who entered it and when."""
-    values = service.list_values(session, principal, study_id)
-    return csv_response(service.values_csv(values)) if format == "csv" else values
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    format: CsvFormat = "json",
+) -> Page[ReadoutValueRead] | Response:
+    """One row per animal and readout, with who entered it and when, by readout, arm and
+    animal (format=csv: every row)."""
+    values, total = service.list_values(
+        session, principal, study_id, None if format == "csv" else page
+    )
+    return _values(values, total, page, format)
 
 
 @router.post(
@@ -193,9 +214,9 @@ def archive_readout(
 @router.get(
     "/{readout_id}/values",
     summary="A readout's values",
-    response_model=list[ReadoutValueRead],
+    response_model=Page[ReadoutValueRead],
     responses=csv_or_json(
-        "JSON, or with format=csv a tidy table",
+        "A JSON page, or with format=csv every value in a tidy table",
         "animal,arm,readout,site,value,unit,measured_on,note,value_id\r\n",
     ),
 )
@@ -204,11 +225,14 @@ def list_values(
     readout_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    page: PageDep,
     format: CsvFormat = "json",
-) -> list[ReadoutValueRead] | Response:
-    """Every animal's value of one readout."""
-    values = service.list_values(session, principal, study_id, readout_id=readout_id)
-    return csv_response(service.values_csv(values)) if format == "csv" else values
+) -> Page[ReadoutValueRead] | Response:
+    """Every animal's value of one readout, by arm and animal (format=csv: every row)."""
+    values, total = service.list_values(
+        session, principal, study_id, None if format == "csv" else page, readout_id=readout_id
+    )
+    return _values(values, total, page, format)
 
 
 @router.post(

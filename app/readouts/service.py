@@ -22,6 +22,7 @@ from app import audit
 from app.auth import Principal
 from app.errors import Conflict, NotFound, Unprocessable
 from app.models import Animal, Arm, Readout, ReadoutKind, ReadoutValue, Study
+from app.pagination import PageParams, paginate
 from app.readouts.schemas import (
     ReadoutCreate,
     ReadoutRead,
@@ -135,16 +136,24 @@ def create_readout(
 
 
 def list_readouts(
-    session: Session, principal: Principal, study_id: uuid.UUID, *, include_archived: bool = False
-) -> list[ReadoutRead]:
-    """The study's readouts by name and site, with how many animals have a value."""
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    page: PageParams,
+    *,
+    include_archived: bool = False,
+) -> tuple[list[ReadoutRead], int]:
+    """A page of the study's readouts by name and site, with how many animals have a value,
+    and how many readouts there are."""
     study = get_study(session, principal, study_id)
     query = select(Readout).where(Readout.study_id == study.id)
     if not include_archived:
         query = query.where(Readout.archived_at.is_(None))
-    readouts = list(session.scalars(query.order_by(Readout.name, Readout.site)))
+    readouts, total = paginate(
+        session, query.order_by(Readout.name, Readout.site, Readout.id), page
+    )
     counts = _counts(session, [r.id for r in readouts])
-    return [_read(r, counts.get(r.id, 0)) for r in readouts]
+    return [_read(r, counts.get(r.id, 0)) for r in readouts], total
 
 
 def read_readout(
@@ -212,7 +221,7 @@ def values_query() -> Select[ReadoutValue, Readout, Animal, Arm]:
         .join(Readout, Readout.id == ReadoutValue.readout_id)
         .join(Animal, Animal.id == ReadoutValue.animal_id)
         .join(Arm, Arm.id == Animal.arm_id)
-        .order_by(Readout.name, Readout.site, Arm.name, Animal.identifier)
+        .order_by(Readout.name, Readout.site, Readout.id, Arm.name, Animal.identifier)
     )
 
 
@@ -243,15 +252,22 @@ def list_values(
     session: Session,
     principal: Principal,
     study_id: uuid.UUID,
+    page: PageParams | None,
     *,
     readout_id: uuid.UUID | None = None,
-) -> list[ReadoutValueRead]:
-    """Every value of one readout (or of every readout of the study)."""
+) -> tuple[list[ReadoutValueRead], int]:
+    """A page (None: all) of the values of one readout (or of every readout of the study),
+    and how many there are."""
     study = get_study(session, principal, study_id)
     query = values_query().where(Readout.study_id == study.id)
     if readout_id is not None:
         query = query.where(Readout.id == get_readout(session, principal, study_id, readout_id).id)
-    return [_value_read(v, r, animal, arm) for v, r, animal, arm in session.execute(query)]
+    total = None
+    if page is not None:
+        total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        query = query.limit(page.limit).offset(page.offset)
+    values = [_value_read(v, r, animal, arm) for v, r, animal, arm in session.execute(query)]
+    return values, len(values) if total is None else total
 
 
 VALUES_CSV_HEADER = (

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
+from app.pagination import PlainPageDep, plain_page_responses, set_page_headers
 from app.responses import PROBLEM_RESPONSES
 from app.viewer import service
 from app.viewer.schemas import ImageRead, RoiVersion
@@ -93,13 +94,26 @@ def photograph(
     return Response(png, media_type="image/png", headers=_CACHE)
 
 
-@router.get("/roi-history", summary="Every version of the acquisition's ROIs")
+@router.get(
+    "/roi-history",
+    summary="Every version of the acquisition's ROIs",
+    responses=plain_page_responses("How many ROI versions the acquisition has."),
+)
 def roi_history(
     study_id: uuid.UUID,
     session_id: uuid.UUID,
     acquisition_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    page: PlainPageDep,
 ) -> list[RoiVersion]:
-    """Current, corrected and retired ROI versions, oldest first, each with its reason."""
-    return service.roi_history(session, principal, study_id, session_id, acquisition_id)
+    """Current, corrected and retired ROI versions, oldest first, each with its reason, a
+    page at a time (a plain list, as before; ``X-Total-Count`` gives the number and
+    ``Link: <…>; rel="next"`` the next page when there is more)."""
+    versions, total = service.roi_history(
+        session, principal, study_id, session_id, acquisition_id, page
+    )
+    set_page_headers(request, response, page, len(versions), total)
+    return versions

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.acquisitions import repository
@@ -17,6 +17,7 @@ from app.auth import Principal
 from app.config import Settings
 from app.errors import NotFound, Unprocessable
 from app.models import Acquisition, Animal, Roi
+from app.pagination import PageParams
 from app.storage import BlobStore
 from app.viewer.schemas import DefaultScales, ImageRead, PhotographLayer, RoiVersion, ScaleRange
 
@@ -35,15 +36,23 @@ def default_scales(radiance: np.ndarray) -> DefaultScales:
     )
 
 
-def roi_versions(session: Session, acquisition_id: uuid.UUID, *, history: bool) -> list[RoiVersion]:
+def roi_versions(
+    session: Session,
+    acquisition_id: uuid.UUID,
+    *,
+    history: bool,
+    page: PageParams | None = None,
+) -> list[RoiVersion]:
     query = (
         select(Roi, Animal.identifier)
         .outerjoin(Animal, Animal.id == Roi.animal_id)
         .where(Roi.acquisition_id == acquisition_id)
-        .order_by(Roi.created_at, Roi.label)
+        .order_by(Roi.created_at, Roi.label, Roi.id)
     )
     if not history:
         query = query.where(Roi.is_current.is_(True))
+    if page is not None:
+        query = query.limit(page.limit).offset(page.offset)
     return [
         RoiVersion(
             roi_id=roi.id,
@@ -190,7 +199,12 @@ def roi_history(
     study_id: uuid.UUID,
     session_id: uuid.UUID,
     acquisition_id: uuid.UUID,
-) -> list[RoiVersion]:
-    """Every version of every ROI of the acquisition, current or not, oldest first."""
+    page: PageParams,
+) -> tuple[list[RoiVersion], int]:
+    """A page of every version of every ROI of the acquisition, current or not, oldest first,
+    and how many versions there are."""
     acquisition = get_acquisition(session, principal, study_id, session_id, acquisition_id)
-    return roi_versions(session, acquisition.id, history=True)
+    total = session.scalar(
+        select(func.count()).select_from(Roi).where(Roi.acquisition_id == acquisition.id)
+    )
+    return roi_versions(session, acquisition.id, history=True, page=page), int(total or 0)

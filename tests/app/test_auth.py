@@ -82,7 +82,7 @@ def test_roles(client: TestClient, anonymous: TestClient) -> None:
     assert_problem(
         anonymous.post("/keys", json={"name": "x", "role": "admin"}, headers=as_editor), 403
     )
-    listed = client.get("/keys").json()
+    listed = client.get("/keys").json()["items"]
     assert {k["name"] for k in listed} == {"bootstrap admin", "PI laptop", "technician"}
     assert all("key" not in k for k in listed)
 
@@ -148,7 +148,7 @@ def test_key_creation_and_revocation_record_the_reason(
 
 
 def created_revoked_at(client: TestClient, key_id: str) -> str:
-    key = next(k for k in client.get("/keys").json() if k["id"] == key_id)
+    key = next(k for k in client.get("/keys").json()["items"] if k["id"] == key_id)
     return str(datetime.fromisoformat(key["revoked_at"]))
 
 

@@ -186,7 +186,7 @@ def test_import_is_all_or_nothing(client: TestClient, study: dict, db_session: S
     assert row_counts(db_session, ReadoutValue, AuditEvent) == counts
     replaced = _upload(client, study, changed, replace="true")
     assert replaced.json()["replaced"] == 1
-    values = client.get(f"/studies/{study['id']}/readouts/values").json()
+    values = client.get(f"/studies/{study['id']}/readouts/values").json()["items"]
     c1 = next(v for v in values if v["animal"] == "c1")
     assert c1["value"] == 9.9
     events = client.get("/audit", params={"object_id": c1["id"]}).json()["items"]
@@ -299,7 +299,7 @@ def test_import_finds_the_readout_by_site_and_reads_decimal_commas(
         "c1;tumour area in bone sections;right_hindlimb;0,75\n"
     )
     assert _upload(client, study, text).json()["created"] == 2
-    values = client.get(f"/studies/{study['id']}/readouts/values").json()
+    values = client.get(f"/studies/{study['id']}/readouts/values").json()["items"]
     got = {(v["readout_id"], v["animal"]): v["value"] for v in values}
     assert got == {(left["id"], "c1"): 2.5, (right["id"], "c1"): 0.75}
     # A kind the stored values do not fit is refused.

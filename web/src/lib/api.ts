@@ -101,6 +101,31 @@ export async function all<T>(path: string): Promise<T[]> {
   }
 }
 
+/** The target of the `rel="next"` link in a `Link` header, if there is one. */
+export function nextLink(header: string | null): string | null {
+  for (const [, target, params] of (header ?? "").matchAll(/<([^>]*)>((?:\s*;[^;,]*)*)/g)) {
+    if (/;\s*rel\s*=\s*"?(?:[^";]*\s)?next(?:\s[^";]*)?"?\s*(?:;|$)/i.test(params)) return target;
+  }
+  return null;
+}
+
+/**
+ * Every item of a list that answers a plain array a page at a time (a session's acquisitions,
+ * a study's comparisons, an ROI history): follows `Link: <…>; rel="next"` to the last page.
+ */
+export async function allLinked<T>(path: string, get: (path: string) => Promise<Response> = request): Promise<T[]> {
+  const out: T[] = [];
+  const read = new Set<string>();
+  for (let next: string | null = path; next !== null; ) {
+    if (read.has(next)) throw new Error(`The list at ${path} links back to a page already read: ${next}`);
+    read.add(next);
+    const response: Response = await get(next);
+    out.push(...((await response.json()) as T[]));
+    next = nextLink(response.headers.get("Link"));
+  }
+  return out;
+}
+
 /** A protected image or file as a blob: URL (plots and downloads need the key). */
 export async function blobUrl(path: string): Promise<string> {
   const response = await request(path);

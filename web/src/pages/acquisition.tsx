@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { ApiError, all, api, blobUrl, request } from "../lib/api";
+import { ApiError, all, allLinked, api, blobUrl, request } from "../lib/api";
 import { type ColourScale, type ScaleKind, checkScale, colourise, formatSci, normalise, rampColour, ticks } from "../lib/colour";
 import {
   type Geometry,
@@ -812,7 +812,7 @@ interface RoiVersionRead extends RoiInfo {
 function RoiHistory({ base, roiId }: { base: string; roiId: string }) {
   const [open, setOpen] = useState(false);
   const history = useLoad(
-    () => (open ? api<RoiVersionRead[]>(`${base}/roi-history`) : Promise.resolve([] as RoiVersionRead[])),
+    () => (open ? allLinked<RoiVersionRead>(`${base}/roi-history`) : Promise.resolve([] as RoiVersionRead[])),
     [open, roiId],
   );
   const chain: RoiVersionRead[] = [];
@@ -927,7 +927,7 @@ async function wideRange(base: string, what: "session" | "study", kind: ScaleKin
     what === "session" ? [session] : (await all<{ id: string }>(`${study}/sessions`)).map((x) => `${study}/sessions/${x.id}`);
   const infos: ImageInfo[] = [];
   for (const s of sessions) {
-    for (const a of await api<Acquisition[]>(`${s}/acquisitions`)) {
+    for (const a of await allLinked<Acquisition>(`${s}/acquisitions`)) {
       try {
         infos.push(await api<ImageInfo>(`${s}/acquisitions/${a.id}/image`));
       } catch {

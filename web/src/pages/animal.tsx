@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { all, api, blobUrl, request } from "../lib/api";
+import { all, allLinked, api, blobUrl, request } from "../lib/api";
 import { type ColourScale, checkScale, colourise, formatSci } from "../lib/colour";
 import { type Geometry, type View, svgPath } from "../lib/geometry";
 import type { Acquisition, Animal, Arm, ImagingSession, Study } from "../types";
@@ -30,7 +30,7 @@ export function AnimalPage({ study, animalId }: { study: Study; animalId: string
     const sessions = await all<ImagingSession>(`${base}/sessions`);
     const out: Seen[] = [];
     for (const s of sessions) {
-      const acqs = await api<Acquisition[]>(`${base}/sessions/${s.id}/acquisitions`);
+      const acqs = await allLinked<Acquisition>(`${base}/sessions/${s.id}/acquisitions`);
       for (const a of acqs) if (a.animals.some((x) => x.animal_id === animalId)) out.push({ session: s, acquisition: a });
     }
     return out.sort((a, b) => a.session.day - b.session.day);

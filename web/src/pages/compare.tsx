@@ -1,5 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
-import { all, api, blobUrl, download } from "../lib/api";
+import { all, allLinked, api, blobUrl, download } from "../lib/api";
 import { formatSci } from "../lib/colour";
 import { resultDefinitions } from "../lib/definitions";
 import type { Arm, Study } from "../types";
@@ -41,7 +41,7 @@ const ANALYSES: [string, string][] = [
 export function ComparePage({ study }: { study: Study }) {
   const base = `/studies/${study.id}`;
   const arms = useLoad(() => all<Arm>(`${base}/arms`), [study.id]);
-  const list = useLoad(() => api<Comparison[]>(`${base}/comparisons`), [study.id]);
+  const list = useLoad(() => allLinked<Comparison>(`${base}/comparisons`), [study.id]);
   const [shown, setShown] = useState<Comparison | null>(null);
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);

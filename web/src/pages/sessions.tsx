@@ -1,5 +1,5 @@
 import { useRef, useState } from "preact/hooks";
-import { all, api, request } from "../lib/api";
+import { all, allLinked, api, request } from "../lib/api";
 import { formatSci } from "../lib/colour";
 import { type Job, followJob, jobLine } from "../lib/jobs";
 import { type UploadProgress, uploadWithRetry } from "../lib/upload";
@@ -16,7 +16,7 @@ export function SessionsPage({ study }: { study: Study }) {
   const sessions = useLoad(async () => {
     const list = await all<ImagingSession>(base);
     return Promise.all(
-      list.map(async (s) => ({ ...s, acquisitions: await api<Acquisition[]>(`${base}/${s.id}/acquisitions`) })),
+      list.map(async (s) => ({ ...s, acquisitions: await allLinked<Acquisition>(`${base}/${s.id}/acquisitions`) })),
     );
   }, [study.id]);
   return (

@@ -14,7 +14,8 @@ scientist can act on (which field, what was wrong, what is allowed):
 - ``PayloadTooLarge`` (413): an upload over the configured limit.
 - ``RequestTimeout`` (408): a body that arrives slower than the minimum rate.
 - ``ServiceUnavailable`` (503): a backing service (e.g. object storage) cannot be reached.
-- A full file store (``ENOSPC``) answers 507 Insufficient Storage; nothing is kept.
+- ``StorageFull`` (503, ``Retry-After``, its own problem type): the file store is full
+  (``ENOSPC``/``EDQUOT``); nothing is kept, and an administrator must free space.
 
 The database's own failures are rendered here too, never as a 2xx (the request's transaction
 commits before its response is sent): a lock not granted in time, a lost connection or a
@@ -98,6 +99,13 @@ class RequestTimeout(OsteoluxError):
 
 class ServiceUnavailable(OsteoluxError):
     status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+class StorageFull(ServiceUnavailable):
+    """A 503 like the database's, told apart by its type: waiting alone does not help."""
+
+    title, slug = "File store full", "storage-full"
+    headers = MappingProxyType({"Retry-After": "300"})
 
 
 def problem_response(
@@ -256,14 +264,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             return await _unexpected(request, exc)
         log.error("storage full on %s %s: %s", request.method, request.url.path, exc)
-        return problem_response(
+        return await _osteolux_error(
             request,
-            status=507,
-            title="Insufficient storage",
-            detail="The server's file store is full, so nothing from this request was kept. "
-            "Ask your administrator to free or add space, then send it again.",
-            slug="insufficient-storage",
-            headers={"Retry-After": "300"},
+            StorageFull(
+                "The server's file store is full, so nothing from this request was kept. An "
+                "administrator must free or add space on the file store (the blob directory "
+                "or the object store's disk); then send the same request again."
+            ),
         )
 
     @app.exception_handler(IntegrityError)

@@ -17,13 +17,14 @@ running all along against ``osteolux serve --workers 2`` and one ``osteolux work
 4. fill the blob store's disk while uploading, then free it;
 5. ``kill -9`` the job worker while a requantification runs, then start another.
 
-A client that gets 503 or 507 waits its ``Retry-After`` (at most 1 s) and sends the same
-request again; so does one whose connection broke (the API process it talked to died).
-Checked: every answer is 2xx, 4xx-free, 503/507 *with* Retry-After, or a broken connection
-during a kill — never a 500 nor an answer slower than 30 s; the service answers again
-without a restart; afterwards ``osteolux fsck`` finds every acquisition's blob with its
-SHA-256, ``osteolux clean-staging`` and ``fsck --remove-orphans`` leave no orphan and an empty
-staging folder, and the acknowledged uploads are exactly the stored rows.
+A client that gets 503 (the database away, or the file store full) waits its ``Retry-After``
+(at most 1 s) and sends the same request again; so does one whose connection broke (the API
+process it talked to died). Checked: every answer is 2xx, 4xx-free, 503 *with* Retry-After,
+or a broken connection during a kill — never a 500 nor an answer slower than 30 s; the
+service answers again without a restart; afterwards ``osteolux fsck`` finds every
+acquisition's blob with its SHA-256, ``osteolux clean-staging`` and ``fsck --remove-orphans``
+leave no orphan and an empty staging folder, and the acknowledged uploads are exactly the
+stored rows.
 """
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ class Seen:
     """What the clients saw in one phase."""
 
     answers: Counter[str] = field(default_factory=Counter)
-    bad: list[str] = field(default_factory=list)  # 500s, hangs, 503/507 without Retry-After
+    bad: list[str] = field(default_factory=list)  # 500s, hangs, 503 without Retry-After
     slowest: float = 0.0
     last_ok: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -181,7 +182,7 @@ class Drill:
             return None
         took = time.monotonic() - started
         code = answer.status_code
-        if code in (503, 507):
+        if code == 503:
             retry = answer.headers.get("retry-after")
             self.seen.note(str(code), took, None if retry else f"{code} without Retry-After")
             return retry or "1"

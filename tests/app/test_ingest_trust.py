@@ -335,7 +335,7 @@ def test_a_duplicate_is_recognised_from_its_hash_before_it_is_decoded(
     assert decoded == ["click.zip"]  # the second upload was answered from its SHA-256
 
 
-def test_a_full_file_store_answers_507_and_keeps_nothing(
+def test_a_full_file_store_answers_503_and_keeps_nothing(
     app: Any,
     client: TestClient,
     db_session: Session,
@@ -351,7 +351,12 @@ def test_a_full_file_store_answers_507_and_keeps_nothing(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(StagingWriter, "write", disk_full)
-    body = assert_problem(post_zip(client, imaging_session, synthetic_zip), 507, "store is full")
-    assert body["title"] == "Insufficient storage"
+    answer = post_zip(client, imaging_session, synthetic_zip)
+    body = assert_problem(answer, 503, "store is full")
+    assert "administrator must free or add space" in body["detail"]
+    assert answer.headers["Retry-After"] == "300"
+    # Told apart from the database's 503 by its type, so a client or a monitor can say which.
+    assert body["type"] == "https://osteolux.org/problems/storage-full"
+    assert body["title"] == "File store full"
     assert row_counts(db_session, *TABLES) == (0, 0, 0, 0, 0)
     assert _stored_files(app) == []

@@ -27,6 +27,7 @@ from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
 from app.design.router import router as design_router
 from app.errors import install_error_handlers
+from app.exports.router import router as exports_router
 from app.field.router import router as field_router
 from app.guard import Limits, RequestGuard, SecurityHeaders
 from app.ingest.router import router as ingest_router
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         analysis_router,
         onset_router,
         design_router,
+        exports_router,
         audit_router,
         viewer_router,
         field_router,

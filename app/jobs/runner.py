@@ -39,6 +39,7 @@ HANDLERS: dict[str, str] = {
     "requantify_lab": "app.rois.service:run_requantify_lab_job",
     "comparison": "app.jobs.comparisons:run_comparison_job",
     "power": "app.design.power:run_power_job",
+    "export": "app.exports.service:run_export_job",
 }
 """Job kind → ``module:function(JobContext)`` (imported when a job of that kind runs)."""
 

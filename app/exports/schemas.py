@@ -1,0 +1,56 @@
+"""What an export is asked for."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from app.measurements.schemas import Metric
+from app.models import Site
+from app.schemas import InputModel
+
+#: Sites that are no anatomical region: never summarised on their own.
+NOT_A_SITE = frozenset({Site.background, Site.unassigned})
+
+
+class ExportCreate(InputModel):
+    """The parts of a study export; the defaults give the measurements, per-arm summaries,
+    Prism tables, every stored comparison and the audit trail (overlays only when asked)."""
+
+    sites: list[Site] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(Site),
+        description="Sites with a summary and a Prism table each; default: every site the "
+        "study has current measurements of.",
+    )
+    metric: Metric = Field(
+        default="total_flux_ps", description="Metric of the summaries and Prism tables."
+    )
+    comparisons: bool = Field(
+        default=True,
+        description="Each stored comparison's CSV tables, its XLSX workbook and its growth "
+        "plot (PNG).",
+    )
+    overlays: bool = Field(
+        default=False,
+        description="One overlay PNG per acquisition with an image, all on ONE study-wide "
+        "colour range (its vmin/vmax are in the manifest).",
+    )
+    overlay_scale: Literal["log", "linear"] = Field(
+        default="log", description="Colour scale of the overlays."
+    )
+
+    @field_validator("sites")
+    @classmethod
+    def _regions_once(cls, sites: list[Site] | None) -> list[Site] | None:
+        if sites is None:
+            return None
+        wrong = sorted(s.value for s in set(sites) & NOT_A_SITE)
+        if wrong:
+            raise ValueError(
+                f"{', '.join(wrong)} is not an anatomical site; name sites such as whole_body "
+                "or spine, or leave sites out for every site with measurements"
+            )
+        return sorted(set(sites), key=list(Site).index)

@@ -1,0 +1,284 @@
+"""Study exports as jobs: submitted keyed by their options, built one committed file per
+step, assembled into ONE ZIP with a manifest, downloaded once the job has succeeded.
+
+Where the bytes live: every file is put in the blob store (content-addressed, a ``blob`` row
+committed in the same step as the job's progress) as soon as it is made, so a runner killed
+mid-export resumes on any machine after its last committed file, nothing made twice; the
+last step reads them back into one ZIP, itself a blob. Being blobs with rows, the parts and
+the ZIP are checked by ``osteolux fsck`` like raw files and never count as orphans (a runner
+killed between moving a file in and committing leaves the same orphan a killed upload does,
+removed by ``fsck --remove-orphans``); the staging files they pass through are leased, so
+``osteolux clean-staging`` never takes one in use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+import zipfile
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, BinaryIO
+
+from sqlalchemy.orm import Session
+
+from app import __version__
+from app.analysis.service import software_versions
+from app.audit.service import STUDY_READERS
+from app.auth import Principal
+from app.blobs import keep_blob
+from app.config import Settings
+from app.errors import Conflict, NotFound, OsteoluxError
+from app.exports import parts
+from app.exports.schemas import ExportCreate
+from app.jobs import repository as job_queries
+from app.jobs import service as jobs
+from app.jobs.runner import JobContext
+from app.jobs.schemas import PLAN
+from app.models import Job, JobState, utc_now
+from app.models.jobs import ACTIVE_STATES
+from app.storage import BlobStore, StagingWriter
+from app.studies.service import get_study
+
+EXPORT_JOB = "export"
+MANIFEST = "MANIFEST.json"
+MANIFEST_FORMAT = "osteolux-study-export/1"
+ZIP_STEP = '{"path": "export.zip"}'
+ZIP_MEDIA_TYPE = "application/zip"
+MAX_FILE_BYTES = 64 * 1024**3  # a guard on one staged file, far above any real export
+_CHUNK = 1024**2
+# already compressed: stored as is in the ZIP
+_STORED = frozenset({parts.PNG, parts.XLSX})
+
+
+class ExportNotReady(Conflict):
+    title, slug = "Export still running", "export-in-progress"
+    headers = MappingProxyType({"Retry-After": "5"})
+
+
+def submit_export(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    study_id: uuid.UUID,
+    data: ExportCreate,
+) -> Job:
+    """Queue a study export (checked first: something to export, the sites, the images)."""
+    principal.require_write()
+    study = get_study(session, principal, study_id)
+    parts.check_options(session, study, data)
+    return jobs.submit(
+        session,
+        principal,
+        settings,
+        kind=EXPORT_JOB,
+        inputs={"study_id": str(study.id), "options": data.model_dump(mode="json")},
+        lock=f"study:{study.id}",  # not while the study is requantified (one consistent view)
+    )
+
+
+def run_export_job(job: JobContext) -> None:
+    """The export job: one committed step per file, then the ZIP (progress = files done of
+    files planned, the ZIP included). The files are planned, and the overlays' colour range
+    chosen, once, when the job first starts; a resumed job keeps them."""
+    study_id = uuid.UUID(job.params["study_id"])
+    options = ExportCreate.model_validate(job.params["options"])
+    planned: list[parts.Part] = []
+    first: dict[str, Any] = {}
+    if PLAN not in job.params:  # plan in a read transaction: no write lock while images load
+        with job.read_factory() as session:
+            study = get_study(session, job.principal, study_id)
+            planned, colour_range = parts.plan(session, job.store, job.settings, study, options)
+            colours = None
+            if colour_range is not None:
+                vmin, vmax = colour_range
+                colours = {"scale": options.overlay_scale, "vmin": vmin, "vmax": vmax}
+            first = {
+                "study": {"id": str(study.id), "name": study.name},
+                "exported_at": utc_now().isoformat(),
+                "colour_range": colours,
+                "files": [],
+                "skipped": [],
+            }
+    steps = job.plan(
+        lambda session: [json.dumps(p, sort_keys=True) for p in planned] + [ZIP_STEP],
+        result=first,
+    )
+    for number, step in enumerate(steps[:-1]):
+        if job.done <= number:
+            _make_file(job, study_id, number, json.loads(step))
+    if job.done < len(steps):
+        _make_zip(job, len(steps) - 1)
+    job.result_url = f"/studies/{study_id}/exports/{job.job_id}"
+
+
+def _made_by(part: parts.Part) -> dict[str, Any]:
+    return {"route": f"GET {part['route']}", "parameters": part["parameters"]}
+
+
+def _make_file(job: JobContext, study_id: uuid.UUID, number: int, part: parts.Part) -> None:
+    """Make one file (in a read transaction), then keep it as a blob and note it in the
+    result in one committed step. A file its route would refuse (e.g. a summary the data
+    cannot give) is noted as skipped, with the route's reason."""
+    try:
+        with job.read_factory() as session:
+            content = parts.produce(session, job.principal, job.store, job.settings, study_id, part)
+    except OsteoluxError as exc:
+        if exc.status not in (404, 422):
+            raise
+        skipped = {"path": part["path"], "reason": exc.detail, "produced_by": _made_by(part)}
+
+        def note(session: Session, result: dict[str, Any]) -> None:
+            result["skipped"] = [*result["skipped"], skipped]
+
+        job.step(number, note)
+        return
+    with job.store.staging(max_bytes=MAX_FILE_BYTES, name=part["path"]) as writer:
+        writer.write(content)
+        staged = writer.finish()
+        entry = {
+            "path": part["path"],
+            "sha256": staged.sha256,
+            "size_bytes": staged.size_bytes,
+            "media_type": part["media_type"],
+            "produced_by": _made_by(part),
+            "produced_at": utc_now().isoformat(),
+            "osteolux": __version__,
+        }
+
+        def keep(session: Session, result: dict[str, Any]) -> None:
+            keep_blob(session, job.store, staged, media_type=part["media_type"])
+            result["files"] = [*result["files"], entry]
+
+        job.step(number, keep)
+
+
+def manifest(job: JobContext) -> dict[str, Any]:
+    """What the ZIP holds: every file with its SHA-256 and what produced it (route,
+    parameters, osteolux version), the files skipped and why, and the export's options."""
+    result = job.result
+    return {
+        "format": MANIFEST_FORMAT,
+        "study": result["study"],
+        "export": {
+            "job_id": str(job.job_id),
+            "options": job.params["options"],
+            "exported_at": result["exported_at"],
+            "overlay_colour_range": result["colour_range"],
+        },
+        "osteolux": __version__,
+        "software": software_versions(),
+        "files": result["files"],
+        "skipped": result["skipped"],
+    }
+
+
+class _Sink:
+    """A staging file as the write-only stream ``zipfile`` accepts (it writes data
+    descriptors when it cannot seek)."""
+
+    def __init__(self, writer: StagingWriter) -> None:
+        self._writer = writer
+        self._position = 0
+
+    def write(self, data: bytes) -> int:
+        self._writer.write(data)
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass  # the staging file is closed by its owner
+
+
+def _make_zip(job: JobContext, number: int) -> None:
+    """Read every kept file back (checking its SHA-256) into one ZIP with the manifest,
+    and keep the ZIP as a blob: the export's result."""
+    result = job.result
+    exported_at = datetime.fromisoformat(result["exported_at"])
+    stamp = exported_at.timetuple()[:6]
+    name = f"{result['study']['name'][:60]}-export-{exported_at.date().isoformat()}.zip"
+    body = json.dumps(manifest(job), indent=2, ensure_ascii=False).encode() + b"\n"
+    with job.store.staging(max_bytes=MAX_FILE_BYTES, name=name) as writer:
+        with zipfile.ZipFile(_Sink(writer), "w") as archive:
+            for entry in result["files"]:
+                _copy_in(job.store, archive, entry, stamp)
+            info = zipfile.ZipInfo(MANIFEST, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, body)
+        staged = writer.finish()
+
+        def keep(session: Session, result: dict[str, Any]) -> None:
+            keep_blob(session, job.store, staged, media_type=ZIP_MEDIA_TYPE)
+            result["zip"] = {
+                "filename": name.replace('"', ""),
+                "sha256": staged.sha256,
+                "size_bytes": staged.size_bytes,
+                "files": len(result["files"]) + 1,
+            }
+
+        job.step(number, keep)
+
+
+def _copy_in(
+    store: BlobStore, archive: zipfile.ZipFile, entry: dict[str, Any], stamp: tuple[int, ...]
+) -> None:
+    info = zipfile.ZipInfo(entry["path"], date_time=stamp)  # type: ignore[arg-type]
+    info.compress_type = (
+        zipfile.ZIP_STORED if entry["media_type"] in _STORED else zipfile.ZIP_DEFLATED
+    )
+    info.file_size = entry["size_bytes"]
+    digest = hashlib.sha256()
+    with store.open(entry["sha256"]) as source, archive.open(info, "w") as target:
+        while chunk := source.read(_CHUNK):
+            digest.update(chunk)
+            target.write(chunk)
+    if digest.hexdigest() != entry["sha256"]:
+        raise OsteoluxError(
+            f"The stored {entry['path']} no longer hashes to {entry['sha256']}; run "
+            "osteolux fsck, then export again."
+        )
+
+
+def _export_job(
+    session: Session, principal: Principal, study_id: uuid.UUID, job_id: uuid.UUID
+) -> Job:
+    principal.require_role(
+        STUDY_READERS, to="download a study export (it holds the study's audit trail)"
+    )
+    study = get_study(session, principal, study_id)
+    job = session.scalar(
+        job_queries.of_lab(principal.lab_id).where(Job.id == job_id, Job.kind == EXPORT_JOB)
+    )
+    if job is None or job.params.get("study_id") != str(study.id):
+        raise NotFound(f"No export with id {job_id} of study {study_id} in your lab.")
+    return job
+
+
+def export_file(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    study_id: uuid.UUID,
+    job_id: uuid.UUID,
+) -> tuple[BinaryIO, str, int]:
+    """The export's ZIP (an open stream), its file name and size; 409 until it is built."""
+    job = _export_job(session, principal, study_id, job_id)
+    if job.state in ACTIVE_STATES:
+        total = job.progress_total
+        raise ExportNotReady(
+            f"Export {job_id} is still {job.state.value} ({job.progress_done} of "
+            f"{total if total is not None else '?'} files done); follow GET /jobs/{job_id} "
+            "and download once it has succeeded."
+        )
+    if job.state != JobState.succeeded:
+        why = (job.error or {}).get("detail", "see GET /jobs/{id}")
+        raise Conflict(f"Export {job_id} failed, so there is no file: {why}")
+    made = (job.result or {})["zip"]
+    return store.open(made["sha256"]), made["filename"], made["size_bytes"]

@@ -36,7 +36,7 @@ from app.errors import send_problem
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UPLOAD = re.compile(r"/acquisitions(/tiff|/[^/]+)?$|/(measurements|readouts)/import$")
 # computed within the request (a requantification or a power job only queues: a request)
-_ANALYSIS_POST = re.compile(r"/(comparisons|power)$")
+_ANALYSIS_POST = re.compile(r"/(comparisons|power|power/onset)$")
 _ANALYSIS_GET = re.compile(
     r"/(plots/[^/]+|summary|export/[^/]+|image/radiance|image/photograph\.png"
     r"|overlay(\.png|\.svg)?|sequence(\.png|\.svg)?|kinetics"

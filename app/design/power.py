@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from app.design.schemas import (
     MAX_JOB_SIMULATED_VALUES,
     MAX_SIMULATED_VALUES,
     GrowthParametersRead,
+    GrowthSource,
     PilotFitRead,
     PilotSource,
     PowerCreate,
@@ -61,7 +63,7 @@ def power_designs(
     return designs, work
 
 
-def _one_source(data: PowerCreate) -> None:
+def _one_source(data: GrowthSource) -> None:
     if (data.pilot is None) == (data.parameters is None):
         raise Unprocessable("Give exactly one of pilot (an arm to fit) and parameters.")
 
@@ -88,7 +90,7 @@ def _pilot(
 
 
 def power_parameters(
-    session: Session, principal: Principal, study_id: uuid.UUID | None, data: PowerCreate
+    session: Session, principal: Principal, study_id: uuid.UUID | None, data: GrowthSource
 ) -> tuple[cohorts.GrowthParameters, str, PilotFitRead | None]:
     """The control arm's growth: fitted from the pilot arm, or as given; where it came from."""
     _one_source(data)
@@ -99,7 +101,8 @@ def power_parameters(
         return cohorts.GrowthParameters(**data.parameters.model_dump()), "given", None
     if study_id is None:
         raise Unprocessable(
-            "pilot fits an arm of a study: use POST /studies/{study_id}/power, or give parameters."
+            "pilot fits an arm of a study: use POST /studies/{study_id}/power (or …/power/onset), "
+            "or give parameters."
         )
     fit, arm = _pilot(session, principal, get_study(session, principal, study_id), data.pilot)
     source = (
@@ -175,32 +178,85 @@ def submit_power_job(
     data: PowerJobCreate,
 ) -> Job:
     """Queue a power job (checked first: the study, the grid, the pilot arm's existence)."""
+
+    def check() -> None:
+        power_designs(data, limit=MAX_JOB_SIMULATED_VALUES)
+        _one_source(data)
+
+    return queue_power_job(session, principal, settings, study_id, data, check=check)
+
+
+class _JobRequest(Protocol):
+    pilot: PilotSource | None
+    seed: int | None
+
+    def model_copy(self, *, update: dict[str, Any]) -> Any: ...
+
+
+def queue_power_job(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    study_id: uuid.UUID,
+    data: _JobRequest,
+    *,
+    check: Callable[[], None],
+    endpoint: str | None = None,
+) -> Job:
+    """Queue a ``power`` job after ``check()`` of its grid and the study's and pilot arm's
+    existence, its seed fixed now (the job's table is then that of one request with it);
+    ``endpoint`` (e.g. ``onset``) tells :func:`run_power_job` which power it is."""
     principal.require_write()
     get_study(session, principal, study_id)
-    power_designs(data, limit=MAX_JOB_SIMULATED_VALUES)
-    _one_source(data)
+    check()
     if data.pilot is not None:
         _pilot_arm(session, principal, study_id, data.pilot)
     request = data.model_copy(update={"seed": new_seed(data.seed)}).model_dump(mode="json")
+    inputs = {"study_id": str(study_id), "request": request}
     return jobs.submit(
         session,
         principal,
         settings,
         kind=POWER_JOB,
-        inputs={"study_id": str(study_id), "request": request},
+        inputs=inputs | ({"endpoint": endpoint} if endpoint else {}),
         lock=f"power:{study_id}",
     )
 
 
+def run_design_steps(
+    job: JobContext,
+    count: int,
+    parameters: Callable[[Session, dict[str, Any]], None],
+    design: Callable[[int, dict[str, Any]], dict[str, Any]],
+) -> None:
+    """A power job's steps: ``parameters`` (step 0), then one committed step per design, so
+    an interrupted job resumes after its last design and ``progress`` counts designs.
+    ``design(index, result)`` gives the table of that design alone (JSON); its rows are
+    appended to the result's, its other fields replace the result's."""
+    job.plan(lambda session: ["parameters"] + [f"design {i}" for i in range(count)])
+    job.step(0, parameters)
+    for number in range(1, count + 1):
+
+        def one(session: Session, result: dict[str, Any], index: int = number - 1) -> None:
+            table = design(index, result)
+            rows = [*result.get("rows", []), *table.pop("rows")]
+            result.update(table, rows=rows)
+
+        job.step(number, one)
+
+
 def run_power_job(job: JobContext) -> None:
-    """The power job: the parameters (step 0), then one committed step per design, so an
-    interrupted job resumes after its last design and ``progress`` counts designs. Each
-    design's random stream depends only on the seed and the design, so the job's table is
-    the one a single request with the same seed would give."""
+    """The power job: the parameters, then one design per step (:func:`run_design_steps`).
+    Each design's random stream depends only on the seed and the design, so the job's table
+    is the one a single request with the same seed would give. A job for the onset endpoint
+    (inputs ``endpoint: onset``) is :func:`app.design.onset_power.run_onset_power_job`."""
+    if job.params.get("endpoint") == "onset":
+        from app.design.onset_power import run_onset_power_job
+
+        return run_onset_power_job(job)
     data = PowerJobCreate.model_validate(job.params["request"])
     study_id = uuid.UUID(job.params["study_id"])
     designs, work = power_designs(data, limit=None)
-    job.plan(lambda session: ["parameters"] + [f"design {i}" for i in range(len(designs))])
 
     def parameters(session: Session, result: dict[str, Any]) -> None:
         params, source, pilot = power_parameters(session, job.principal, study_id, data)
@@ -208,22 +264,16 @@ def run_power_job(job: JobContext) -> None:
         result["parameters_source"] = source
         result["pilot"] = pilot.model_dump(mode="json") if pilot else None
 
-    job.step(0, parameters)
-    params = cohorts.GrowthParameters(**job.result["parameters"])
-    for number, design in enumerate(designs, start=1):
+    def design(index: int, result: dict[str, Any]) -> dict[str, Any]:
+        assert data.seed is not None  # fixed when the job was submitted
+        params = cohorts.GrowthParameters(**result["parameters"])
+        table = simulate(params, [designs[index]], data, data.seed)
+        read = power_read(
+            table, study_id=study_id, source=result["parameters_source"], pilot=None, work=work
+        )
+        return read.model_dump(mode="json", exclude={"pilot"})
 
-        def one(
-            session: Session, result: dict[str, Any], design: cohorts.StudyDesign = design
-        ) -> None:
-            assert data.seed is not None  # fixed when the job was submitted
-            table = simulate(params, [design], data, data.seed)
-            read = power_read(
-                table, study_id=study_id, source=result["parameters_source"], pilot=None, work=work
-            )
-            rows = [*result.get("rows", []), *read.model_dump(mode="json")["rows"]]
-            result.update(read.model_dump(mode="json", exclude={"rows", "pilot"}), rows=rows)
-
-        job.step(number, one)
+    run_design_steps(job, len(designs), parameters, design)
 
 
 POWER_COLUMNS = (

@@ -9,9 +9,12 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.analysis.plots import render
 from app.deps import PrincipalDep, ReasonHeader, SessionDep, SettingsDep
-from app.design import power, service
+from app.design import onset_power, power, service
 from app.design.plots import power_curves
 from app.design.schemas import (
+    OnsetPowerCreate,
+    OnsetPowerJobCreate,
+    OnsetPowerRead,
     PowerCreate,
     PowerJobCreate,
     PowerRead,
@@ -145,4 +148,81 @@ def study_power_job(
     step (progress = designs done) and its `result` is the power table, the same as one
     request with the same seed would give."""
     job = power.submit_power_job(session, principal, settings, study_id, body)
+    return accepted(response, job)
+
+
+OnsetPowerFormat = Annotated[
+    Literal["json", "csv"], Query(description="json (default) or csv (the table)")
+]
+_ONSET_POWER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The power table (JSON or CSV).",
+        "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _onset_power_response(read: OnsetPowerRead, fmt: str) -> OnsetPowerRead | Response:
+    if fmt == "csv":
+        return csv_response(onset_power.onset_power_csv(read), "onset-power.csv")
+    return read
+
+
+@router.post(
+    "/studies/{study_id}/power/onset",
+    summary="Power for time to onset (log-rank) by simulation, from a pilot arm or given onset",
+    response_model=OnsetPowerRead,
+    responses=_ONSET_POWER_RESPONSES,
+)
+def study_onset_power(
+    study_id: uuid.UUID,
+    body: OnsetPowerCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    format: OnsetPowerFormat = "json",
+) -> OnsetPowerRead | Response:
+    """Power of the log-rank test of time to onset (first positive image) for a grid of mice
+    per arm x imaging interval (or continuous observation) x follow-up: from a given control
+    median onset and hazard ratio (exponential or Weibull), or from an arm's fitted growth
+    crossing `threshold` with an effect on growth; onset seen on imaging days (ties),
+    censored at dropout and the end of follow-up. At most 3e7 simulated values per request."""
+    return _onset_power_response(
+        onset_power.onset_power(session, principal, study_id, body), format
+    )
+
+
+@router.post(
+    "/design/power/onset",
+    summary="Power for time to onset (log-rank) by simulation, from given onset or growth",
+    response_model=OnsetPowerRead,
+    responses=_ONSET_POWER_RESPONSES,
+)
+def design_onset_power(
+    body: OnsetPowerCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    format: OnsetPowerFormat = "json",
+) -> OnsetPowerRead | Response:
+    """As the study route, before any study exists: `distribution` or `parameters`."""
+    return _onset_power_response(onset_power.onset_power(session, principal, None, body), format)
+
+
+@router.post(
+    "/studies/{study_id}/power/onset/jobs",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Power for time to onset as a background job (large grids)",
+)
+def study_onset_power_job(
+    study_id: uuid.UUID,
+    body: OnsetPowerJobCreate,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> JobRead:
+    """As POST …/power/onset, beyond one request's bound (up to 100 000 studies per design,
+    1e9 simulated values): 202 with a `power` job (`Location: /jobs/{id}`, inputs
+    `endpoint: onset`), one design per step; its `result` is the table one request with the
+    same seed would give."""
+    job = onset_power.submit_onset_power_job(session, principal, settings, study_id, body)
     return accepted(response, job)

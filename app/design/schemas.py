@@ -294,7 +294,41 @@ class PilotFitRead(BaseModel):
     warnings: list[str]
 
 
-class PowerCreate(InputModel):
+class GrowthSource(InputModel):
+    """Where the control arm's growth comes from: a pilot arm to fit, or given parameters."""
+
+    pilot: PilotSource | None = Field(
+        default=None, description="Fit the parameters from this arm (study route only)."
+    )
+    parameters: GrowthParametersIn | None = Field(
+        default=None, description="Or give them (exactly one of pilot and parameters)."
+    )
+
+
+class GrowthEffect(InputModel):
+    """The treatment's effect on growth: a ratio of growth rates, or a fold difference."""
+
+    slope_ratio: float | None = Field(
+        default=None, ge=0, le=100, description="Treated / control mean growth rate"
+    )
+    fold: float | None = Field(
+        default=None,
+        gt=0,
+        le=1e12,
+        description="Or: treated geometric-mean flux this many times below control on fold_day",
+    )
+    fold_day: float | None = Field(default=None, gt=0, le=3650)
+
+    def effect_problem(self) -> str | None:
+        """What is wrong with the effect as given (None: nothing)."""
+        if (self.slope_ratio is None) == (self.fold is None):
+            return "give the effect as slope_ratio, or as fold with fold_day"
+        if self.fold is not None and self.fold_day is None:
+            return "fold needs fold_day (the day at which the arms differ so much)"
+        return None
+
+
+class PowerCreate(GrowthSource, GrowthEffect):
     """A grid of designs and the effect to detect."""
 
     model_config = ConfigDict(
@@ -319,12 +353,6 @@ class PowerCreate(InputModel):
         }
     )
 
-    pilot: PilotSource | None = Field(
-        default=None, description="Fit the parameters from this arm (study route only)."
-    )
-    parameters: GrowthParametersIn | None = Field(
-        default=None, description="Or give them (exactly one of pilot and parameters)."
-    )
     n_per_arm: list[Annotated[int, Field(ge=2, le=200)]] = Field(
         default=[6, 8, 10, 12, 15], min_length=1, max_length=30
     )
@@ -335,16 +363,6 @@ class PowerCreate(InputModel):
         default=[28.0], min_length=1, max_length=10, description="Last imaging day"
     )
     first_day: float = Field(default=0.0, ge=0, le=3650, description="First imaging day")
-    slope_ratio: float | None = Field(
-        default=None, ge=0, le=100, description="Treated / control mean growth rate"
-    )
-    fold: float | None = Field(
-        default=None,
-        gt=0,
-        le=1e12,
-        description="Or: treated geometric-mean flux this many times below control on fold_day",
-    )
-    fold_day: float | None = Field(default=None, gt=0, le=3650)
     alpha: float = Field(default=0.05, gt=0, lt=1)
     test: Literal["welch", "student"] = "welch"
     n_sim: int = Field(default=1000, ge=10, le=MAX_N_SIM)
@@ -358,10 +376,9 @@ class PowerCreate(InputModel):
 
     @model_validator(mode="after")
     def _one_effect(self) -> PowerCreate:
-        if (self.slope_ratio is None) == (self.fold is None):
-            raise ValueError("give the effect as slope_ratio, or as fold with fold_day")
-        if self.fold is not None and self.fold_day is None:
-            raise ValueError("fold needs fold_day (the day at which the arms differ so much)")
+        problem = self.effect_problem()
+        if problem:
+            raise ValueError(problem)
         return self
 
 
@@ -405,3 +422,182 @@ class PowerJobCreate(PowerCreate):
     design and 1e9 simulated values in all."""
 
     n_sim: int = Field(default=10_000, ge=10, le=MAX_JOB_N_SIM)
+
+
+# ------------------------------------------------------------------ power for onset
+
+
+class OnsetDistributionIn(InputModel):
+    """The control arm's time to onset: Weibull (shape 1: exponential) with this median."""
+
+    median_days: float = Field(
+        gt=0, le=3650, description="Median time to onset in the control arm (days since day 0)"
+    )
+    weibull_shape: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=20,
+        description="1: exponential (constant hazard); > 1: the hazard rises with time",
+    )
+    dropout_per_day: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Exponential rate of death / humane endpoint (censored then), 1/day",
+    )
+
+
+class OnsetPowerCreate(GrowthSource, GrowthEffect):
+    """A grid of designs and the effect on time to onset. The control arm's onset comes from
+    exactly one of ``distribution`` (median onset; effect ``hazard_ratio``), ``pilot`` (an arm
+    of this study: its growth fitted, onset when the flux crosses ``threshold``; effect on
+    growth, ``slope_ratio`` or ``fold``) or ``parameters`` (that growth, given)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "distribution": {"median_days": 21, "dropout_per_day": 0.005},
+                    "hazard_ratio": 0.4,
+                    "n_per_arm": [8, 12, 16, 20],
+                    "interval_days": [None, 3.5, 7],
+                    "follow_up_days": [42],
+                    "n_sim": 1000,
+                    "seed": 1,
+                }
+            ]
+        }
+    )
+
+    distribution: OnsetDistributionIn | None = Field(
+        default=None, description="The control arm's onset time, given."
+    )
+    hazard_ratio: float | None = Field(
+        default=None,
+        gt=0,
+        le=100,
+        description="Treated / control hazard of onset (with distribution; < 1: later onset)",
+    )
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SIGNAL,
+        description="Flux (p/s) at or above which an image is positive (with pilot or parameters)",
+    )
+    consecutive: int = Field(
+        default=1, ge=1, le=10, description="Positive images in a row that make the onset"
+    )
+    n_per_arm: list[Annotated[int, Field(ge=2, le=200)]] = Field(
+        default=[8, 12, 16, 20], min_length=1, max_length=30
+    )
+    interval_days: list[Annotated[float, Field(gt=0, le=365)] | None] = Field(
+        default=[7.0],
+        min_length=1,
+        max_length=10,
+        description="Days between imaging sessions: onset is seen on the next image; null: "
+        "seen the moment it happens (continuous observation; with distribution only)",
+    )
+    follow_up_days: list[Annotated[float, Field(gt=0, le=3650)]] = Field(
+        default=[42.0],
+        min_length=1,
+        max_length=10,
+        description="End of follow-up: animals without onset are censored then",
+    )
+    first_day: float = Field(default=0.0, ge=0, le=3650, description="First imaging day")
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    n_sim: int = Field(default=1000, ge=10, le=MAX_N_SIM)
+    seed: Seed = None
+
+    @model_validator(mode="after")
+    def _one_model(self) -> OnsetPowerCreate:
+        given = [self.distribution, self.pilot, self.parameters]
+        if sum(x is not None for x in given) != 1:
+            raise ValueError(
+                "give exactly one of distribution (the control arm's median onset, with "
+                "hazard_ratio), pilot (an arm to fit) or parameters (its growth, given)"
+            )
+        if self.distribution is not None:
+            if self.hazard_ratio is None:
+                raise ValueError("distribution needs hazard_ratio (treated / control, e.g. 0.5)")
+            if (self.slope_ratio, self.fold, self.threshold) != (None, None, None):
+                raise ValueError(
+                    "slope_ratio, fold and threshold are for onset from growth (pilot or "
+                    "parameters); with distribution give hazard_ratio only"
+                )
+            return self
+        if self.hazard_ratio is not None:
+            raise ValueError(
+                "onset from growth takes the effect on growth (slope_ratio, or fold with "
+                "fold_day), not hazard_ratio: give distribution to set a hazard ratio"
+            )
+        if self.threshold is None:
+            raise ValueError(
+                "onset from growth needs threshold: the flux (p/s) of a positive image"
+            )
+        if None in self.interval_days:
+            raise ValueError(
+                "interval_days null (continuous observation) needs distribution: onset from "
+                "growth is seen on images only"
+            )
+        problem = self.effect_problem()
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class OnsetPowerJobCreate(OnsetPowerCreate):
+    """As :class:`OnsetPowerCreate`, for a background job: up to 100 000 simulated studies per
+    design and 1e9 simulated values in all."""
+
+    n_sim: int = Field(default=10_000, ge=10, le=MAX_JOB_N_SIM)
+
+
+class OnsetDistributionRead(BaseModel):
+    median_days: float
+    weibull_shape: float
+    dropout_per_day: float
+
+
+class OnsetPowerRowRead(BaseModel):
+    """Power of one design with its Monte Carlo SE and 95 % Wilson interval; the mean number
+    of onsets seen (both arms and per arm); ``schoenfeld_power``: Schoenfeld's approximation
+    at that number of events (with a hazard ratio only), a check on the simulation."""
+
+    n_per_arm: int
+    interval_days: float | None = Field(description="null: continuous observation")
+    follow_up_days: float
+    n_images: int | None
+    power: float
+    mc_se: float
+    ci_low: float
+    ci_high: float
+    expected_events: float
+    expected_events_control: float
+    expected_events_treated: float
+    studies_without_events: float = Field(description="Share of studies with no onset at all.")
+    schoenfeld_power: float | None
+
+
+class OnsetPowerRead(BaseModel):
+    """Power of the log-rank test of time to onset by design; the same request with ``seed``
+    gives the same table."""
+
+    study_id: uuid.UUID | None
+    endpoint: Literal["onset"] = "onset"
+    distribution: OnsetDistributionRead | None
+    parameters: GrowthParametersRead | None
+    parameters_source: str
+    pilot: PilotFitRead | None
+    threshold: float | None = Field(description="p/s")
+    consecutive: int
+    effect: str
+    hazard_ratio: float | None
+    test: str
+    alpha: float
+    n_sim: int
+    seed: int
+    simulated_values: int = Field(
+        description="The work done: an onset per animal, or (from growth) a log10 value per "
+        "animal and image plus one per animal."
+    )
+    rows: list[OnsetPowerRowRead]

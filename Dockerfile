@@ -37,6 +37,10 @@ RUN pip install --quiet --no-deps -e .
 
 USER osteolux
 EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=3s --retries=5 \
+# The API's check (the default command serves on 8000). A container running the job worker
+# serves no port: it checks itself with `osteolux worker --check` (PostgreSQL and the job
+# queue answer, a worker's heartbeat is fresh), as docker-compose.yml's worker service does
+# (`docker run --health-cmd "osteolux worker --check" … osteolux worker` without compose).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=5 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
 CMD ["osteolux", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import re
 import shutil
@@ -17,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from app.db import make_engine
+from app.jobs import worker
 from tests.app.conftest import postgres_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -170,7 +173,30 @@ def test_workers_run_jobs_beside_the_api(compose: dict[str, Any]) -> None:
     assert worker["depends_on"] == api["depends_on"]
     assert worker["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "ports" not in worker
-    assert worker["healthcheck"] == {"disable": True}
     assert worker["deploy"]["replicas"] >= 2
     serve = api["command"]
     assert serve[:2] == ["osteolux", "serve"] and int(serve[serve.index("--workers") + 1]) >= 2
+
+
+def test_health_checks_fit_the_api_and_the_worker(compose: dict[str, Any]) -> None:
+    """The image's check asks the port the API serves on (the image's command and the compose
+    API's); the worker, which serves none, replaces it with `osteolux worker --check`, an
+    option the worker's command line has."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    probe = re.search(r"^HEALTHCHECK .*\\\n\s+CMD (.+)$", dockerfile, re.M)
+    assert probe is not None
+    asked = re.search(r"http://127\.0\.0\.1:(\d+)/health'", probe.group(1))
+    assert asked is not None, probe.group(1)
+    image_cmd = json.loads(re.search(r"^CMD (.+)$", dockerfile, re.M).group(1))
+    services = compose["services"]
+    for command in (image_cmd, services["api"]["command"]):
+        assert command[:2] == ["osteolux", "serve"]
+        assert command[command.index("--port") + 1] == asked.group(1)
+        assert command[command.index("--host") + 1] == "0.0.0.0"
+    assert "healthcheck" not in services["api"]  # the image's
+    check = services["worker"]["healthcheck"]
+    assert check["test"] == ["CMD", "osteolux", "worker", "--check"]
+    assert "disable" not in check and check["start_period"]
+    parser = argparse.ArgumentParser()
+    worker.add_parser(parser.add_subparsers())
+    assert parser.parse_args(["worker", "--check"]).check is True

@@ -20,13 +20,14 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import psycopg
 from procrastinate import App, PsycopgConnector, RetryStrategy
 from procrastinate.exceptions import ConnectorException
 from sqlalchemy import make_url, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from app.config import Settings, get_settings
 from app.db import make_engine, make_session_factory, read_only_engine
@@ -66,6 +67,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--concurrency", type=int, default=1, help="jobs at once in this process (default 1)"
     )
     worker.add_argument("--name", help="worker name in logs (default: host:pid)")
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="health check instead of working (a container's HEALTHCHECK): exit 0 when "
+        "PostgreSQL and the job queue answer and a worker has sent a heartbeat lately, else 1",
+    )
     worker.set_defaults(func=main)
 
 
@@ -79,9 +86,37 @@ def main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.check:
+        return check(url, stalled_s=settings.jobs_stalled_s)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(name)s %(message)s")
     name = args.name or f"{socket.gethostname()}:{os.getpid()}"
     asyncio.run(work(settings, concurrency=args.concurrency, name=name))
+    return 0
+
+
+def check(database_url: str, *, stalled_s: float) -> int:
+    """0 when PostgreSQL answers, the queue's tables are readable and a worker has sent a
+    heartbeat within ``stalled_s`` (else 1, saying why). The heartbeat is not this
+    container's own (procrastinate does not name workers), but a worker that died ends its
+    container; one whose heartbeat stopped is the one the others take jobs from."""
+    engine = make_engine(database_url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as connection:
+            schema = queue_schema(connection.execute(text("SELECT current_schema()")).scalar_one())
+            table = f"{connection.dialect.identifier_preparer.quote(schema)}.procrastinate_workers"
+            alive = connection.execute(
+                text(f"SELECT count(*) FROM {table} WHERE last_heartbeat > now() - :stalled"),
+                {"stalled": timedelta(seconds=stalled_s)},
+            ).scalar_one()
+    except (OperationalError, ProgrammingError) as exc:
+        print(f"unhealthy: the job queue in PostgreSQL does not answer: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if not alive:
+        print(f"unhealthy: no worker has sent a heartbeat in {stalled_s:g} s", file=sys.stderr)
+        return 1
+    print(f"healthy: {alive} worker(s) sent a heartbeat in the last {stalled_s:g} s")
     return 0
 
 

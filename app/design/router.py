@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from app.analysis.plots import render
 from app.deps import PrincipalDep, ReasonHeader, SessionDep, SettingsDep
@@ -25,6 +25,7 @@ from app.design.schemas import (
 from app.errors import Conflict, Unprocessable
 from app.jobs.schemas import JobRead
 from app.jobs.service import accepted
+from app.pagination import PlainPageDep, plain_page_responses, set_page_headers
 from app.responses import CSV_MEDIA_TYPE, PROBLEM_RESPONSES, csv_response, problem_responses
 
 router = APIRouter(tags=["design"], responses=PROBLEM_RESPONSES)
@@ -78,13 +79,23 @@ def randomise(
 @router.get(
     "/studies/{study_id}/randomisation",
     summary="Randomisations applied to a study",
+    responses=plain_page_responses("How many randomisations were applied to the study."),
 )
 def list_randomisations(
-    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    study_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
+    page: PlainPageDep,
 ) -> list[RandomisationRecord]:
-    """Every randomisation applied to the study, oldest first, as the audit trail records
-    it: when and why, seed, method, baseline, assignments and the balance achieved."""
-    return service.randomisations(session, principal, study_id)
+    """Randomisations applied to the study, oldest first, as the audit trail records them:
+    when and why, seed, method, baseline, assignments and the balance achieved; a page at a
+    time (a plain list, as before; ``X-Total-Count`` gives the number and
+    ``Link: <…>; rel="next"`` the next page when there is more)."""
+    records, total = service.randomisations(session, principal, study_id, page)
+    set_page_headers(request, response, page, len(records), total)
+    return records
 
 
 def _power_response(read: PowerRead, fmt: str) -> PowerRead | Response:

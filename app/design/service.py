@@ -36,6 +36,7 @@ from app.errors import Conflict, NotFound, Unprocessable
 from app.measurements.schemas import SeriesPoint
 from app.measurements.service import UNITS, load_points
 from app.models import Animal, Arm, ArmRole, AuditEvent, Study
+from app.pagination import PageParams, paginate
 from app.studies.service import get_study
 
 RANDOMISE_ACTION = "randomise"
@@ -357,14 +358,13 @@ def _apply(
 
 
 def randomisations(
-    session: Session, principal: Principal, study_id: uuid.UUID
-) -> list[RandomisationRecord]:
-    """The randomisations applied to a study, oldest first, from its audit trail."""
+    session: Session, principal: Principal, study_id: uuid.UUID, page: PageParams
+) -> tuple[list[RandomisationRecord], int]:
+    """A page of the randomisations applied to a study, oldest first, from its audit
+    trail, and how many there are."""
     study = get_study(session, principal, study_id)
-    return [
-        RandomisationRecord(at=e.at, reason=e.reason, **e.changes)
-        for e in session.scalars(_randomise_events(study))
-    ]
+    events, total = paginate(session, _randomise_events(study), page)
+    return [RandomisationRecord(at=e.at, reason=e.reason, **e.changes) for e in events], total
 
 
 def _randomise_events(study: Study) -> Select[AuditEvent]:

@@ -35,7 +35,8 @@ from app.errors import send_problem
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _UPLOAD = re.compile(r"/acquisitions(/tiff|/[^/]+)?$|/(measurements|readouts)/import$")
-# computed within the request (a requantification or a power job only queues: a request)
+# computed within the request (a requantification, a power job or a study export only
+# queues: a request; an export's ZIP is streamed from the blob store: a request)
 _ANALYSIS_POST = re.compile(r"/(comparisons|power|power/onset)$")
 _ANALYSIS_GET = re.compile(
     r"/(plots/[^/]+|summary|export/[^/]+|image/radiance|image/photograph\.png"

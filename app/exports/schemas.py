@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from app.measurements.schemas import Metric
 from app.models import Site
@@ -17,6 +17,15 @@ NOT_A_SITE = frozenset({Site.background, Site.unassigned})
 class ExportCreate(InputModel):
     """The parts of a study export; the defaults give the measurements, per-arm summaries,
     Prism tables, every stored comparison and the audit trail (overlays only when asked)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {},
+                {"sites": ["whole_body", "spine"], "overlays": True, "comparisons": False},
+            ]
+        }
+    )
 
     sites: list[Site] | None = Field(
         default=None,

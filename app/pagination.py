@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request, Response
@@ -17,14 +18,19 @@ class PageParams(BaseModel):
     offset: int
 
 
-def page_params(
-    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).")] = 50,
-    offset: Annotated[int, Query(ge=0, le=10**9, description="Items to skip.")] = 0,
-) -> PageParams:
-    return PageParams(limit=limit, offset=offset)
+def _page_params(default_limit: int) -> Callable[..., PageParams]:
+    def page_params(
+        limit: Annotated[
+            int, Query(ge=1, le=500, description="Items per page (1–500).")
+        ] = default_limit,
+        offset: Annotated[int, Query(ge=0, le=10**9, description="Items to skip.")] = 0,
+    ) -> PageParams:
+        return PageParams(limit=limit, offset=offset)
+
+    return page_params
 
 
-PageDep = Annotated[PageParams, Depends(page_params)]
+PageDep = Annotated[PageParams, Depends(_page_params(50))]
 
 
 class Page(BaseModel, Generic[T]):
@@ -40,17 +46,10 @@ def paginate(session: Session, query: Select, params: PageParams) -> tuple[list,
     return list(rows), int(total or 0)
 
 
-def plain_page_params(
-    limit: Annotated[int, Query(ge=1, le=500, description="Items per page (1–500).")] = 500,
-    offset: Annotated[int, Query(ge=0, le=10**9, description="Items to skip.")] = 0,
-) -> PageParams:
-    return PageParams(limit=limit, offset=offset)
-
-
 #: For lists whose clients expect a bare JSON array: a page of up to 500 (by default, so a
 #: client unaware of paging still gets everything a list usually holds), the total in
 #: ``X-Total-Count`` and the next page in ``Link: <…>; rel="next"``.
-PlainPageDep = Annotated[PageParams, Depends(plain_page_params)]
+PlainPageDep = Annotated[PageParams, Depends(_page_params(500))]
 
 
 def plain_page_responses(total: str) -> dict[int | str, dict[str, Any]]:

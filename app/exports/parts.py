@@ -36,7 +36,6 @@ Part = dict[str, Any]
 
 CSV, PNG = "text/csv", "image/png"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-SUMMARY_SCALE = "log10"  # the summary route's default
 OVERLAY_DPI = 100  # the overlay route's default
 
 
@@ -107,7 +106,8 @@ def plan(
                 f"summary/{name}",
                 "summary",
                 f"{base}/summary",
-                {**common, "scale": SUMMARY_SCALE},
+                {**common, "scale": options.summary_scale}
+                | ({} if options.summary_floor is None else {"floor": options.summary_floor}),
                 CSV,
             )
         )
@@ -258,7 +258,7 @@ def produce(
             site=Site(params["site"]),
             metric=params["metric"],
             scale=params["scale"],
-            floor=None,
+            floor=params.get("floor"),
             baseline=None,
         )
         return summary_csv(summary).encode()

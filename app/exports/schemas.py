@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
+from app.analysis.schemas import MAX_SIGNAL
 from app.measurements.schemas import Metric
 from app.models import Site
 from app.schemas import InputModel
@@ -36,6 +37,17 @@ class ExportCreate(InputModel):
     )
     metric: Metric = Field(
         default="total_flux_ps", description="Metric of the summaries and Prism tables."
+    )
+    summary_scale: Literal["log10", "linear"] = Field(
+        default="log10", description="Scale of the per-arm summaries (the summary's `scale`)."
+    )
+    summary_floor: float | None = Field(
+        default=None,
+        gt=0,
+        le=MAX_SIGNAL,
+        description="Values below this are raised to it in the summaries (the summary's "
+        "`floor`): a log10 summary of a site with a zero value needs one, else that site's "
+        "summary is listed as skipped in the manifest with the reason.",
     )
     comparisons: bool = Field(
         default=True,

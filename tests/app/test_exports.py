@@ -6,6 +6,7 @@ cell)."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
@@ -35,7 +36,7 @@ from tests.app.clicks import FLUXES, post_zip, zip_folder
 from tests.app.factories import make_study
 from tests.app.jobs import finished, run_queued_jobs
 from tests.app.problems import assert_problem, row_counts
-from tests.app.test_analysis_api import study  # noqa: F401
+from tests.app.test_analysis_api import CONTROL, TREATED, study  # noqa: F401
 
 
 def _export(client: TestClient, study_id: str, **options: Any) -> Any:
@@ -96,6 +97,8 @@ def test_an_export_holds_every_routes_answer_and_a_manifest(
     assert queued["inputs"]["options"] == {
         "sites": None,
         "metric": "total_flux_ps",
+        "summary_scale": "log10",
+        "summary_floor": None,
         "comparisons": True,
         "overlays": False,
         "overlay_scale": "log",
@@ -182,6 +185,8 @@ def test_another_labs_export_is_not_found(
         ({"sites": ["spine"]}, "no current measurements at spine"),
         ({"metric": "counts"}, "metric"),
         ({"overlays": True}, "no images"),
+        ({"summary_floor": 0}, "summary_floor"),
+        ({"summary_scale": "ln"}, "summary_scale"),
         ({"overlay_scale": "sqrt"}, "overlay_scale"),
     ],
 )
@@ -266,6 +271,39 @@ def test_an_interrupted_export_resumes_after_its_last_committed_file(
     archive, _ = _zip(client, job)
     manifest = _assert_files_are_the_routes_answers(client, archive)
     assert len(manifest["files"]) == 4
+
+
+def test_a_summary_the_data_cannot_give_is_skipped_unless_a_floor_is_given(
+    client: TestClient,
+    study: dict[str, Any],  # noqa: F811
+) -> None:
+    # spine on day 0: every mouse 1e5 p/s but one at 0, which has no log10
+    lines = ["animal,day,site,total_flux_ps"] + [
+        f"{animal},0,spine,{0.0 if i == 0 else 1e5}" for i, animal in enumerate(CONTROL + TREATED)
+    ]
+    imported = client.post(
+        f"/studies/{study['id']}/measurements/import",
+        files={"file": ("spine.csv", "\n".join(lines).encode(), "text/csv")},
+    )
+    assert imported.status_code == 201, imported.text
+    job = finished(client, _export(client, study["id"], comparisons=False))
+    archive, _ = _zip(client, job)
+    manifest = _assert_files_are_the_routes_answers(client, archive)
+    assert [s["path"] for s in manifest["skipped"]] == ["summary/spine-total_flux_ps.csv"]
+    reason = manifest["skipped"][0]["reason"]
+    assert "no log10" in reason and "floor" in reason
+    assert "prism/spine-total_flux_ps.csv" in archive.namelist()
+
+    job = finished(client, _export(client, study["id"], comparisons=False, summary_floor=1e4))
+    archive, _ = _zip(client, job)
+    manifest = _assert_files_are_the_routes_answers(client, archive)
+    assert manifest["skipped"] == []
+    spine = next(f for f in manifest["files"] if f["path"] == "summary/spine-total_flux_ps.csv")
+    assert spine["produced_by"]["parameters"]["floor"] == 1e4
+    # the zero raised to the floor: day 0 control mean of log10 = (4 + 5 x 5) / 6
+    rows = list(csv.DictReader(io.StringIO(archive.read(spine["path"]).decode())))
+    first = next(r for r in rows if r["arm"] == "Isotype IgG1" and float(r["day"]) == 0)
+    assert_allclose(float(first["mean [log10(p/s)]"]), (4 + 5 * 5) / 6, rtol=1e-12)
 
 
 def test_a_file_its_route_refuses_is_skipped_and_said_so_other_errors_fail_the_export(

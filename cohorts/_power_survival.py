@@ -449,7 +449,7 @@ def simulate_onset_power(
     observed = (
         "seen on imaging days"
         if all(d.interval_days is not None for d in designs)
-        else "seen on imaging days (interval_days None: continuously)"
+        else "seen on imaging days (continuously in the designs without an imaging interval)"
     )
     return OnsetPowerTable(
         model=model,

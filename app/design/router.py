@@ -6,11 +6,12 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
+from matplotlib.figure import Figure
 
 from app.analysis.plots import render
 from app.deps import PrincipalDep, ReasonHeader, SessionDep, SettingsDep
 from app.design import onset_power, power, service
-from app.design.plots import power_curves
+from app.design.plots import onset_power_curves, power_curves
 from app.design.schemas import (
     OnsetPowerCreate,
     OnsetPowerJobCreate,
@@ -98,13 +99,15 @@ def list_randomisations(
     return records
 
 
+def _figure(figure: Figure, fmt: str) -> Response:
+    content = render(figure, "png" if fmt == "png" else "svg")
+    return Response(content, media_type="image/png" if fmt == "png" else "image/svg+xml")
+
+
 def _power_response(read: PowerRead, fmt: str) -> PowerRead | Response:
     if fmt == "csv":
         return csv_response(power.power_csv(read), "power.csv")
-    if fmt in ("png", "svg"):
-        content = render(power_curves(read), "png" if fmt == "png" else "svg")
-        return Response(content, media_type="image/png" if fmt == "png" else "image/svg+xml")
-    return read
+    return _figure(power_curves(read), fmt) if fmt in ("png", "svg") else read
 
 
 @router.post(
@@ -162,35 +165,24 @@ def study_power_job(
     return accepted(response, job)
 
 
-OnsetPowerFormat = Annotated[
-    Literal["json", "csv"], Query(description="json (default) or csv (the table)")
-]
-_ONSET_POWER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "The power table (JSON or CSV).",
-        "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}},
-    }
-}
-
-
 def _onset_power_response(read: OnsetPowerRead, fmt: str) -> OnsetPowerRead | Response:
     if fmt == "csv":
         return csv_response(onset_power.onset_power_csv(read), "onset-power.csv")
-    return read
+    return _figure(onset_power_curves(read), fmt) if fmt in ("png", "svg") else read
 
 
 @router.post(
     "/studies/{study_id}/power/onset",
     summary="Power for time to onset (log-rank) by simulation, from a pilot arm or given onset",
     response_model=OnsetPowerRead,
-    responses=_ONSET_POWER_RESPONSES,
+    responses=_POWER_RESPONSES,
 )
 def study_onset_power(
     study_id: uuid.UUID,
     body: OnsetPowerCreate,
     session: SessionDep,
     principal: PrincipalDep,
-    format: OnsetPowerFormat = "json",
+    format: PowerFormat = "json",
 ) -> OnsetPowerRead | Response:
     """Power of the log-rank test of time to onset (first positive image) for a grid of mice
     per arm x imaging interval (or continuous observation) x follow-up: from a given control
@@ -206,13 +198,13 @@ def study_onset_power(
     "/design/power/onset",
     summary="Power for time to onset (log-rank) by simulation, from given onset or growth",
     response_model=OnsetPowerRead,
-    responses=_ONSET_POWER_RESPONSES,
+    responses=_POWER_RESPONSES,
 )
 def design_onset_power(
     body: OnsetPowerCreate,
     session: SessionDep,
     principal: PrincipalDep,
-    format: OnsetPowerFormat = "json",
+    format: PowerFormat = "json",
 ) -> OnsetPowerRead | Response:
     """As the study route, before any study exists: `distribution` or `parameters`."""
     return _onset_power_response(onset_power.onset_power(session, principal, None, body), format)

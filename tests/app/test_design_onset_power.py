@@ -68,6 +68,12 @@ def test_onset_power_from_a_distribution(client: TestClient) -> None:
     rows = list(csv.DictReader(io.StringIO(text.text)))
     assert [float(r["power"]) for r in rows] == [r["power"] for r in result["rows"]]
     assert rows[0]["interval_days"] == ""
+    # the power curves
+    png = client.post(URL, params={"format": "png"}, json=body)
+    assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = client.post(URL, params={"format": "svg"}, json=body)
+    assert svg.headers["content-type"].startswith("image/svg+xml") and b"<svg" in svg.content
+    assert b"continuously" in svg.content and b"median onset 20 d" in svg.content
 
 
 def test_onset_power_from_a_pilot_arm(

@@ -103,8 +103,14 @@ def test_an_export_holds_every_routes_answer_and_a_manifest(
         "overlays": False,
         "overlay_scale": "log",
     }
-    # the same options while it waits: the same job; not built yet: 409 with Retry-After
+    # the same options while it waits: the same job; other options: another job, keyed by
+    # the options as understood (a site named twice is the site once)
     assert _export(client, study["id"]).json()["id"] == queued["id"]
+    one_site = _export(client, study["id"], sites=["whole_body"]).json()
+    assert one_site["id"] != queued["id"]
+    twice = _export(client, study["id"], sites=["whole_body", "whole_body"]).json()
+    assert twice["id"] == one_site["id"]
+    # not built yet: 409 with Retry-After
     waiting = client.get(f"/studies/{study['id']}/exports/{queued['id']}")
     assert_problem(waiting, 409, "still queued", "0 of ? files")
     assert waiting.headers["Retry-After"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import socket
 import sys
 import time
 
@@ -22,7 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
         upgrade_to_head(settings.resolved_database_url)
     _warn_if_owner(settings.resolved_database_url)
     _warn_if_connections_exceed(settings, args.workers)
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.main:create_app",
         factory=True,
         host=args.host,
@@ -31,7 +33,32 @@ def _serve(args: argparse.Namespace) -> int:
         log_level=settings.log_level.lower(),
         server_header=False,  # do not announce the server software
     )
+    if args.workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 3  # 3: did not start (e.g. the port is taken)
+    from uvicorn.supervisors import Multiprocess
+
+    # what uvicorn.run does for workers > 1, on a listening socket that says it is TCP
+    with contextlib.suppress(KeyboardInterrupt):
+        Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
     return 0
+
+
+def tcp_listener(sock: socket.socket) -> socket.socket:
+    """``sock`` (uvicorn's listening socket for ``--workers`` N) re-wrapped with its protocol
+    set to TCP.
+
+    uvicorn 0.54 creates it with ``proto`` 0 (uvicorn issue #3149); accepted connections
+    inherit that, and asyncio turns Nagle's algorithm off (``TCP_NODELAY``) only on sockets
+    that say ``IPPROTO_TCP``. With Nagle on, every answer on a kept-alive connection waited for
+    the client's delayed ACK: 44 ms for ``GET /health`` with 2 processes vs 1.0 ms with one.
+    """
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or sock.proto != 0:
+        return sock
+    fixed = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, fileno=sock.detach())
+    fixed.set_inheritable(True)
+    return fixed
 
 
 def _run_embedded_jobs(settings: Settings) -> Settings:

@@ -103,3 +103,42 @@ def test_serve_warns_when_its_processes_could_exhaust_postgresql_connections(
     assert ("max_connections" in err) is warned, err
     if warned:
         assert f"up to {workers * per_process} database connections" in err
+
+
+def test_the_listening_socket_of_several_processes_turns_nagle_off() -> None:
+    """With ``--workers`` N the processes share a socket uvicorn binds with ``proto`` 0
+    (uvicorn issue #3149), and asyncio sets ``TCP_NODELAY`` only on connections accepted from a
+    socket that says TCP: Nagle's algorithm then held every kept-alive answer for the client's
+    delayed ACK (``GET /health`` 44 ms with 2 processes, 1 ms with one). ``serve`` re-wraps it;
+    this accepts a connection on it as a serving process does and reads the option back."""
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from app.cli import tcp_listener
+
+    config = uvicorn.Config("app.main:create_app", host="127.0.0.1", port=0, workers=2)
+    listener = tcp_listener(config.bind_socket())
+    accepted: list[int] = []
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            accepted.append(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            transport.close()
+
+    async def accept_one() -> None:
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(100):
+            if accepted:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(accept_one())
+    assert accepted and accepted[0] != 0, "TCP_NODELAY is off on an accepted connection"

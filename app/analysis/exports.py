@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import io
 import math
+import zipfile
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from app.analysis.results import CensoredGrowthModel, ComparisonResults, Effect, TestResult
 from app.analysis.schemas import SummaryRead
 from app.csv_cells import safe_cell
 from app.measurements.schemas import SeriesPoint
 from app.responses import csv_cell, csv_text
+
+if TYPE_CHECKING:
+    from openpyxl.packaging.core import DocumentProperties
+
+_XLSX_CORE = "docProps/core.xml"  # the workbook's document properties
 
 
 def prism_wide_csv(points: Sequence[SeriesPoint], *, arms: Sequence[str], value_label: str) -> str:
@@ -212,10 +220,16 @@ def comparison_csv(res: ComparisonResults, table: str) -> str | None:
     return None if built is None else csv_text(*built)
 
 
-def comparison_xlsx(res: ComparisonResults, parameters: dict[str, object]) -> bytes:
+def comparison_xlsx(
+    res: ComparisonResults, parameters: dict[str, object], created: datetime | None = None
+) -> bytes:
     """Every table of a stored comparison as one XLSX workbook: a sheet per table that was
     computed (numbers as numbers, to the 16 significant digits openpyxl writes) and a
-    sheet with the parameters."""
+    sheet with the parameters.
+
+    The same comparison gives the same bytes: the document's created and modified times
+    are ``created`` (the comparison's creation time; left out when not given), never the
+    time of writing, and so are the times of the parts inside the file (a ZIP)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.worksheet.worksheet import Worksheet
@@ -240,8 +254,40 @@ def comparison_xlsx(res: ComparisonResults, parameters: dict[str, object]) -> by
         params.append([key, _xlsx_cell(value if isinstance(value, int | float) else str(value))])
     book.remove(first)
     buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
+    book.save(buffer)  # stamps created, modified and the parts' times now: fixed below
+    return _fixed_times(buffer.getvalue(), book.properties, created)
+
+
+def _naive_utc(at: datetime | None) -> datetime | None:
+    """A time as openpyxl writes it (naive, UTC)."""
+    if at is None or at.tzinfo is None:
+        return at
+    return at.astimezone(UTC).replace(tzinfo=None)
+
+
+def _fixed_times(xlsx: bytes, properties: DocumentProperties, created: datetime | None) -> bytes:
+    """The workbook written again with its core properties as given and every part dated
+    ``created`` (else the ZIP epoch, 1980-01-01), instead of the time of writing."""
+    from openpyxl.xml.functions import tostring
+
+    at = _naive_utc(created)
+    stamp = at.timetuple()[:6] if at is not None else (1980, 1, 1, 0, 0, 0)
+    properties.created = properties.modified = at or datetime(1980, 1, 1)
+    core = properties.to_tree()
+    if at is None:  # no time to give: none written
+        for element in [e for e in core if e.tag.endswith(("}created", "}modified"))]:
+            core.remove(element)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(xlsx)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            content: bytes | str = source.read(info)
+            if info.filename == _XLSX_CORE:
+                content = tostring(core)
+            fixed = zipfile.ZipInfo(info.filename, date_time=stamp)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = info.external_attr
+            target.writestr(fixed, content)
+    return out.getvalue()
 
 
 def _xlsx_cell(value: object) -> object:

@@ -260,11 +260,17 @@ def produce(
             scale=params["scale"],
             floor=params.get("floor"),
             baseline=None,
+            failed_injection_factor=settings.failed_injection_factor,
         )
         return summary_csv(summary).encode()
     if kind == "prism":
         text, _ = analysis.prism_export(
-            session, principal, study_id, site=Site(params["site"]), metric=params["metric"]
+            session,
+            principal,
+            study_id,
+            site=Site(params["site"]),
+            metric=params["metric"],
+            failed_injection_factor=settings.failed_injection_factor,
         )
         return text.encode()
     if kind == "comparison_table":

@@ -1,4 +1,5 @@
-"""HTTP routes for study exports: submit one (a job, 202), download its ZIP."""
+"""HTTP routes for study exports: submit one (a job, 202), list them, download its ZIP,
+delete one."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any, BinaryIO
 from fastapi import APIRouter, Response, status
 from fastapi.responses import StreamingResponse
 
-from app.deps import BlobStoreDep, PrincipalDep, SessionDep, SettingsDep
+from app.deps import BlobStoreDep, PrincipalDep, ReasonHeader, SessionDep, SettingsDep
 from app.errors import Conflict
 from app.exports import service
-from app.exports.schemas import ExportCreate
+from app.exports.schemas import ExportCreate, ExportRead
 from app.jobs.schemas import JobRead
 from app.jobs.service import accepted
+from app.pagination import Page, PageDep
 from app.responses import PROBLEM_RESPONSES, attachment_headers, problem_responses
 
 router = APIRouter(prefix="/studies/{study_id}", tags=["exports"], responses=PROBLEM_RESPONSES)
@@ -49,6 +51,38 @@ def create_export(
     `result_url` downloads the ZIP. Editors and admins."""
     job = service.submit_export(session, principal, settings, study_id, body)
     return accepted(response, job)
+
+
+@router.get("/exports", summary="List a study's exports")
+def list_exports(
+    study_id: uuid.UUID, session: SessionDep, principal: PrincipalDep, page: PageDep
+) -> Page[ExportRead]:
+    """The study's exports, newest first: state, progress (files done of all), options,
+    created/finished, and once built the ZIP's size, SHA-256 and download link."""
+    jobs, total = service.list_exports(session, principal, study_id, page)
+    items = [ExportRead.of(job) for job in jobs]
+    return Page[ExportRead](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.delete(
+    "/exports/{job_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a study export and the files only it used",
+)
+def delete_export(
+    study_id: uuid.UUID,
+    job_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    store: BlobStoreDep,
+    reason: ReasonHeader = None,
+) -> Response:
+    """Removes the export and, from the file store, each of its files that nothing else
+    uses (a file shared with raw data, another export or an import stays). Needs an
+    X-Change-Reason, kept in the audit trail; 409 while it (or another export of the study)
+    is being built. Editors and admins."""
+    service.delete_export(session, principal, store, study_id, job_id, reason=reason)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import uuid
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.analysis.schemas import MAX_SIGNAL
+from app.jobs.schemas import JobProgress
 from app.measurements.schemas import Metric
-from app.models import Site
+from app.models import Job, JobState, Site
 from app.schemas import InputModel
 
 #: Sites that are no anatomical region: never summarised on their own.
@@ -75,3 +78,41 @@ class ExportCreate(InputModel):
                 "or spine, or leave sites out for every site with measurements"
             )
         return sorted(set(sites), key=list(Site).index)
+
+
+class ExportZip(BaseModel):
+    filename: str = Field(description="The file name the download is given.")
+    sha256: str = Field(description="SHA-256 of the ZIP.")
+    size_bytes: int
+    files: int = Field(description="Files in the ZIP, MANIFEST.json included.")
+
+
+class ExportRead(BaseModel):
+    """One export of a study, as listed: its job's state and progress, its options, and
+    once built the ZIP's size, SHA-256 and download link."""
+
+    id: uuid.UUID = Field(description="The export's job id (GET /jobs/{id}).")
+    state: JobState
+    progress: JobProgress
+    options: dict[str, Any]
+    created_at: datetime
+    finished_at: datetime | None
+    zip: ExportZip | None = Field(description="The ZIP once built, else null.")
+    download_url: str | None = Field(description="GET it for the ZIP once built.")
+    error: dict[str, Any] | None = Field(description="Why it failed (problem+json).")
+
+    @classmethod
+    def of(cls, job: Job) -> ExportRead:
+        made = (job.result or {}).get("zip")
+        built = job.state == JobState.succeeded and made is not None
+        return cls(
+            id=job.id,
+            state=job.state,
+            progress=JobProgress(done=job.progress_done, total=job.progress_total),
+            options=job.params.get("options", {}),
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+            zip=ExportZip.model_validate(made) if built else None,
+            download_url=job.result_url if built else None,
+            error=job.error,
+        )

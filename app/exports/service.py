@@ -21,23 +21,34 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, BinaryIO
 
+from sqlalchemy import ColumnElement, Text, cast, delete, exists, or_, select
 from sqlalchemy.orm import Session
 
-from app import __version__
+from app import __version__, audit
 from app.analysis.service import software_versions
 from app.audit.service import STUDY_READERS
 from app.auth import Principal
 from app.blobs import keep_blob
 from app.config import Settings
-from app.errors import Conflict, NotFound, OsteoluxError
+from app.errors import Conflict, NotFound, OsteoluxError, Unprocessable
 from app.exports import parts
 from app.exports.schemas import ExportCreate
 from app.jobs import repository as job_queries
 from app.jobs import service as jobs
 from app.jobs.runner import JobContext
 from app.jobs.schemas import PLAN
-from app.models import Job, JobState, utc_now
+from app.models import (
+    AcquisitionFile,
+    AuditEvent,
+    Blob,
+    IdempotencyRecord,
+    Job,
+    JobState,
+    Measurement,
+    utc_now,
+)
 from app.models.jobs import ACTIVE_STATES
+from app.pagination import PageParams, paginate
 from app.storage import BlobStore, StagingWriter
 from app.studies.service import get_study
 
@@ -282,3 +293,136 @@ def export_file(
         raise Conflict(f"Export {job_id} failed, so there is no file: {why}")
     made = (job.result or {})["zip"]
     return store.open(made["sha256"]), made["filename"], made["size_bytes"]
+
+
+def list_exports(
+    session: Session, principal: Principal, study_id: uuid.UUID, page: PageParams
+) -> tuple[list[Job], int]:
+    """The study's exports, newest first (a page of them and how many in all)."""
+    study = get_study(session, principal, study_id)
+    query = (
+        job_queries.of_lab(principal.lab_id)
+        .where(Job.kind == EXPORT_JOB, _of_study(study.id))
+        .order_by(Job.created_at.desc(), Job.id)
+    )
+    return paginate(session, query, page)
+
+
+def _of_study(study_id: uuid.UUID) -> ColumnElement[bool]:
+    return Job.params["study_id"].as_string() == str(study_id)
+
+
+DELETE_ACTION = "delete_export"
+
+
+def delete_export(
+    session: Session,
+    principal: Principal,
+    store: BlobStore,
+    study_id: uuid.UUID,
+    job_id: uuid.UUID,
+    *,
+    reason: str | None,
+) -> list[str]:
+    """Remove an export: its job, and from the store each of its files (and its ZIP) that
+    nothing else references; the SHA-256 of the files removed.
+
+    The store is content-addressed without reference counts, so a file is removed only when
+    no row anywhere points at its SHA-256 (:func:`unreferenced`: raw files of acquisitions
+    and imports, measurements, other jobs' results, the audit trail, stored idempotent
+    answers), all checked in one query.
+
+    Concurrency. An export still queued or running cannot be deleted (409), nor any export
+    while another export of the study is being built: that job may be about to record one of
+    these files (its own ``keep_blob`` finds the row and adds no lock). Against an upload or
+    import storing the same bytes at the same moment this takes the lock that code uses, the
+    ``blob`` row: it locks the candidate rows (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite
+    the request's ``BEGIN IMMEDIATE`` already serialises every writer) and only THEN checks
+    the references, inside the transaction. An upload that committed first is seen and its
+    file stays. One that comes after waits for this transaction: a ``keep_blob`` that finds
+    no row inserts one and puts the file again; one that read the row just before and now
+    inserts its reference (an ``acquisition_file`` foreign key) blocks on the locked row and
+    fails once this commits (nothing acknowledged without its file; the client retries).
+    Files are removed last, while the rows are still locked, after the audit event: only a
+    failing commit in that instant could leave a row without its file, which ``osteolux
+    fsck`` reports and the next store of the same bytes heals.
+    """
+    principal.require_write()
+    job = _export_job(session, principal, study_id, job_id)
+    if not reason:
+        raise Unprocessable(
+            "Deleting an export removes its files; send an X-Change-Reason header saying why "
+            "(kept in the audit trail)."
+        )
+    if job.state in ACTIVE_STATES:
+        raise ExportNotReady(
+            f"Export {job_id} is still {job.state.value}; it can be deleted once it has "
+            f"finished (follow GET /jobs/{job_id})."
+        )
+    building = session.scalar(
+        job_queries.of_lab(principal.lab_id)
+        .where(Job.kind == EXPORT_JOB, _of_study(study_id), Job.state.in_(ACTIVE_STATES))
+        .limit(1)
+    )
+    if building is not None:
+        raise ExportNotReady(
+            f"Another export of this study ({building.id}) is being built and may share "
+            "files with this one; delete once it has finished."
+        )
+    made = job.result or {}
+    zip_made = made.get("zip")
+    candidates = {f["sha256"] for f in made.get("files", [])}
+    if zip_made:
+        candidates.add(zip_made["sha256"])
+    locked = sorted(
+        session.scalars(select(Blob.sha256).where(Blob.sha256.in_(candidates)).with_for_update())
+    )
+    session.delete(job)
+    session.flush()
+    removed = [sha for sha in locked if sha in unreferenced(session, locked)]
+    if removed:
+        session.execute(delete(Blob).where(Blob.sha256.in_(removed)))
+    audit.record(
+        session,
+        principal,
+        action=DELETE_ACTION,
+        object_type="study",
+        object_id=uuid.UUID(job.params["study_id"]),
+        changes={
+            "export": str(job.id),
+            "state": job.state.value,
+            "options": job.params.get("options"),
+            "created_at": job.created_at,
+            "zip": zip_made,
+            "files": len(made.get("files", [])),
+            "files_removed": len(removed),
+            "files_kept_shared": len(locked) - len(removed),
+        },
+        reason=reason,
+    )
+    session.flush()
+    for sha in removed:
+        store.remove(sha)
+    return removed
+
+
+def unreferenced(session: Session, candidates: list[str]) -> set[str]:
+    """The candidates no row references, in one query: an acquisition's (or import's) raw
+    file, or a SHA-256 written in a measurement's parameters, a job's result (other exports),
+    an audit event (an import's kept file; not the record of a deleted export) or a stored
+    idempotent answer."""
+    if not candidates:
+        return set()
+
+    def mentions(column: Any) -> ColumnElement[bool]:
+        return cast(column, Text).contains(Blob.sha256)
+
+    referenced = or_(
+        exists().where(AcquisitionFile.blob_sha256 == Blob.sha256),
+        exists().where(mentions(Measurement.parameters)),
+        exists().where(mentions(Job.result)),
+        exists().where(mentions(Job.params)),
+        exists().where(AuditEvent.action != DELETE_ACTION, mentions(AuditEvent.changes)),
+        exists().where(mentions(IdempotencyRecord.response)),
+    )
+    return set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(candidates), ~referenced)))

@@ -23,7 +23,6 @@ from app.acquisitions.schemas import (
 from app.auth import Principal
 from app.measurements import repository as measurement_queries
 from app.measurements.schemas import MeasurementRead
-from app.measurements.service import DEFAULT_FAILED_INJECTION_FACTOR
 from app.models import Acquisition, Roi, Site
 from app.sessions.service import get_imaging_session
 
@@ -35,7 +34,7 @@ def session_kinetics(
     session_id: uuid.UUID,
     *,
     max_gap_min: float = 30.0,
-    failed_injection_factor: float = DEFAULT_FAILED_INJECTION_FACTOR,
+    failed_injection_factor: float,
 ) -> SessionKinetics:
     """The session's kinetic sequences with one curve per animal and site, and its peak; the
     points of a sequence whose peak looks like a failed injection against the study's other

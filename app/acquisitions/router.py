@@ -68,6 +68,7 @@ def session_kinetics(
     session_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     max_gap_min: Annotated[
         float,
         Query(gt=0, le=720, description="Largest gap between two clicks of one sequence, min."),
@@ -78,7 +79,12 @@ def session_kinetics(
     total flux at each click and the peak, flagged when the peak is at the first or last
     click (the true peak may lie outside the sequence)."""
     return kinetics.session_kinetics(
-        session, principal, study_id, session_id, max_gap_min=max_gap_min
+        session,
+        principal,
+        study_id,
+        session_id,
+        max_gap_min=max_gap_min,
+        failed_injection_factor=settings.failed_injection_factor,
     )
 
 

@@ -187,10 +187,13 @@ def study_plot(
     metric: Metric,
     fmt: plots.Format,
     day: int | None = None,
+    failed_injection_factor: float,
 ) -> bytes:
     """A plot of every arm of a study at one site, from its current measurements."""
     study = get_study(session, principal, study_id)
-    points = load_points(session, study, site=site, metric=metric)
+    points = load_points(
+        session, study, site=site, metric=metric, failed_injection_factor=failed_injection_factor
+    )
     if not points:
         raise Unprocessable(f"No {metric} measurements for site '{site.value}' in this study.")
     arms, controls = _arms(session, study)

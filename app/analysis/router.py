@@ -43,6 +43,7 @@ def get_summary(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     site: Site = Site.whole_body,
     metric: Metric = "total_flux_ps",
     scale: Literal["log10", "linear"] = "log10",
@@ -71,6 +72,7 @@ def get_summary(
         scale=scale,
         floor=floor,
         baseline=baseline,
+        failed_injection_factor=settings.failed_injection_factor,
     )
     return csv_response(exports.summary_csv(result)) if format == "csv" else result
 
@@ -111,7 +113,14 @@ def create_comparison(
             status_code=status.HTTP_202_ACCEPTED,
             headers={"Location": f"/jobs/{job.id}", "Preference-Applied": "respond-async"},
         )
-    return service.create_comparison(session, reader, principal, study_id, body)
+    return service.create_comparison(
+        session,
+        reader,
+        principal,
+        study_id,
+        body,
+        failed_injection_factor=settings.failed_injection_factor,
+    )
 
 
 Include = Annotated[
@@ -266,13 +275,21 @@ def export_prism(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     site: Site = Site.whole_body,
     metric: Metric = "total_flux_ps",
     format: Annotated[Literal["csv"], Query(description="csv (the only form)")] = "csv",
 ) -> Response:
     """One row per day, one column group per arm, one sub-column per animal: paste into a
     Prism grouped XY table with replicate values."""
-    content = service.prism_export(session, principal, study_id, site=site, metric=metric)
+    content = service.prism_export(
+        session,
+        principal,
+        study_id,
+        site=site,
+        metric=metric,
+        failed_injection_factor=settings.failed_injection_factor,
+    )
     return csv_response(*content)
 
 
@@ -300,6 +317,7 @@ def study_plot(
     kind: figures.StudyPlot,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     site: Site = Site.whole_body,
     metric: Metric = "total_flux_ps",
     format: PlotFormat = "png",
@@ -309,7 +327,15 @@ def study_plot(
     spaghetti: one panel per arm, one line per animal, deaths marked; waterfall: each
     animal's fold change from its first image to `day`."""
     content = figures.study_plot(
-        session, principal, study_id, kind, site=site, metric=metric, fmt=format, day=day
+        session,
+        principal,
+        study_id,
+        kind,
+        site=site,
+        metric=metric,
+        fmt=format,
+        day=day,
+        failed_injection_factor=settings.failed_injection_factor,
     )
     return Response(content, media_type=MEDIA_TYPES[format])
 

@@ -64,10 +64,13 @@ def summary(
     scale: Scale,
     floor: float | None,
     baseline: str | None,
+    failed_injection_factor: float,
 ) -> SummaryRead:
     """Per-arm per-day n, mean ± SD/SEM, geometric mean with 95 % CI, median and IQR."""
     study = get_study(session, principal, study_id)
-    points = load_points(session, study, site=site, metric=metric)
+    points = load_points(
+        session, study, site=site, metric=metric, failed_injection_factor=failed_injection_factor
+    )
     cohort = build_cohort(session, study, points, site=site.value)
     baseline_arg: Any = (
         None if baseline is None else ("first" if baseline == "first" else float(baseline))
@@ -329,18 +332,27 @@ def create_comparison(
     principal: Principal,
     study_id: uuid.UUID,
     data: ComparisonCreate,
+    *,
+    failed_injection_factor: float,
 ) -> ComparisonRead:
     """Compare a treatment arm with its control at one site and store the result with its
-    inputs. The inputs are read in a read-only transaction and the statistics computed with
-    no transaction open; only storing the result takes the write lock (on SQLite, a fit of
-    a second or more would otherwise hold every other write back)."""
+    inputs (their flags: ``suspected_failed_injection`` by the lab's
+    ``failed_injection_factor``, recorded with the parameters). The inputs are read in a
+    read-only transaction and the statistics computed with no transaction open; only storing
+    the result takes the write lock (on SQLite, a fit of a second or more would otherwise
+    hold every other write back)."""
     principal.require_write()
     with reader() as read:
         study = get_study(read, principal, study_id)
         treatment, control = resolve_arms(read, principal, study, data)
         window = (data.window.day_from, data.window.day_to) if data.window else None
         all_points = load_points(
-            read, study, site=data.site, metric=data.metric, arm_ids=[treatment.id, control.id]
+            read,
+            study,
+            site=data.site,
+            metric=data.metric,
+            arm_ids=[treatment.id, control.id],
+            failed_injection_factor=failed_injection_factor,
         )
         if not all_points:
             raise Unprocessable(
@@ -368,9 +380,13 @@ def create_comparison(
         control_arm_id=control.id,
         site=data.site.value,
         metric=data.metric,
-        # The study's rule for several images of a day is part of what was computed.
+        # The study's rule for several images of a day and the lab's factor that flagged
+        # the inputs are part of what was computed.
         parameters=data.model_dump(mode="json")
-        | {"image_combination": study.image_combination.value},
+        | {
+            "image_combination": study.image_combination.value,
+            "failed_injection_factor": failed_injection_factor,
+        },
         input_measurement_ids=sorted(str(i) for p in points for i in p.measurement_ids),
         inputs=[p.model_dump(mode="json") for p in points],
         input_fingerprint=fingerprint(points),
@@ -451,9 +467,12 @@ def _read_against_current(
     include_ids: bool = False,
 ) -> ComparisonRead:
     """The stored comparison, with ``inputs_changed`` from the fingerprint of the current
-    inputs (computed once per site, metric, arms and window)."""
+    inputs (computed once per site, metric, arms, window and failed-injection factor, the
+    comparison's own: a changed setting is not changed data)."""
     window = row.parameters.get("window")
-    key = (row.site, row.metric, row.treatment_arm_id, row.control_arm_id, str(window))
+    # comparisons stored before the factor was recorded used 5 (then the only factor)
+    factor = row.parameters.get("failed_injection_factor", 5.0)
+    key = (row.site, row.metric, row.treatment_arm_id, row.control_arm_id, str(window), factor)
     if key not in current_cache:
         points = load_points(
             session,
@@ -461,6 +480,7 @@ def _read_against_current(
             site=Site(row.site),
             metric=row.metric,  # type: ignore[arg-type]
             arm_ids=[row.treatment_arm_id, row.control_arm_id],
+            failed_injection_factor=factor,
         )
         bounds = (window["day_from"], window["day_to"]) if window else None
         current_cache[key] = fingerprint(in_window(points, bounds))
@@ -552,11 +572,19 @@ def list_comparisons(
 
 
 def prism_export(
-    session: Session, principal: Principal, study_id: uuid.UUID, *, site: Site, metric: Metric
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    *,
+    site: Site,
+    metric: Metric,
+    failed_injection_factor: float,
 ) -> tuple[str, str]:
     """The Prism wide CSV of a site and metric, and a file name for it."""
     study = get_study(session, principal, study_id)
-    points = load_points(session, study, site=site, metric=metric)
+    points = load_points(
+        session, study, site=site, metric=metric, failed_injection_factor=failed_injection_factor
+    )
     arms = list(
         session.scalars(
             select(Arm.name)

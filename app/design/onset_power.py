@@ -69,12 +69,19 @@ def onset_designs(
 
 
 def onset_model(
-    session: Session, principal: Principal, study_id: uuid.UUID | None, data: OnsetPowerCreate
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID | None,
+    data: OnsetPowerCreate,
+    *,
+    failed_injection_factor: float,
 ) -> tuple[Model, str, PilotFitRead | None]:
     """The control arm's onset: the given distribution, or growth (fitted from the pilot arm
     or given) crossing the threshold; where it came from."""
     if data.distribution is None:
-        params, source, pilot = power_parameters(session, principal, study_id, data)
+        params, source, pilot = power_parameters(
+            session, principal, study_id, data, failed_injection_factor=failed_injection_factor
+        )
         assert data.threshold is not None  # OnsetPowerCreate checked it
         model = cohorts.GrowthOnset(params, data.threshold, data.consecutive)
         rule = f"onset: {data.consecutive} image(s) in a row >= {data.threshold:g} p/s"
@@ -162,11 +169,18 @@ def onset_power_read(
 
 
 def onset_power(
-    session: Session, principal: Principal, study_id: uuid.UUID | None, data: OnsetPowerCreate
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID | None,
+    data: OnsetPowerCreate,
+    *,
+    failed_injection_factor: float,
 ) -> OnsetPowerRead:
     """Power of the log-rank test of onset for every design of the grid."""
     designs, work = onset_designs(data)
-    model, source, pilot = onset_model(session, principal, study_id, data)
+    model, source, pilot = onset_model(
+        session, principal, study_id, data, failed_injection_factor=failed_injection_factor
+    )
     table = simulate(model, designs, data, new_seed(data.seed))
     return onset_power_read(table, study_id=study_id, source=source, pilot=pilot, work=work)
 
@@ -196,7 +210,13 @@ def run_onset_power_job(job: JobContext) -> None:
     designs, work = onset_designs(data, limit=None)
 
     def model_step(session: Session, result: dict[str, Any]) -> None:
-        model, source, pilot = onset_model(session, job.principal, study_id, data)
+        model, source, pilot = onset_model(
+            session,
+            job.principal,
+            study_id,
+            data,
+            failed_injection_factor=job.settings.failed_injection_factor,
+        )
         result["model"] = _model_json(model)
         result["parameters_source"] = source
         result["pilot"] = pilot.model_dump(mode="json") if pilot else None

@@ -78,10 +78,22 @@ def _pilot_arm(
 
 
 def _pilot(
-    session: Session, principal: Principal, study: Study, pilot: PilotSource
+    session: Session,
+    principal: Principal,
+    study: Study,
+    pilot: PilotSource,
+    *,
+    failed_injection_factor: float,
 ) -> tuple[cohorts.PilotFit, Arm]:
     arm = _pilot_arm(session, principal, study.id, pilot)
-    points = load_points(session, study, site=pilot.site, metric=pilot.metric, arm_ids=[arm.id])
+    points = load_points(
+        session,
+        study,
+        site=pilot.site,
+        metric=pilot.metric,
+        arm_ids=[arm.id],
+        failed_injection_factor=failed_injection_factor,
+    )
     cohort = build_cohort(session, study, points, site=pilot.site.value)
     fit = run_cohorts(
         lambda: cohorts.fit_pilot(cohort, arm=arm.name, site=pilot.site.value, floor=pilot.floor)
@@ -90,9 +102,15 @@ def _pilot(
 
 
 def power_parameters(
-    session: Session, principal: Principal, study_id: uuid.UUID | None, data: GrowthSource
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID | None,
+    data: GrowthSource,
+    *,
+    failed_injection_factor: float,
 ) -> tuple[cohorts.GrowthParameters, str, PilotFitRead | None]:
-    """The control arm's growth: fitted from the pilot arm, or as given; where it came from."""
+    """The control arm's growth: fitted from the pilot arm (its images flagged by the lab's
+    ``failed_injection_factor``), or as given; where it came from."""
     _one_source(data)
     if data.pilot is None:
         assert data.parameters is not None
@@ -104,7 +122,10 @@ def power_parameters(
             "pilot fits an arm of a study: use POST /studies/{study_id}/power (or …/power/onset), "
             "or give parameters."
         )
-    fit, arm = _pilot(session, principal, get_study(session, principal, study_id), data.pilot)
+    study = get_study(session, principal, study_id)
+    fit, arm = _pilot(
+        session, principal, study, data.pilot, failed_injection_factor=failed_injection_factor
+    )
     source = (
         f"REML fit of arm '{arm.name}' ({fit.n_animals} animals, {fit.n_observations} "
         f"values, site {fit.site}, random effects {fit.random_effects})"
@@ -161,11 +182,18 @@ def power_read(
 
 
 def power(
-    session: Session, principal: Principal, study_id: uuid.UUID | None, data: PowerCreate
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID | None,
+    data: PowerCreate,
+    *,
+    failed_injection_factor: float,
 ) -> PowerRead:
     """Power of every design of the grid, simulated from a pilot arm or given parameters."""
     designs, work = power_designs(data)
-    params, source, pilot = power_parameters(session, principal, study_id, data)
+    params, source, pilot = power_parameters(
+        session, principal, study_id, data, failed_injection_factor=failed_injection_factor
+    )
     table = simulate(params, designs, data, new_seed(data.seed))
     return power_read(table, study_id=study_id, source=source, pilot=pilot, work=work)
 
@@ -259,7 +287,13 @@ def run_power_job(job: JobContext) -> None:
     designs, work = power_designs(data, limit=None)
 
     def parameters(session: Session, result: dict[str, Any]) -> None:
-        params, source, pilot = power_parameters(session, job.principal, study_id, data)
+        params, source, pilot = power_parameters(
+            session,
+            job.principal,
+            study_id,
+            data,
+            failed_injection_factor=job.settings.failed_injection_factor,
+        )
         result["parameters"] = params.to_dict()
         result["parameters_source"] = source
         result["pilot"] = pilot.model_dump(mode="json") if pilot else None

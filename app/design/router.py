@@ -67,6 +67,7 @@ def randomise(
     body: RandomisationCreate,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     reason: ReasonHeader = None,
 ) -> RandomisationRead:
     """Allocate the study's animals (or those listed) to its arms, stratified, balanced on
@@ -74,7 +75,14 @@ def randomise(
     from the seed; with the balance achieved (per-arm n, mean/SD, ANOVA and Kruskal–Wallis).
     `apply=false` previews; `apply=true` moves the animals and audits seed, method and
     balance."""
-    return service.randomisation(session, principal, study_id, body, header_reason=reason)
+    return service.randomisation(
+        session,
+        principal,
+        study_id,
+        body,
+        header_reason=reason,
+        failed_injection_factor=settings.failed_injection_factor,
+    )
 
 
 @router.get(
@@ -121,13 +129,21 @@ def study_power(
     body: PowerCreate,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     format: PowerFormat = "json",
 ) -> PowerRead | Response:
     """Fit the growth of an arm of this study (mixed model on log10 flux: rate, between-
     animal and residual SD; dropout) or take given parameters, and simulate `n_sim` studies
     per design (mice per arm x imaging interval x length): power to detect the effect with
     the per-animal slope t test. At most 3e7 simulated values per request (~6 s)."""
-    return _power_response(power.power(session, principal, study_id, body), format)
+    read = power.power(
+        session,
+        principal,
+        study_id,
+        body,
+        failed_injection_factor=settings.failed_injection_factor,
+    )
+    return _power_response(read, format)
 
 
 @router.post(
@@ -137,11 +153,18 @@ def study_power(
     responses=_POWER_RESPONSES,
 )
 def design_power(
-    body: PowerCreate, session: SessionDep, principal: PrincipalDep, format: PowerFormat = "json"
+    body: PowerCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    format: PowerFormat = "json",
 ) -> PowerRead | Response:
     """As the study route, before any study exists: `parameters` (e.g. from a published
     pilot) instead of an arm to fit."""
-    return _power_response(power.power(session, principal, None, body), format)
+    read = power.power(
+        session, principal, None, body, failed_injection_factor=settings.failed_injection_factor
+    )
+    return _power_response(read, format)
 
 
 @router.post(
@@ -182,6 +205,7 @@ def study_onset_power(
     body: OnsetPowerCreate,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     format: PowerFormat = "json",
 ) -> OnsetPowerRead | Response:
     """Power of the log-rank test of time to onset (first positive image) for a grid of mice
@@ -189,9 +213,14 @@ def study_onset_power(
     median onset and hazard ratio (exponential or Weibull), or from an arm's fitted growth
     crossing `threshold` with an effect on growth; onset seen on imaging days (ties),
     censored at dropout and the end of follow-up. At most 3e7 simulated values per request."""
-    return _onset_power_response(
-        onset_power.onset_power(session, principal, study_id, body), format
+    read = onset_power.onset_power(
+        session,
+        principal,
+        study_id,
+        body,
+        failed_injection_factor=settings.failed_injection_factor,
     )
+    return _onset_power_response(read, format)
 
 
 @router.post(
@@ -204,10 +233,14 @@ def design_onset_power(
     body: OnsetPowerCreate,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     format: PowerFormat = "json",
 ) -> OnsetPowerRead | Response:
     """As the study route, before any study exists: `distribution` or `parameters`."""
-    return _onset_power_response(onset_power.onset_power(session, principal, None, body), format)
+    read = onset_power.onset_power(
+        session, principal, None, body, failed_injection_factor=settings.failed_injection_factor
+    )
+    return _onset_power_response(read, format)
 
 
 @router.post(

@@ -197,6 +197,7 @@ def randomisation(
     data: RandomisationCreate,
     *,
     header_reason: str | None,
+    failed_injection_factor: float,
 ) -> RandomisationRead:
     """Allocate animals to arms balanced on log10 baseline; with ``apply`` move them there."""
     if data.apply:
@@ -208,7 +209,13 @@ def randomisation(
         raise Unprocessable(
             f"{len(animals)} animal(s) cannot fill {len(arms)} arms; add animals first."
         )
-    points = load_points(session, study, site=data.site, metric=data.metric)
+    points = load_points(
+        session,
+        study,
+        site=data.site,
+        metric=data.metric,
+        failed_injection_factor=failed_injection_factor,
+    )
     day, baseline = _baselines(points, animals, data)
     weights = _per_animal(data.body_weight_g, animals, "body_weight_g")
     strata = _per_animal(data.strata, animals, "strata")

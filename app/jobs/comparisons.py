@@ -55,7 +55,14 @@ def run_comparison_job(job: JobContext) -> None:
     job.plan(lambda session: ["compare"])
 
     def compare(session: Session, result: dict[str, Any]) -> None:
-        stored = create_comparison(session, job.read_factory, job.principal, study_id, data)
+        stored = create_comparison(
+            session,
+            job.read_factory,
+            job.principal,
+            study_id,
+            data,
+            failed_injection_factor=job.settings.failed_injection_factor,
+        )
         result["comparison_id"] = str(stored.id)
 
     job.step(0, compare)

@@ -125,7 +125,7 @@ def suspected_failed_injections(
     return failed_injection_ids(session.execute(current(query)).all(), factor=factor)
 
 
-def failed_injection_ids(rows: Iterable[Sequence[Any]], *, factor: float = 5.0) -> set[uuid.UUID]:
+def failed_injection_ids(rows: Iterable[Sequence[Any]], *, factor: float) -> set[uuid.UUID]:
     """The ids among ``rows`` (measurement id, total flux, site, animal, arm, view, day) that
     :func:`imaging.failed_injections` flags, per site and view, a day's several values of one
     animal counted as their peak."""

@@ -37,8 +37,6 @@ from app.responses import csv_text
 from app.studies.service import get_study
 
 UNITS = {"total_flux_ps": "p/s", "radiance_mean": "p/s/cm²/sr"}
-# app.config.Settings.failed_injection_factor's default, for callers without the settings
-DEFAULT_FAILED_INJECTION_FACTOR = 5.0
 
 
 def load_points(
@@ -50,7 +48,7 @@ def load_points(
     arm_ids: Sequence[uuid.UUID] | None = None,
     measurement_ids: Sequence[uuid.UUID] | None = None,
     combine: ImageCombination | None = None,
-    failed_injection_factor: float = DEFAULT_FAILED_INJECTION_FACTOR,
+    failed_injection_factor: float,
 ) -> list[SeriesPoint]:
     """One point per animal and day of one site and metric, in day order: the current
     measurements (or exactly the given ones: superseded measurements stay in the database,
@@ -121,7 +119,7 @@ def series(
     metric: Metric,
     arm_ids: list[uuid.UUID] | None = None,
     combine: ImageCombination | None = None,
-    failed_injection_factor: float = DEFAULT_FAILED_INJECTION_FACTOR,
+    failed_injection_factor: float,
 ) -> Series:
     """Current measurements of one site and metric, one point per animal and day (its images
     combined by ``combine``, default the study's rule), in day order; a suspected failed
@@ -213,7 +211,7 @@ def list_measurements(
     day_to: int | None = None,
     flag: str | None = None,
     include_history: bool = False,
-    failed_injection_factor: float = DEFAULT_FAILED_INJECTION_FACTOR,
+    failed_injection_factor: float,
 ) -> tuple[list[MeasurementRead], int]:
     """Measurements of a study, filtered; superseded ones only with ``include_history``.
     Current measurements that look like a failed injection (``failed_injection_factor``) carry

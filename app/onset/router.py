@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from app.analysis import plots
 from app.analysis.schemas import MAX_SIGNAL
-from app.deps import PrincipalDep, SessionDep
+from app.deps import PrincipalDep, SessionDep, SettingsDep
 from app.models import Site
 from app.onset import service
 from app.onset.schemas import IntervalSurvivalRead, SiteInvolvementRead, SkeletalBurdenRead
@@ -55,10 +55,12 @@ MEDIA = {"png": "image/png", "svg": "image/svg+xml"}
 
 
 class OnsetQuery:
-    """The query shared by the interval-censored onset routes: arms, site and rule."""
+    """The query shared by the interval-censored onset routes: arms, site and rule (and the
+    lab's failed-injection factor, which flags the images)."""
 
     def __init__(
         self,
+        settings: SettingsDep,
         treatment_arm_id: TreatmentArm,
         threshold: Threshold,
         site: Site = Site.whole_body,
@@ -73,19 +75,27 @@ class OnsetQuery:
             "threshold": threshold,
             "consecutive": consecutive,
             "death_is_event": death_is_event,
+            "failed_injection_factor": settings.failed_injection_factor,
         }
 
 
 class InvolvementQuery:
-    """The query shared by the site-involvement routes."""
+    """The query shared by the site-involvement routes (and the lab's failed-injection
+    factor)."""
 
     def __init__(
         self,
+        settings: SettingsDep,
         threshold: Threshold,
         sites: Sites = [],  # noqa: B006 (FastAPI copies query defaults)
         consecutive: Consecutive = 1,
     ) -> None:
-        self.params = {"threshold": threshold, "sites": sites, "consecutive": consecutive}
+        self.params = {
+            "threshold": threshold,
+            "sites": sites,
+            "consecutive": consecutive,
+            "failed_injection_factor": settings.failed_injection_factor,
+        }
 
 
 OnsetQueryDep = Annotated[OnsetQuery, Depends()]
@@ -154,6 +164,7 @@ def get_skeletal_burden(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     sites: Sites = [],  # noqa: B006 (FastAPI copies query defaults)
     treatment_arm_id: Annotated[
         uuid.UUID | None, Query(description="Compare this arm with its control by day.")
@@ -171,6 +182,7 @@ def get_skeletal_burden(
         sites=sites,
         treatment_arm_id=treatment_arm_id,
         control_arm_id=control_arm_id,
+        failed_injection_factor=settings.failed_injection_factor,
     )
     if format == "csv":
         return csv_response(service.burden_csv(read), "skeletal-burden.csv")
@@ -187,11 +199,19 @@ def skeletal_burden_plot(
     study_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     sites: Sites = [],  # noqa: B006
     format: FigureFormat = "png",
 ) -> Response:
     """One line per animal of its total skeletal burden (log axis), a panel per arm."""
-    content = service.burden_plot(session, principal, study_id, sites=sites, fmt=format)
+    content = service.burden_plot(
+        session,
+        principal,
+        study_id,
+        sites=sites,
+        fmt=format,
+        failed_injection_factor=settings.failed_injection_factor,
+    )
     return Response(content, media_type=MEDIA[format])
 
 

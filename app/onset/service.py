@@ -35,13 +35,22 @@ BONE_SITES: tuple[Site, ...] = tuple(Site(s) for s in cohorts.BONE_SITES)
 _NOT_ANALYSABLE = {Site.background, Site.unassigned}
 
 
-def _cohort(session: Session, study: Study, sites: Sequence[Site]) -> cohorts.Cohort:
-    """Every animal's total flux at ``sites`` (one value per animal, site and day) with the
-    end records, as a ``cohorts.Cohort``."""
+def _cohort(
+    session: Session, study: Study, sites: Sequence[Site], *, failed_injection_factor: float
+) -> cohorts.Cohort:
+    """Every animal's total flux at ``sites`` (one value per animal, site and day, flagged by
+    the lab's ``failed_injection_factor``) with the end records, as a ``cohorts.Cohort``."""
     observations = []
     animal_ids: set[uuid.UUID] = set()
     for site in sites:
-        for p in load_points(session, study, site=site, metric=METRIC):
+        points = load_points(
+            session,
+            study,
+            site=site,
+            metric=METRIC,
+            failed_injection_factor=failed_injection_factor,
+        )
+        for p in points:
             if p.value is None:
                 continue
             animal_ids.add(p.animal_id)
@@ -95,6 +104,7 @@ def _interval_result(
     threshold: float,
     consecutive: int,
     death_is_event: bool,
+    failed_injection_factor: float,
 ) -> tuple[Study, cohorts.IntervalSurvivalResult]:
     study = get_study(session, principal, study_id)
     if site in _NOT_ANALYSABLE:
@@ -104,7 +114,7 @@ def _interval_result(
     treatment, control = resolve_arm_pair(
         session, principal, study_id, treatment_arm_id, control_arm_id
     )
-    cohort = _cohort(session, study, [site])
+    cohort = _cohort(session, study, [site], failed_injection_factor=failed_injection_factor)
     result = run_cohorts(
         lambda: cohorts.interval_censored_survival(
             cohort,
@@ -194,11 +204,16 @@ def interval_plot(
 
 
 def _burden(
-    session: Session, principal: Principal, study_id: uuid.UUID, sites: Sequence[Site]
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    sites: Sequence[Site],
+    *,
+    failed_injection_factor: float,
 ) -> tuple[Study, cohorts.SkeletalBurden]:
     study = get_study(session, principal, study_id)
     chosen = _check_sites(sites)
-    cohort = _cohort(session, study, chosen)
+    cohort = _cohort(session, study, chosen, failed_injection_factor=failed_injection_factor)
     present = [s.value for s in chosen if s.value in cohort.sites]
     return study, run_cohorts(lambda: cohorts.skeletal_burden(cohort, sites=present))
 
@@ -211,9 +226,12 @@ def skeletal_burden(
     sites: Sequence[Site],
     treatment_arm_id: uuid.UUID | None,
     control_arm_id: uuid.UUID | None,
+    failed_injection_factor: float,
 ) -> SkeletalBurdenRead:
     """Total skeletal burden per animal and day; compared by day with a treatment arm."""
-    study, burden = _burden(session, principal, study_id, sites)
+    study, burden = _burden(
+        session, principal, study_id, sites, failed_injection_factor=failed_injection_factor
+    )
     comparison = None
     if treatment_arm_id is not None:
         treatment, control = resolve_arm_pair(
@@ -248,9 +266,12 @@ def burden_plot(
     *,
     sites: Sequence[Site],
     fmt: plots.Format,
+    failed_injection_factor: float,
 ) -> bytes:
     """One line per animal of its total skeletal burden, a panel per arm."""
-    study, burden = _burden(session, principal, study_id, sites)
+    study, burden = _burden(
+        session, principal, study_id, sites, failed_injection_factor=failed_injection_factor
+    )
     arms, controls = study_arms(session, study)
     ends = {e.animal: e for e in burden.cohort.ends}
     last: dict[str, float] = {}
@@ -285,10 +306,11 @@ def _involvement(
     sites: Sequence[Site],
     threshold: float,
     consecutive: int,
+    failed_injection_factor: float,
 ) -> tuple[Study, cohorts.SiteInvolvement]:
     study = get_study(session, principal, study_id)
     chosen = _check_sites(sites)
-    cohort = _cohort(session, study, chosen)
+    cohort = _cohort(session, study, chosen, failed_injection_factor=failed_injection_factor)
     present = [s.value for s in chosen if s.value in cohort.sites]
     return study, run_cohorts(
         lambda: cohorts.site_involvement(

@@ -287,6 +287,7 @@ def correlate(
     readout_id: uuid.UUID,
     *,
     site: Site | None = None,
+    failed_injection_factor: float,
 ) -> ReadoutCorrelation:
     """Spearman correlation of a readout with final BLI total flux: at ``site``, else at the
     readout's own site, else at every site the study has images of."""
@@ -298,7 +299,13 @@ def correlate(
     sites = [site] if site else [Site(readout.site)] if readout.site else list(READOUT_SITES)
     rows = []
     for s in sites:
-        points = load_points(session, study, site=s, metric="total_flux_ps")
+        points = load_points(
+            session,
+            study,
+            site=s,
+            metric="total_flux_ps",
+            failed_injection_factor=failed_injection_factor,
+        )
         if points or len(sites) == 1:
             rows.append(_site_correlation(study, s, points, values))
     return ReadoutCorrelation(
@@ -402,9 +409,17 @@ def correlation_plot(
     *,
     site: Site | None,
     fmt: Format,
+    failed_injection_factor: float,
 ) -> bytes:
     """The correlation scatter plot as PNG or SVG bytes."""
-    result = correlate(session, principal, study_id, readout_id, site=site)
+    result = correlate(
+        session,
+        principal,
+        study_id,
+        readout_id,
+        site=site,
+        failed_injection_factor=failed_injection_factor,
+    )
     study = session.get_one(Study, result.study_id)
     arms = [a.name for a in _arms(session, study)]
     return render(correlation_figure(result, arms=arms), fmt)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from app.analysis.router import IMAGE_RESPONSES, MEDIA_TYPES, PlotFormat
-from app.deps import BlobStoreDep, PrincipalDep, ReasonHeader, SessionDep
+from app.deps import BlobStoreDep, PrincipalDep, ReasonHeader, SessionDep, SettingsDep
 from app.labs.roles import EditorsOnly
 from app.models import Site
 from app.pagination import Page, PageDep, PageParams
@@ -333,6 +333,7 @@ def correlate(
     readout_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     site: Annotated[
         Site | None,
         Query(description="Default: the readout's site, else every site with images."),
@@ -341,7 +342,14 @@ def correlate(
 ) -> ReadoutCorrelation | Response:
     """Spearman rho, p and n between the readout and each animal's final total flux (its last
     image on or before the readout date) per site, with the points."""
-    result = analysis.correlate(session, principal, study_id, readout_id, site=site)
+    result = analysis.correlate(
+        session,
+        principal,
+        study_id,
+        readout_id,
+        site=site,
+        failed_injection_factor=settings.failed_injection_factor,
+    )
     return csv_response(analysis.correlation_csv(result)) if format == "csv" else result
 
 
@@ -356,12 +364,19 @@ def correlation_plot(
     readout_id: uuid.UUID,
     session: SessionDep,
     principal: PrincipalDep,
+    settings: SettingsDep,
     site: Annotated[Site | None, Query(description="Default as for the correlation.")] = None,
     format: PlotFormat = "png",
 ) -> Response:
     """Scatter of the readout against final total flux on a log10 axis, one panel per site,
     arms in colour, Spearman rho, p and n in each title."""
     content = analysis.correlation_plot(
-        session, principal, study_id, readout_id, site=site, fmt=format
+        session,
+        principal,
+        study_id,
+        readout_id,
+        site=site,
+        fmt=format,
+        failed_injection_factor=settings.failed_injection_factor,
     )
     return Response(content, media_type=MEDIA_TYPES[format])

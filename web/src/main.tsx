@@ -5,6 +5,7 @@ import { AcquisitionPage } from "./pages/acquisition";
 import { AnimalPage } from "./pages/animal";
 import { AuditPage } from "./pages/audit";
 import { ComparePage } from "./pages/compare";
+import { ExportPanel } from "./pages/exports";
 import { SessionsPage } from "./pages/sessions";
 import { SetupPage } from "./pages/setup";
 import { StudiesPage } from "./pages/studies";
@@ -89,6 +90,7 @@ function StudyShell({ route, me }: { route: string[]; me: Me }) {
             {study.cell_line} · {study.injection_model.replace(/_/g, " ")} · day 0 = {study.day0}
             {study.iacuc_number ? ` · ${study.iacuc_number}` : ""}
           </p>
+          <ExportPanel study={study} canWrite={me.role === "admin" || me.role === "editor"} />
           <div class="tabs" role="tablist">
             {tabs.map(([id, label]) => (
               <a role="tab" aria-selected={tab === id || (tab === "a" && id === "sessions") || (tab === "animal" && id === "setup")} href={`#/s/${studyId}/${id}`}>

@@ -342,10 +342,14 @@ def delete_export(
     file stays. One that comes after waits for this transaction: a ``keep_blob`` that finds
     no row inserts one and puts the file again; one that read the row just before and now
     inserts its reference (an ``acquisition_file`` foreign key) blocks on the locked row and
-    fails once this commits (nothing acknowledged without its file; the client retries).
-    Files are removed last, while the rows are still locked, after the audit event: only a
-    failing commit in that instant could leave a row without its file, which ``osteolux
-    fsck`` reports and the next store of the same bytes heals.
+    fails once this commits (nothing acknowledged without its file; the client retries; a
+    file it put back meanwhile is an orphan for ``fsck --remove-orphans``). Not covered: a
+    writer on PostgreSQL that found the row before the lock and only MENTIONS the SHA-256 in
+    JSON, with no foreign key (a readout import's audit event, another study's export), is
+    not blocked; ``keep_blob`` reading the row ``FOR KEY SHARE`` would make it wait and then
+    store the file anew. Files are removed last, while the rows are still locked, after the
+    audit event: only a failing commit in that instant could leave a row without its file,
+    which ``osteolux fsck`` reports and the next store of the same bytes heals.
     """
     principal.require_write()
     job = _export_job(session, principal, study_id, job_id)

@@ -34,12 +34,9 @@ from tests.app.factories import make_study
 from tests.app.jobs import finished
 from tests.app.problems import assert_problem, row_counts
 from tests.app.test_analysis_api import study  # noqa: F401
+from tests.app.test_exports import _export
 
 REASON = {"X-Change-Reason": "export made with the wrong sites"}
-
-
-def _export(client: TestClient, study_id: str, **options: Any) -> Any:
-    return client.post(f"/studies/{study_id}/exports", json=options)
 
 
 def _delete(client: TestClient, job: dict[str, Any], **headers: str) -> Any:

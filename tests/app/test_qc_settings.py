@@ -69,15 +69,28 @@ def flagged(points: list[dict[str, Any]]) -> set[tuple[str, int]]:
     return {(p["animal"], int(p["day"])) for p in points if FLAG in p["flags"]}
 
 
-def _compare(client: TestClient, study: dict[str, Any], **headers: str) -> Any:
-    body = {"treatment_arm_id": study["treated"]["id"], "site": "spine", "analyses": ["per_day"]}
-    return client.post(f"/studies/{study['id']}/comparisons", json=body, headers=headers)
-
-
-def _check_stored(
-    client: TestClient, comparison: dict[str, Any], factor: float, expected: set[Any]
+@pytest.mark.parametrize("prefer", [{}, {"Prefer": "respond-async"}], ids=["request", "job"])
+@pytest.mark.parametrize(("factor", "expected"), CASES)
+def test_a_comparison_stores_the_flags_of_the_labs_factor(
+    client: TestClient,
+    study: dict[str, Any],
+    settings: Settings,
+    prefer: dict[str, str],
+    factor: float,
+    expected: set[Any],
 ) -> None:
-    """The comparison's inputs carry the flags of ``factor``, which its parameters record."""
+    """Its inputs carry the flags of the lab's factor, which its parameters record; computed
+    by the request or by a job (the runner reads the same settings object, app.state's)."""
+    settings.failed_injection_factor = factor  # the app reads the settings object it was given
+    body = {"treatment_arm_id": study["treated"]["id"], "site": "spine", "analyses": ["per_day"]}
+    response = client.post(f"/studies/{study['id']}/comparisons", json=body, headers=prefer)
+    if prefer:
+        comparison_id = succeeded(client, response)["comparison_id"]
+    else:
+        assert response.status_code == 201, response.text
+        comparison_id = response.json()["id"]
+    stored = f"/studies/{study['id']}/comparisons/{comparison_id}"
+    comparison = client.get(stored).json()
     inputs = client.get(comparison["links"]["inputs"]).json()
     assert flagged(inputs["points"]) == expected
     text = client.get(comparison["links"]["inputs"], params={"format": "csv"}).text
@@ -85,43 +98,12 @@ def _check_stored(
     assert {(r["animal"], int(r["day"])) for r in rows if FLAG in r["flags"]} == expected
     assert len(rows) == len(FLUX) * len(DAYS)  # flagged, never dropped
     assert comparison["parameters"]["failed_injection_factor"] == factor
-
-
-@pytest.mark.parametrize(("factor", "expected"), CASES)
-def test_a_comparison_stores_the_flags_of_the_labs_factor(
-    client: TestClient,
-    study: dict[str, Any],
-    settings: Settings,
-    factor: float,
-    expected: set[Any],
-) -> None:
-    settings.failed_injection_factor = factor  # the app reads the settings object it was given
-    response = _compare(client, study)
-    assert response.status_code == 201, response.text
-    comparison = response.json()
-    _check_stored(client, comparison, factor, expected)
     assert comparison["inputs_changed"] is False
     # a later change of the setting is not a change of the data the comparison used
     settings.failed_injection_factor = 8.0 if factor == 3.0 else 3.0
-    again = client.get(f"/studies/{study['id']}/comparisons/{comparison['id']}").json()
-    assert again["inputs_changed"] is False
-    assert all(
-        not c["inputs_changed"] for c in client.get(f"/studies/{study['id']}/comparisons").json()
-    )
-
-
-@pytest.mark.parametrize(("factor", "expected"), CASES)
-def test_a_comparison_job_stores_the_flags_of_the_labs_factor(
-    client: TestClient,
-    study: dict[str, Any],
-    settings: Settings,
-    factor: float,
-    expected: set[Any],
-) -> None:
-    settings.failed_injection_factor = factor  # the job runner reads app.state.settings
-    result = succeeded(client, _compare(client, study, Prefer="respond-async"))
-    comparison = client.get(f"/studies/{study['id']}/comparisons/{result['comparison_id']}").json()
-    _check_stored(client, comparison, factor, expected)
+    assert client.get(stored).json()["inputs_changed"] is False
+    listed = client.get(f"/studies/{study['id']}/comparisons").json()
+    assert [c["inputs_changed"] for c in listed] == [False]
 
 
 @pytest.mark.parametrize(("factor", "flagged_3467"), [(3.0, True), (5.0, False)])

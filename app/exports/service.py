@@ -21,7 +21,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, BinaryIO
 
-from sqlalchemy import ColumnElement, Text, cast, delete, exists, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from app import __version__, audit
@@ -41,7 +41,6 @@ from app.models import (
     AcquisitionFile,
     AuditEvent,
     Blob,
-    IdempotencyRecord,
     Job,
     JobState,
     Measurement,
@@ -329,8 +328,8 @@ def delete_export(
 
     The store is content-addressed without reference counts, so a file is removed only when
     no row anywhere points at its SHA-256 (:func:`unreferenced`: raw files of acquisitions
-    and imports, measurements, other jobs' results, the audit trail, stored idempotent
-    answers), all checked in one query.
+    and imports, imported measurements, the audit trail, other exports' files and ZIPs), all
+    checked in one query.
 
     Concurrency. An export still queued or running cannot be deleted (409), nor any export
     while another export of the study is being built: that job may be about to record one of
@@ -411,22 +410,37 @@ def delete_export(
 
 
 def unreferenced(session: Session, candidates: list[str]) -> set[str]:
-    """The candidates no row references, in one query: an acquisition's (or import's) raw
-    file, or a SHA-256 written in a measurement's parameters, a job's result (other exports),
-    an audit event (an import's kept file; not the record of a deleted export) or a stored
-    idempotent answer."""
+    """The candidates no row references, in one query over every place a SHA-256 of a
+    stored file is written: an acquisition's raw files (clicks, TIFFs, imported measurement
+    CSVs: ``acquisition_file``, a foreign key), an imported measurement's parameters, an
+    audit event's changes (an import's kept file, e.g. readout CSVs, known only there; not
+    the record of a deleted export) and every export job's files and ZIP. Each table is read
+    once (``NOT IN`` a union, hashed), not once per candidate. A remembered idempotent answer
+    is no reference: replaying it reads no file."""
     if not candidates:
         return set()
-
-    def mentions(column: Any) -> ColumnElement[bool]:
-        return cast(column, Text).contains(Blob.sha256)
-
-    referenced = or_(
-        exists().where(AcquisitionFile.blob_sha256 == Blob.sha256),
-        exists().where(mentions(Measurement.parameters)),
-        exists().where(mentions(Job.result)),
-        exists().where(mentions(Job.params)),
-        exists().where(AuditEvent.action != DELETE_ACTION, mentions(AuditEvent.changes)),
-        exists().where(mentions(IdempotencyRecord.response)),
+    referenced = union_all(
+        select(AcquisitionFile.blob_sha256.label("sha256")),
+        select(Measurement.parameters["sha256"].as_string()),
+        select(AuditEvent.changes["sha256"].as_string()).where(AuditEvent.action != DELETE_ACTION),
+        select(Job.result[("zip", "sha256")].as_string()).where(Job.kind == EXPORT_JOB),
+        _export_files(session),
+    ).subquery()
+    known = select(referenced.c.sha256).where(referenced.c.sha256.is_not(None))
+    return set(
+        session.scalars(
+            select(Blob.sha256).where(Blob.sha256.in_(candidates), Blob.sha256.not_in(known))
+        )
     )
-    return set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(candidates), ~referenced)))
+
+
+def _export_files(session: Session) -> Select[Any]:
+    """The SHA-256 of each file an export job kept (its result's ``files``), one row per
+    file: the JSON array expanded by the database's own function, joined to its job."""
+    if session.get_bind().dialect.name == "postgresql":
+        entry = func.json_array_elements(Job.result["files"]).table_valued("value")
+        sha256: ColumnElement[str] = entry.c.value.op("->>")("sha256")
+    else:
+        entry = func.json_each(Job.result, "$.files").table_valued("value")
+        sha256 = func.json_extract(entry.c.value, "$.sha256")
+    return select(sha256).select_from(Job).join(entry, true()).where(Job.kind == EXPORT_JOB)

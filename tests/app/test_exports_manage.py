@@ -6,6 +6,7 @@ databases, the test playing the worker (tests/app/jobs.py)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import types
 import uuid
@@ -21,6 +22,7 @@ from app.analysis.exports import comparison_xlsx
 from app.analysis.results import ComparisonResults
 from app.blobs import fsck
 from app.deps import get_read_session_factory
+from app.exports.service import unreferenced
 from app.models import (
     Acquisition,
     AcquisitionFile,
@@ -29,6 +31,9 @@ from app.models import (
     Comparison,
     ImagingSession,
     Job,
+    JobState,
+    Lab,
+    Measurement,
 )
 from tests.app.factories import make_study
 from tests.app.jobs import finished
@@ -177,6 +182,64 @@ def test_the_last_export_of_a_file_takes_it_with_it(
     # the measurements CSV imported into the study (a raw file) was never an export's: kept
     imported = db_session.scalars(select(AcquisitionFile.blob_sha256)).all()
     assert imported and all(store.exists(sha) for sha in imported)
+
+
+def test_every_kind_of_reference_keeps_a_file(
+    client: TestClient,
+    study: dict[str, Any],  # noqa: F811
+    db_session: Session,
+) -> None:
+    """One file per place a SHA-256 is written, each kept; a file only a deleted export's
+    audit record names, and one nothing names, are not."""
+    sha = {name: hashlib.sha256(name.encode()).hexdigest() for name in _PLACES}
+    db_session.add_all(Blob(sha256=h, size_bytes=1, media_type="text/plain") for h in sha.values())
+    db_session.flush()
+    lab = db_session.scalars(select(Lab.id)).first()
+    measurement = db_session.scalars(select(Measurement)).first()
+    assert lab is not None and measurement is not None
+    _raw_click_with(db_session, study["id"], sha["raw file"])
+    measurement.parameters = {**measurement.parameters, "sha256": sha["measurement"]}
+    for action, name in (("import", "audit event"), ("delete_export", "deleted export")):
+        db_session.add(
+            AuditEvent(
+                lab_id=lab,
+                action=action,
+                object_type="study",
+                object_id=uuid.UUID(study["id"]),
+                changes={"sha256": sha[name]},
+            )
+        )
+    db_session.add(
+        Job(
+            lab_id=lab,
+            kind="export",
+            key="0" * 64,
+            lock="study:x",
+            params={},
+            state=JobState.succeeded,
+            result={
+                "files": [{"sha256": sha["export file"]}, {"sha256": sha["export file 2"]}],
+                "zip": {"sha256": sha["export zip"]},
+            },
+        )
+    )
+    db_session.flush()
+    assert unreferenced(db_session, sorted(sha.values())) == {
+        sha["deleted export"],
+        sha["nothing"],
+    }
+
+
+_PLACES = (
+    "raw file",
+    "measurement",
+    "audit event",
+    "export file",
+    "export file 2",
+    "export zip",
+    "deleted export",
+    "nothing",
+)
 
 
 def test_an_export_being_built_cannot_be_deleted(

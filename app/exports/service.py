@@ -21,7 +21,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, BinaryIO
 
-from sqlalchemy import ColumnElement, Select, delete, func, select, true, union_all
+from sqlalchemy import ColumnElement, Select, delete, exists, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from app import __version__, audit
@@ -415,7 +415,7 @@ def unreferenced(session: Session, candidates: list[str]) -> set[str]:
     CSVs: ``acquisition_file``, a foreign key), an imported measurement's parameters, an
     audit event's changes (an import's kept file, e.g. readout CSVs, known only there; not
     the record of a deleted export) and every export job's files and ZIP. Each table is read
-    once (``NOT IN`` a union, hashed), not once per candidate. A remembered idempotent answer
+    once (an anti-join with their union), not once per candidate. A remembered idempotent answer
     is no reference: replaying it reads no file."""
     if not candidates:
         return set()
@@ -426,12 +426,8 @@ def unreferenced(session: Session, candidates: list[str]) -> set[str]:
         select(Job.result[("zip", "sha256")].as_string()).where(Job.kind == EXPORT_JOB),
         _export_files(session),
     ).subquery()
-    known = select(referenced.c.sha256).where(referenced.c.sha256.is_not(None))
-    return set(
-        session.scalars(
-            select(Blob.sha256).where(Blob.sha256.in_(candidates), Blob.sha256.not_in(known))
-        )
-    )
+    named = exists().where(referenced.c.sha256 == Blob.sha256)  # an anti-join, spills to disk
+    return set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(candidates), ~named)))
 
 
 def _export_files(session: Session) -> Select[Any]:

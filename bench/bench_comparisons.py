@@ -105,7 +105,14 @@ def measure(
     request = ComparisonCreate.model_validate(body)
     with factory() as session:
         study = session.get(Study, uuid.UUID(study_id))
-        points = load_points(session, study, site=Site.whole_body, metric="total_flux_ps")
+        factor = Settings().failed_injection_factor  # the lab's, as the route passes it
+        points = load_points(
+            session,
+            study,
+            site=Site.whole_body,
+            metric="total_flux_ps",
+            failed_injection_factor=factor,
+        )
         control_name, treated_name = "Isotype IgG1", "1D11 10 mg/kg"
         pair = [p for p in points if p.arm in (control_name, treated_name)]
         arm_ids = sorted({p.arm_id for p in pair})
@@ -113,7 +120,12 @@ def measure(
 
         def load() -> object:
             return load_points(
-                session, study, site=Site.whole_body, metric="total_flux_ps", arm_ids=arm_ids
+                session,
+                study,
+                site=Site.whole_body,
+                metric="total_flux_ps",
+                arm_ids=arm_ids,
+                failed_injection_factor=factor,
             )
 
         def stats() -> object:

@@ -383,7 +383,7 @@ def run_requantify_job(job: JobContext) -> None:
             acquisition_id=uuid.UUID(acquisition_id),
             series=series,
         )
-        job.step(number, one)
+        job.step(number, one, wait_for_disk=False)  # measured again from stored files
     job.result_url = f"/studies/{study_id}/measurements"
     job.on_success = lambda session: audit.record(
         session,

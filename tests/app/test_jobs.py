@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from numpy.testing import assert_allclose
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.acquisitions.images import CALIBRATED
@@ -345,3 +345,28 @@ def test_a_twin_submitted_at_the_same_moment_gets_the_same_job(
     assert twin.json()["id"] == first["id"]
     assert checks[0] is None and checks[1] is not None  # refused by the index, then found
     assert client.get("/jobs").json()["total"] == 1
+
+
+def test_requantify_steps_do_not_wait_for_the_disk_on_postgresql(
+    client: TestClient,
+    imaging_session: dict[str, Any],
+    tmp_path: Path,
+    db_session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A requantification's steps only recompute what the database holds: their commits skip
+    the WAL flush (``SET LOCAL synchronous_commit``: that transaction only)."""
+    if db_session.get_bind().dialect.name != "postgresql":
+        pytest.skip("synchronous_commit is a PostgreSQL setting (SQLite has no such wait)")
+    _upload(client, imaging_session, tmp_path, 2)
+    seen: list[str | None] = []
+    real = rois_service._requantify_one
+
+    def spy(session: Session, result: dict[str, Any], **kwargs: Any) -> None:
+        seen.append(session.scalar(text("SHOW synchronous_commit")))
+        real(session, result, **kwargs)
+
+    monkeypatch.setattr(rois_service, "_requantify_one", spy)
+    job = finished(client, _requantify(client, imaging_session))
+    assert job["state"] == "succeeded", job
+    assert seen == ["off", "off"]

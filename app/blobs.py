@@ -27,7 +27,9 @@ def keep_blob(session: Session, store: BlobStore, staged: StagedFile, *, media_t
     The row is flushed first so identical concurrent uploads serialise on its primary key;
     if the transaction then rolls back, a file this call put in place is removed again.
     """
-    blob = session.get(Blob, staged.sha256)
+    # FOR KEY SHARE: a study export's deletion (app.exports), which removes blobs nothing
+    # references, waits for this transaction instead of deleting the row this one relies on
+    blob = session.get(Blob, staged.sha256, with_for_update={"key_share": True})
     if blob is None:
         try:
             with session.begin_nested():

@@ -549,7 +549,7 @@ def comparison_workbook(
     """Every results table of a stored comparison as one XLSX workbook, and a file name."""
     row, study = get_comparison_row(session, principal, study_id, comparison_id)
     results = ComparisonResults.model_validate(row.results)
-    content = comparison_xlsx(results, row.parameters)
+    content = comparison_xlsx(results, row.parameters, row.created_at)  # dated as the comparison
     name = f"{study.name[:40]}-comparison-{str(row.id)[:8]}.xlsx".replace('"', "")
     return content, name
 

@@ -382,7 +382,8 @@ def delete_export(
     )
     session.delete(job)
     session.flush()
-    removed = [sha for sha in locked if sha in unreferenced(session, locked)]
+    free = unreferenced(session, locked)  # one query for every file, not one per file
+    removed = [sha for sha in locked if sha in free]
     if removed:
         session.execute(delete(Blob).where(Blob.sha256.in_(removed)))
     audit.record(

@@ -137,9 +137,14 @@ class StudyDesign(_AsDict):
     first_day: float = 0.0
 
     @property
+    def n_images(self) -> int:
+        """How many imaging days :attr:`days` holds, counted without making them (a bound
+        on the work can then refuse a grid of billions of days before allocating it)."""
+        return math.floor((self.length_days - self.first_day) / self.interval_days + 1e-9) + 1
+
+    @property
     def days(self) -> np.ndarray:
-        n = math.floor((self.length_days - self.first_day) / self.interval_days + 1e-9) + 1
-        return self.first_day + self.interval_days * np.arange(n, dtype=np.float64)
+        return self.first_day + self.interval_days * np.arange(self.n_images, dtype=np.float64)
 
     def stream(self, seed: int) -> np.random.SeedSequence:
         """The random stream of this design under ``seed``: a child of
@@ -155,7 +160,7 @@ class StudyDesign(_AsDict):
             raise InvalidInputError(f"n_per_arm must be >= 2, got {self.n_per_arm}")
         if not (math.isfinite(self.interval_days) and self.interval_days > 0):
             raise InvalidInputError(f"interval_days must be > 0, got {self.interval_days}")
-        if not math.isfinite(self.length_days) or self.days.size < 2:
+        if not math.isfinite(self.length_days) or self.n_images < 2:
             raise InvalidInputError(
                 f"a study from day {self.first_day:g} to {self.length_days:g} imaged every "
                 f"{self.interval_days:g} days has fewer than 2 imaging days: no slope"

@@ -123,11 +123,19 @@ class OnsetDesign(_AsDict):
     @property
     def days(self) -> np.ndarray | None:
         """Imaging days up to the end of follow-up (None: continuous observation)."""
+        imaged = self._imaged()
+        return None if imaged is None else imaged.days
+
+    @property
+    def n_images(self) -> int | None:
+        """How many imaging days :attr:`days` holds (None: continuous), none made."""
+        imaged = self._imaged()
+        return None if imaged is None else imaged.n_images
+
+    def _imaged(self) -> StudyDesign | None:
         if self.interval_days is None:
             return None
-        return StudyDesign(
-            self.n_per_arm, self.interval_days, self.follow_up_days, self.first_day
-        ).days
+        return StudyDesign(self.n_per_arm, self.interval_days, self.follow_up_days, self.first_day)
 
     def stream(self, seed: int) -> np.random.SeedSequence:
         """This design's random stream under ``seed`` (as :meth:`StudyDesign.stream`; a

@@ -15,7 +15,12 @@ import cohorts
 from app.analysis.errors import run_cohorts
 from app.auth import Principal
 from app.config import Settings
-from app.design.power import power_parameters, queue_power_job, run_design_steps
+from app.design.power import (
+    check_imaging_days,
+    power_parameters,
+    queue_power_job,
+    run_design_steps,
+)
 from app.design.schemas import (
     MAX_DESIGNS,
     MAX_JOB_SIMULATED_VALUES,
@@ -54,10 +59,10 @@ def onset_designs(
     designs = [cohorts.OnsetDesign(n, end, iv, data.first_day) for iv, end, n in grid]
     for d in designs:
         run_cohorts(d.check)
+        check_imaging_days(d.n_images, d.interval_days)
     growth = data.distribution is None
     work = data.n_sim * sum(
-        2 * d.n_per_arm * (1 + (d.days.size if growth and d.days is not None else 0))
-        for d in designs
+        2 * d.n_per_arm * (1 + ((d.n_images or 0) if growth else 0)) for d in designs
     )
     if limit is not None and work > limit:
         raise Unprocessable(

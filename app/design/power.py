@@ -19,6 +19,7 @@ from app.auth import Principal
 from app.config import Settings
 from app.design.schemas import (
     MAX_DESIGNS,
+    MAX_IMAGING_DAYS,
     MAX_JOB_SIMULATED_VALUES,
     MAX_SIMULATED_VALUES,
     GrowthParametersRead,
@@ -53,7 +54,8 @@ def power_designs(
     designs = [cohorts.StudyDesign(n, iv, length, data.first_day) for iv, length, n in grid]
     for d in designs:
         run_cohorts(d.check)
-    work = data.n_sim * sum(2 * d.n_per_arm * d.days.size for d in designs)
+        check_imaging_days(d.n_images, d.interval_days)
+    work = data.n_sim * sum(2 * d.n_per_arm * d.n_images for d in designs)
     if limit is not None and work > limit:
         raise Unprocessable(
             f"This asks for {work:.3g} simulated values (n_sim x designs x 2 n x images); the "
@@ -61,6 +63,16 @@ def power_designs(
             "simulations, or run it as a background job (POST …/power/jobs)."
         )
     return designs, work
+
+
+def check_imaging_days(n_images: int | None, interval_days: float | None) -> None:
+    """Refuse (422) a design imaged on more than :data:`MAX_IMAGING_DAYS` days."""
+    if n_images is not None and n_images > MAX_IMAGING_DAYS:
+        raise Unprocessable(
+            f"interval_days {interval_days:g} gives {n_images:.3g} imaging days in one design; "
+            f"at most {MAX_IMAGING_DAYS:,}: image less often or over a shorter study.",
+            errors=[{"field": "interval_days", "message": f"at most {MAX_IMAGING_DAYS:,} days"}],
+        )
 
 
 def _one_source(data: GrowthSource) -> None:

@@ -26,6 +26,10 @@ MAX_SIMULATED_VALUES = 30_000_000
 simulated log10 values). 3e7 values take about 6 s on one core of the reference 2-core
 machine; larger grids belong in a background job."""
 
+MAX_IMAGING_DAYS = 100_000
+"""Imaging days of one design at most (its interval and length or follow-up): the day grid
+is made per design, so an interval of a billionth of a day is refused before it is."""
+
 MAX_JOB_N_SIM = 100_000
 MAX_JOB_SIMULATED_VALUES = 1_000_000_000
 """Bound of one power job (about 3 to 4 minutes at ~5e6 values/s)."""

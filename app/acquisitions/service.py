@@ -78,7 +78,7 @@ def acquisition_reads(
             .where(Roi.acquisition_id.in_(ids))
             .order_by(Roi.created_at, Roi.label)
         ):
-            rows_of[row[1].acquisition_id].append(row)
+            rows_of[row.acquisition_id].append(row)
     return [
         _read(a, files.get(a.id), fields[a.id], rows_of[a.id], already_stored=already_stored)
         for a in acquisitions

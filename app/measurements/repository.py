@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Row, Select, select
 from sqlalchemy.orm import Session
 
 import imaging
@@ -34,16 +34,25 @@ def of_study(study_id: uuid.UUID, *columns: Any) -> Select[Any]:
 
 
 def readable() -> Select[Any]:
-    """Rows for :func:`to_read`; animal and arm are outer joins (background ROIs have none)."""
+    """Rows for :func:`to_read`: the measurement, the few columns of its ROI and acquisition
+    that it shows (not their geometry or camera metadata, whose JSON every row would decode
+    again), its day and names; animal and arm are outer joins (background ROIs have none).
+    ``row[0]`` is the :class:`Measurement`; the rest are read by name (``row.acquisition_id``)."""
     return (
         joined(
             Measurement,
-            Roi,
-            Acquisition,
+            Roi.id.label("roi_id"),
+            Roi.acquisition_id,
+            Roi.site,
+            Roi.label,
+            Roi.source,
+            Roi.is_current.label("roi_is_current"),
+            Acquisition.click_number,
+            Acquisition.view,
             ImagingSession.acquired_on,
             Study.day0,
             Animal.identifier,
-            Arm.name,
+            Arm.name.label("arm"),
         )
         .join(Study, Study.id == ImagingSession.study_id)
         .outerjoin(Animal, Animal.id == Roi.animal_id)
@@ -56,25 +65,25 @@ def current(query: Select[Any]) -> Select[Any]:
     return query.where(Measurement.is_current.is_(True), Roi.is_current.is_(True))
 
 
-def to_read(row: Sequence[Any]) -> MeasurementRead:
+def to_read(row: Row[Any]) -> MeasurementRead:
     """A row of :func:`readable` as the API's measurement."""
-    m, roi, acquisition, acquired_on, day0, animal, arm = row
+    m = row[0]
     parameters = m.parameters or {}
     check = parameters.get("calibration_check") or {}
     detection = parameters.get("detection") or {}
     qc = parameters.get("acquisition_qc") or {}
     return MeasurementRead(
         measurement_id=m.id,
-        roi_id=roi.id,
-        acquisition_id=acquisition.id,
-        click_number=acquisition.click_number,
-        view=acquisition.view.value,
-        day=(acquired_on - day0).days,
-        animal=animal,
-        arm=arm,
-        site=roi.site.value,
-        label=roi.label,
-        roi_source=roi.source.value,
+        roi_id=row.roi_id,
+        acquisition_id=row.acquisition_id,
+        click_number=row.click_number,
+        view=row.view.value,
+        day=(row.acquired_on - row.day0).days,
+        animal=row.identifier,
+        arm=row.arm,
+        site=row.site.value,
+        label=row.label,
+        roi_source=row.source.value,
         total_flux_ps=m.total_flux_ps,
         radiance_mean=m.radiance_mean,
         radiance_std=m.radiance_std,
@@ -86,7 +95,7 @@ def to_read(row: Sequence[Any]) -> MeasurementRead:
         flags=list(m.flags or []),
         method=m.method,
         imaging_version=m.imaging_version,
-        is_current=m.is_current and roi.is_current,
+        is_current=m.is_current and row.roi_is_current,
         created_at=m.created_at,
         calibration_source=parameters.get("primary_calibration"),
         raw_total_flux_ps=check.get("raw_total_flux_ps"),

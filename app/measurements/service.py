@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from app.auth import Principal
@@ -234,7 +234,7 @@ def list_measurements(
         query = query.where(ImagingSession.acquired_on >= study.day0 + timedelta(days=day_from))
     if day_to is not None:
         query = query.where(ImagingSession.acquired_on <= study.day0 + timedelta(days=day_to))
-    rows: Sequence[Sequence[Any]]
+    rows: Sequence[Row[Any]]
     failed: set[uuid.UUID] = set()
     if flag is None or flag == measurement_queries.FAILED_INJECTION_FLAG:
         failed = measurement_queries.suspected_failed_injections(

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import imaging
 from app.acquisitions import repository as acquisitions
 from app.acquisitions.images import load_calibrated
 from app.acquisitions.service import overlay_png
@@ -24,6 +25,7 @@ from app.audit.service import events_csv, list_events
 from app.auth import Principal
 from app.config import Settings
 from app.errors import Unprocessable
+from app.exports.colour_range import NoPixels, study_colour_range
 from app.exports.schemas import NOT_A_SITE, ExportCreate
 from app.measurements import repository as measurement_queries
 from app.measurements.service import list_measurements, measurements_csv
@@ -93,7 +95,8 @@ def plan(
     options: ExportCreate,
 ) -> tuple[list[Part], tuple[float, float] | None]:
     """Every file of the export in order, and the overlays' study-wide colour range
-    (``imaging.colour_range`` over every image, None without overlays)."""
+    (``imaging.colour_range`` over every image, read one image at a time: None without
+    overlays)."""
     base = f"/studies/{study.id}"
     parts: list[Part] = [
         _part("measurements.csv", "measurements", f"{base}/measurements", {"format": "csv"}, CSV)
@@ -196,12 +199,14 @@ def _overlay_parts(
     options: ExportCreate,
 ) -> tuple[list[Part], tuple[float, float]]:
     images = _images(session, study)
+
+    def radiances() -> Iterator[np.ndarray]:
+        for acquisition, _ in images:
+            yield load_calibrated(session, store, settings, acquisition)[1].radiance
+
     try:
-        vmin, vmax = imaging.colour_range(
-            [load_calibrated(session, store, settings, a)[1] for a, _ in images],
-            scale=options.overlay_scale,
-        )
-    except imaging.ImagingError as exc:
+        vmin, vmax = study_colour_range(radiances, scale=options.overlay_scale)
+    except NoPixels as exc:
         raise Unprocessable(f"Cannot choose one colour range for the overlays: {exc}.") from exc
     parameters = {
         "format": "png",

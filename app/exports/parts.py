@@ -216,15 +216,22 @@ def _overlay_parts(
         "dpi": OVERLAY_DPI,
     }
     parts = []
+    paths: set[str] = set()
     for acquisition, day in images:
         name = _file_name(acquisition.click_number or str(acquisition.id)[:8])
+        stem = f"overlays/day{day:03d}-{name}-{acquisition.view.value}"
+        # images named alike on one day and view (a TIFF's name is the instrument's, and
+        # the file name drops characters): told apart by their id, never one path twice
+        tried = (stem, f"{stem}-{str(acquisition.id)[:8]}", f"{stem}-{acquisition.id}")
+        path = next(f"{p}.png" for p in tried if f"{p}.png" not in paths)
+        paths.add(path)
         route = (
             f"/studies/{study.id}/sessions/{acquisition.session_id}/acquisitions/"
             f"{acquisition.id}/overlay"
         )
         parts.append(
             _part(
-                f"overlays/day{day:03d}-{name}-{acquisition.view.value}.png",
+                path,
                 "overlay",
                 route,
                 parameters,

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import io
+import json
 import types
 import weakref
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,8 @@ from tests.app.jobs import finished
 from tests.app.test_analysis_api import study  # noqa: F401
 from tests.app.test_exports import _click, _export
 from tests.app.test_query_counts import counting
+from tests.app.test_tiff_upload import metadata, radiance_image, target, tiff_bytes  # noqa: F401
+from tests.app.test_tiff_upload import post as post_tiff
 
 
 def test_deleting_an_export_checks_its_files_references_in_one_query(
@@ -116,3 +121,25 @@ def test_the_overlays_colour_range_holds_one_image_at_a_time(
     assert job["state"] == "succeeded", job
     assert len(loaded) >= 3
     assert most_alive <= 1, f"{most_alive} images in memory at once"
+
+
+def test_overlays_of_images_with_the_same_name_are_two_files(
+    client: TestClient,
+    target: str,  # noqa: F811
+) -> None:
+    """Two TIFFs the instrument named alike (or whose names differ only in characters a file
+    name cannot hold) on the same day and view: each overlay is its own file in the ZIP."""
+    study_id = target.split("/")[2]
+    for name, scale in (("LagoX 0001", 1.0), ("LagoX/0001", 2.0)):
+        content = tiff_bytes((radiance_image() * scale).astype(np.float32))
+        meta = metadata(units="p/s/cm²/sr", c_ccd=None, exposure_s=None, bias_counts=None)
+        stored = post_tiff(client, target, content, meta.replace("LagoX-0001", name))
+        assert stored.status_code == 201, stored.text
+    job = finished(client, _export(client, study_id, overlays=True, comparisons=False))
+    assert job["state"] == "succeeded", job
+    archive = zipfile.ZipFile(io.BytesIO(client.get(job["result_url"]).content))
+    names = archive.namelist()
+    overlays = [n for n in names if n.startswith("overlays/")]
+    assert len(overlays) == 2 and len(set(names)) == len(names), names
+    listed = [f["path"] for f in json.loads(archive.read("MANIFEST.json"))["files"]]
+    assert sorted(listed) == sorted(n for n in names if n != "MANIFEST.json")

@@ -257,15 +257,19 @@ def _copy_in(
 
 
 def _export_job(
-    session: Session, principal: Principal, study_id: uuid.UUID, job_id: uuid.UUID
+    session: Session,
+    principal: Principal,
+    study_id: uuid.UUID,
+    job_id: uuid.UUID,
+    *,
+    for_update: bool = False,
 ) -> Job:
     principal.require_role(
         STUDY_READERS, to="download a study export (it holds the study's audit trail)"
     )
     study = get_study(session, principal, study_id)
-    job = session.scalar(
-        job_queries.of_lab(principal.lab_id).where(Job.id == job_id, Job.kind == EXPORT_JOB)
-    )
+    query = job_queries.of_lab(principal.lab_id).where(Job.id == job_id, Job.kind == EXPORT_JOB)
+    job = session.scalar(query.with_for_update() if for_update else query)
     if job is None or job.params.get("study_id") != str(study.id):
         raise NotFound(f"No export with id {job_id} of study {study_id} in your lab.")
     return job
@@ -331,27 +335,24 @@ def delete_export(
     and imports, imported measurements, the audit trail, other exports' files and ZIPs), all
     checked in one query.
 
-    Concurrency. An export still queued or running cannot be deleted (409), nor any export
-    while another export of the study is being built: that job may be about to record one of
-    these files (its own ``keep_blob`` finds the row and adds no lock). Against an upload or
-    import storing the same bytes at the same moment this takes the lock that code uses, the
-    ``blob`` row: it locks the candidate rows (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite
-    the request's ``BEGIN IMMEDIATE`` already serialises every writer) and only THEN checks
-    the references, inside the transaction. An upload that committed first is seen and its
-    file stays. One that comes after waits for this transaction: a ``keep_blob`` that finds
-    no row inserts one and puts the file again; one that read the row just before and now
-    inserts its reference (an ``acquisition_file`` foreign key) blocks on the locked row and
-    fails once this commits (nothing acknowledged without its file; the client retries; a
-    file it put back meanwhile is an orphan for ``fsck --remove-orphans``). Not covered: a
-    writer on PostgreSQL that found the row before the lock and only MENTIONS the SHA-256 in
-    JSON, with no foreign key (a readout import's audit event, another study's export), is
-    not blocked; ``keep_blob`` reading the row ``FOR KEY SHARE`` would make it wait and then
-    store the file anew. Files are removed last, while the rows are still locked, after the
-    audit event: only a failing commit in that instant could leave a row without its file,
-    which ``osteolux fsck`` reports and the next store of the same bytes heals.
+    Concurrency. The export's job row is locked first, so the same export deleted twice at
+    once is deleted once (the second finds no row: 404). An export still queued or running
+    cannot be deleted (409), nor any export while another export of the study is being
+    built (it may be about to record one of these files). Against any other writer storing
+    the same bytes at the same moment this takes the lock that every writer's ``keep_blob``
+    takes, the ``blob`` row: it locks the candidate rows (``SELECT … FOR UPDATE`` on
+    PostgreSQL; on SQLite the request's ``BEGIN IMMEDIATE`` already serialises every writer)
+    and only THEN checks the references, inside the transaction. A writer that read the row
+    first (``keep_blob`` reads it ``FOR KEY SHARE``) makes this wait until it has committed,
+    and its reference is then seen: the file stays. One that comes after waits for this
+    transaction, finds no row, inserts one and puts the file again. Files are removed last,
+    while the rows are still locked, after the audit event: only a failing commit in that
+    instant could leave a row without its file, which ``osteolux fsck`` reports and the next
+    store of the same bytes heals.
     """
     principal.require_write()
-    job = _export_job(session, principal, study_id, job_id)
+    # the job row locked first: a second deletion of it waits, then finds none (404)
+    job = _export_job(session, principal, study_id, job_id, for_update=True)
     if not reason:
         raise Unprocessable(
             "Deleting an export removes its files; send an X-Change-Reason header saying why "

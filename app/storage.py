@@ -26,8 +26,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, Protocol, cast
 
@@ -41,11 +42,24 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class StagedFile:
-    """A complete, fsync'ed upload in the staging area, with its digest."""
+    """A complete upload in the staging area, with its digest. Its fsync may still be running
+    (it overlaps the reading and measuring of the file): :meth:`wait_durable` waits for it, and
+    the stores call it before moving the file into place."""
 
     path: Path
     sha256: str
     size_bytes: int
+    durable: Future[None] | None = field(default=None, compare=False, repr=False)
+
+    def wait_durable(self) -> None:
+        """Until the file's bytes are on disk; raises what fsync raised (e.g. ENOSPC)."""
+        if self.durable is not None:
+            self.durable.result()
+
+
+_fsyncs = ThreadPoolExecutor(max_workers=4, thread_name_prefix="osteolux-fsync")
+"""fsync waits on the disk with the GIL released: a thread of its own lets the request read
+and measure the click meanwhile (uploads in flight are bounded by the request guard)."""
 
 
 class StagingWriter:
@@ -58,6 +72,7 @@ class StagingWriter:
         self._name = name
         self._hash = hashlib.sha256()
         self._size = 0
+        self._durable: Future[None] | None = None
 
     def write(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -70,9 +85,21 @@ class StagingWriter:
         self._handle.write(chunk)
 
     def finish(self) -> StagedFile:
+        """The staged file, its fsync started (see :class:`StagedFile`)."""
         self._handle.flush()
-        os.fsync(self._handle.fileno())
-        return StagedFile(path=self._path, sha256=self._hash.hexdigest(), size_bytes=self._size)
+        self._durable = _fsyncs.submit(os.fsync, self._handle.fileno())
+        return StagedFile(
+            path=self._path,
+            sha256=self._hash.hexdigest(),
+            size_bytes=self._size,
+            durable=self._durable,
+        )
+
+    def settle(self) -> None:
+        """Wait for a started fsync, whatever its outcome (before the file is closed: an fsync
+        must never run on a closed, perhaps reused, descriptor)."""
+        if self._durable is not None:
+            wait([self._durable])
 
 
 class BlobStore(Protocol):
@@ -103,6 +130,7 @@ class LocalBlobStore:
         target = self.path_for(staged.sha256)
         if target.exists():
             return False
+        staged.wait_durable()  # its bytes on disk before its name is
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(staged.path, 0o444)
         os.replace(staged.path, target)
@@ -130,7 +158,11 @@ def _staging_file(staging_dir: Path, *, max_bytes: int, name: str) -> Iterator[S
     handle, path = _leased_staging_file(staging_dir)
     try:
         with handle:
-            yield StagingWriter(handle, path, max_bytes=max_bytes, name=name)
+            writer = StagingWriter(handle, path, max_bytes=max_bytes, name=name)
+            try:
+                yield writer
+            finally:
+                writer.settle()
     finally:
         path.unlink(missing_ok=True)
 

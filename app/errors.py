@@ -30,6 +30,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from math import isfinite
 from types import MappingProxyType
 from typing import Any
 
@@ -145,7 +146,11 @@ def _describe_validation_error(error: dict[str, Any]) -> dict[str, Any]:
         message = f"must be one of {expected}" if expected else message
     described: dict[str, Any] = {"field": field, "message": message}
     if "input" in error and error.get("type") != "missing" and _is_small(error["input"]):
-        described["input"] = error["input"]
+        value = error["input"]
+        # NaN and infinity (refused in every number) have no JSON form: echoed as text
+        described["input"] = (
+            str(value) if isinstance(value, float) and not isfinite(value) else value
+        )
     return described
 
 

@@ -12,6 +12,7 @@ what was wrong.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import time
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth import Principal
 from app.config import Settings
 from app.db import transaction
-from app.errors import PROBLEM_TYPE_BASE, OsteoluxError, ServiceUnavailable
+from app.errors import PROBLEM_TYPE_BASE, OsteoluxError, ServiceUnavailable, StorageFull
 from app.jobs.schemas import PLAN
 from app.models import ApiKeyRole, Job, JobState, utc_now
 from app.storage import BlobStore
@@ -237,6 +238,12 @@ def problem(exc: BaseException, job_id: uuid.UUID) -> dict[str, Any]:
 def _after_error(
     factory: sessionmaker[Session], settings: Settings, job_id: uuid.UUID, exc: Exception
 ) -> JobState:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        log.error("storage full in job %s: %s", job_id, exc)
+        exc = StorageFull(  # retried as the 503 a request gets: it resumes once there is room
+            "The server's file store is full; an administrator must free or add space on it "
+            "(the blob directory or the object store's disk)."
+        )
     transient = _is_transient(exc)
     if not isinstance(exc, OsteoluxError) and not transient:
         log.exception("job %s failed", job_id)

@@ -37,6 +37,18 @@ def _declared_defaults(spec: dict[str, Any], operation: dict[str, Any]) -> dict[
     return defaults or None
 
 
+def _has_example(spec: dict[str, Any], operation: dict[str, Any]) -> bool:
+    """Whether a query parameter or form field declares an example (Swagger UI fills fields
+    from examples and defaults only)."""
+    parameters = operation.get("parameters", [])
+    fields = [p | p.get("schema", {}) for p in parameters if p["in"] == "query"]
+    for media, content in operation.get("requestBody", {}).get("content", {}).items():
+        if "form" in media:
+            name = content["schema"]["$ref"].rsplit("/", 1)[-1]
+            fields += spec["components"]["schemas"][name]["properties"].values()
+    return any("example" in f or "examples" in f for f in fields)
+
+
 def _is_default(shown: str, default: Any) -> bool:
     """Empty, or the declared default as Swagger UI shows it (false for False, 30 for 30.0)."""
     if shown in ("", str(default), str(default).lower()):
@@ -52,10 +64,14 @@ def test_swagger_ui_prefills_nothing_the_server_would_not_assume(
     tmp_path: Path, browser: Any
 ) -> None:
     """Swagger UI sends what it pre-fills: a ventral click was stored as dorsal, mice in the
-    example's order. After "Try it out", every query parameter and form field of every
-    operation is empty or shows the default the server applies when it is left out."""
+    example's order. After "Try it out", every query parameter and form field is empty or
+    shows the default the server applies when it is left out — checked in the browser on
+    every operation whose fields declare an example and on the first of each tag (each
+    opened form costs the browser ~1 s on this 500 kB schema; one per tag covers the field
+    kinds without examples, which Swagger UI fills from defaults only)."""
     prefilled: list[tuple[str, str, str]] = []
     checked = 0
+    tags: set[str] = set()
     with live_server(tmp_path / "data") as base_url:
         spec = httpx2.get(f"{base_url}/openapi.json").json()
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
@@ -67,6 +83,9 @@ def test_swagger_ui_prefills_nothing_the_server_would_not_assume(
                 if defaults is None:
                     continue
                 tag = operation["tags"][0].replace(" ", "_")
+                if tag in tags and not _has_example(spec, operation):
+                    continue
+                tags.add(tag)
                 block = page.locator(f"#operations-{tag}-{operation['operationId']}")
                 block.locator(".opblock-summary").first.click()
                 block.locator("button.try-out__btn").first.click()
@@ -77,5 +96,5 @@ def test_swagger_ui_prefills_nothing_the_server_would_not_assume(
                 checked += 1
                 block.locator(".opblock-summary").first.click()
         page.close()
-    assert checked > 10
+    assert checked > 10 and len(tags) > 10
     assert prefilled == []

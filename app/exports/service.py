@@ -295,7 +295,10 @@ def export_file(
         why = (job.error or {}).get("detail", "see GET /jobs/{id}")
         raise Conflict(f"Export {job_id} failed, so there is no file: {why}")
     made = (job.result or {})["zip"]
-    return store.open(made["sha256"]), made["filename"], made["size_bytes"]
+    try:
+        return store.open(made["sha256"]), made["filename"], made["size_bytes"]
+    except FileNotFoundError as exc:  # deleted by a DELETE committing at this moment
+        raise NotFound(f"Export {job_id} was just deleted; nothing to download.") from exc
 
 
 def list_exports(

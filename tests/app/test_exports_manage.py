@@ -322,3 +322,16 @@ def test_the_same_comparison_gives_the_same_workbook_dated_when_it_was_made(
     # the comparison's time, to the second (the precision of W3CDTF as openpyxl writes it)
     made = dt.datetime.fromisoformat(comparison["created_at"]).astimezone(dt.UTC)
     assert properties.created == properties.modified == made.replace(tzinfo=None, microsecond=0)
+
+
+def test_a_download_racing_a_delete_is_told_it_was_deleted(
+    client: TestClient,
+    study: dict[str, Any],  # noqa: F811
+) -> None:
+    """A DELETE removes the files just before it commits: a download reading the job row as
+    it was then finds no ZIP in the store — 404 saying so, not 500."""
+    job = finished(client, _export(client, study["id"], comparisons=False))
+    store = client.app.state.blob_store  # type: ignore[attr-defined]
+    store.remove(job["result"]["zip"]["sha256"])  # the DELETE's file removal, not yet committed
+    answer = client.get(f"/studies/{study['id']}/exports/{job['id']}")
+    assert_problem(answer, 404, "was just deleted")

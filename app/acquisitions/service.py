@@ -95,7 +95,7 @@ def _read(
 ) -> AcquisitionRead:
     measurements = [measurement_queries.to_read(row) for row in rows]
     # acquisition-level QC is the same on every measurement: the newest one's is up to date
-    newest = max((row[0] for row in rows), key=lambda m: m.created_at, default=None)
+    newest = max(rows, key=lambda row: row.created_at, default=None)
     qc = (newest.parameters or {}).get("acquisition_qc") or {} if newest is not None else {}
     return AcquisitionRead(
         id=acquisition.id,

@@ -244,7 +244,7 @@ def list_measurements(
         rows = [
             r
             for r in session.execute(query).all()
-            if flag in (r[0].flags or []) or r[0].id in failed
+            if flag in (r.flags or []) or r.measurement_id in failed
         ]
         total = len(rows)
         if params is not None:

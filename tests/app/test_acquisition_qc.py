@@ -569,13 +569,16 @@ def test_a_mouse_20_times_down_for_one_session_is_a_suspected_failed_injection(
         )
         low[day] = next(m for m in spines(acquisition) if m["animal"] == "3467")
     assert_allclose(low[14]["total_flux_ps"], 5e5, rtol=0.02)
-    flagged = suspected_failed_injections(db_session, uuid.UUID(study), site="spine")
+    flagged = suspected_failed_injections(db_session, uuid.UUID(study), site="spine", factor=5.0)
     assert flagged == {uuid.UUID(low[14]["measurement_id"])}
     # a stricter factor (25×) finds none; whole-body ROIs are not there in a Living Image click
     assert (
         suspected_failed_injections(db_session, uuid.UUID(study), site="spine", factor=25) == set()
     )
-    assert suspected_failed_injections(db_session, uuid.UUID(study), site="whole_body") == set()
+    assert (
+        suspected_failed_injections(db_session, uuid.UUID(study), site="whole_body", factor=5.0)
+        == set()
+    )
 
 
 def test_requantify_reads_the_acquisition_time_of_clicks_stored_before_it_was_kept(

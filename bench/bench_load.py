@@ -447,17 +447,19 @@ def report_level(label: str, tally: Tally, health: list[float], elapsed: float) 
 
 
 @contextmanager
-def job_workers(data_dir: Path, env: dict[str, str], count: int, *, nice: int = 0) -> Iterator[int]:
+def job_workers(
+    data_dir: Path, env: dict[str, str], count: int, *, nice: int = 10
+) -> Iterator[int]:
     """``osteolux worker`` processes for the jobs (requantification, comparisons) on
-    PostgreSQL, when this version has the command, at CPU priority ``nice`` (higher: the API
-    processes get the CPU first); how many run."""
+    PostgreSQL, when this version has the command, at CPU priority ``nice`` (``worker
+    --nice``, 10 as it defaults to: the API processes get the CPU first); how many run."""
     probe = run_cli(data_dir, "worker", "--help", env=env)
     if probe.returncode != 0 or count == 0:
         yield 0
         return
     processes = [
         subprocess.Popen(
-            ["nice", "-n", str(nice), sys.executable, "-m", "app.cli", "worker"],
+            [sys.executable, "-m", "app.cli", "worker", "--nice", str(nice)],
             cwd=ROOT,
             env=osteolux_env(data_dir, **env),
             stdout=subprocess.DEVNULL,
@@ -503,8 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--worker-nice",
         type=int,
-        default=0,
-        help="run the job workers at this nice level (e.g. 10: API processes first)",
+        default=10,
+        help="the job workers' `--nice` (default 10, the worker's own; 0: the API's priority)",
     )
     parser.add_argument(
         "--sync-comparisons",

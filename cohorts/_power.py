@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from scipy import stats
@@ -404,6 +404,24 @@ def _wilson(p: float, n: int) -> tuple[float, float]:
     return max(0.0, min(centre - half, p)), min(1.0, max(centre + half, p))
 
 
+class _Checked(Protocol):
+    def check(self) -> None: ...
+
+
+def check_simulation(designs: Sequence[_Checked], *, alpha: float, n_sim: int, seed: int) -> None:
+    """The inputs every power simulation shares: designs (each checked), alpha, n_sim, seed."""
+    if not designs:
+        raise InvalidInputError("give at least one design")
+    for d in designs:
+        d.check()
+    if not 0 < alpha < 1:
+        raise InvalidInputError(f"alpha must be in (0, 1), got {alpha}")
+    if n_sim < 10:
+        raise InvalidInputError(f"n_sim must be >= 10, got {n_sim}")
+    if seed < 0:
+        raise InvalidInputError(f"seed must be a non-negative integer, got {seed}")
+
+
 def simulate_power(
     params: GrowthParameters,
     designs: Sequence[StudyDesign],
@@ -453,18 +471,9 @@ def simulate_power(
     PowerTable
     """
     params.check()
-    if not designs:
-        raise InvalidInputError("give at least one design")
-    for d in designs:
-        d.check()
-    if not 0 < alpha < 1:
-        raise InvalidInputError(f"alpha must be in (0, 1), got {alpha}")
+    check_simulation(designs, alpha=alpha, n_sim=n_sim, seed=seed)
     if test not in ("welch", "student"):
         raise InvalidInputError(f"test must be 'welch' or 'student', got {test!r}")
-    if n_sim < 10:
-        raise InvalidInputError(f"n_sim must be >= 10, got {n_sim}")
-    if seed < 0:
-        raise InvalidInputError(f"seed must be a non-negative integer, got {seed}")
     if min_images < 2:
         raise InvalidInputError(f"min_images must be >= 2 (a slope needs two), got {min_images}")
     slope_t, effect = treated_slope(params, slope_ratio=slope_ratio, fold=fold, fold_day=fold_day)

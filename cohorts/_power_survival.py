@@ -47,7 +47,14 @@ from scipy import stats
 
 from ._data import _AsDict
 from ._errors import InvalidInputError
-from ._power import CHUNK, GrowthParameters, StudyDesign, _wilson, treated_slope
+from ._power import (
+    CHUNK,
+    GrowthParameters,
+    StudyDesign,
+    _wilson,
+    check_simulation,
+    treated_slope,
+)
 
 __all__ = [
     "GrowthOnset",
@@ -375,16 +382,7 @@ def simulate_onset_power(
     OnsetPowerTable
     """
     model.check()
-    if not designs:
-        raise InvalidInputError("give at least one design")
-    for d in designs:
-        d.check()
-    if not 0 < alpha < 1:
-        raise InvalidInputError(f"alpha must be in (0, 1), got {alpha}")
-    if n_sim < 10:
-        raise InvalidInputError(f"n_sim must be >= 10, got {n_sim}")
-    if seed < 0:
-        raise InvalidInputError(f"seed must be a non-negative integer, got {seed}")
+    check_simulation(designs, alpha=alpha, n_sim=n_sim, seed=seed)
     slope_t = 0.0
     if isinstance(model, OnsetDistribution):
         if slope_ratio is not None or fold is not None:

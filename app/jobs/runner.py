@@ -117,9 +117,8 @@ class JobContext:
         the disk (``synchronous_commit off`` for this transaction). A crash of the database
         server can then lose the last fraction of a second of such steps — each together with
         the progress that counts it, so the job resumes before them and does them again;
-        nothing is half-done, and the job's end is always committed to disk. Waiting for
-        the disk once per click made the whole lab's requantification as slow with two
-        workers as with one."""
+        nothing is half-done, and the job's end is always committed to disk. (Otherwise
+        every click waits for a WAL flush, on which concurrent workers queue.)"""
         if self.done > number:
             return
         result = dict(self.result)

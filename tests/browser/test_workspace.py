@@ -234,8 +234,11 @@ def _scenario(
     # the reference click as its Living Image folder (zipped in the browser), the synthetic
     # one as a zip
     page.set_input_files("input[aria-label='Click folders']", files=str(reference_folder))
-    page.set_input_files("input[aria-label='Click zips']", files=[str(clicks[1])])
     cards = page.locator("[data-testid=upload-card]")
+    # the folder is zipped in the browser first: its card comes once that is done, and the
+    # cards are in the order their uploads start (a loaded machine zipped it after the zip's)
+    cards.first.wait_for(timeout=60_000)
+    page.set_input_files("input[aria-label='Click zips']", files=[str(clicks[1])])
     for i in range(2):
         cards.nth(i).locator("text=Review").wait_for(timeout=60_000)
     steps.timed("04-uploads", t)

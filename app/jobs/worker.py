@@ -72,8 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=10,
         help="CPU priority below the API's on a shared machine: added to the process's nice "
-        "value (default 10; 0: the same priority). Jobs are background work: readers of a "
-        "loaded 2-core machine waited less (read p99 770 → 436 ms) while jobs took longer",
+        "value (default 10; 0: the same priority). Jobs are background work: on a busy "
+        "machine requests get the CPU first and jobs take longer (README: Load)",
     )
     worker.add_argument(
         "--check",

@@ -5,15 +5,19 @@ the slow part."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import imaging
 from app.acquisitions.images import (
+    Calibrated,
     click_settings_metadata,
     image_limits,
     jsonable,
     primary_image,
+    uploaded,
 )
 from app.config import Settings
 from app.errors import Unprocessable
@@ -61,6 +65,14 @@ class PreparedClick:
     bodies: tuple[imaging.AnimalBody, ...]
     image: imaging.CalibratedImage  # the primary image (imaging.primary_image)
     living_image_rois: tuple[imaging.Roi, ...]  # ``click.rois`` as geometry, in their order
+    calibrated: Calibrated  # the click as uploaded, its exposure check already computed
+
+
+#: Finds the mice on a click's photograph while the request's own thread calibrates its image
+#: (numpy and scipy let go of the interpreter lock for most of both: ~30 → ~21 ms for a 2048²
+#: click on 2 cores). A mouse search still waiting for a thread when the calibration is done
+#: is taken back and run by the request itself, so a queue here never makes an upload wait.
+_SEARCH = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="osteolux-mice")
 
 
 def prepare(
@@ -76,13 +88,22 @@ def prepare(
     if len(set(identifiers)) != len(identifiers):
         raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
     source = "the `animals` field" if animals else "ClickInfo.txt's 'Animal Number'"
-    bodies = _find_bodies(click, identifiers, filename, source=source)
+    search = _SEARCH.submit(_find_bodies, click, identifiers, filename, source=source)
     try:
-        # All at once, so the check that each ROI was drawn for this click's pixel size runs.
-        rois = imaging.rois_from_click(click)
-    except imaging.ImagingError as exc:
-        raise Unprocessable(f"{filename}: {exc}") from exc
-    return PreparedClick(click, identifiers, bodies, primary_image(click, filename), rois)
+        try:
+            # All at once, so the check that each ROI was drawn for this click's pixel size runs.
+            rois = imaging.rois_from_click(click)
+        except imaging.ImagingError as exc:
+            raise Unprocessable(f"{filename}: {exc}") from exc
+        calibrated = uploaded(click, primary_image(click, filename))
+        calibrated.exposure()
+    finally:
+        started = not search.cancel()
+    if started:
+        bodies = search.result()
+    else:  # every thread was busy with other uploads: this one searches itself
+        bodies = _find_bodies(click, identifiers, filename, source=source)
+    return PreparedClick(click, identifiers, bodies, calibrated.image, rois, calibrated)
 
 
 def choose_view(requested: View | None, click: imaging.IvisClick) -> View:

@@ -23,7 +23,6 @@ from app.acquisitions.images import (
     read_tiff,
     remember_click,
     tiff_image,
-    uploaded,
 )
 from app.acquisitions.images import measurement_row as new_measurement
 from app.acquisitions.repository import CLICK_ROLE, TIFF_ROLE
@@ -226,7 +225,7 @@ def _keep_click(
     field = field_animals(session, study, prepared.identifiers, imaging_session, filename)
     chosen_view = clicks.choose_view(view, click)
     placed = place_rois(prepared, field, chosen_view, study_template(study))
-    calibrated = uploaded(click, prepared.image)
+    calibrated = prepared.calibrated
     stored = store_acquisition(
         session,
         principal,
@@ -520,7 +519,8 @@ def store_acquisition(
         )
     qc = acquisition_qc(session, settings, acquisition, click, calibrated=calibrated)
     source = primary_source(click)
-    for roi_spec, result in zip(placed, results, strict=True):
+    rois = []
+    for roi_spec in placed:
         geometry = to_json(roi_spec.geometry)
         roi = Roi(
             acquisition_id=acquisition.id,
@@ -533,8 +533,12 @@ def store_acquisition(
             created_by_key_id=principal.key_id,
         )
         session.add(roi)
-        session.flush()
-        session.add(new_measurement(roi, result, source=source, qc=qc))
+        rois.append(roi)
+    session.flush()  # all ROIs in one flush, then their measurements in one more
+    session.add_all(
+        new_measurement(roi, result, source=source, qc=qc)
+        for roi, result in zip(rois, results, strict=True)
+    )
     session.flush()
     audit.record(
         session,

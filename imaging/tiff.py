@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +116,7 @@ def read_tiff(
     ------
     InvalidImageError
         Not a TIFF, truncated, inconsistent, looping IFDs, unsupported dtype, or any warning
-        from tifffile.
+        tifffile logs about the file.
     ImageTooLargeError
         A limit is exceeded (checked before decoding).
     """
@@ -147,8 +146,11 @@ def read_tiff(
             f"{label}: not a TIFF file (starts with {content[:4]!r}); "
             "upload the .TIF exported by the instrument"
         )
-    with capture_tifffile_warnings() as logged, warnings.catch_warnings():
-        warnings.simplefilter("error")
+    # What tifffile finds wrong with a file it logs (captured for this thread only). No
+    # ``warnings.catch_warnings`` here: it changes the filters of every thread, so reads on
+    # two threads at once turned other threads' warnings into errors and could leave the
+    # process with every warning an error for good.
+    with capture_tifffile_warnings() as logged:
         try:
             return _read_validated(content, label, limits, logged)
         except (InvalidImageError, ImageTooLargeError):

@@ -69,7 +69,7 @@ class PreparedClick:
 
 
 #: Finds the mice on a click's photograph while the request's own thread calibrates its image
-#: (numpy and scipy let go of the interpreter lock for most of both: ~30 → ~21 ms for a 2048²
+#: (numpy and scipy let go of the interpreter lock for much of both: ~30 → ~21 ms for a 2048²
 #: click on 2 cores). A mouse search still waiting for a thread when the calibration is done
 #: is taken back and run by the request itself, so a queue here never makes an upload wait.
 _SEARCH = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="osteolux-mice")

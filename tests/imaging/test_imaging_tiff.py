@@ -132,3 +132,45 @@ def test_unsupported_dtype_is_refused() -> None:
 def test_missing_file() -> None:
     with pytest.raises(InvalidImageError, match=r"nope\.tif"):
         read_tiff("/nonexistent/nope.tif")
+
+
+def test_reading_tiffs_on_many_threads_leaves_other_threads_warnings_alone() -> None:
+    """Uploads are read on several threads at once: a read must neither turn another
+    thread's warnings into errors while it runs nor leave the process's warning filters
+    changed after it (``warnings.catch_warnings`` is process-wide, not per thread)."""
+    import threading
+    import time
+    import warnings
+
+    content = _tiff(np.arange(256 * 256, dtype=np.uint16).reshape(256, 256))
+    before = list(warnings.filters)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def read_until_stopped() -> None:
+        try:
+            while not stop.is_set():
+                read_tiff(content)
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    readers = [threading.Thread(target=read_until_stopped) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    raised = 0
+    try:
+        with warnings.catch_warnings(record=True):  # this thread's warnings: recorded
+            warnings.simplefilter("always")
+            for _ in range(2000):
+                time.sleep(0.0002)  # let the readers run between two warnings
+                try:
+                    warnings.warn("an unrelated warning", UserWarning, stacklevel=1)
+                except UserWarning:
+                    raised += 1
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(30)
+    assert failures == []
+    assert raised == 0, f"{raised} of 2000 warnings of another thread were raised as errors"
+    assert list(warnings.filters) == before

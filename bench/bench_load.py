@@ -510,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--levels", default="1,4,16,64")
     parser.add_argument("--seconds", type=float, default=15.0, help="per level")
-    parser.add_argument("--held-seconds", type=float, default=15.0)
+    parser.add_argument("--held-seconds", type=float, default=30.0)
     parser.add_argument(
         "--reader-pause",
         type=float,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -81,7 +82,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = make_session_factory(engine)
         app.state.read_session_factory = make_session_factory(read_only_engine(engine))
         jobs = start_in_process(app.state, settings, engine.dialect.name)
+        # What the process has built by now (modules, the app and its routes: ~270 000
+        # objects) lives as long as it does, yet every full collection of the cyclic garbage
+        # collector scanned it all with the GIL held: ~150 ms, every few thousand requests,
+        # that each request and /health in flight waited for. Frozen, a full collection scans
+        # only what came after (~6 ms once the first requests imported matplotlib, pandas,
+        # statsmodels and scipy). Unfrozen at shutdown, so what dies with the app is freed.
+        gc.freeze()
         yield
+        gc.unfreeze()
         if jobs is not None:
             jobs.stop()
         engine.dispose()

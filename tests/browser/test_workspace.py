@@ -363,8 +363,16 @@ def _scenario(
 
     # the colour scale: a linear 0–2e5 scale, then the whole session's range
     page.select_option("select[aria-label='Scale type']", "linear")
-    page.fill("input[aria-label='Colour max']", "2e5")
-    page.fill("input[aria-label='Colour min']", "0")
+    # the new type's default range reaches the boxes in an effect after the next render; on
+    # a loaded machine it landed in the middle of a fill ("1.95e+6" + "2e5"): fill again
+    # until what was typed stays
+    boxes = {"input[aria-label='Colour max']": "2e5", "input[aria-label='Colour min']": "0"}
+    for _ in range(10):
+        for box, value in boxes.items():
+            page.fill(box, value)
+        page.wait_for_timeout(300)
+        if all(page.input_value(box) == value for box, value in boxes.items()):
+            break
     page.click("section[aria-label='Colour scale'] >> text=Apply")
     page.wait_for_selector("[data-testid=colourbar] >> text=2.00e+5")
     page.click("text=Range of this session")

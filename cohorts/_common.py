@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +19,29 @@ from ._data import _AsDict
 from ._errors import InvalidInputError
 
 __all__ = ["CORRECTIONS", "Effect", "TestResult"]
+
+_WARNINGS = threading.RLock()
+"""``warnings.catch_warnings`` sets the filters and ``showwarning`` of the whole process and
+puts back what it found when it ends: two blocks on two threads at once (two comparisons
+fitted together) recorded each other's warnings, and could leave each other's settings in
+place for good. Every such block of cohorts holds this lock (Python 3.11 has no per-thread
+warnings)."""
+
+
+@contextmanager
+def recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """The warnings raised inside the block, every one recorded and none shown."""
+    with _WARNINGS, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
+@contextmanager
+def ignored_warnings(category: type[Warning], message: str = "") -> Iterator[None]:
+    """Warnings of ``category`` (whose text starts with ``message``) silenced in the block."""
+    with _WARNINGS, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=message, category=category)
+        yield
 
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}
 
@@ -86,12 +111,7 @@ def welch(treated: np.ndarray, control: np.ndarray, label: str) -> tuple[Effect,
     name = f"difference in mean {label} (treated - control)"
     if float(np.var(t_, ddof=1)) + float(np.var(c_, ddof=1)) == 0:
         return Effect(name, diff, None, None), TestResult("Welch t", math.nan, None, math.nan)
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore",
-            message="Precision loss occurred in moment calculation",
-            category=RuntimeWarning,
-        )
+    with ignored_warnings(RuntimeWarning, "Precision loss occurred in moment calculation"):
         res = stats.ttest_ind(t_, c_, equal_var=False)
         ci = res.confidence_interval(0.95)
     return (
@@ -117,9 +137,8 @@ def fisher_2x2(
         ]
     )
     result = stats.fisher_exact(table, alternative="two-sided")
-    with warnings.catch_warnings():
-        # a zero cell gives an infinite bound (reported as None), which scipy warns about
-        warnings.simplefilter("ignore", RuntimeWarning)
+    # a zero cell gives an infinite bound (reported as None), which scipy warns about
+    with ignored_warnings(RuntimeWarning):
         ratio = odds_ratio(table, kind="conditional")
         ci = ratio.confidence_interval(0.95)
     effect = Effect(

@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._common import Effect, TestResult, _f
+from ._common import Effect, TestResult, _f, recorded_warnings
 from ._data import Adjustment, Cohort, Exclusion, _AsDict
 from ._errors import InsufficientDataError, InvalidInputError
 from ._onset_interval import OnsetInterval, onset_intervals
@@ -127,8 +126,7 @@ def _lifelines_fit(
 
     fitter = WeibullAFTFitter() if distribution == "weibull" else LogNormalAFTFitter()
     cols = ["lower", "upper", "treated"] if covariate else ["lower", "upper"]
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with recorded_warnings() as caught:
         try:
             fitter.fit_interval_censoring(
                 frame[cols], lower_bound_col="lower", upper_bound_col="upper"

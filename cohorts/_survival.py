@@ -7,7 +7,6 @@ positive image); the interval-censored analysis is :mod:`cohorts._interval`.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -17,7 +16,7 @@ from scipy import stats
 from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 
-from ._common import Effect, TestResult, _f
+from ._common import Effect, TestResult, _f, recorded_warnings
 from ._data import Adjustment, Cohort, Exclusion, _AsDict
 from ._errors import InsufficientDataError, InvalidInputError
 from ._positivity import AnimalOnset, site_onsets
@@ -268,8 +267,7 @@ def metastasis_free_survival(
         )
         hr, cox = Effect(hr_name, None, None, None), None
     else:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with recorded_warnings() as caught:
             res = PHReg(
                 time, group[:, None].astype(float), status=event.astype(int), ties=ties
             ).fit()

@@ -29,3 +29,33 @@ def test_welch_with_both_arms_all_equal_is_undefined() -> None:
     eff, test = welch(np.full(3, 5.0), np.full(3, 4.0), "log10 flux")
     assert eff.estimate == 1.0 and eff.ci_low is None and eff.ci_high is None
     assert math.isnan(test.statistic) and math.isnan(test.p_value) and test.df is None
+
+
+def test_warnings_recorded_on_two_threads_stay_each_with_its_own_block() -> None:
+    """Two fits recording their warnings at once (two comparisons on two threads) each get
+    their own warnings only, and the process's warning settings are as before afterwards."""
+    import threading
+    import time
+    import warnings
+
+    from cohorts._common import recorded_warnings
+
+    before = (list(warnings.filters), warnings.showwarning)
+    seen: dict[str, list[str]] = {}
+    start = threading.Barrier(2)
+
+    def fit(name: str) -> None:
+        start.wait(10)
+        with recorded_warnings() as caught:
+            for _ in range(50):
+                warnings.warn(f"from {name}", UserWarning, stacklevel=1)
+                time.sleep(0.0005)  # the other thread runs meanwhile
+        seen[name] = sorted({str(w.message) for w in caught})
+
+    threads = [threading.Thread(target=fit, args=(name,)) for name in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert seen == {"A": ["from A"], "B": ["from B"]}
+    assert (list(warnings.filters), warnings.showwarning) == before

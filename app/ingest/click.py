@@ -5,6 +5,7 @@ the slow part."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +89,8 @@ def prepare(
     if len(set(identifiers)) != len(identifiers):
         raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
     source = "the `animals` field" if animals else "ClickInfo.txt's 'Animal Number'"
-    search = _SEARCH.submit(_find_bodies, click, identifiers, filename, source=source)
+    find = functools.partial(_find_bodies, click, identifiers, filename, source=source)
+    search = _SEARCH.submit(find)
     try:
         try:
             # All at once, so the check that each ROI was drawn for this click's pixel size runs.
@@ -99,10 +101,8 @@ def prepare(
         calibrated.exposure()
     finally:
         started = not search.cancel()
-    if started:
-        bodies = search.result()
-    else:  # every thread was busy with other uploads: this one searches itself
-        bodies = _find_bodies(click, identifiers, filename, source=source)
+    # not started: every thread was busy with other uploads, so this one searches itself
+    bodies = search.result() if started else find()
     return PreparedClick(click, identifiers, bodies, calibrated.image, rois, calibrated)
 
 

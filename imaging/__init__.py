@@ -112,6 +112,7 @@ from .synthetic import (
     write_synthetic_click,
 )
 from .tiff import ImageLimits, TiffImage, read_tiff
+from .zipstream import StreamedMember, ZipStream
 
 __all__ = [
     "DEFAULT_SITE_TEMPLATE",
@@ -160,12 +161,14 @@ __all__ = [
     "RoiMeasurement",
     "SettingsCheck",
     "SiteTemplate",
+    "StreamedMember",
     "SyntheticClick",
     "SyntheticMouse",
     "SyntheticSource",
     "TiffImage",
     "WeightMethod",
     "ZipLimits",
+    "ZipStream",
     "__version__",
     "acquisition_time",
     "calibrate_click",

@@ -24,6 +24,7 @@ import numpy as np
 from .clickinfo import ClickInfo, ClickSection, parse_clickinfo
 from .errors import ClickFolderError
 from .tiff import ImageLimits, read_tiff
+from .zipstream import StreamedMember
 
 __all__ = [
     "CameraCalibration",
@@ -234,6 +235,7 @@ def read_ivis_click(
     limits: ImageLimits | None = None,
     zip_limits: ZipLimits | None = None,
     name: str | None = None,
+    streamed: Mapping[int, StreamedMember] | None = None,
 ) -> IvisClick:
     """Read an IVIS / Living Image export folder, or a zip of one.
 
@@ -247,6 +249,12 @@ def read_ivis_click(
         Limits for zip input (checked before extraction).
     name : str, optional
         Name used in messages.
+    streamed : mapping, optional
+        Members of this very zip already unpacked while it arrived
+        (:attr:`imaging.ZipStream.members`). Each is used only where it is exactly what
+        :mod:`zipfile` would read for a directory entry (same offset, name, flags, method and
+        sizes, and it unpacked to the entry's CRC-32); every other member is read from the
+        file, so the click read is the same with or without them.
 
     Raises
     ------
@@ -260,7 +268,7 @@ def read_ivis_click(
     zip_limits = zip_limits or ZipLimits()
     if isinstance(source, bytes | bytearray | memoryview):
         label = name or "<zip>"
-        files = _zip_members(bytes(source), label, zip_limits)
+        files = _zip_members(bytes(source), label, zip_limits, streamed)
     else:
         path = Path(source)
         label = name or path.name
@@ -272,7 +280,7 @@ def read_ivis_click(
             # read member by member from the file, not read whole first: each member is
             # copied out of the page cache once, not twice (a 17 MB click: 16.7 vs 18.2 ms)
             with path.open("rb") as handle:
-                files = _zip_members(handle, label, zip_limits)
+                files = _zip_members(handle, label, zip_limits, streamed)
         else:
             raise ClickFolderError(f"{label}: no such folder or zip file")
     return _build_click(files, label, limits)
@@ -292,7 +300,12 @@ def _folder_members(path: Path, label: str, limits: ImageLimits) -> dict[str, by
     return out
 
 
-def _zip_members(content: bytes | IO[bytes], label: str, zl: ZipLimits) -> dict[str, bytes]:
+def _zip_members(
+    content: bytes | IO[bytes],
+    label: str,
+    zl: ZipLimits,
+    streamed: Mapping[int, StreamedMember] | None = None,
+) -> dict[str, bytes]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(content) if isinstance(content, bytes) else content)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -335,6 +348,10 @@ def _zip_members(content: bytes | IO[bytes], label: str, zl: ZipLimits) -> dict[
             )
         out: dict[str, bytes] = {}
         for member, info in names.items():
+            early = (streamed or {}).get(info.header_offset)
+            if early is not None and _is_entry(early, info):
+                out[PurePosixPath(member).name] = early.data
+                continue
             try:
                 data = archive.read(info)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
@@ -343,6 +360,19 @@ def _zip_members(content: bytes | IO[bytes], label: str, zl: ZipLimits) -> dict[
                 raise ClickFolderError(f"{label}: member {member!r} size mismatch")
             out[PurePosixPath(member).name] = data
     return out
+
+
+def _is_entry(member: StreamedMember, info: zipfile.ZipInfo) -> bool:
+    """Whether a streamed member is the bytes zipfile reads for ``info``, unpacked and
+    checked as zipfile checks them (the directory's name, sizes and CRC-32)."""
+    return (
+        member.name == info.orig_filename
+        and member.flags == info.flag_bits
+        and member.method == info.compress_type
+        and member.compress_size == info.compress_size
+        and member.file_size == info.file_size
+        and member.crc == info.CRC
+    )
 
 
 def _lookup(files: Mapping[str, bytes], filename: str) -> tuple[str, bytes] | None:

@@ -24,11 +24,39 @@ from app.config import Settings
 from app.errors import Unprocessable
 from app.models import Acquisition, ImagingSession, View
 from app.storage import StagedFile
+from app.uploads import Readable
 
 
-def _read_click(staged: StagedFile, filename: str, settings: Settings) -> imaging.IvisClick:
+class StreamedUpload:
+    """An upload read as staging reads it, its zip's members unpacked on the way
+    (:class:`imaging.ZipStream`), so they are ready when the last byte is in: the click is
+    then read from the staged file's directory and these members, not unzipped again."""
+
+    def __init__(self, upload: Readable) -> None:
+        self._upload = upload
+        limits = imaging.ZipLimits()
+        self.zip = imaging.ZipStream(
+            max_member_bytes=limits.max_member_bytes,
+            max_total_bytes=limits.max_total_bytes,
+            max_members=limits.max_members,
+        )
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk = self._upload.read(size)
+        self.zip.feed(chunk)
+        return chunk
+
+
+def _read_click(
+    staged: StagedFile, filename: str, settings: Settings, streamed: StreamedUpload | None
+) -> imaging.IvisClick:
     try:
-        return imaging.read_ivis_click(staged.path, limits=image_limits(settings), name=filename)
+        return imaging.read_ivis_click(
+            staged.path,
+            limits=image_limits(settings),
+            name=filename,
+            streamed=streamed.zip.members if streamed is not None else None,
+        )
     except imaging.ImagingError as exc:
         raise Unprocessable(
             f"{exc} — upload the whole Living Image folder of one acquisition as a .zip "
@@ -77,9 +105,14 @@ _SEARCH = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix
 
 
 def prepare(
-    staged: StagedFile, settings: Settings, *, filename: str, animals: Sequence[str] | None
+    staged: StagedFile,
+    settings: Settings,
+    *,
+    filename: str,
+    animals: Sequence[str] | None,
+    streamed: StreamedUpload | None = None,
 ) -> PreparedClick:
-    click = _read_click(staged, filename, settings)
+    click = _read_click(staged, filename, settings, streamed)
     identifiers = list(animals or click.animal_numbers)
     if not identifiers:
         raise Unprocessable(

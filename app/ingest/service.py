@@ -134,9 +134,12 @@ def ingest_click(
     idempotency_key: str | None = None,
 ) -> AcquisitionRead:
     """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
+    streamed = clicks.StreamedUpload(upload)
 
     def prepare(staged: StagedFile) -> clicks.PreparedClick:
-        return clicks.prepare(staged, settings, filename=filename, animals=animals)
+        return clicks.prepare(
+            staged, settings, filename=filename, animals=animals, streamed=streamed
+        )
 
     def stored(existing: Acquisition, imaging_session: ImagingSession) -> AcquisitionRead:
         return _already_stored(
@@ -172,7 +175,7 @@ def ingest_click(
         settings,
         study_id,
         session_id,
-        upload,
+        streamed,
         filename=filename,
         idempotency_key=idempotency_key,
         request=("click", view, animals),

@@ -73,6 +73,7 @@ from .ivis import (
     LivingImageRoi,
     LuminescentSettings,
     ZipLimits,
+    click_photograph,
     read_ivis_click,
 )
 from .livingimage_csv import LivingImageMeasurement, read_living_image_measurements
@@ -175,6 +176,7 @@ __all__ = [
     "calibrate_counts",
     "check_exposure",
     "check_settings_series",
+    "click_photograph",
     "colour_range",
     "compare_calibrations",
     "contour_rois",

@@ -22,7 +22,7 @@ from typing import IO
 import numpy as np
 
 from .clickinfo import ClickInfo, ClickSection, parse_clickinfo
-from .errors import ClickFolderError
+from .errors import ClickFolderError, ImagingError
 from .tiff import ImageLimits, read_tiff
 from .zipstream import StreamedMember
 
@@ -34,6 +34,7 @@ __all__ = [
     "LivingImageRoi",
     "LuminescentSettings",
     "ZipLimits",
+    "click_photograph",
     "read_ivis_click",
 ]
 
@@ -427,7 +428,7 @@ def _find_section(
     return None
 
 
-def _build_click(files: Mapping[str, bytes], label: str, limits: ImageLimits) -> IvisClick:
+def _texts(files: Mapping[str, bytes], label: str) -> tuple[ClickInfo, ClickInfo | None]:
     found = _lookup(files, "ClickInfo.txt")
     if found is None:
         raise ClickFolderError(
@@ -440,40 +441,78 @@ def _build_click(files: Mapping[str, bytes], label: str, limits: ImageLimits) ->
     clickinfo = parse_clickinfo(found[1], source=f"{label}/{found[0]}")
     hit = _lookup(files, "AnalyzedClickInfo.txt")
     analyzed = parse_clickinfo(hit[1], source=f"{label}/{hit[0]}") if hit else None
-    infos = [clickinfo] + ([analyzed] if analyzed else [])
+    return clickinfo, analyzed
 
-    frames: dict[str, Frame] = {}
-    for role, section_names in _FRAME_SECTIONS.items():
-        located = _find_section(infos, section_names)
-        if located is None:
-            continue
-        section, where = located
-        filename = section.value
-        file_hit = _lookup(files, filename)
-        if file_hit is None:
-            if role == "luminescent":
-                raise ClickFolderError(
-                    f"{label}: {where} names the luminescent image {filename!r}, which is "
-                    "missing from the folder"
-                )
-            continue
-        image = read_tiff(file_hit[1], name=f"{label}/{file_hit[0]}", limits=limits)
-        if image.data.ndim != 2:
+
+def _frame(
+    role: str, infos: list[ClickInfo], files: Mapping[str, bytes], label: str, limits: ImageLimits
+) -> Frame | None:
+    """The frame of ``role`` as the ClickInfo texts name it; ``None`` when they name none or
+    its file is missing."""
+    located = _find_section(infos, _FRAME_SECTIONS[role])
+    if located is None:
+        return None
+    section, where = located
+    filename = section.value
+    file_hit = _lookup(files, filename)
+    if file_hit is None:
+        if role == "luminescent":
             raise ClickFolderError(
-                f"{label}/{file_hit[0]}: expected one grey page, got shape {image.data.shape}"
+                f"{label}: {where} names the luminescent image {filename!r}, which is "
+                "missing from the folder"
             )
-        frames[role] = Frame(
-            role=role,
-            filename=file_hit[0],
-            data=image.data,
-            binning=_binning(section, where),
-            data_multiplier=_float(section, "Data Multiplier", where) or 1.0,
-            read_bias_level=_float(section, "Read Bias Level", where),
-            exposure_s=_float(section, "Luminescent Exposure (Seconds)", where)
-            or _float(section, "Background Exposure (Seconds)", where)
-            or _float(section, "Exposure Time Sec", where),
-            section=section,
+        return None
+    image = read_tiff(file_hit[1], name=f"{label}/{file_hit[0]}", limits=limits)
+    if image.data.ndim != 2:
+        raise ClickFolderError(
+            f"{label}/{file_hit[0]}: expected one grey page, got shape {image.data.shape}"
         )
+    return Frame(
+        role=role,
+        filename=file_hit[0],
+        data=image.data,
+        binning=_binning(section, where),
+        data_multiplier=_float(section, "Data Multiplier", where) or 1.0,
+        read_bias_level=_float(section, "Read Bias Level", where),
+        exposure_s=_float(section, "Luminescent Exposure (Seconds)", where)
+        or _float(section, "Background Exposure (Seconds)", where)
+        or _float(section, "Exposure Time Sec", where),
+        section=section,
+    )
+
+
+def click_photograph(
+    files: Mapping[str, bytes], *, name: str, limits: ImageLimits | None = None
+) -> tuple[Frame, tuple[str, ...]] | None:
+    """The photograph and the ``Animal Number`` list from some of a click's files, as far as
+    they go (e.g. while the click arrives): ``None`` until ``ClickInfo.txt`` and the
+    photograph it names are there, or when they cannot be read (:func:`read_ivis_click`
+    on the whole click says why). Files still to come may change either — an
+    ``AnalyzedClickInfo.txt`` relabels the animals —, so whatever is computed from these
+    must be checked against the click once read."""
+    try:
+        clickinfo, analyzed = _texts(files, name)
+        infos = [clickinfo] + ([analyzed] if analyzed else [])
+        photograph = _frame("photograph", infos, files, name, limits or ImageLimits())
+    except ImagingError:
+        return None
+    if photograph is None:
+        return None
+    return photograph, _animal_numbers(_labels(infos))
+
+
+def _animal_numbers(labels: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(a.strip() for a in labels.get("Animal Number", "").split(",") if a.strip())
+
+
+def _build_click(files: Mapping[str, bytes], label: str, limits: ImageLimits) -> IvisClick:
+    clickinfo, analyzed = _texts(files, label)
+    infos = [clickinfo] + ([analyzed] if analyzed else [])
+    frames: dict[str, Frame] = {}
+    for role in _FRAME_SECTIONS:
+        frame = _frame(role, infos, files, label, limits)
+        if frame is not None:
+            frames[role] = frame
     if "luminescent" not in frames:
         raise ClickFolderError(
             f"{label}: ClickInfo.txt has no 'luminescent image' section naming a TIFF"
@@ -505,7 +544,7 @@ def _build_click(files: Mapping[str, bytes], label: str, limits: ImageLimits) ->
     if settings.exposure_s <= 0 or settings.fov_cm <= 0 or settings.f_number <= 0:
         raise ClickFolderError(f"{where}: exposure, f Number and Field of View must be positive")
     labels = _labels(infos)
-    animals = tuple(a.strip() for a in labels.get("Animal Number", "").split(",") if a.strip())
+    animals = _animal_numbers(labels)
     rois = _rois(analyzed) if analyzed else ()
     header = clickinfo.section("ClickNumber")
     return IvisClick(

@@ -6,10 +6,15 @@ the slow part."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import queue
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+
+import numpy as np
 
 import imaging
 from app.acquisitions.images import (
@@ -27,24 +32,163 @@ from app.storage import StagedFile
 from app.uploads import Readable
 
 
+def _find_bodies(
+    photograph: imaging.Frame | None,
+    identifiers: Sequence[str],
+    filename: str,
+    *,
+    source: str,
+) -> tuple[imaging.AnimalBody, ...]:
+    if photograph is None:
+        raise Unprocessable(f"{filename}: no photograph.TIF, so the mice cannot be told apart.")
+    try:
+        return imaging.find_animals(
+            photograph.data,
+            binning=photograph.binning,
+            animal_numbers=list(identifiers),
+            exact=True,
+        )
+    except imaging.ImagingError as exc:
+        # One mouse too many or too few would shift every ROI to its neighbour's ear tag.
+        raise Unprocessable(
+            f"{filename}: {exc}. The animals given ({', '.join(identifiers)}; from "
+            f"{source}) must name every mouse in the field, left to right: correct the list "
+            "in the `animals` field, or draw the ROIs by hand on a TIFF upload."
+        ) from exc
+
+
+#: Finds the mice on a click's photograph while the rest of the upload arrives, or while the
+#: request's own thread calibrates its image (numpy and scipy let go of the interpreter lock
+#: for much of both). A mouse search still waiting for a thread when the request needs it is
+#: taken back and run by the request itself, so a queue here never makes an upload wait.
+logger = logging.getLogger(__name__)
+
+_SEARCH = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="osteolux-mice")
+
+
+def _identifiers(
+    animals: Sequence[str] | None, listed: Sequence[str], filename: str
+) -> tuple[list[str], str]:
+    """The animals left to right and where they were named (for messages)."""
+    identifiers = list(animals or listed)
+    if not identifiers:
+        raise Unprocessable(
+            f"{filename}: ClickInfo.txt lists no 'Animal Number'; give the animals in the field "
+            "left to right in the `animals` form field (e.g. 3466,3467,3468)."
+        )
+    if len(set(identifiers)) != len(identifiers):
+        raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
+    return identifiers, "the `animals` field" if animals else "ClickInfo.txt's 'Animal Number'"
+
+
+@dataclass(frozen=True)
+class _Search:
+    """A mouse search started on a photograph before the click was read whole."""
+
+    photograph: imaging.Frame
+    identifiers: list[str]
+    future: Future[tuple[imaging.AnimalBody, ...]]
+
+    def is_for(self, photograph: imaging.Frame | None, identifiers: list[str]) -> bool:
+        return (
+            photograph is not None
+            and self.identifiers == identifiers
+            and self.photograph.binning == photograph.binning
+            and self.photograph.data.dtype == photograph.data.dtype
+            and np.array_equal(self.photograph.data, photograph.data)
+        )
+
+
 class StreamedUpload:
     """An upload read as staging reads it, its zip's members unpacked on the way
-    (:class:`imaging.ZipStream`), so they are ready when the last byte is in: the click is
-    then read from the staged file's directory and these members, not unzipped again."""
+    (:class:`imaging.ZipStream`, on a thread of its own beside the hashing and writing), so
+    they are ready when the last byte is in: the click is then read from the staged file's
+    directory and these members, not unzipped again. Once ``ClickInfo.txt`` and the
+    photograph are in, the mice are searched for on another thread while the rest arrives;
+    :func:`prepare` takes that result only for the very photograph and animals of the click it
+    reads (else it searches again)."""
 
-    def __init__(self, upload: Readable) -> None:
+    def __init__(self, upload: Readable, *, filename: str, animals: Sequence[str] | None) -> None:
         self._upload = upload
+        self._filename = filename
+        self._animals = animals
         limits = imaging.ZipLimits()
         self.zip = imaging.ZipStream(
             max_member_bytes=limits.max_member_bytes,
             max_total_bytes=limits.max_total_bytes,
             max_members=limits.max_members,
         )
+        self._tried = 0  # members seen when a search was last looked for
+        self._search: _Search | None = None
+        self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._unzip = threading.Thread(target=self._unzip_all, name="osteolux-unzip", daemon=True)
 
     def read(self, size: int = -1, /) -> bytes:
         chunk = self._upload.read(size)
-        self.zip.feed(chunk)
+        if self._unzip.ident is None:
+            self._unzip.start()
+        self._chunks.put(chunk or None)
         return chunk
+
+    def _unzip_all(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self.zip.stopped == "failed":
+                continue  # let go of the rest unread
+            try:
+                self.zip.feed(chunk)
+                if self._search is None and len(self.zip.members) != self._tried:
+                    self._tried = len(self.zip.members)
+                    self._start_search()
+            except Exception:  # never fails the upload: the click is then read from the file
+                logger.exception("%s: unzipping while it arrived failed", self._filename)
+                self.zip.stopped = "failed"
+
+    def members(self) -> dict[int, imaging.StreamedMember]:
+        """The members unpacked, once every byte received was fed."""
+        self._finish()
+        return self.zip.members if self.zip.stopped != "failed" else {}
+
+    def _finish(self) -> None:
+        if self._unzip.ident is not None:
+            self._chunks.put(None)  # the end, if staging stopped before it
+            self._unzip.join()
+
+    def _start_search(self) -> None:
+        members = self.zip.members.values()
+        files = {m.name.rsplit("/", 1)[-1]: m.data for m in members if m.crc == m.declared_crc}
+        found = imaging.click_photograph(files, name=self._filename)
+        if found is None:
+            return
+        photograph, listed = found
+        try:
+            identifiers, source = _identifiers(self._animals, listed, self._filename)
+        except Unprocessable:
+            return  # said when the click is read whole
+        find = functools.partial(
+            _find_bodies, photograph, identifiers, self._filename, source=source
+        )
+        self._search = _Search(photograph, identifiers, _SEARCH.submit(find))
+
+    def search_for(
+        self, photograph: imaging.Frame | None, identifiers: list[str]
+    ) -> Future[tuple[imaging.AnimalBody, ...]] | None:
+        """The search started while the upload arrived, if it was for this photograph and
+        these animals."""
+        self._finish()
+        search, self._search = self._search, None
+        if search is None:
+            return None
+        if search.is_for(photograph, identifiers):
+            return search.future
+        search.future.cancel()
+        return None
+
+    def close(self) -> None:
+        """The upload is done with (stored, refused or known): stop a search not begun."""
+        self._finish()
+        if self._search is not None:
+            self._search.future.cancel()
+            self._search = None
 
 
 def _read_click(
@@ -55,33 +199,12 @@ def _read_click(
             staged.path,
             limits=image_limits(settings),
             name=filename,
-            streamed=streamed.zip.members if streamed is not None else None,
+            streamed=streamed.members() if streamed is not None else None,
         )
     except imaging.ImagingError as exc:
         raise Unprocessable(
             f"{exc} — upload the whole Living Image folder of one acquisition as a .zip "
             "(ClickInfo.txt, luminescent.TIF, photograph.TIF, …)."
-        ) from exc
-
-
-def _find_bodies(
-    click: imaging.IvisClick, identifiers: Sequence[str], filename: str, *, source: str
-) -> tuple[imaging.AnimalBody, ...]:
-    if click.photograph is None:
-        raise Unprocessable(f"{filename}: no photograph.TIF, so the mice cannot be told apart.")
-    try:
-        return imaging.find_animals(
-            click.photograph.data,
-            binning=click.photograph.binning,
-            animal_numbers=list(identifiers),
-            exact=True,
-        )
-    except imaging.ImagingError as exc:
-        # One mouse too many or too few would shift every ROI to its neighbour's ear tag.
-        raise Unprocessable(
-            f"{filename}: {exc}. The animals given ({', '.join(identifiers)}; from "
-            f"{source}) must name every mouse in the field, left to right: correct the list "
-            "in the `animals` field, or draw the ROIs by hand on a TIFF upload."
         ) from exc
 
 
@@ -97,13 +220,6 @@ class PreparedClick:
     calibrated: Calibrated  # the click as uploaded, its exposure check already computed
 
 
-#: Finds the mice on a click's photograph while the request's own thread calibrates its image
-#: (numpy and scipy let go of the interpreter lock for much of both: ~30 → ~21 ms for a 2048²
-#: click on 2 cores). A mouse search still waiting for a thread when the calibration is done
-#: is taken back and run by the request itself, so a queue here never makes an upload wait.
-_SEARCH = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="osteolux-mice")
-
-
 def prepare(
     staged: StagedFile,
     settings: Settings,
@@ -113,17 +229,10 @@ def prepare(
     streamed: StreamedUpload | None = None,
 ) -> PreparedClick:
     click = _read_click(staged, filename, settings, streamed)
-    identifiers = list(animals or click.animal_numbers)
-    if not identifiers:
-        raise Unprocessable(
-            f"{filename}: ClickInfo.txt lists no 'Animal Number'; give the animals in the field "
-            "left to right in the `animals` form field (e.g. 3466,3467,3468)."
-        )
-    if len(set(identifiers)) != len(identifiers):
-        raise Unprocessable(f"{filename}: an animal is listed twice in {', '.join(identifiers)}.")
-    source = "the `animals` field" if animals else "ClickInfo.txt's 'Animal Number'"
-    find = functools.partial(_find_bodies, click, identifiers, filename, source=source)
-    search = _SEARCH.submit(find)
+    identifiers, source = _identifiers(animals, click.animal_numbers, filename)
+    find = functools.partial(_find_bodies, click.photograph, identifiers, filename, source=source)
+    early = streamed.search_for(click.photograph, identifiers) if streamed else None
+    search = early or _SEARCH.submit(find)
     try:
         try:
             # All at once, so the check that each ROI was drawn for this click's pixel size runs.

@@ -10,6 +10,7 @@ import base64
 import binascii
 import re
 import uuid
+from collections import deque
 from contextlib import suppress
 from typing import Annotated
 
@@ -215,15 +216,17 @@ def _sha256_from_digest(header: str) -> str:
 class _RequestBody:
     """The request body as a blocking file-like object for the sync service. A task on the
     event loop receives the body into a bounded queue (``max_chunks`` server chunks) while
-    the service hashes and writes what came before, so receiving and staging overlap; each
-    read takes everything queued (up to ``batch`` bytes) in one hop to the event loop. The
-    body streams to the staging file, never to memory beyond the queue."""
+    the service hashes and writes what came before, so receiving and staging overlap; one hop
+    to the event loop takes everything queued (up to ``batch`` bytes), which the reads then
+    return chunk by chunk. The body streams to the staging file, never to memory beyond the
+    queue."""
 
     def __init__(self, request: Request, *, batch: int = 1024**2, max_chunks: int = 32) -> None:
         self._stream = request.stream()
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(max_chunks)
         self._batch = batch
         self._done = False
+        self._ready: deque[bytes] = deque()  # chunks handed over, not yet read
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> _RequestBody:
@@ -246,11 +249,13 @@ class _RequestBody:
         await self._queue.put(None)
 
     def read(self, _size: int = -1, /) -> bytes:
-        if self._done:
-            return b""
-        return anyio.from_thread.run(self._next_chunks)
+        """The next chunk as the server received it (never joined: on this machine a copy of
+        a 17 MB body costs ~6 ms)."""
+        if not self._ready and not self._done:
+            self._ready.extend(anyio.from_thread.run(self._next_chunks))
+        return self._ready.popleft() if self._ready else b""
 
-    async def _next_chunks(self) -> bytes:
+    async def _next_chunks(self) -> list[bytes]:
         if self._task is None:  # from the first read: a refused request reads nothing
             self._task = asyncio.create_task(self._pump())
         parts = [await self._queue.get()]
@@ -267,7 +272,7 @@ class _RequestBody:
             if size >= self._batch or self._queue.empty():
                 break
             parts.append(self._queue.get_nowait())
-        return b"".join(parts)  # type: ignore[arg-type]
+        return parts  # type: ignore[return-value]
 
 
 @router.put(

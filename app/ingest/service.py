@@ -134,7 +134,7 @@ def ingest_click(
     idempotency_key: str | None = None,
 ) -> AcquisitionRead:
     """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
-    streamed = clicks.StreamedUpload(upload)
+    streamed = clicks.StreamedUpload(upload, filename=filename, animals=animals)
 
     def prepare(staged: StagedFile) -> clicks.PreparedClick:
         return clicks.prepare(
@@ -167,23 +167,26 @@ def ingest_click(
             expected_click=expected_click,
         )
 
-    return _ingest_upload(
-        session,
-        reader,
-        principal,
-        store,
-        settings,
-        study_id,
-        session_id,
-        streamed,
-        filename=filename,
-        idempotency_key=idempotency_key,
-        request=("click", view, animals),
-        prepare=prepare,
-        keep=keep,
-        stored=stored,
-        expected_sha256=expected_sha256,
-    )
+    try:
+        return _ingest_upload(
+            session,
+            reader,
+            principal,
+            store,
+            settings,
+            study_id,
+            session_id,
+            streamed,
+            filename=filename,
+            idempotency_key=idempotency_key,
+            request=("click", view, animals),
+            prepare=prepare,
+            keep=keep,
+            stored=stored,
+            expected_sha256=expected_sha256,
+        )
+    finally:
+        streamed.close()
 
 
 def _keep_click(

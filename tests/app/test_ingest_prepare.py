@@ -4,9 +4,12 @@ is the same either way."""
 
 from __future__ import annotations
 
+import io
 import threading
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -65,3 +68,93 @@ def test_a_wrong_animal_count_is_still_explained(tmp_path: Path) -> None:
     content.write_bytes(synthetic_hotel_zip(tmp_path))
     with pytest.raises(Unprocessable, match="must name every mouse in the field"):
         _prepare(content, animals=ANIMALS[:4])
+
+
+# --- the mice searched for while the upload arrives -------------------------------------
+
+
+def _rezip(content: bytes, order: list[str], replace: dict[str, bytes] | None = None) -> bytes:
+    """The click's members again, in ``order`` (by file name), some replaced."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        members = {PurePosixPath(i.filename).name: archive.read(i) for i in archive.infolist()}
+    members.update(replace or {})
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        for name in order + sorted(set(members) - set(order)):
+            archive.writestr(name, members[name])
+    return out.getvalue()
+
+
+def _streamed(
+    tmp_path: Path, content: bytes, monkeypatch: pytest.MonkeyPatch
+) -> tuple[clicks.PreparedClick, list[list[str]]]:
+    """Prepare ``content`` as an upload does: staged while it streams in, 64 kB at a time."""
+    searched: list[list[str]] = []
+    find = clicks._find_bodies
+
+    def spy(photograph: Any, identifiers: list[str], *args: Any, **kwargs: Any) -> Any:
+        searched.append(list(identifiers))
+        return find(photograph, identifiers, *args, **kwargs)
+
+    monkeypatch.setattr(clicks, "_find_bodies", spy)
+    name = "SYN20260715101500.zip"
+    upload = clicks.StreamedUpload(
+        io.BufferedReader(io.BytesIO(content)), filename=name, animals=None
+    )
+    path = tmp_path / "staged.zip"
+    with path.open("wb") as staged:
+        while chunk := upload.read(65_536):
+            staged.write(chunk)
+    try:
+        prepared = clicks.prepare(
+            SimpleNamespace(path=path),  # type: ignore[arg-type]
+            Settings(),
+            filename=name,
+            animals=None,
+            streamed=upload,
+        )
+    finally:
+        upload.close()
+    return prepared, searched
+
+
+def test_the_mice_found_while_the_click_arrived_are_used_for_that_click(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    content = _rezip(synthetic_hotel_zip(tmp_path), ["ClickInfo.txt", "AnalyzedClickInfo.txt"])
+    expected = _prepare(_write(tmp_path / "plain.zip", content))
+    prepared, searched = _streamed(tmp_path, content, monkeypatch)
+    assert searched == [ANIMALS]  # once, while it arrived: not again once read
+    assert [b.animal_number for b in prepared.bodies] == ANIMALS
+    for a, b in zip(prepared.bodies, expected.bodies, strict=True):
+        assert (a.centroid_row, a.centroid_col, a.area_sensor_px) == (
+            b.centroid_row,
+            b.centroid_col,
+            b.area_sensor_px,
+        )
+
+
+def test_mice_searched_for_animals_a_later_file_relabels_are_searched_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AnalyzedClickInfo.txt comes after the photograph and names other animals: the search
+    started with ClickInfo.txt's list is not used."""
+    original = synthetic_hotel_zip(tmp_path)
+    with zipfile.ZipFile(io.BytesIO(original)) as archive:
+        analyzed = archive.read("SYN20260715101500/AnalyzedClickInfo.txt")
+    relabelled = [f"R{n}" for n in range(1, 6)]
+    analyzed = analyzed.replace(", ".join(ANIMALS).encode(), ", ".join(relabelled).encode())
+    assert b"R1, R2" in analyzed
+    content = _rezip(
+        original,
+        ["ClickInfo.txt", "photograph.TIF", "luminescent.TIF"],
+        {"AnalyzedClickInfo.txt": analyzed},
+    )
+    prepared, searched = _streamed(tmp_path, content, monkeypatch)
+    assert searched == [ANIMALS, relabelled]  # started early, then for the click as read
+    assert [b.animal_number for b in prepared.bodies] == relabelled
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path

@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imaging import ClickFolderError, ZipStream, read_ivis_click, write_synthetic_click
+from imaging import (
+    ClickFolderError,
+    ZipStream,
+    click_photograph,
+    read_ivis_click,
+    write_synthetic_click,
+)
 
 CHUNKS = (1, 3, 29, 30, 31, 4096, 1 << 30)
 
@@ -189,3 +195,22 @@ def test_a_corrupt_member_is_refused_with_or_without_streaming(
     with pytest.raises(ClickFolderError, match=r"photograph\.TIF' is corrupt.*CRC") as early:
         read_ivis_click(path, streamed=stream.members)
     assert str(early.value) == str(plain.value)
+
+
+def test_the_photograph_is_known_once_clickinfo_and_it_are_in(click_folder: Path) -> None:
+    files = {p.name: p.read_bytes() for p in click_folder.iterdir()}
+    whole = read_ivis_click(click_folder)
+    assert whole.photograph is not None
+    assert click_photograph({"photograph.TIF": files["photograph.TIF"]}, name="c") is None
+    assert click_photograph({"ClickInfo.txt": files["ClickInfo.txt"]}, name="c") is None
+    broken = {"ClickInfo.txt": files["ClickInfo.txt"], "photograph.TIF": b"II*\0junk"}
+    assert click_photograph(broken, name="c") is None  # the whole read says what is wrong
+    early = click_photograph(
+        {"ClickInfo.txt": files["ClickInfo.txt"], "photograph.TIF": files["photograph.TIF"]},
+        name="c",
+    )
+    assert early is not None
+    photograph, animals = early
+    assert np.array_equal(photograph.data, whole.photograph.data)
+    assert photograph.binning == whole.photograph.binning
+    assert animals == whole.animal_numbers

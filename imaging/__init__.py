@@ -22,7 +22,14 @@ QC of a series (:mod:`imaging.qc`): :func:`check_settings_series`, :func:`check_
 """
 
 from ._version import __version__
-from .animals import DEFAULT_SITE_TEMPLATE, AnimalBody, SiteTemplate, find_animals, site_rois
+from .animals import (
+    DEFAULT_SITE_TEMPLATE,
+    AnimalBody,
+    SiteTemplate,
+    background_square,
+    find_animals,
+    site_rois,
+)
 from .calibration import (
     RADIANCE_UNITS,
     CalibratedImage,
@@ -67,6 +74,7 @@ from .geometry import (
 )
 from .ivis import (
     CameraCalibration,
+    ClickPreview,
     FlatFieldCoefficients,
     Frame,
     IvisClick,
@@ -133,6 +141,7 @@ __all__ = [
     "CircleRoi",
     "ClickFolderError",
     "ClickInfo",
+    "ClickPreview",
     "ClickQuantification",
     "ClickSection",
     "CosmicRayRemoval",
@@ -172,6 +181,7 @@ __all__ = [
     "ZipStream",
     "__version__",
     "acquisition_time",
+    "background_square",
     "calibrate_click",
     "calibrate_counts",
     "check_exposure",

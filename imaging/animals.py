@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 from scipy import ndimage
 
 from .errors import RoiError
-from .geometry import CircleRoi, EllipseRoi, MaskRoi, RectangleRoi, Roi
+from .geometry import CircleRoi, EllipseRoi, MaskRoi, RectangleRoi, Roi, roi_mask
 
 __all__ = [
     "DEFAULT_SITE_TEMPLATE",
     "AnimalBody",
     "SiteTemplate",
+    "background_square",
     "find_animals",
     "otsu_threshold",
     "site_rois",
@@ -287,3 +288,55 @@ def site_rois(
                 )
             )
     return tuple(out)
+
+
+BACKGROUND_GRID = 512
+"""The background square is searched on at most ~this many blocks across."""
+
+
+def background_square(
+    shape: tuple[int, int], binning: int, bodies: Sequence[AnimalBody]
+) -> RectangleRoi | None:
+    """A square as far from every mouse as the field allows, on an image of ``shape`` at
+    ``binning``: the acquisition's background level (for QC and detection limits; never
+    subtracted). ``None`` when the mice fill the field.
+
+    Found on blocks of ``step``² pixels (free only when no mouse reaches them), so a 2048²
+    image costs a 512² distance transform and masks; images up to 1023 pixels use single
+    pixels.
+    """
+    rows, cols = shape
+    step = max(1, max(rows, cols) // BACKGROUND_GRID)
+    grid = (-(-rows // step), -(-cols // step))
+    free = np.ones(grid, dtype=bool)
+    for body in bodies:
+        ellipse = body.body_roi
+        if step > 1:
+            # Blocks whose centre lies in the ellipse grown by a block's half diagonal d hold
+            # every block with a pixel centre inside it (the ellipse scaled by 1 + d / its
+            # semi-minor axis contains its d-neighbourhood): never a block with a mouse pixel.
+            d = (step - 1) * binning * math.sqrt(0.5)
+            grow = 1 + d / min(ellipse.semi_axis_col, ellipse.semi_axis_row)
+            ellipse = replace(
+                ellipse,
+                semi_axis_col=ellipse.semi_axis_col * grow,
+                semi_axis_row=ellipse.semi_axis_row * grow,
+            )
+        mask = roi_mask(ellipse, binning * step, within=grid)
+        free[mask.slices] &= ~(mask.weights > 0)
+    if step > 1:  # the last blocks may reach beyond the image: not free there
+        free[rows // step :, :] &= rows % step == 0
+        free[:, cols // step :] &= cols % step == 0
+    distance = ndimage.distance_transform_cdt(np.pad(free, 1), metric="chessboard")[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
+    # free for (distance - 1/2) blocks either side of the block's centre
+    half = min(int((int(distance[row, col]) - 0.5) * step) - 1, max(rows, cols) // 16)
+    if half < 2:
+        return None  # the mice fill the field
+    return RectangleRoi(
+        center_row=(row + 0.5) * step * binning,
+        center_col=(col + 0.5) * step * binning,
+        width=2 * half * binning,
+        height=2 * half * binning,
+        label="background",
+    )

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
-from typing import IO
+from typing import IO, NamedTuple
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from .zipstream import StreamedMember
 
 __all__ = [
     "CameraCalibration",
+    "ClickPreview",
     "FlatFieldCoefficients",
     "Frame",
     "IvisClick",
@@ -481,24 +482,34 @@ def _frame(
     )
 
 
+class ClickPreview(NamedTuple):
+    """What :func:`click_photograph` can tell before the whole click is in."""
+
+    photograph: Frame
+    animal_numbers: tuple[str, ...]
+    luminescent_binning: int | None  # as ClickInfo.txt says; None if it says none
+
+
 def click_photograph(
     files: Mapping[str, bytes], *, name: str, limits: ImageLimits | None = None
-) -> tuple[Frame, tuple[str, ...]] | None:
-    """The photograph and the ``Animal Number`` list from some of a click's files, as far as
-    they go (e.g. while the click arrives): ``None`` until ``ClickInfo.txt`` and the
-    photograph it names are there, or when they cannot be read (:func:`read_ivis_click`
-    on the whole click says why). Files still to come may change either — an
-    ``AnalyzedClickInfo.txt`` relabels the animals —, so whatever is computed from these
-    must be checked against the click once read."""
+) -> ClickPreview | None:
+    """The photograph, the ``Animal Number`` list and the luminescent image's binning from
+    some of a click's files, as far as they go (e.g. while the click arrives): ``None`` until
+    ``ClickInfo.txt`` and the photograph it names are there, or when they cannot be read
+    (:func:`read_ivis_click` on the whole click says why). Files still to come may change
+    any of it — an ``AnalyzedClickInfo.txt`` relabels the animals —, so whatever is computed
+    from these must be checked against the click once read."""
     try:
         clickinfo, analyzed = _texts(files, name)
         infos = [clickinfo] + ([analyzed] if analyzed else [])
         photograph = _frame("photograph", infos, files, name, limits or ImageLimits())
+        luminescent = _find_section(infos, _FRAME_SECTIONS["luminescent"])
+        binning = _binning(*luminescent) if luminescent else None
     except ImagingError:
         return None
     if photograph is None:
         return None
-    return photograph, _animal_numbers(_labels(infos))
+    return ClickPreview(photograph, _animal_numbers(_labels(infos)), binning)
 
 
 def _animal_numbers(labels: Mapping[str, str]) -> tuple[str, ...]:

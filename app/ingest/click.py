@@ -31,6 +31,8 @@ from app.models import Acquisition, ImagingSession, View
 from app.storage import StagedFile
 from app.uploads import Readable
 
+logger = logging.getLogger(__name__)
+
 
 def _find_bodies(
     photograph: imaging.Frame | None,
@@ -61,8 +63,6 @@ def _find_bodies(
 #: request's own thread calibrates its image (numpy and scipy let go of the interpreter lock
 #: for much of both). A mouse search still waiting for a thread when the request needs it is
 #: taken back and run by the request itself, so a queue here never makes an upload wait.
-logger = logging.getLogger(__name__)
-
 _SEARCH = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="osteolux-mice")
 
 
@@ -82,17 +82,45 @@ def _identifiers(
 
 
 @dataclass(frozen=True)
+class _Found:
+    bodies: tuple[imaging.AnimalBody, ...]
+    background: imaging.RectangleRoi | None  # the square for the background level
+
+
+def _find(
+    photograph: imaging.Frame | None,
+    identifiers: Sequence[str],
+    filename: str,
+    *,
+    source: str,
+    field: tuple[tuple[int, int], int],
+) -> _Found:
+    """The mice, and the background square as far from them as the luminescent image's
+    ``field`` (shape, binning) allows."""
+    bodies = _find_bodies(photograph, identifiers, filename, source=source)
+    return _Found(bodies, imaging.background_square(*field, bodies))
+
+
+def _field(click: imaging.IvisClick) -> tuple[tuple[int, int], int]:
+    rows, cols = click.luminescent.data.shape
+    return (rows, cols), click.luminescent.binning
+
+
+@dataclass(frozen=True)
 class _Search:
     """A mouse search started on a photograph before the click was read whole."""
 
     photograph: imaging.Frame
     identifiers: list[str]
-    future: Future[tuple[imaging.AnimalBody, ...]]
+    field: tuple[tuple[int, int], int]
+    future: Future[_Found]
 
-    def is_for(self, photograph: imaging.Frame | None, identifiers: list[str]) -> bool:
+    def is_for(self, click: imaging.IvisClick, identifiers: list[str]) -> bool:
+        photograph = click.photograph
         return (
             photograph is not None
             and self.identifiers == identifiers
+            and self.field == _field(click)
             and self.photograph.binning == photograph.binning
             and self.photograph.data.dtype == photograph.data.dtype
             and np.array_equal(self.photograph.data, photograph.data)
@@ -156,29 +184,34 @@ class StreamedUpload:
     def _start_search(self) -> None:
         members = self.zip.members.values()
         files = {m.name.rsplit("/", 1)[-1]: m.data for m in members if m.crc == m.declared_crc}
-        found = imaging.click_photograph(files, name=self._filename)
-        if found is None:
+        preview = imaging.click_photograph(files, name=self._filename)
+        if preview is None or preview.luminescent_binning is None:
             return
-        photograph, listed = found
+        photograph, listed, binning = (
+            preview.photograph,
+            preview.animal_numbers,
+            preview.luminescent_binning,
+        )
         try:
             identifiers, source = _identifiers(self._animals, listed, self._filename)
         except Unprocessable:
             return  # said when the click is read whole
+        # the luminescent image covers the photograph's sensor (the whole read checks it)
+        rows, cols = (n * photograph.binning // binning for n in photograph.data.shape)
+        field = ((rows, cols), binning)
         find = functools.partial(
-            _find_bodies, photograph, identifiers, self._filename, source=source
+            _find, photograph, identifiers, self._filename, source=source, field=field
         )
-        self._search = _Search(photograph, identifiers, _SEARCH.submit(find))
+        self._search = _Search(photograph, identifiers, field, _SEARCH.submit(find))
 
-    def search_for(
-        self, photograph: imaging.Frame | None, identifiers: list[str]
-    ) -> Future[tuple[imaging.AnimalBody, ...]] | None:
-        """The search started while the upload arrived, if it was for this photograph and
-        these animals."""
+    def search_for(self, click: imaging.IvisClick, identifiers: list[str]) -> Future[_Found] | None:
+        """The search started while the upload arrived, if it was for this click's
+        photograph, animals and luminescent field."""
         self._finish()
         search, self._search = self._search, None
         if search is None:
             return None
-        if search.is_for(photograph, identifiers):
+        if search.is_for(click, identifiers):
             return search.future
         search.future.cancel()
         return None
@@ -218,6 +251,7 @@ class PreparedClick:
     image: imaging.CalibratedImage  # the primary image (imaging.primary_image)
     living_image_rois: tuple[imaging.Roi, ...]  # ``click.rois`` as geometry, in their order
     calibrated: Calibrated  # the click as uploaded, its exposure check already computed
+    background: imaging.RectangleRoi | None  # as far from the mice as the field allows
 
 
 def prepare(
@@ -230,8 +264,10 @@ def prepare(
 ) -> PreparedClick:
     click = _read_click(staged, filename, settings, streamed)
     identifiers, source = _identifiers(animals, click.animal_numbers, filename)
-    find = functools.partial(_find_bodies, click.photograph, identifiers, filename, source=source)
-    early = streamed.search_for(click.photograph, identifiers) if streamed else None
+    find = functools.partial(
+        _find, click.photograph, identifiers, filename, source=source, field=_field(click)
+    )
+    early = streamed.search_for(click, identifiers) if streamed else None
     search = early or _SEARCH.submit(find)
     try:
         try:
@@ -244,8 +280,10 @@ def prepare(
     finally:
         started = not search.cancel()
     # not started: every thread was busy with other uploads, so this one searches itself
-    bodies = search.result() if started else find()
-    return PreparedClick(click, identifiers, bodies, calibrated.image, rois, calibrated)
+    found = search.result() if started else find()
+    return PreparedClick(
+        click, identifiers, found.bodies, calibrated.image, rois, calibrated, found.background
+    )
 
 
 def choose_view(requested: View | None, click: imaging.IvisClick) -> View:

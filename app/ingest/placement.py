@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
-
-import numpy as np
-from scipy import ndimage
 
 import imaging
 from app.ingest.click import PreparedClick
@@ -19,8 +16,6 @@ from app.measurements.living_image import site_from_label
 from app.models import Animal, RoiSource, Site, View
 from app.rois.geometry import UnionRoi
 from app.studies.roi_template import TemplateSite
-
-BACKGROUND_GRID = 512  # the background square is searched on at most ~this many blocks across
 
 
 @dataclass
@@ -61,7 +56,7 @@ def place_rois(
                 site = Site(site_from_label(li_roi.label or "") or Site.unassigned)
             placed.append(PlacedRoi(geometry, animal, site, label, RoiSource.living_image))
         if not any(p.site == Site.background for p in placed):
-            placed.extend(_background(click, bodies))
+            placed.extend(_background(prepared))
         return placed
     placed = []
     side: Literal["dorsal", "ventral"] = "ventral" if view == View.ventral else "dorsal"
@@ -94,58 +89,12 @@ def place_rois(
                     region, animal, site, f"{animal.identifier} {site.value}", RoiSource.automatic
                 )
             )
-    placed.extend(_background(click, bodies))
+    placed.extend(_background(prepared))
     return placed
 
 
-def _background(click: imaging.IvisClick, bodies: Sequence[imaging.AnimalBody]) -> list[PlacedRoi]:
-    background = _background_roi(click, bodies)
-    if background is None:
-        return []
+def _background(prepared: PreparedClick) -> list[PlacedRoi]:
+    if prepared.background is None:
+        return []  # the mice fill the field
+    background = prepared.background
     return [PlacedRoi(background, None, Site.background, "background", RoiSource.automatic)]
-
-
-def _background_roi(
-    click: imaging.IvisClick, bodies: Sequence[imaging.AnimalBody]
-) -> imaging.Roi | None:
-    """A square as far from every mouse as the field allows: the acquisition's background
-    level (recorded for QC; not subtracted from the animals' ROIs). Found on blocks of
-    ``step``² pixels (free only when no mouse reaches them) so a 2048² click costs a 512²
-    distance transform and masks (was 0.3 s of a 0.8 s ingest); images up to 1023 pixels use
-    single pixels."""
-    binning = click.luminescent.binning
-    rows, cols = click.luminescent.data.shape
-    step = max(1, max(rows, cols) // BACKGROUND_GRID)
-    shape = (-(-rows // step), -(-cols // step))
-    free = np.ones(shape, dtype=bool)
-    for body in bodies:
-        ellipse = body.body_roi
-        if step > 1:
-            # Blocks whose centre lies in the ellipse grown by a block's half diagonal d hold
-            # every block with a pixel centre inside it (the ellipse scaled by 1 + d / its
-            # semi-minor axis contains its d-neighbourhood): never a block with a mouse pixel.
-            d = (step - 1) * binning * math.sqrt(0.5)
-            grow = 1 + d / min(ellipse.semi_axis_col, ellipse.semi_axis_row)
-            ellipse = replace(
-                ellipse,
-                semi_axis_col=ellipse.semi_axis_col * grow,
-                semi_axis_row=ellipse.semi_axis_row * grow,
-            )
-        mask = imaging.roi_mask(ellipse, binning * step, within=shape)
-        free[mask.slices] &= ~(mask.weights > 0)
-    if step > 1:  # the last blocks may reach beyond the image: not free there
-        free[rows // step :, :] &= rows % step == 0
-        free[:, cols // step :] &= cols % step == 0
-    distance = ndimage.distance_transform_cdt(np.pad(free, 1), metric="chessboard")[1:-1, 1:-1]
-    row, col = np.unravel_index(int(np.argmax(distance)), distance.shape)
-    # free for (distance - 1/2) blocks either side of the block's centre
-    half = min(int((int(distance[row, col]) - 0.5) * step) - 1, max(rows, cols) // 16)
-    if half < 2:
-        return None  # the mice fill the field
-    return imaging.RectangleRoi(
-        center_row=(row + 0.5) * step * binning,
-        center_col=(col + 0.5) * step * binning,
-        width=2 * half * binning,
-        height=2 * half * binning,
-        label="background",
-    )

@@ -210,7 +210,7 @@ def test_the_photograph_is_known_once_clickinfo_and_it_are_in(click_folder: Path
         name="c",
     )
     assert early is not None
-    photograph, animals = early
-    assert np.array_equal(photograph.data, whole.photograph.data)
-    assert photograph.binning == whole.photograph.binning
-    assert animals == whole.animal_numbers
+    assert np.array_equal(early.photograph.data, whole.photograph.data)
+    assert early.photograph.binning == whole.photograph.binning
+    assert early.animal_numbers == whole.animal_numbers
+    assert early.luminescent_binning == whole.luminescent.binning

@@ -23,7 +23,7 @@ import numpy as np
 
 from .clickinfo import ClickInfo, ClickSection, parse_clickinfo
 from .errors import ClickFolderError, ImagingError
-from .tiff import ImageLimits, read_tiff
+from .tiff import ImageLimits, TiffImage, read_tiff
 from .zipstream import StreamedMember
 
 __all__ = [
@@ -238,6 +238,7 @@ def read_ivis_click(
     zip_limits: ZipLimits | None = None,
     name: str | None = None,
     streamed: Mapping[int, StreamedMember] | None = None,
+    decoded: Mapping[int, TiffImage] | None = None,
 ) -> IvisClick:
     """Read an IVIS / Living Image export folder, or a zip of one.
 
@@ -257,6 +258,9 @@ def read_ivis_click(
         :mod:`zipfile` would read for a directory entry (same offset, name, flags, method and
         sizes, and it unpacked to the entry's CRC-32); every other member is read from the
         file, so the click read is the same with or without them.
+    decoded : mapping, optional
+        TIFFs among those members already decoded (:func:`imaging.read_tiff` of the member's
+        data with these same ``limits``), by the same offsets: used only with their member.
 
     Raises
     ------
@@ -268,9 +272,10 @@ def read_ivis_click(
     """
     limits = limits or ImageLimits()
     zip_limits = zip_limits or ZipLimits()
+    images: dict[str, TiffImage] = {}  # decoded before, by file name
     if isinstance(source, bytes | bytearray | memoryview):
         label = name or "<zip>"
-        files = _zip_members(bytes(source), label, zip_limits, streamed)
+        files = _zip_members(bytes(source), label, zip_limits, streamed, decoded, images)
     else:
         path = Path(source)
         label = name or path.name
@@ -282,10 +287,10 @@ def read_ivis_click(
             # read member by member from the file, not read whole first: each member is
             # copied out of the page cache once, not twice (a 17 MB click: 16.7 vs 18.2 ms)
             with path.open("rb") as handle:
-                files = _zip_members(handle, label, zip_limits, streamed)
+                files = _zip_members(handle, label, zip_limits, streamed, decoded, images)
         else:
             raise ClickFolderError(f"{label}: no such folder or zip file")
-    return _build_click(files, label, limits)
+    return _build_click(files, label, limits, images)
 
 
 def _folder_members(path: Path, label: str, limits: ImageLimits) -> dict[str, bytes]:
@@ -307,7 +312,11 @@ def _zip_members(
     label: str,
     zl: ZipLimits,
     streamed: Mapping[int, StreamedMember] | None = None,
+    decoded: Mapping[int, TiffImage] | None = None,
+    images: dict[str, TiffImage] | None = None,
 ) -> dict[str, bytes]:
+    """The members by file name; ``images`` gets the ``decoded`` TIFF of each streamed member
+    used."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(content) if isinstance(content, bytes) else content)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -353,6 +362,9 @@ def _zip_members(
             early = (streamed or {}).get(info.header_offset)
             if early is not None and _is_entry(early, info):
                 out[PurePosixPath(member).name] = early.data
+                image = (decoded or {}).get(info.header_offset)
+                if image is not None and images is not None:
+                    images[PurePosixPath(member).name] = image
                 continue
             try:
                 data = archive.read(info)
@@ -446,7 +458,12 @@ def _texts(files: Mapping[str, bytes], label: str) -> tuple[ClickInfo, ClickInfo
 
 
 def _frame(
-    role: str, infos: list[ClickInfo], files: Mapping[str, bytes], label: str, limits: ImageLimits
+    role: str,
+    infos: list[ClickInfo],
+    files: Mapping[str, bytes],
+    label: str,
+    limits: ImageLimits,
+    images: Mapping[str, TiffImage] | None = None,
 ) -> Frame | None:
     """The frame of ``role`` as the ClickInfo texts name it; ``None`` when they name none or
     its file is missing."""
@@ -463,7 +480,9 @@ def _frame(
                 "missing from the folder"
             )
         return None
-    image = read_tiff(file_hit[1], name=f"{label}/{file_hit[0]}", limits=limits)
+    image = (images or {}).get(file_hit[0]) or read_tiff(
+        file_hit[1], name=f"{label}/{file_hit[0]}", limits=limits
+    )
     if image.data.ndim != 2:
         raise ClickFolderError(
             f"{label}/{file_hit[0]}: expected one grey page, got shape {image.data.shape}"
@@ -516,12 +535,17 @@ def _animal_numbers(labels: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(a.strip() for a in labels.get("Animal Number", "").split(",") if a.strip())
 
 
-def _build_click(files: Mapping[str, bytes], label: str, limits: ImageLimits) -> IvisClick:
+def _build_click(
+    files: Mapping[str, bytes],
+    label: str,
+    limits: ImageLimits,
+    images: Mapping[str, TiffImage] | None = None,
+) -> IvisClick:
     clickinfo, analyzed = _texts(files, label)
     infos = [clickinfo] + ([analyzed] if analyzed else [])
     frames: dict[str, Frame] = {}
     for role in _FRAME_SECTIONS:
-        frame = _frame(role, infos, files, label, limits)
+        frame = _frame(role, infos, files, label, limits, images)
         if frame is not None:
             frames[role] = frame
     if "luminescent" not in frames:

@@ -260,7 +260,8 @@ def _read_validated(
                 f"{label}: pages have different shapes {sorted(shapes)}; "
                 "export each image as its own file"
             )
-        arrays = [page.asarray() for page in pages]
+        whole = _in_place(content, pages[0]) if len(pages) == 1 else None
+        arrays = [whole] if whole is not None else [page.asarray() for page in pages]
         _check_logged(logged, label)
         expected = pages[0].shape
         for index, array in enumerate(arrays):
@@ -286,6 +287,31 @@ def _read_validated(
             physical_pixel_size_cm=_ome_pixel_size_cm(ome_xml) if ome_xml else None,
             description=description,
         )
+
+
+def _in_place(content: bytes, page: tifffile.TiffPage | tifffile.TiffFrame) -> np.ndarray | None:
+    """The pixels of an uncompressed page stored in one piece, as an array over ``content``
+    itself: what ``page.asarray()`` reads (tifffile copies the bytes out first; here a 2048²
+    frame is then not copied at all, or copied once to swap its bytes). ``None`` for any other
+    layout (strips apart, compression, predictor, bit order, several samples)."""
+    if not (
+        isinstance(page, tifffile.TiffPage)
+        and page.dtype is not None
+        and page.is_contiguous
+        and page.compression == 1
+        and page.predictor == 1
+        and page.fillorder == 1
+        and page.samplesperpixel == 1
+        and not page.is_subsampled
+        and page.shape == (int(page.imagelength), int(page.imagewidth))
+    ):
+        return None
+    dtype = np.dtype(page.parent.byteorder + page.dtype.char)
+    count = int(page.imagelength) * int(page.imagewidth)
+    offset = int(page.dataoffsets[0])
+    if offset + count * dtype.itemsize > len(content):
+        return None
+    return np.frombuffer(content, dtype=dtype, count=count, offset=offset).reshape(page.shape)
 
 
 _UNIT_TO_CM = {"m": 100.0, "cm": 1.0, "mm": 0.1, "µm": 1e-4, "um": 1e-4, "nm": 1e-7}

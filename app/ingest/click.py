@@ -136,10 +136,19 @@ class StreamedUpload:
     :func:`prepare` takes that result only for the very photograph and animals of the click it
     reads (else it searches again)."""
 
-    def __init__(self, upload: Readable, *, filename: str, animals: Sequence[str] | None) -> None:
+    def __init__(
+        self,
+        upload: Readable,
+        *,
+        filename: str,
+        animals: Sequence[str] | None,
+        limits: imaging.ImageLimits,
+    ) -> None:
         self._upload = upload
         self._filename = filename
         self._animals = animals
+        self._limits = limits
+        self._decoded: dict[int, imaging.TiffImage | None] = {}  # TIFF members, by offset
         limits = imaging.ZipLimits()
         self.zip = imaging.ZipStream(
             max_member_bytes=limits.max_member_bytes,
@@ -164,17 +173,39 @@ class StreamedUpload:
                 continue  # let go of the rest unread
             try:
                 self.zip.feed(chunk)
-                if self._search is None and len(self.zip.members) != self._tried:
+                if len(self.zip.members) != self._tried:
                     self._tried = len(self.zip.members)
-                    self._start_search()
+                    if self._search is None:
+                        self._start_search()
+                    self._decode_new()
             except Exception:  # never fails the upload: the click is then read from the file
                 logger.exception("%s: unzipping while it arrived failed", self._filename)
                 self.zip.stopped = "failed"
+
+    def _decode_new(self) -> None:
+        """Decode the TIFFs among the members just unpacked (one that does not decode is
+        left for the whole read to explain)."""
+        for offset, member in self.zip.members.items():
+            if offset in self._decoded or not member.name.lower().endswith((".tif", ".tiff")):
+                continue
+            if member.crc != member.declared_crc:
+                continue
+            try:
+                self._decoded[offset] = imaging.read_tiff(member.data, limits=self._limits)
+            except imaging.ImagingError:
+                self._decoded[offset] = None
 
     def members(self) -> dict[int, imaging.StreamedMember]:
         """The members unpacked, once every byte received was fed."""
         self._finish()
         return self.zip.members if self.zip.stopped != "failed" else {}
+
+    def decoded(self) -> dict[int, imaging.TiffImage]:
+        """The TIFF members decoded (with the limits given), once every byte was fed."""
+        self._finish()
+        if self.zip.stopped == "failed":
+            return {}
+        return {offset: image for offset, image in self._decoded.items() if image is not None}
 
     def _finish(self) -> None:
         if self._unzip.ident is not None:
@@ -233,6 +264,7 @@ def _read_click(
             limits=image_limits(settings),
             name=filename,
             streamed=streamed.members() if streamed is not None else None,
+            decoded=streamed.decoded() if streamed is not None else None,
         )
     except imaging.ImagingError as exc:
         raise Unprocessable(

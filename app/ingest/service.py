@@ -17,6 +17,7 @@ from app.acquisitions import repository
 from app.acquisitions.images import (
     Calibrated,
     acquisition_qc,
+    image_limits,
     jsonable,
     primary_source,
     quantify_rois,
@@ -134,7 +135,9 @@ def ingest_click(
     idempotency_key: str | None = None,
 ) -> AcquisitionRead:
     """Store a zipped Living Image click and quantify it (the same click twice is stored once)."""
-    streamed = clicks.StreamedUpload(upload, filename=filename, animals=animals)
+    streamed = clicks.StreamedUpload(
+        upload, filename=filename, animals=animals, limits=image_limits(settings)
+    )
 
     def prepare(staged: StagedFile) -> clicks.PreparedClick:
         return clicks.prepare(

@@ -11,11 +11,14 @@ from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 
+from app.acquisitions.images import image_limits
 from app.config import Settings
 from app.errors import Unprocessable
 from app.ingest import click as clicks
+from imaging import ivis
 from tests.app.clicks import ANIMALS, synthetic_hotel_zip
 
 
@@ -86,9 +89,10 @@ def _rezip(content: bytes, order: list[str], replace: dict[str, bytes] | None = 
 
 
 def _streamed(
-    tmp_path: Path, content: bytes, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, content: bytes, monkeypatch: pytest.MonkeyPatch, *, decoded: bool = False
 ) -> tuple[clicks.PreparedClick, list[list[str]]]:
-    """Prepare ``content`` as an upload does: staged while it streams in, 64 kB at a time."""
+    """Prepare ``content`` as an upload does: staged while it streams in, 64 kB at a time.
+    With ``decoded``, no TIFF may be decoded once it is in (all were, as they arrived)."""
     searched: list[list[str]] = []
     find = clicks._find_bodies
 
@@ -99,12 +103,22 @@ def _streamed(
     monkeypatch.setattr(clicks, "_find_bodies", spy)
     name = "SYN20260715101500.zip"
     upload = clicks.StreamedUpload(
-        io.BufferedReader(io.BytesIO(content)), filename=name, animals=None
+        io.BufferedReader(io.BytesIO(content)),
+        filename=name,
+        animals=None,
+        limits=image_limits(Settings()),
     )
     path = tmp_path / "staged.zip"
     with path.open("wb") as staged:
         while chunk := upload.read(65_536):
             staged.write(chunk)
+    if decoded:
+        upload.members()  # every byte fed
+
+        def refuse(*_: Any, **__: Any) -> Any:
+            raise AssertionError("a TIFF was decoded again after the upload")
+
+        monkeypatch.setattr(ivis, "read_tiff", refuse)
     try:
         prepared = clicks.prepare(
             SimpleNamespace(path=path),  # type: ignore[arg-type]
@@ -123,8 +137,13 @@ def test_the_mice_found_while_the_click_arrived_are_used_for_that_click(
 ) -> None:
     content = _rezip(synthetic_hotel_zip(tmp_path), ["ClickInfo.txt", "AnalyzedClickInfo.txt"])
     expected = _prepare(_write(tmp_path / "plain.zip", content))
-    prepared, searched = _streamed(tmp_path, content, monkeypatch)
+    prepared, searched = _streamed(tmp_path, content, monkeypatch, decoded=True)
     assert searched == [ANIMALS]  # once, while it arrived: not again once read
+    for role in ("luminescent", "photograph", "readbias"):
+        frame, plain = getattr(prepared.click, role), getattr(expected.click, role)
+        assert np.array_equal(frame.data, plain.data) and frame.data.dtype == plain.data.dtype
+    assert prepared.calibrated.exposure() == expected.calibrated.exposure()
+    assert prepared.background == expected.background
     assert [b.animal_number for b in prepared.bodies] == ANIMALS
     for a, b in zip(prepared.bodies, expected.bodies, strict=True):
         assert (a.centroid_row, a.centroid_col, a.area_sensor_px) == (

@@ -174,3 +174,47 @@ def test_reading_tiffs_on_many_threads_leaves_other_threads_warnings_alone() -> 
     assert failures == []
     assert raised == 0, f"{raised} of 2000 warnings of another thread were raised as errors"
     assert list(warnings.filters) == before
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize(
+    ("dtype", "options"),
+    [
+        ("uint16", {}),
+        ("float32", {}),
+        ("int32", {}),
+        ("uint8", {"rowsperstrip": 7}),
+        ("uint16", {"compression": "zlib"}),
+        ("uint16", {"compression": "zlib", "predictor": True}),
+    ],
+)
+def test_pixels_read_in_place_are_tifffiles(
+    byteorder: str, dtype: str, options: dict[str, object]
+) -> None:
+    """Uncompressed frames in one piece are read as an array over the file's bytes; every
+    layout gives tifffile's own pixels, in native byte order, read-only."""
+    rng = np.random.default_rng(3)
+    pixels = (rng.random((61, 97)) * 1000).astype(dtype)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels, byteorder=byteorder, **options)  # type: ignore[arg-type]
+    content = buffer.getvalue()
+    image = read_tiff(content)
+    assert np.array_equal(image.data, tifffile.imread(io.BytesIO(content)))
+    assert np.array_equal(image.data, pixels)
+    assert image.data.dtype == np.dtype(dtype) and image.data.dtype.isnative
+    assert not image.data.flags.writeable
+
+
+def test_a_plain_frame_is_not_copied_out_by_tifffile(monkeypatch: pytest.MonkeyPatch) -> None:
+    pixels = np.arange(64 * 80, dtype="<u2").reshape(64, 80)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels)
+    content = buffer.getvalue()
+
+    def copied(*_: object, **__: object) -> np.ndarray:
+        raise AssertionError("tifffile decoded a frame that lies in the file in one piece")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", copied)
+    image = read_tiff(content)
+    assert np.array_equal(image.data, pixels)
+    assert np.shares_memory(image.data, np.frombuffer(content, dtype=np.uint8))

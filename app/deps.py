@@ -14,8 +14,12 @@ from app.config import Settings
 from app.db import session_scope
 from app.storage import BlobStore
 
+# The dependencies that only read the app's state are ``async def``: FastAPI runs a plain
+# ``def`` dependency on a worker thread, a hop to another thread and back for each of them on
+# every request.
 
-def get_settings_dep(request: Request) -> Settings:
+
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -46,7 +50,7 @@ _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <API k
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_blob_store(request: Request) -> BlobStore:
+async def get_blob_store(request: Request) -> BlobStore:
     return request.app.state.blob_store
 
 
@@ -55,7 +59,7 @@ BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_read_session_factory(request: Request) -> sessionmaker[Session]:
+async def get_read_session_factory(request: Request) -> sessionmaker[Session]:
     """Sessions whose transactions only read (no write lock on SQLite, READ ONLY on PostgreSQL):
     for the key lookup, and for loading a computation's inputs before its write transaction."""
     return request.app.state.read_session_factory

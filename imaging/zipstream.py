@@ -23,8 +23,15 @@ names.)
 from __future__ import annotations
 
 import struct
-import zlib
 from dataclasses import dataclass
+from typing import Any, cast
+
+# zlib-ng: the same CRC-32 and inflate as zlib, 6x and 2.5x faster than the zlib Python is
+# built with (the CRC of a 17 MB click 8.3 → 1.8 ms)
+from zlib_ng import zlib_ng
+
+# zlib-ng's stubs declare ``error`` as an instance; it is the exception class
+_INFLATE_ERROR = cast("type[Exception]", zlib_ng.error)
 
 __all__ = ["StreamedMember", "ZipStream"]
 
@@ -79,7 +86,7 @@ class ZipStream:
         self._parts: list[memoryview] = []
         self._left = 0  # compressed bytes of the current member still to come
         self._crc = 0
-        self._inflate: zlib._Decompress | None = None
+        self._inflate: Any = None  # a raw-deflate decompressor while a deflated member runs
         self._inflated = 0
         self.stopped: str | None = None  # why streaming stopped early, if it did
         self.ended = False  # the members are over (the directory began)
@@ -151,7 +158,7 @@ class ZipStream:
         self._left = csize
         self._crc = 0
         self._inflated = 0
-        self._inflate = zlib.decompressobj(-15) if method == _DEFLATED else None
+        self._inflate = zlib_ng.decompressobj(-15) if method == _DEFLATED else None
         if csize == 0:
             return self._end_member(at)
         return at
@@ -162,15 +169,18 @@ class ZipStream:
         self._left -= len(take)
         assert self._header is not None
         if self._inflate is None:
-            self._crc = zlib.crc32(take, self._crc)
+            self._crc = zlib_ng.crc32(take, self._crc)
             self._parts.append(take)
         else:
             room = self._header[4] - self._inflated + 1  # one byte more shows a lie
-            out = self._inflate.decompress(take, room)
+            try:
+                out = self._inflate.decompress(take, room)
+            except _INFLATE_ERROR:
+                return self._stop("deflated member is corrupt")
             if self._inflate.unconsumed_tail:
                 return self._stop("deflated member larger than its header says")
             self._inflated += len(out)
-            self._crc = zlib.crc32(out, self._crc)
+            self._crc = zlib_ng.crc32(out, self._crc)
             self._parts.append(memoryview(out))
         if self._left == 0:
             return self._end_member(at)

@@ -149,11 +149,11 @@ class StreamedUpload:
         self._animals = animals
         self._limits = limits
         self._decoded: dict[int, imaging.TiffImage | None] = {}  # TIFF members, by offset
-        limits = imaging.ZipLimits()
+        zip_limits = imaging.ZipLimits()
         self.zip = imaging.ZipStream(
-            max_member_bytes=limits.max_member_bytes,
-            max_total_bytes=limits.max_total_bytes,
-            max_members=limits.max_members,
+            max_member_bytes=zip_limits.max_member_bytes,
+            max_total_bytes=zip_limits.max_total_bytes,
+            max_members=zip_limits.max_members,
         )
         self._tried = 0  # members seen when a search was last looked for
         self._search: _Search | None = None

@@ -214,3 +214,17 @@ def test_the_photograph_is_known_once_clickinfo_and_it_are_in(click_folder: Path
     assert early.photograph.binning == whole.photograph.binning
     assert early.animal_numbers == whole.animal_numbers
     assert early.luminescent_binning == whole.luminescent.binning
+
+
+def test_a_corrupt_deflated_member_stops_the_stream_quietly() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.txt", b"Animal Number: 3466, 3467\r\n" * 5000)
+    for at in range(40, 200, 7):  # the deflate data starts at 30 + len("a.txt")
+        content = bytearray(buffer.getvalue())
+        content[at : at + 4] = b"\xff\x00\xff\x00"
+        stream = _stream(bytes(content), 4096)  # never raises
+        member = stream.members.get(0)
+        assert stream.stopped is not None or (
+            member is not None and member.crc != member.declared_crc
+        )

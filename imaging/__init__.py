@@ -60,6 +60,7 @@ from .fidelity import (
     compare_calibrations,
     primary_image,
     quantify_click,
+    same_primary_inputs,
 )
 from .geometry import (
     CircleRoi,
@@ -82,6 +83,7 @@ from .ivis import (
     LuminescentSettings,
     ZipLimits,
     click_photograph,
+    partial_click,
     read_ivis_click,
 )
 from .livingimage_csv import LivingImageMeasurement, read_living_image_measurements
@@ -201,6 +203,7 @@ __all__ = [
     "kinetic_sequences",
     "luciferin_timing",
     "parse_clickinfo",
+    "partial_click",
     "place_labels",
     "primary_image",
     "quantify",
@@ -215,6 +218,7 @@ __all__ = [
     "roi_from_living_image",
     "roi_mask",
     "rois_from_click",
+    "same_primary_inputs",
     "site_rois",
     "write_synthetic_click",
 ]

@@ -37,7 +37,7 @@ import numpy as np
 from .calibration import CalibratedImage, calibrate_click, calibrate_counts, corrected_image
 from .errors import CalibrationError
 from .geometry import Roi, WeightMethod
-from .ivis import IvisClick
+from .ivis import Frame, IvisClick
 from .quantify import (
     DETECTION_FLOOR_RADIANCE,
     DETECTION_K,
@@ -53,6 +53,7 @@ __all__ = [
     "compare_calibrations",
     "primary_image",
     "quantify_click",
+    "same_primary_inputs",
 ]
 
 PrimarySource = Literal["living_image_corrected", "raw_counts"]
@@ -201,6 +202,40 @@ def primary_image(click: IvisClick) -> CalibratedImage:
     if click.corrected is not None:
         return corrected_image(click)
     return calibrate_click(click)
+
+
+def same_primary_inputs(a: IvisClick, b: IvisClick) -> bool:
+    """Whether :func:`primary_image` calibrates both clicks alike, from what it reads: the raw
+    counts of each (neither carries Living Image's corrected image), the same luminescent and
+    dark frames (and the bias frame when no bias level is stated, the only case it is used),
+    settings, camera and names. Frame arrays are compared by identity first, then by value."""
+    if a.corrected is not None or b.corrected is not None:
+        return False
+    frames = ["luminescent", "dark"]
+    if a.settings.read_bias_level is None:
+        frames.append("readbias")
+    return (
+        a.source == b.source
+        and a.clickinfo.source == b.clickinfo.source
+        and a.settings == b.settings
+        and a.camera == b.camera
+        and a.sensor_pixel_cm == b.sensor_pixel_cm
+        and all(_same_frame(getattr(a, role), getattr(b, role)) for role in frames)
+    )
+
+
+def _same_frame(x: Frame | None, y: Frame | None) -> bool:
+    if x is None or y is None:
+        return x is y
+    return (
+        x.filename == y.filename
+        and x.binning == y.binning
+        and x.data_multiplier == y.data_multiplier
+        and x.read_bias_level == y.read_bias_level
+        and x.exposure_s == y.exposure_s
+        and x.data.dtype == y.data.dtype
+        and (x.data is y.data or np.array_equal(x.data, y.data))
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -36,6 +36,7 @@ __all__ = [
     "LuminescentSettings",
     "ZipLimits",
     "click_photograph",
+    "partial_click",
     "read_ivis_click",
 ]
 
@@ -529,6 +530,25 @@ def click_photograph(
     if photograph is None:
         return None
     return ClickPreview(photograph, _animal_numbers(_labels(infos)), binning)
+
+
+def partial_click(
+    files: Mapping[str, bytes],
+    *,
+    name: str,
+    limits: ImageLimits | None = None,
+    images: Mapping[str, TiffImage] | None = None,
+) -> IvisClick | None:
+    """The click as far as some of its files go (e.g. while it arrives): the frames that are
+    there; ``None`` until ``ClickInfo.txt`` and the luminescent image are, or when they cannot
+    be read (:func:`read_ivis_click` on the whole click says why). ``images``: TIFFs among
+    ``files`` already decoded, by file name. Files still to come may change it, so whatever
+    is computed from it must be checked against the click once read
+    (:func:`imaging.same_primary_inputs` for a calibration)."""
+    try:
+        return _build_click(files, name, limits or ImageLimits(), images)
+    except ImagingError:
+        return None
 
 
 def _animal_numbers(labels: Mapping[str, str]) -> tuple[str, ...]:

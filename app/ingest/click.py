@@ -132,9 +132,11 @@ class StreamedUpload:
     (:class:`imaging.ZipStream`, on a thread of its own beside the hashing and writing), so
     they are ready when the last byte is in: the click is then read from the staged file's
     directory and these members, not unzipped again. Once ``ClickInfo.txt`` and the
-    photograph are in, the mice are searched for on another thread while the rest arrives;
-    :func:`prepare` takes that result only for the very photograph and animals of the click it
-    reads (else it searches again)."""
+    photograph are in, the mice are searched for on another thread while the rest arrives,
+    and once the luminescent image is, it is calibrated there too; :func:`prepare` takes those
+    results only for the very photograph and animals, and the very frames, settings and camera
+    (:func:`imaging.same_primary_inputs`), of the click it reads (else it computes them
+    again)."""
 
     def __init__(
         self,
@@ -157,6 +159,9 @@ class StreamedUpload:
         )
         self._tried = 0  # members seen when a search was last looked for
         self._search: _Search | None = None
+        # the click as far as it had come, and its primary image being computed
+        self._calibration: tuple[imaging.IvisClick, Future[imaging.CalibratedImage | None]] | None
+        self._calibration = None
         self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._unzip = threading.Thread(target=self._unzip_all, name="osteolux-unzip", daemon=True)
 
@@ -178,6 +183,8 @@ class StreamedUpload:
                     if self._search is None:
                         self._start_search()
                     self._decode_new()
+                    if self._calibration is None:
+                        self._start_calibration()
             except Exception:  # never fails the upload: the click is then read from the file
                 logger.exception("%s: unzipping while it arrived failed", self._filename)
                 self.zip.stopped = "failed"
@@ -194,6 +201,33 @@ class StreamedUpload:
                 self._decoded[offset] = imaging.read_tiff(member.data, limits=self._limits)
             except imaging.ImagingError:
                 self._decoded[offset] = None
+
+    def _start_calibration(self) -> None:
+        verified = {o: m for o, m in self.zip.members.items() if m.crc == m.declared_crc}
+        files = {m.name.rsplit("/", 1)[-1]: m.data for m in verified.values()}
+        images = {
+            verified[o].name.rsplit("/", 1)[-1]: image
+            for o, image in self._decoded.items()
+            if image is not None and o in verified
+        }
+        partial = imaging.partial_click(
+            files, name=self._filename, limits=self._limits, images=images
+        )
+        if partial is None or partial.corrected is not None:
+            return  # Living Image's corrected image is not worth starting early
+        self._calibration = (partial, _SEARCH.submit(_calibrate, partial))
+
+    def calibration_for(self, click: imaging.IvisClick) -> imaging.CalibratedImage | None:
+        """The primary image computed while the upload arrived, if it is this click's."""
+        self._finish()
+        calibration, self._calibration = self._calibration, None
+        if calibration is None:
+            return None
+        partial, future = calibration
+        if future.cancel():
+            return None  # never started: every thread was busy
+        image = future.result()
+        return image if image is not None and imaging.same_primary_inputs(partial, click) else None
 
     def members(self) -> dict[int, imaging.StreamedMember]:
         """The members unpacked, once every byte received was fed."""
@@ -253,6 +287,16 @@ class StreamedUpload:
         if self._search is not None:
             self._search.future.cancel()
             self._search = None
+        if self._calibration is not None:
+            self._calibration[1].cancel()
+            self._calibration = None
+
+
+def _calibrate(click: imaging.IvisClick) -> imaging.CalibratedImage | None:
+    try:
+        return imaging.primary_image(click)
+    except imaging.ImagingError:
+        return None  # said when the click is read whole
 
 
 def _read_click(
@@ -307,7 +351,8 @@ def prepare(
             rois = imaging.rois_from_click(click)
         except imaging.ImagingError as exc:
             raise Unprocessable(f"{filename}: {exc}") from exc
-        calibrated = uploaded(click, primary_image(click, filename))
+        image = streamed.calibration_for(click) if streamed else None
+        calibrated = uploaded(click, image or primary_image(click, filename))
         calibrated.exposure()
     finally:
         started = not search.cancel()

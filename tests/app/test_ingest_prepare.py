@@ -18,8 +18,8 @@ from app.acquisitions.images import image_limits
 from app.config import Settings
 from app.errors import Unprocessable
 from app.ingest import click as clicks
-from imaging import ivis
-from tests.app.clicks import ANIMALS, synthetic_hotel_zip
+from imaging import default_hotel, ivis, write_synthetic_click
+from tests.app.clicks import ANIMALS, FLUXES, synthetic_hotel_zip, zip_folder
 
 
 def _prepare(zipped: Path, animals: list[str] | None = None) -> clicks.PreparedClick:
@@ -90,7 +90,7 @@ def _rezip(content: bytes, order: list[str], replace: dict[str, bytes] | None = 
 
 def _streamed(
     tmp_path: Path, content: bytes, monkeypatch: pytest.MonkeyPatch, *, decoded: bool = False
-) -> tuple[clicks.PreparedClick, list[list[str]]]:
+) -> tuple[clicks.PreparedClick, list[list[str]], list[str]]:
     """Prepare ``content`` as an upload does: staged while it streams in, 64 kB at a time.
     With ``decoded``, no TIFF may be decoded once it is in (all were, as they arrived)."""
     searched: list[list[str]] = []
@@ -101,6 +101,21 @@ def _streamed(
         return find(photograph, identifiers, *args, **kwargs)
 
     monkeypatch.setattr(clicks, "_find_bodies", spy)
+    calibrate = clicks._calibrate
+
+    def spy_calibrate(click: Any) -> Any:
+        calibrated.append(("early", click))
+        return calibrate(click)
+
+    primary = clicks.primary_image
+
+    def spy_primary(click: Any, filename: str) -> Any:
+        calibrated.append(("read", click))
+        return primary(click, filename)
+
+    calibrated: list[tuple[str, Any]] = []
+    monkeypatch.setattr(clicks, "_calibrate", spy_calibrate)
+    monkeypatch.setattr(clicks, "primary_image", spy_primary)
     name = "SYN20260715101500.zip"
     upload = clicks.StreamedUpload(
         io.BufferedReader(io.BytesIO(content)),
@@ -129,7 +144,7 @@ def _streamed(
         )
     finally:
         upload.close()
-    return prepared, searched
+    return prepared, searched, [kind for kind, _ in calibrated]
 
 
 def test_the_mice_found_while_the_click_arrived_are_used_for_that_click(
@@ -137,8 +152,11 @@ def test_the_mice_found_while_the_click_arrived_are_used_for_that_click(
 ) -> None:
     content = _rezip(synthetic_hotel_zip(tmp_path), ["ClickInfo.txt", "AnalyzedClickInfo.txt"])
     expected = _prepare(_write(tmp_path / "plain.zip", content))
-    prepared, searched = _streamed(tmp_path, content, monkeypatch, decoded=True)
+    prepared, searched, calibrations = _streamed(tmp_path, content, monkeypatch, decoded=True)
     assert searched == [ANIMALS]  # once, while it arrived: not again once read
+    assert calibrations == ["early"]  # calibrated once, as soon as the luminescent image came
+    assert np.array_equal(prepared.image.radiance, expected.image.radiance)
+    assert prepared.image.steps == expected.image.steps
     for role in ("luminescent", "photograph", "readbias"):
         frame, plain = getattr(prepared.click, role), getattr(expected.click, role)
         assert np.array_equal(frame.data, plain.data) and frame.data.dtype == plain.data.dtype
@@ -169,7 +187,7 @@ def test_mice_searched_for_animals_a_later_file_relabels_are_searched_again(
         ["ClickInfo.txt", "photograph.TIF", "luminescent.TIF"],
         {"AnalyzedClickInfo.txt": analyzed},
     )
-    prepared, searched = _streamed(tmp_path, content, monkeypatch)
+    prepared, searched, _ = _streamed(tmp_path, content, monkeypatch)
     assert searched == [ANIMALS, relabelled]  # started early, then for the click as read
     assert [b.animal_number for b in prepared.bodies] == relabelled
 
@@ -177,3 +195,30 @@ def test_mice_searched_for_animals_a_later_file_relabels_are_searched_again(
 def _write(path: Path, content: bytes) -> Path:
     path.write_bytes(content)
     return path
+
+
+def test_a_calibration_begun_before_the_dark_frame_came_is_done_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """background.TIF (a dark frame) comes last: the image calibrated as soon as the
+    luminescent image was in lacks its dark subtraction, so prepare calibrates the click it
+    reads instead, and gets what a plain read gets."""
+    mice, sources = default_hotel(FLUXES)
+    folder = write_synthetic_click(
+        tmp_path / "SYN20260715101500",
+        mice=mice,
+        sources=sources,
+        dark_counts=40.0,
+        click_number="SYN20260715101500",
+    ).path
+    order = ["ClickInfo.txt", "AnalyzedClickInfo.txt", "luminescent.TIF", "photograph.TIF"]
+    content = _rezip(zip_folder(folder), [*order, "readbias.TIF", "background.TIF"])
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert archive.namelist()[-1] == "background.TIF"
+    expected = _prepare(_write(tmp_path / "plain.zip", content))
+    prepared, _, calibrations = _streamed(tmp_path, content, monkeypatch)
+    assert calibrations == ["early", "read"]
+    assert np.array_equal(prepared.image.radiance, expected.image.radiance)
+    assert prepared.image.steps == expected.image.steps
+    dark = next(step for step in prepared.image.steps if step.name == "dark")
+    assert dark.parameters.get("applied") is not False

@@ -14,7 +14,10 @@ from imaging import (
     ClickFolderError,
     ZipStream,
     click_photograph,
+    partial_click,
+    primary_image,
     read_ivis_click,
+    same_primary_inputs,
     write_synthetic_click,
 )
 
@@ -228,3 +231,27 @@ def test_a_corrupt_deflated_member_stops_the_stream_quietly() -> None:
         assert stream.stopped is not None or (
             member is not None and member.crc != member.declared_crc
         )
+
+
+def test_a_partial_click_calibrates_like_the_whole_when_nothing_it_reads_is_missing(
+    click_folder: Path,
+) -> None:
+    files = {p.name: p.read_bytes() for p in click_folder.iterdir()}
+    whole = read_ivis_click(click_folder, name=click_folder.name)
+    assert partial_click({"ClickInfo.txt": files["ClickInfo.txt"]}, name=click_folder.name) is None
+    some = {k: files[k] for k in ("ClickInfo.txt", "AnalyzedClickInfo.txt", "luminescent.TIF")}
+    partial = partial_click(some, name=click_folder.name)
+    assert partial is not None and partial.readbias is None and partial.photograph is None
+    assert whole.settings.read_bias_level is not None  # so the bias frame is not read
+    assert same_primary_inputs(partial, whole)
+    assert np.array_equal(primary_image(partial).radiance, primary_image(whole).radiance)
+    other = {**some, "luminescent.TIF": files["readbias.TIF"]}  # other counts, same name
+    assert not same_primary_inputs(partial_click(other, name=click_folder.name), whole)  # type: ignore[arg-type]
+
+
+def test_living_image_corrected_clicks_are_never_taken_as_calibrated_alike(
+    ivis_reference_folder: Path,
+) -> None:
+    click = read_ivis_click(ivis_reference_folder)
+    assert click.corrected is not None
+    assert not same_primary_inputs(click, click)

@@ -233,10 +233,26 @@ def remember_click(
     CALIBRATED.put(calibrated_key(file_sha256, CLICK_ROLE, None, settings), calibrated)
 
 
-def uploaded(click: imaging.IvisClick, image: imaging.CalibratedImage) -> Calibrated:
+class _Unchecked:
+    """The exposure check has not been computed (``None`` is a result: no bias known)."""
+
+
+_UNCHECKED = _Unchecked()
+
+
+def uploaded(
+    click: imaging.IvisClick,
+    image: imaging.CalibratedImage,
+    *,
+    checked: imaging.ExposureCheck | _Unchecked | None = _UNCHECKED,
+) -> Calibrated:
     """An uploaded click with its primary image (and that image as its raw-count calibration
-    when there is no Living Image corrected image)."""
-    return Calibrated(click, image, image if click.corrected is None else None)
+    when there is no Living Image corrected image); ``checked``: its exposure check when
+    already computed (on a click calibrated alike)."""
+    calibrated = Calibrated(click, image, image if click.corrected is None else None)
+    if not isinstance(checked, _Unchecked):
+        calibrated._exposure.append(checked)
+    return calibrated
 
 
 def load_calibrated(

@@ -10,9 +10,10 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from app.storage import StagedFile
 from app.uploads import Readable
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def _find_bodies(
@@ -59,11 +61,23 @@ def _find_bodies(
         ) from exc
 
 
-#: Finds the mice on a click's photograph while the rest of the upload arrives, or while the
-#: request's own thread calibrates its image (numpy and scipy let go of the interpreter lock
-#: for much of both). A mouse search still waiting for a thread when the request needs it is
-#: taken back and run by the request itself, so a queue here never makes an upload wait.
-_SEARCH = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="osteolux-mice")
+#: Work done beside the request's own thread (numpy and scipy let go of the interpreter
+#: lock for much of it): the mouse search and the calibration while the upload arrives, the
+#: ROIs' measurements while their rows are written. Work still waiting for a thread when the
+#: request needs it is taken back and run by the request itself (:func:`beside`), so a queue
+#: here never makes an upload wait.
+_BESIDE = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="osteolux-beside")
+
+
+def beside(fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Callable[[], _T]:
+    """``fn(*args, **kwargs)`` started on a thread beside the request; call the result for
+    its value (run by the caller if no thread had taken it up by then)."""
+    future = _BESIDE.submit(fn, *args, **kwargs)
+
+    def result() -> _T:
+        return fn(*args, **kwargs) if future.cancel() else future.result()
+
+    return result
 
 
 def _identifiers(
@@ -160,7 +174,7 @@ class StreamedUpload:
         self._tried = 0  # members seen when a search was last looked for
         self._search: _Search | None = None
         # the click as far as it had come, and its primary image being computed
-        self._calibration: tuple[imaging.IvisClick, Future[imaging.CalibratedImage | None]] | None
+        self._calibration: tuple[imaging.IvisClick, Future[Calibrated | None]] | None
         self._calibration = None
         self._chunks: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._unzip = threading.Thread(target=self._unzip_all, name="osteolux-unzip", daemon=True)
@@ -215,10 +229,11 @@ class StreamedUpload:
         )
         if partial is None or partial.corrected is not None:
             return  # Living Image's corrected image is not worth starting early
-        self._calibration = (partial, _SEARCH.submit(_calibrate, partial))
+        self._calibration = (partial, _BESIDE.submit(_calibrate, partial))
 
-    def calibration_for(self, click: imaging.IvisClick) -> imaging.CalibratedImage | None:
-        """The primary image computed while the upload arrived, if it is this click's."""
+    def calibration_for(self, click: imaging.IvisClick) -> Calibrated | None:
+        """The primary image (and exposure check) computed while the upload arrived, for
+        ``click``, if it is this click's."""
         self._finish()
         calibration, self._calibration = self._calibration, None
         if calibration is None:
@@ -226,8 +241,10 @@ class StreamedUpload:
         partial, future = calibration
         if future.cancel():
             return None  # never started: every thread was busy
-        image = future.result()
-        return image if image is not None and imaging.same_primary_inputs(partial, click) else None
+        early = future.result()
+        if early is None or not imaging.same_primary_inputs(partial, click):
+            return None
+        return uploaded(click, early.image, checked=early.exposure())
 
     def members(self) -> dict[int, imaging.StreamedMember]:
         """The members unpacked, once every byte received was fed."""
@@ -267,7 +284,7 @@ class StreamedUpload:
         find = functools.partial(
             _find, photograph, identifiers, self._filename, source=source, field=field
         )
-        self._search = _Search(photograph, identifiers, field, _SEARCH.submit(find))
+        self._search = _Search(photograph, identifiers, field, _BESIDE.submit(find))
 
     def search_for(self, click: imaging.IvisClick, identifiers: list[str]) -> Future[_Found] | None:
         """The search started while the upload arrived, if it was for this click's
@@ -292,11 +309,15 @@ class StreamedUpload:
             self._calibration = None
 
 
-def _calibrate(click: imaging.IvisClick) -> imaging.CalibratedImage | None:
+def _calibrate(click: imaging.IvisClick) -> Calibrated | None:
+    """The click's primary image and its exposure check (which reads nothing
+    :func:`imaging.same_primary_inputs` does not compare)."""
     try:
-        return imaging.primary_image(click)
+        calibrated = uploaded(click, imaging.primary_image(click))
     except imaging.ImagingError:
         return None  # said when the click is read whole
+    calibrated.exposure()
+    return calibrated
 
 
 def _read_click(
@@ -344,15 +365,15 @@ def prepare(
         _find, click.photograph, identifiers, filename, source=source, field=_field(click)
     )
     early = streamed.search_for(click, identifiers) if streamed else None
-    search = early or _SEARCH.submit(find)
+    search = early or _BESIDE.submit(find)
     try:
         try:
             # All at once, so the check that each ROI was drawn for this click's pixel size runs.
             rois = imaging.rois_from_click(click)
         except imaging.ImagingError as exc:
             raise Unprocessable(f"{filename}: {exc}") from exc
-        image = streamed.calibration_for(click) if streamed else None
-        calibrated = uploaded(click, image or primary_image(click, filename))
+        ready = streamed.calibration_for(click) if streamed else None
+        calibrated = ready or uploaded(click, primary_image(click, filename))
         calibrated.exposure()
     finally:
         started = not search.cancel()

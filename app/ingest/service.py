@@ -243,7 +243,8 @@ def _keep_click(
         clicks.click_acquisition(imaging_session, click, chosen_view, prepared.image),
         animals=field,
         placed=placed,
-        results=quantify_placed(prepared.image, placed, filename, click=click),
+        # measured on a thread while the acquisition's rows are written
+        results=clicks.beside(quantify_placed, prepared.image, placed, filename, click=click),
         click=click,
         staged=staged,
         filename=filename,
@@ -500,7 +501,7 @@ def store_acquisition(
     *,
     animals: list[Animal],
     placed: list[PlacedRoi],
-    results: Sequence[imaging.RoiMeasurement],
+    results: Sequence[imaging.RoiMeasurement] | Callable[[], Sequence[imaging.RoiMeasurement]],
     staged: StagedFile,
     filename: str,
     role: str,
@@ -510,7 +511,8 @@ def store_acquisition(
 ) -> AcquisitionRead:
     """Save an acquisition with its raw file (moved into the store), the animals in its
     field, its ROIs and their measurements (with the acquisition's QC), and audit it
-    (``calibrated``: the click as uploaded, whose exposure check the QC takes)."""
+    (``calibrated``: the click as uploaded, whose exposure check the QC takes; ``results``:
+    the ROIs' measurements in ``placed`` order, or what gives them once the rows are in)."""
     keep_blob(session, store, staged, media_type=media_type)
     session.add(acquisition)
     session.flush()
@@ -544,9 +546,10 @@ def store_acquisition(
         session.add(roi)
         rois.append(roi)
     session.flush()  # all ROIs in one flush, then their measurements in one more
+    measured = results() if callable(results) else results
     session.add_all(
         new_measurement(roi, result, source=source, qc=qc)
-        for roi, result in zip(rois, results, strict=True)
+        for roi, result in zip(rois, measured, strict=True)
     )
     session.flush()
     audit.record(

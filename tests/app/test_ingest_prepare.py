@@ -38,14 +38,14 @@ def test_the_mice_are_the_same_whether_searched_beside_or_by_the_request(
     content = tmp_path / "click.zip"
     content.write_bytes(synthetic_hotel_zip(tmp_path))
     beside = _prepare(content)
-    workers = clicks._SEARCH._max_workers
+    workers = clicks._BESIDE._max_workers
     release, busy = threading.Event(), threading.Barrier(workers + 1)
 
     def occupy() -> None:
         busy.wait(10)
         assert release.wait(10)
 
-    held = [clicks._SEARCH.submit(occupy) for _ in range(workers)]
+    held = [clicks._BESIDE.submit(occupy) for _ in range(workers)]
     try:
         busy.wait(10)  # every search thread is taken
         itself = _prepare(content)  # would wait for ever if it waited for a thread

@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import threading
 import time
@@ -438,9 +439,20 @@ def _client_error(exc: BaseException | None) -> Any:
     return None
 
 
+_CODE_IN_MESSAGE = re.compile(r"An error occurred \((\w+)\) when calling")
+
+
 def _code(exc: BaseException) -> str | None:
     error = _client_error(exc)
-    return None if error is None else str(error.response.get("Error", {}).get("Code", ""))
+    if error is not None:
+        return str(error.response.get("Error", {}).get("Code", ""))
+    # boto3's transfer manager re-raises a part's or the completion's ClientError as an
+    # S3UploadFailedError; once in CI (loaded machine) that error came without the ClientError
+    # behind it, only its message ("… An error occurred (PreconditionFailed) when calling …")
+    from boto3.exceptions import S3UploadFailedError
+
+    match = _CODE_IN_MESSAGE.search(str(exc)) if isinstance(exc, S3UploadFailedError) else None
+    return match[1] if match else None
 
 
 def _message(exc: BaseException) -> str:

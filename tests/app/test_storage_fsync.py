@@ -62,9 +62,7 @@ def test_a_file_is_moved_into_place_only_once_its_fsync_returned(
     assert list(store.staging_dir.iterdir()) == []
 
 
-def test_an_fsync_that_fails_keeps_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_fsync_that_fails_keeps_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = LocalBlobStore(tmp_path / "blobs")
     real_fsync = os.fsync
 

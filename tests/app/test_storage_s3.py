@@ -370,3 +370,22 @@ def test_unreachable_storage_is_503_and_writes_nothing(
     assert row_counts(db_session, *TABLES) == before
     assert local_files(settings.resolved_blob_dir) == []
     assert objects(s3, bucket) == {}
+
+
+def test_an_upload_failure_without_its_client_error_still_gives_the_code() -> None:
+    """Seen once in CI under load: boto3's S3UploadFailedError for a conditional
+    CompleteMultipartUpload (412) came without the ClientError behind it; the racing writer's
+    object was then reported as a storage failure instead of 'already stored'."""
+    from boto3.exceptions import S3UploadFailedError
+
+    from app.storage import _ALREADY_THERE, _code
+
+    lost = S3UploadFailedError(
+        "Failed to upload /tmp/x.part to bucket/sha256/b6/b6: An error occurred "
+        "(PreconditionFailed) when calling the CompleteMultipartUpload operation: At least one "
+        "of the pre-conditions you specified did not hold"
+    )
+    assert lost.__context__ is None and lost.__cause__ is None
+    assert _code(lost) in _ALREADY_THERE
+    assert _code(S3UploadFailedError("Failed to upload: connection reset")) is None
+    assert _code(ValueError("An error occurred (PreconditionFailed) when calling X")) is None

@@ -314,9 +314,12 @@ def _calibrate(click: imaging.IvisClick) -> Calibrated | None:
     :func:`imaging.same_primary_inputs` does not compare)."""
     try:
         calibrated = uploaded(click, imaging.primary_image(click))
+        calibrated.exposure()
     except imaging.ImagingError:
         return None  # said when the click is read whole
-    calibrated.exposure()
+    except Exception:  # a part of a click: the whole one is calibrated (and explained) again
+        logger.exception("%s: calibrating the click while it arrived failed", click.source)
+        return None
     return calibrated
 
 

@@ -511,18 +511,23 @@ class ClickPreview(NamedTuple):
 
 
 def click_photograph(
-    files: Mapping[str, bytes], *, name: str, limits: ImageLimits | None = None
+    files: Mapping[str, bytes],
+    *,
+    name: str,
+    limits: ImageLimits | None = None,
+    images: Mapping[str, TiffImage] | None = None,
 ) -> ClickPreview | None:
     """The photograph, the ``Animal Number`` list and the luminescent image's binning from
     some of a click's files, as far as they go (e.g. while the click arrives): ``None`` until
     ``ClickInfo.txt`` and the photograph it names are there, or when they cannot be read
     (:func:`read_ivis_click` on the whole click says why). Files still to come may change
     any of it — an ``AnalyzedClickInfo.txt`` relabels the animals —, so whatever is computed
-    from these must be checked against the click once read."""
+    from these must be checked against the click once read. ``images``: TIFFs among ``files``
+    already decoded, by file name."""
     try:
         clickinfo, analyzed = _texts(files, name)
         infos = [clickinfo] + ([analyzed] if analyzed else [])
-        photograph = _frame("photograph", infos, files, name, limits or ImageLimits())
+        photograph = _frame("photograph", infos, files, name, limits or ImageLimits(), images)
         luminescent = _find_section(infos, _FRAME_SECTIONS["luminescent"])
         binning = _binning(*luminescent) if luminescent else None
     except ImagingError:

@@ -137,7 +137,10 @@ class _Search:
             and self.field == _field(click)
             and self.photograph.binning == photograph.binning
             and self.photograph.data.dtype == photograph.data.dtype
-            and np.array_equal(self.photograph.data, photograph.data)
+            and (
+                self.photograph.data is photograph.data
+                or np.array_equal(self.photograph.data, photograph.data)
+            )
         )
 
 
@@ -194,11 +197,12 @@ class StreamedUpload:
                 self.zip.feed(chunk)
                 if len(self.zip.members) != self._tried:
                     self._tried = len(self.zip.members)
-                    if self._search is None:
-                        self._start_search()
                     self._decode_new()
+                    files, images = self._arrived()
+                    if self._search is None:
+                        self._start_search(files, images)
                     if self._calibration is None:
-                        self._start_calibration()
+                        self._start_calibration(files, images)
             except Exception:  # never fails the upload: the click is then read from the file
                 logger.exception("%s: unzipping while it arrived failed", self._filename)
                 self.zip.stopped = "failed"
@@ -216,7 +220,9 @@ class StreamedUpload:
             except imaging.ImagingError:
                 self._decoded[offset] = None
 
-    def _start_calibration(self) -> None:
+    def _arrived(self) -> tuple[dict[str, bytes], dict[str, imaging.TiffImage]]:
+        """The members unpacked so far that match their CRC-32, and their TIFFs decoded, by
+        file name."""
         verified = {o: m for o, m in self.zip.members.items() if m.crc == m.declared_crc}
         files = {m.name.rsplit("/", 1)[-1]: m.data for m in verified.values()}
         images = {
@@ -224,6 +230,11 @@ class StreamedUpload:
             for o, image in self._decoded.items()
             if image is not None and o in verified
         }
+        return files, images
+
+    def _start_calibration(
+        self, files: dict[str, bytes], images: dict[str, imaging.TiffImage]
+    ) -> None:
         partial = imaging.partial_click(
             files, name=self._filename, limits=self._limits, images=images
         )
@@ -263,10 +274,10 @@ class StreamedUpload:
             self._chunks.put(None)  # the end, if staging stopped before it
             self._unzip.join()
 
-    def _start_search(self) -> None:
-        members = self.zip.members.values()
-        files = {m.name.rsplit("/", 1)[-1]: m.data for m in members if m.crc == m.declared_crc}
-        preview = imaging.click_photograph(files, name=self._filename)
+    def _start_search(self, files: dict[str, bytes], images: dict[str, imaging.TiffImage]) -> None:
+        preview = imaging.click_photograph(
+            files, name=self._filename, limits=self._limits, images=images
+        )
         if preview is None or preview.luminescent_binning is None:
             return
         photograph, listed, binning = (

@@ -238,15 +238,19 @@ class _RequestBody:
                 await self._task
 
     async def _pump(self) -> None:
+        end: BaseException | None = None  # None: the whole body came
         try:
             async for chunk in self._stream:
                 if chunk:
                     await self._room.acquire()
                     self._chunks.put(chunk)
         except Exception as exc:  # a disconnect or a too slow body: raised in the reader
-            self._chunks.put(exc)
-            return
-        self._chunks.put(None)
+            end = exc
+        except BaseException:  # cancelled (the server stops): the reader must not wait for ever
+            end = ConnectionAbortedError("the server stopped receiving this upload")
+            raise
+        finally:
+            self._chunks.put(end)
 
     def _start(self) -> None:
         self._task = asyncio.create_task(self._pump())

@@ -12,6 +12,7 @@ import socket
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import httpx2
@@ -87,3 +88,48 @@ def test_put_streams_a_click_and_stops_a_trickle(tmp_path: Path) -> None:
             assert [a["click_number"] for a in listed] == ["SYN20260715101500"]
     staging = tmp_path / "data" / "blobs" / "staging"
     assert not staging.exists() or not any(staging.iterdir())
+
+
+def test_a_reader_is_not_left_waiting_when_the_body_task_is_cancelled() -> None:
+    """The service's thread reads the body from a queue the event loop's task fills; when the
+    server cancels that task (shutting down), the reader gets an error instead of waiting for
+    ever."""
+    import asyncio
+    import threading
+
+    import pytest
+
+    from app.ingest.router import _RequestBody
+
+    class Endless:
+        async def stream(self) -> Any:
+            yield b"first"
+            await asyncio.Event().wait()  # the rest never comes
+            yield b""
+
+    outcome: list[object] = []
+
+    async def main() -> None:
+        body = _RequestBody(Endless())  # type: ignore[arg-type]
+        body._start()
+        done = threading.Event()
+
+        def read_all() -> None:
+            try:
+                while body.read():
+                    outcome.append("chunk")
+            except BaseException as exc:
+                outcome.append(exc)
+            done.set()
+
+        reader = threading.Thread(target=read_all, daemon=True)
+        reader.start()
+        await asyncio.sleep(0.2)  # the first chunk read, the reader waiting for more
+        assert body._task is not None
+        body._task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await body._task
+        assert await asyncio.to_thread(done.wait, 10), "the reader still waits"
+
+    asyncio.run(main())
+    assert outcome[0] == "chunk" and isinstance(outcome[-1], ConnectionAbortedError)

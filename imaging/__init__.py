@@ -60,6 +60,7 @@ from .fidelity import (
     compare_calibrations,
     primary_image,
     quantify_click,
+    same_frame,
     same_primary_inputs,
 )
 from .geometry import (
@@ -218,6 +219,7 @@ __all__ = [
     "roi_from_living_image",
     "roi_mask",
     "rois_from_click",
+    "same_frame",
     "same_primary_inputs",
     "site_rois",
     "write_synthetic_click",

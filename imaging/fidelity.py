@@ -53,6 +53,7 @@ __all__ = [
     "compare_calibrations",
     "primary_image",
     "quantify_click",
+    "same_frame",
     "same_primary_inputs",
 ]
 
@@ -220,11 +221,13 @@ def same_primary_inputs(a: IvisClick, b: IvisClick) -> bool:
         and a.settings == b.settings
         and a.camera == b.camera
         and a.sensor_pixel_cm == b.sensor_pixel_cm
-        and all(_same_frame(getattr(a, role), getattr(b, role)) for role in frames)
+        and all(same_frame(getattr(a, role), getattr(b, role)) for role in frames)
     )
 
 
-def _same_frame(x: Frame | None, y: Frame | None) -> bool:
+def same_frame(x: Frame | None, y: Frame | None) -> bool:
+    """Whether two frames (or their absence) are alike: the same file, binning, multiplier,
+    bias level, exposure and pixels (compared by identity first, then by value)."""
     if x is None or y is None:
         return x is y
     return (

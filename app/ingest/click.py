@@ -15,8 +15,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import numpy as np
-
 import imaging
 from app.acquisitions.images import (
     Calibrated,
@@ -130,17 +128,10 @@ class _Search:
     future: Future[_Found]
 
     def is_for(self, click: imaging.IvisClick, identifiers: list[str]) -> bool:
-        photograph = click.photograph
         return (
-            photograph is not None
-            and self.identifiers == identifiers
+            self.identifiers == identifiers
             and self.field == _field(click)
-            and self.photograph.binning == photograph.binning
-            and self.photograph.data.dtype == photograph.data.dtype
-            and (
-                self.photograph.data is photograph.data
-                or np.array_equal(self.photograph.data, photograph.data)
-            )
+            and imaging.same_frame(self.photograph, click.photograph)
         )
 
 

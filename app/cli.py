@@ -9,8 +9,12 @@ import os
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from app.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -24,15 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
         upgrade_to_head(settings.resolved_database_url)
     _warn_if_owner(settings.resolved_database_url)
     _warn_if_connections_exceed(settings, args.workers)
-    config = uvicorn.Config(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=settings.log_level.lower(),
-        server_header=False,  # do not announce the server software
-    )
+    config = uvicorn_config(args, settings)
     if args.workers == 1:
         server = uvicorn.Server(config)
         server.run()
@@ -43,6 +39,23 @@ def _serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         Multiprocess(config, sockets=[tcp_listener(config.bind_socket())]).run()
     return 0
+
+
+def uvicorn_config(args: argparse.Namespace, settings: Settings) -> uvicorn.Config:
+    import uvicorn
+
+    from app.serving import HttpProtocol
+
+    return uvicorn.Config(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=settings.log_level.lower(),
+        server_header=False,  # do not announce the server software
+        http=HttpProtocol,  # uvicorn's httptools protocol, reading 1 MiB at a time
+    )
 
 
 def tcp_listener(sock: socket.socket) -> socket.socket:

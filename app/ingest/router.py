@@ -217,10 +217,11 @@ class _RequestBody:
     """The request body as a blocking file-like object for the sync service. A task on the
     event loop receives the body into a queue the service's thread reads without going back
     to the event loop (one hop per read cost ~0.6 ms on a busy loop); at most ``max_chunks``
-    server chunks wait in it (the task waits for room), so receiving and staging overlap and
-    the body streams to the staging file, never to memory beyond the queue."""
+    server chunks (up to :data:`app.serving.READ_BYTES` each) wait in it (the task waits for
+    room), so receiving and staging overlap and the body streams to the staging file, never
+    to memory beyond the queue."""
 
-    def __init__(self, request: Request, *, max_chunks: int = 32) -> None:
+    def __init__(self, request: Request, *, max_chunks: int = 8) -> None:
         self._stream = request.stream()
         self._chunks: queue.SimpleQueue[bytes | BaseException | None] = queue.SimpleQueue()
         self._room = asyncio.Semaphore(max_chunks)

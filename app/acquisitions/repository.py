@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+import imaging
 from app.models import (
     Acquisition,
     AcquisitionAnimal,
@@ -44,6 +45,44 @@ def join_session(query: _Query) -> _Query:
 def of_study(study_id: uuid.UUID) -> Select[Any]:
     """Every acquisition of a study."""
     return join_session(select(Acquisition)).where(ImagingSession.study_id == study_id)
+
+
+def series_settings(
+    session: Session, study_id: uuid.UUID
+) -> list[tuple[uuid.UUID, imaging.AcquisitionSettings]]:
+    """Each acquisition of a study, oldest first, with its luminescent settings (what
+    ``app.acquisitions.images.settings_of`` gives for its row): the filters are read inside
+    the database from ``camera_metadata``'s ``settings``, so the rest of that JSON (a click's
+    labels and calibration steps, a few kB each) is not loaded for every acquisition of the
+    study on every upload."""
+    recorded = Acquisition.camera_metadata["settings"]
+    query = join_session(
+        select(
+            Acquisition.id,
+            Acquisition.exposure_s,
+            Acquisition.binning,
+            Acquisition.f_number,
+            Acquisition.fov_cm,
+            recorded["emission_filter"].as_string(),
+            recorded["excitation_filter"].as_string(),
+        )
+    ).where(ImagingSession.study_id == study_id)
+    return [
+        (
+            id_,
+            imaging.AcquisitionSettings(
+                exposure_s=exposure_s,
+                binning=binning,
+                f_number=f_number,
+                fov_cm=fov_cm,
+                emission_filter=emission,
+                excitation_filter=excitation,
+            ),
+        )
+        for id_, exposure_s, binning, f_number, fov_cm, emission, excitation in session.execute(
+            query.order_by(Acquisition.created_at)
+        )
+    ]
 
 
 def by_file(

@@ -604,3 +604,43 @@ def test_requantify_reads_the_acquisition_time_of_clicks_stored_before_it_was_ke
         "emission_filter": "open",
         "excitation_filter": "block",
     }
+
+
+def test_the_series_settings_read_in_the_database_are_each_rows_settings(
+    client: TestClient, imaging_session: dict[str, Any], db_session: Session
+) -> None:
+    """The QC reads the study's series without loading each row's camera_metadata: the
+    filters it reads inside the database are what settings_of reads from the row, whether a
+    filter is named, null, or missing with or without its ``settings``."""
+    from app.acquisitions.images import settings_of
+    from app.acquisitions.repository import series_settings
+    from app.models import Acquisition, View
+
+    recorded: list[dict[str, Any]] = [
+        {"settings": {"emission_filter": "560", "excitation_filter": "block"}, "labels": {"a": 1}},
+        {"settings": {"emission_filter": None, "excitation_filter": "open"}},
+        {"settings": {"emission_filter": "open"}},
+        {"settings": {}},
+        {},
+    ]
+    rows = []
+    for i, metadata in enumerate(recorded):
+        row = Acquisition(
+            session_id=uuid.UUID(imaging_session["id"]),
+            view=View.dorsal,
+            click_number=f"SERIES{i}",
+            exposure_s=60.0 * (i + 1),
+            binning=[8, 4, None, 8, 2][i],
+            f_number=1.0,
+            fov_cm=[22.4, None, 12.0, 22.4, 22.4][i],
+            units="radiance",
+            camera_metadata=metadata,
+            created_at=SESSION_AT + timedelta(seconds=i),
+        )
+        db_session.add(row)
+        rows.append(row)
+    db_session.flush()
+    study_id = uuid.UUID(imaging_session["study_id"])
+    series = series_settings(db_session, study_id)
+    assert series == [(row.id, settings_of(row)) for row in rows]
+    assert series[0][1].emission_filter == "560" and series[4][1].excitation_filter is None

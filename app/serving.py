@@ -4,10 +4,10 @@ larger pieces.
 asyncio reads a connection 256 KiB at a time (``_SelectorSocketTransport.max_size``), and each
 piece of a request body travels on its own through the event loop, uvicorn's flow control, the
 ASGI middleware and the upload's queue: 67 trips for a 17 MB click, ~21 ms of the event loop's
-CPU per click on a 2-core machine. Read 1 MiB at a time, the trips are ~17 and the event
-loop's CPU ~13 ms; the whole click ingest took ~11 % less (``bench/bench_click_ingest.py``,
-alternating both servers in the same minutes). Nothing else changes: a read returns what
-the socket holds, up to that size.
+CPU per click on a 2-core machine. Read 1 MiB at a time, the trips are ~17–22 and the event
+loop's CPU ~13–16 ms; the whole click ingest took 9–18 % less (two servers taking alternate
+uploads in the same minutes). Nothing else changes: a read returns what the socket holds,
+up to that size.
 """
 
 from __future__ import annotations

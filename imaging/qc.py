@@ -40,7 +40,7 @@ from typing import Literal
 
 import numpy as np
 
-from .calibration import CosmicRayRemoval, _remove_cosmics_inplace
+from .calibration import CosmicRayRemoval, _remove_cosmics_inplace, at_least
 from .ivis import IvisClick
 
 __all__ = [
@@ -237,18 +237,8 @@ class ExposureCheck:
 
 
 def count_at_least(values: np.ndarray, level: float) -> int:
-    """Pixels ``>= level``; an integer image is compared in its own type (``v >= level`` is
-    ``v >= ceil(level)`` for an integer ``v``), not cast to float64 first: ~5× less work on a
-    2048² uint16 image."""
-    if values.dtype.kind in "ui" and math.isfinite(level):
-        info = np.iinfo(values.dtype)
-        threshold = math.ceil(level)
-        if threshold > info.max:
-            return 0
-        if threshold <= info.min:
-            return int(values.size)
-        return int(np.count_nonzero(values >= values.dtype.type(threshold)))
-    return int(np.count_nonzero(values >= level))
+    """Pixels ``>= level`` (see :func:`imaging.calibration.at_least`)."""
+    return int(np.count_nonzero(at_least(values, level)))
 
 
 def check_exposure(

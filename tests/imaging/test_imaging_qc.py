@@ -19,6 +19,7 @@ from imaging import (
     luciferin_timing,
     read_ivis_click,
 )
+from imaging.calibration import at_least
 from imaging.qc import count_at_least
 
 BASE = AcquisitionSettings(
@@ -298,9 +299,9 @@ def test_kinetic_sequences_group_same_view_same_mice_close_in_time() -> None:
         np.nan,
     ],
 )
-def test_count_at_least_is_the_comparison_in_float64(dtype: Any, level: float) -> None:
-    """An integer image is counted in its own type: the same count as comparing every pixel,
-    as float64, with the level (the plain numpy expression, the reference)."""
+def test_at_least_is_the_comparison_in_float64(dtype: Any, level: float) -> None:
+    """An integer image is compared in its own type: the same mask (and count) as comparing
+    every pixel, as float64, with the level (the plain numpy expression, the reference)."""
     rng = np.random.default_rng(7)
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
@@ -309,5 +310,6 @@ def test_count_at_least_is_the_comparison_in_float64(dtype: Any, level: float) -
         values.flat[:4] = [info.min, info.max, 61000, 255] if info.max >= 61000 else [0, 255, 1, 2]
     else:
         values = rng.normal(30000, 30000, (64, 64)).astype(dtype)
-    expected = int(np.count_nonzero(values.astype(np.float64) >= np.float64(level)))
-    assert count_at_least(values, level) == expected
+    expected = values.astype(np.float64) >= np.float64(level)
+    np.testing.assert_array_equal(at_least(values, level), expected)
+    assert count_at_least(values, level) == int(np.count_nonzero(expected))

@@ -37,6 +37,7 @@ from app.jobs.router import router as jobs_router
 from app.labs.router import router as labs_router
 from app.limits import BodySizeLimit
 from app.measurements.router import router as measurements_router
+from app.memory import keep_freed_memory
 from app.onset.router import router as onset_router
 from app.readouts.router import router as readouts_router
 from app.responses import PROBLEM_SCHEMA
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # /health late. 0.5 ms: /health p99 under load 16-90 ms instead of 105-145 ms
         # (bench/bench_load.py, 2 API processes, 16 clients and held load; throughput alike).
         sys.setswitchinterval(0.0005)
+        keep_freed_memory()  # large arrays reuse freed memory instead of fresh zeroed pages
         engine = make_engine(
             settings.resolved_database_url,
             lock_timeout_s=settings.db_lock_timeout_s,

@@ -206,3 +206,33 @@ def test_fast_opening_is_scipys_on_small_and_thin_masks() -> None:
             mask = rng.random((rows, cols)) < density
             opened = ndimage.binary_opening(mask, structure=np.ones((3, 3), bool), iterations=2)
             np.testing.assert_array_equal(_open_5x5(mask), opened, err_msg=f"{rows}x{cols}")
+
+
+def test_smoothing_is_scipys_3x3_mean_times_9() -> None:
+    """find_animals' smoothing: the 3×3 neighbourhood sum with the border mirrored equals 9 ×
+    scipy's uniform_filter (size 3, mode 'reflect') in float64 — exactly for integer and
+    boolean photographs (held in integers: 9 × 65535 and beyond), to rounding for floats;
+    on images down to one pixel."""
+    from scipy import ndimage
+
+    from imaging.animals import _box_sum_3x3
+
+    rng = np.random.default_rng(5)
+    for rows, cols in [(1, 1), (1, 9), (9, 1), (2, 3), (5, 5), (64, 97)]:
+        shape = (rows, cols)
+        cases = [
+            rng.integers(0, 65536, shape).astype(np.uint16),
+            rng.integers(-32768, 32768, shape).astype(np.int16),
+            rng.integers(0, 2**32, shape, dtype=np.uint64).astype(np.uint32),
+            rng.random(shape) < 0.5,
+            (rng.random(shape) * 1000).astype(np.float32),
+        ]
+        for photo in cases:
+            got = _box_sum_3x3(photo)
+            want = 9 * ndimage.uniform_filter(photo.astype(np.float64), size=3, mode="reflect")
+            assert got.shape == photo.shape
+            if photo.dtype.kind in "biu":
+                assert got.dtype.kind == "i"
+                np.testing.assert_array_equal(got, np.rint(want).astype(np.int64))
+            else:
+                np.testing.assert_allclose(got, want, rtol=1e-12)

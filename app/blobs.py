@@ -8,8 +8,10 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,31 +23,38 @@ _CHUNK_BYTES = 1024**2
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def keep_blob(session: Session, store: BlobStore, staged: StagedFile, *, media_type: str) -> Blob:
+def keep_blob(session: Session, store: BlobStore, staged: StagedFile, *, media_type: str) -> None:
     """Record a validated staged file and move it into the store (once per content).
 
-    The row is flushed first so identical concurrent uploads serialise on its primary key;
-    if the transaction then rolls back, a file this call put in place is removed again.
+    The row is inserted first (``ON CONFLICT DO NOTHING``: one statement, and identical
+    concurrent uploads serialise on its primary key — PostgreSQL makes the second wait for
+    the first's transaction); if this transaction then rolls back, a file this call put in
+    place is removed again. Content stored before keeps its row, read ``FOR KEY SHARE`` so
+    that a study export's deletion (app.exports), which removes blobs nothing references,
+    waits for this transaction instead of deleting the row this one relies on; a row deleted
+    in between (such a deletion committed) is inserted again.
     """
-    # FOR KEY SHARE: a study export's deletion (app.exports), which removes blobs nothing
-    # references, waits for this transaction instead of deleting the row this one relies on
-    blob = session.get(Blob, staged.sha256, with_for_update={"key_share": True})
-    if blob is None:
-        try:
-            with session.begin_nested():
-                blob = Blob(
-                    sha256=staged.sha256, size_bytes=staged.size_bytes, media_type=media_type
-                )
-                session.add(blob)
-        except IntegrityError:  # the same bytes were just committed by another request
-            blob = session.get_one(Blob, staged.sha256)
-        else:
+    values = {"sha256": staged.sha256, "size_bytes": staged.size_bytes, "media_type": media_type}
+    statement = _insert_new(session).values(**values).on_conflict_do_nothing()
+    while True:
+        if session.execute(statement).rowcount:  # type: ignore[attr-defined]
             if store.put(staged):
                 on_rollback(session, lambda: store.remove(staged.sha256))
-            return blob
+            return
+        kept = session.scalar(
+            select(Blob.sha256).where(Blob.sha256 == staged.sha256).with_for_update(key_share=True)
+        )
+        if kept is not None:
+            break
     if not store.exists(staged.sha256):
         store.put(staged)  # heal a store that lost the file: the content is the same
-    return blob
+
+
+def _insert_new(session: Session) -> Any:
+    """``INSERT INTO blob`` in the session's dialect (both have ``ON CONFLICT DO NOTHING``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(Blob)
+    return sqlite.insert(Blob)
 
 
 @dataclass(frozen=True)

@@ -87,15 +87,19 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def unit_of_work(session: Session) -> Iterator[Session]:
-    """Commit the session's work on success; on any error roll it back and run the undo
-    actions registered with ``on_rollback`` (e.g. removing files written for it)."""
+    """Commit the session's work on success; on any error run the undo actions registered
+    with ``on_rollback`` (e.g. removing files written for it), then roll it back: undone while
+    the transaction still holds its locks, so a writer waiting on them (another upload of the
+    same file, waiting on its ``blob`` row) goes on after the undo, never before it."""
     try:
         yield session
         session.commit()
     except BaseException:
-        session.rollback()
-        for undo in reversed(session.info.get(_UNDO, [])):
-            undo()
+        try:
+            for undo in reversed(session.info.get(_UNDO, [])):
+                undo()
+        finally:
+            session.rollback()
         raise
     finally:
         session.info.pop(_UNDO, None)

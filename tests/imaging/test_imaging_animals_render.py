@@ -236,3 +236,30 @@ def test_smoothing_is_scipys_3x3_mean_times_9() -> None:
                 np.testing.assert_array_equal(got, np.rint(want).astype(np.int64))
             else:
                 np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_otsus_histogram_of_integers_is_numpys() -> None:
+    """Otsu's histogram of integer values, counted per distinct value then binned: the very
+    counts, edges and dtype of ``np.histogram(np.clip(values, low, high), 256)`` for the
+    percentile bounds Otsu uses — every integer type (int8's full range, negatives, a few
+    distinct values, values spanning more than the fast path takes), and bounds that meet."""
+    from imaging.animals import _clipped_histogram
+
+    rng = np.random.default_rng(3)
+    cases = [
+        rng.integers(-128, 128, 5000).astype(np.int8),
+        rng.integers(0, 3, 777).astype(np.uint8),
+        rng.integers(-32768, 32768, 4000).astype(np.int16),
+        rng.normal(2000, 500, 90_000).clip(0, 65535).astype(np.uint16),
+        rng.integers(-50, 50, 1000).astype(np.int32),
+        rng.integers(0, 2**32, 1000, dtype=np.uint64).astype(np.uint32),  # too wide a span
+        rng.integers(2**40, 2**40 + 10**6, 1000).astype(np.int64),
+        np.array([7] * 500 + [9], dtype=np.uint16),  # 0.5 and 99.5 percentiles equal
+    ]
+    for values in cases:
+        low, high = np.percentile(values, [0.5, 99.5])
+        want, want_edges = np.histogram(np.clip(values, low, high), bins=256)
+        got, edges = _clipped_histogram(values, float(low), float(high), 256)
+        assert got.dtype == want.dtype, values.dtype
+        np.testing.assert_array_equal(got, want, err_msg=str(values.dtype))
+        np.testing.assert_array_equal(edges, want_edges, err_msg=str(values.dtype))

@@ -35,16 +35,19 @@ def keep_blob(session: Session, store: BlobStore, staged: StagedFile, *, media_t
     in between (such a deletion committed) is inserted again.
     """
     values = {"sha256": staged.sha256, "size_bytes": staged.size_bytes, "media_type": media_type}
-    statement = _insert_new(session).values(**values).on_conflict_do_nothing()
+    # RETURNING says whether the row is this transaction's (psycopg's rowcount does not)
+    insert = _insert_new(session).values(**values).on_conflict_do_nothing()
+    inserted = insert.returning(Blob.sha256)
+    # FOR KEY SHARE (read=True; key_share alone is FOR NO KEY UPDATE, which would make two
+    # uploads of the same stored bytes wait for each other's whole transaction)
+    kept = select(Blob.sha256).where(Blob.sha256 == staged.sha256)
+    kept = kept.with_for_update(read=True, key_share=True)
     while True:
-        if session.execute(statement).rowcount:  # type: ignore[attr-defined]
+        if session.scalar(inserted) is not None:
             if store.put(staged):
                 on_rollback(session, lambda: store.remove(staged.sha256))
             return
-        kept = session.scalar(
-            select(Blob.sha256).where(Blob.sha256 == staged.sha256).with_for_update(key_share=True)
-        )
-        if kept is not None:
+        if session.scalar(kept) is not None:
             break
     if not store.exists(staged.sha256):
         store.put(staged)  # heal a store that lost the file: the content is the same

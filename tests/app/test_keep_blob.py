@@ -11,9 +11,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.blobs import keep_blob
@@ -173,3 +175,83 @@ def test_an_upload_waiting_on_a_failing_one_keeps_its_file(
     assert errors == []
     assert [row[0] for row in _rows(factory)] == [sha]
     assert store.path_for(sha).read_bytes() == content  # the committed row has its file
+
+
+def _delete_blob(
+    factory: sessionmaker[Session], store: LocalBlobStore, sha: str, **events: Any
+) -> None:
+    """What a study export's deletion does to a blob nothing references: lock the row (``FOR
+    UPDATE``), delete it and its file, commit."""
+    with transaction(factory) as session:
+        session.scalars(select(Blob.sha256).where(Blob.sha256 == sha).with_for_update()).all()
+        events["locked"].set()
+        time.sleep(0.5)  # the upload of the same bytes starts meanwhile
+        session.execute(delete(Blob).where(Blob.sha256 == sha))
+        store.remove(sha)
+
+
+def test_a_row_deleted_while_the_upload_waits_is_inserted_again(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """An export's deletion has locked a stored blob's row and is about to delete it and its
+    file when an upload of the same bytes keeps them: the upload waits for the deletion
+    (PostgreSQL: on the row; SQLite: on the write lock), then inserts the row again and puts
+    its file — never counts on the row being deleted under it."""
+    store = _Store(tmp_path / "blobs")
+    content = b"stored before, then deleted with its export" * 100
+    sha = hashlib.sha256(content).hexdigest()
+    _keep(factory, store, content)
+    locked = threading.Event()
+    deleter = threading.Thread(
+        target=_delete_blob, args=(factory, store, sha), kwargs={"locked": locked}
+    )
+    deleter.start()
+    locked.wait()
+    _keep(factory, store, content)
+    deleter.join()
+    assert [row[0] for row in _rows(factory)] == [sha]
+    assert store.path_for(sha).read_bytes() == content
+
+
+def test_stored_bytes_are_held_against_deletion_not_against_other_uploads(
+    own_database: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL: an upload of bytes stored before holds their row ``FOR KEY SHARE`` until it
+    commits, so an export's deletion (``FOR UPDATE``) waits for it — here it times out — while
+    another upload of the same bytes does not wait at all."""
+    if not own_database.startswith("postgresql"):
+        pytest.skip("SQLite serialises every writer (BEGIN IMMEDIATE): there are no row locks")
+    engine = make_engine(own_database, lock_timeout_s=10)
+    impatient = make_engine(own_database, lock_timeout_s=0.3)
+    factory, quick = make_session_factory(engine), make_session_factory(impatient)
+    try:
+        store = _Store(tmp_path / "blobs")
+        content = b"stored before" * 100
+        sha = hashlib.sha256(content).hexdigest()
+        _keep(factory, store, content)
+        inside, done = threading.Event(), threading.Event()
+
+        def upload() -> None:
+            with _staged(store, content) as staged, transaction(factory) as session:
+                keep_blob(session, store, staged, media_type="application/zip")
+                inside.set()
+                done.wait(10)
+
+        holder = threading.Thread(target=upload)
+        holder.start()
+        inside.wait()
+        try:
+            _keep(quick, store, content)  # another upload: no wait
+            locking = select(Blob.sha256).where(Blob.sha256 == sha).with_for_update()
+            with (
+                pytest.raises(OperationalError, match="lock timeout"),
+                transaction(quick) as session,
+            ):
+                session.scalars(locking).all()
+        finally:
+            done.set()
+            holder.join()
+    finally:
+        engine.dispose()
+        impatient.dispose()

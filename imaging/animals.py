@@ -110,13 +110,16 @@ def _clipped_histogram(
 
 def _box_sum_3x3(photo: np.ndarray) -> np.ndarray:
     """The sum of each pixel's 3×3 neighbourhood, the border mirrored (9 ×
-    ``ndimage.uniform_filter(photo, 3)``): exact, in integers for an integer photograph, ~7×
-    faster than scipy's running mean on a 512² photograph."""
-    if photo.dtype == np.bool_ or np.issubdtype(photo.dtype, np.integer):
-        small = photo.dtype.itemsize <= 2  # 9 × 65535 fits an int32
-        work = photo.astype(np.int32 if small else np.int64)
+    ``ndimage.uniform_filter(photo, 3)``): exact, in integers for an integer photograph of up
+    to 32 bits (64-bit ones and floats in float64), ~7× faster than scipy's running mean on a
+    512² photograph."""
+    integer = photo.dtype == np.bool_ or np.issubdtype(photo.dtype, np.integer)
+    if integer and photo.dtype.itemsize <= 2:
+        work = photo.astype(np.int32)  # 9 × 65535 fits
+    elif integer and photo.dtype.itemsize <= 4:
+        work = photo.astype(np.int64)
     else:
-        work = photo.astype(np.float64)
+        work = photo.astype(np.float64)  # 9 × a 64-bit integer would wrap
     padded = np.pad(work, 1, mode="symmetric")
     rows = padded[:, :-2] + padded[:, 1:-1]
     rows += padded[:, 2:]
@@ -203,9 +206,11 @@ def find_animals(
     photo = np.asarray(photograph)
     if photo.ndim != 2:
         raise RoiError(f"photograph must be 2-D, got shape {photo.shape}")
+    if photo.size == 0:
+        raise RoiError("the photograph is empty; no animal can be found on it")
     # light smoothing: the 3×3 mean, kept as the sum (the threshold × 9)
     smooth = _box_sum_3x3(photo)
-    level = otsu_threshold(smooth) if threshold is None else 9 * threshold
+    level = otsu_threshold(smooth) if threshold is None else 9 * float(threshold)
     body = _fill_holes(_open_5x5(smooth > level))
     labels, n = ndimage.label(body)
     want = len(animal_numbers) or n_animals

@@ -67,6 +67,23 @@ def test_too_few_bodies_is_an_error() -> None:
         find_animals(photo, binning=1, animal_numbers=("a", "b"))
     with pytest.raises(RoiError, match="uniform"):
         find_animals(np.zeros((10, 10)), binning=1)
+    for empty in (np.zeros((0, 10)), np.zeros((10, 0), dtype=np.uint16)):
+        with pytest.raises(RoiError, match="empty"):
+            find_animals(empty, binning=1)
+
+
+def test_a_given_threshold_is_the_photographs_own_level_whatever_its_type() -> None:
+    """``threshold`` is compared with the 3×3 mean of the photograph: a mouse of 220 on a
+    stage of 50 is found at levels between them, given as a float or as a numpy integer
+    of the photograph's own type (9 × a uint8 110 must not wrap to 222), and not above it."""
+    rows, cols = np.mgrid[0:200, 0:300]
+    inside = ((rows - 100) / 60) ** 2 + ((cols - 150) / 40) ** 2 <= 1
+    photo = np.where(inside, 220, 50).astype(np.uint8)
+    for level in (110.0, np.uint8(110), np.int16(135), np.float32(150.0)):
+        (body,) = find_animals(photo, binning=1, threshold=level)
+        assert abs(body.area_sensor_px - inside.sum()) < 0.02 * inside.sum(), level
+    with pytest.raises(RoiError, match="no animal"):
+        find_animals(photo, binning=1, threshold=np.uint8(230))
 
 
 def test_exact_refuses_more_bodies_than_animals_listed() -> None:
@@ -224,6 +241,7 @@ def test_smoothing_is_scipys_3x3_mean_times_9() -> None:
             rng.integers(0, 65536, shape).astype(np.uint16),
             rng.integers(-32768, 32768, shape).astype(np.int16),
             rng.integers(0, 2**32, shape, dtype=np.uint64).astype(np.uint32),
+            rng.integers(2**63, 2**64 - 1, shape, dtype=np.uint64),  # 9 × these would wrap
             rng.random(shape) < 0.5,
             (rng.random(shape) * 1000).astype(np.float32),
         ]
@@ -231,7 +249,7 @@ def test_smoothing_is_scipys_3x3_mean_times_9() -> None:
             got = _box_sum_3x3(photo)
             want = 9 * ndimage.uniform_filter(photo.astype(np.float64), size=3, mode="reflect")
             assert got.shape == photo.shape
-            if photo.dtype.kind in "biu":
+            if photo.dtype.kind in "biu" and photo.dtype.itemsize <= 4:
                 assert got.dtype.kind == "i"
                 np.testing.assert_array_equal(got, np.rint(want).astype(np.int64))
             else:

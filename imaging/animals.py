@@ -96,10 +96,9 @@ def _clipped_histogram(
     values binned, weighted by their counts — numpy's own binning of the same clipped values,
     so the same counts and edges, ~4× faster on a 512² photograph's 3×3 sums. (Integers of up
     to 32 bits, exact in float64, spanning fewer than 4 values per pixel: else numpy's.)"""
-    if values.dtype.kind in "ui" and values.dtype.itemsize <= 4 and low < high:
-        smallest = int(values.min())
-        if int(values.max()) - smallest >= 4 * values.size:
-            return np.histogram(np.clip(values, low, high), bins=bins)
+    narrow = values.dtype.kind in "ui" and values.dtype.itemsize <= 4 and low < high
+    smallest = int(values.min()) if narrow else 0
+    if narrow and int(values.max()) - smallest < 4 * values.size:
         counts = np.bincount(np.subtract(values, smallest, dtype=np.intp).ravel())
         present = np.flatnonzero(counts)
         if present.size < values.size:
